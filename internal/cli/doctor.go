@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/labsync/labsync/internal/diagnose"
+	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/secret"
+)
+
+// envDoctorToken is where doctor reads the token when --token-file is not given.
+const envDoctorToken = "LABSYNC_DOCTOR_TOKEN"
+
+func newDoctorCmd() *cobra.Command {
+	var (
+		rawURL, tokenFile, caFile string
+		tokenFlag                 string
+		asJSON, forbidPrivate     bool
+		timeout                   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "doctor --url URL [--token-file FILE] [--ca-file FILE]",
+		Short: "Diagnose the connection to a GitLab, step by step",
+		Long: `doctor checks whether labsync can use a GitLab: the address, name resolution,
+the network connection, the TLS certificate, whether GitLab's API answers, its
+version, the access token, the token's account and the projects it can see.
+Each step prints what it saw and, when something is wrong, what to do.
+
+The token is read from --token-file (use - for standard input) or from the
+environment variable ` + envDoctorToken + `, never from a flag value, so that it
+does not land in shell history or in the process list. Without a token only the
+way to GitLab is checked.
+
+doctor is an operator tool, so it may connect to this machine (loopback);
+--forbid-private refuses private address ranges as the service does when
+` + gitlab.EnvForbidPrivate + ` is set. TLS verification is always on: give your
+CA with --ca-file instead.
+
+Exit status: 0 when no step failed, 1 otherwise.`,
+		Example: `  labsync doctor --url https://gitlab.example.com --token-file ~/.config/labsync/token
+  pass show gitlab/labsync | labsync doctor --url https://git.corp --token-file - --ca-file corp-ca.pem
+  ` + envDoctorToken + `="$(pass show gitlab/labsync)" labsync doctor --url https://gitlab.com --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("token") {
+				return fmt.Errorf("doctor: the token is not taken as a flag value, because it would stay in shell history; use --token-file FILE (- for standard input) or %s", envDoctorToken)
+			}
+			if rawURL == "" {
+				return errors.New("doctor: --url is required, for example --url https://gitlab.example.com")
+			}
+			tok, err := readDoctorToken(cmd.InOrStdin(), tokenFile)
+			if err != nil {
+				return err
+			}
+			var caPEM []byte
+			if caFile != "" {
+				if caPEM, err = os.ReadFile(caFile); err != nil {
+					return fmt.Errorf("doctor: reading --ca-file: %w", err)
+				}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+
+			out := cmd.OutOrStdout()
+			in := diagnose.Input{
+				URL:     rawURL,
+				Token:   tok,
+				CAPEM:   caPEM,
+				Policy:  gitlab.AddressPolicy{AllowLoopback: true, ForbidPrivate: forbidPrivate},
+				Timeout: timeout,
+			}
+			if !asJSON {
+				in.OnStep = func(s diagnose.Step) { _ = diagnose.WriteStep(out, s) }
+			}
+			rep := diagnose.Run(ctx, in)
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return fmt.Errorf("doctor: writing the report: %w", err)
+				}
+			} else {
+				if tok.IsZero() {
+					fmt.Fprintf(out, "\nNo token given: pass --token-file FILE (or - for standard input) or set %s to check access too.\n", envDoctorToken)
+				}
+				fmt.Fprintln(out, "\n"+rep.Summary())
+			}
+			if !rep.OK {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&rawURL, "url", "", "GitLab address, as opened in a browser (https://gitlab.example.com)")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the access token; - reads standard input (else $"+envDoctorToken+")")
+	f.StringVar(&caFile, "ca-file", "", "PEM file with extra CA certificates to trust (your organisation's CA)")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON instead of step by step")
+	f.DurationVar(&timeout, "timeout", 10*time.Second, "time limit for each network operation")
+	f.BoolVar(&forbidPrivate, "forbid-private", false, "refuse GitLab addresses in private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)")
+	// A hidden --token exists only to explain, without echoing the value,
+	// why it is refused.
+	f.StringVar(&tokenFlag, "token", "", "")
+	_ = f.MarkHidden("token")
+	return cmd
+}
+
+// readDoctorToken reads the token from path ("-" = stdin) or the
+// environment. One trailing line break (as editors and echo leave) is
+// dropped; any other surrounding whitespace is left for the diagnosis to
+// notice and report.
+func readDoctorToken(stdin io.Reader, path string) (secret.Secret, error) {
+	var b []byte
+	var err error
+	switch path {
+	case "":
+		return secret.New(os.Getenv(envDoctorToken)), nil
+	case "-":
+		b, err = io.ReadAll(io.LimitReader(stdin, 64<<10))
+	default:
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return secret.Secret{}, fmt.Errorf("doctor: reading the token: %w", err)
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	return secret.New(string(b)), nil
+}

@@ -1,0 +1,183 @@
+// Package config parses labsync's settings once, from LABSYNC_* environment
+// variables overridden by command-line flags, into one Config value that is
+// passed explicitly to whatever needs it. It never reads the environment
+// after Load and never holds secrets in plain strings: the KEK stays base64
+// text only until the vault parses it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labsync/labsync/internal/secret"
+	"github.com/labsync/labsync/internal/vault"
+	"github.com/spf13/pflag"
+)
+
+// Config holds every setting of a labsync process.
+type Config struct {
+	// Addr is the host:port the HTTP server listens on (LABSYNC_ADDR).
+	Addr string
+	// DataDir holds the SQLite database and the development KEK (LABSYNC_DATA_DIR).
+	DataDir string
+	// DatabaseURL selects PostgreSQL when it is a postgres:// URL; empty means
+	// SQLite in DataDir (LABSYNC_DATABASE_URL).
+	DatabaseURL secret.Secret
+	// KEK is the base64 key-encryption key (LABSYNC_KEK); empty means a
+	// development key file in DataDir.
+	KEK secret.Secret
+	// PublicURL is how GitLab and browsers reach labsync (LABSYNC_PUBLIC_URL).
+	PublicURL string
+	// LogLevel is debug, info, warn or error (LABSYNC_LOG_LEVEL).
+	LogLevel string
+	// LogFormat is auto, text or json (LABSYNC_LOG_FORMAT); auto picks text
+	// on a terminal and JSON otherwise.
+	LogFormat string
+	// AllowLoopbackGitLab lets integrations point at 127.0.0.0/8 and ::1
+	// (LABSYNC_ALLOW_LOOPBACK_GITLAB); off by default, on for the sandbox quickstart.
+	AllowLoopbackGitLab bool
+	// ForbidPrivateGitLab refuses GitLab URLs on private address ranges
+	// (LABSYNC_FORBID_PRIVATE_GITLAB).
+	ForbidPrivateGitLab bool
+	// ShutdownTimeout bounds how long in-flight requests may drain on
+	// SIGTERM (LABSYNC_SHUTDOWN_TIMEOUT).
+	ShutdownTimeout time.Duration
+}
+
+// setting describes one variable and its flag.
+type setting struct {
+	env, flag, def, usage string
+}
+
+var settings = []setting{
+	{"LABSYNC_ADDR", "addr", "127.0.0.1:8787", "address to listen on"},
+	{"LABSYNC_DATA_DIR", "data-dir", "./labsync-data", "directory for the SQLite database and the development key"},
+	{"LABSYNC_DATABASE_URL", "database-url", "", "postgres://… to use PostgreSQL; empty for SQLite in the data dir"},
+	{"LABSYNC_KEK", "", "", ""}, // never a flag: keys do not belong in shell history
+	{"LABSYNC_PUBLIC_URL", "public-url", "", "URL GitLab and browsers use to reach labsync (default http://ADDR)"},
+	{"LABSYNC_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
+	{"LABSYNC_LOG_FORMAT", "log-format", "auto", "auto, text or json"},
+	{"LABSYNC_ALLOW_LOOPBACK_GITLAB", "allow-loopback-gitlab", "false", "allow GitLab URLs on loopback addresses"},
+	{"LABSYNC_FORBID_PRIVATE_GITLAB", "forbid-private-gitlab", "false", "refuse GitLab URLs on private address ranges"},
+	{"LABSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long in-flight requests may drain on shutdown"},
+}
+
+// RegisterFlags adds one flag per setting to fs, with defaults taken from the
+// environment (getenv) so that a flag overrides its variable.
+func RegisterFlags(fs *pflag.FlagSet, getenv func(string) string) {
+	for _, s := range settings {
+		if s.flag == "" {
+			continue
+		}
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		fs.String(s.flag, def, s.usage+" ("+s.env+")")
+	}
+}
+
+// Load builds a Config from the environment and the flags registered by
+// RegisterFlags. It does not validate; call Validate.
+func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
+	get := func(s setting) string {
+		if s.flag != "" && fs != nil {
+			if f := fs.Lookup(s.flag); f != nil {
+				return f.Value.String()
+			}
+		}
+		if v := getenv(s.env); v != "" {
+			return v
+		}
+		return s.def
+	}
+	vals := map[string]string{}
+	for _, s := range settings {
+		vals[s.env] = strings.TrimSpace(get(s))
+	}
+	c := Config{
+		Addr:        vals["LABSYNC_ADDR"],
+		DataDir:     vals["LABSYNC_DATA_DIR"],
+		DatabaseURL: secret.New(vals["LABSYNC_DATABASE_URL"]),
+		KEK:         secret.New(vals["LABSYNC_KEK"]),
+		PublicURL:   vals["LABSYNC_PUBLIC_URL"],
+		LogLevel:    strings.ToLower(vals["LABSYNC_LOG_LEVEL"]),
+		LogFormat:   strings.ToLower(vals["LABSYNC_LOG_FORMAT"]),
+	}
+	var errs []error
+	var err error
+	if c.AllowLoopbackGitLab, err = parseBool("LABSYNC_ALLOW_LOOPBACK_GITLAB", vals["LABSYNC_ALLOW_LOOPBACK_GITLAB"]); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ForbidPrivateGitLab, err = parseBool("LABSYNC_FORBID_PRIVATE_GITLAB", vals["LABSYNC_FORBID_PRIVATE_GITLAB"]); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ShutdownTimeout, err = time.ParseDuration(vals["LABSYNC_SHUTDOWN_TIMEOUT"]); err != nil || c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("LABSYNC_SHUTDOWN_TIMEOUT must be a duration such as 30s (got %q)", vals["LABSYNC_SHUTDOWN_TIMEOUT"]))
+	}
+	if c.PublicURL == "" && c.Addr != "" {
+		c.PublicURL = "http://" + c.Addr
+	}
+	return c, errors.Join(errs...)
+}
+
+func parseBool(name, v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s must be true or false (got %q)", name, v)
+	}
+	return b, nil
+}
+
+// UsesPostgres reports whether the database is PostgreSQL.
+func (c Config) UsesPostgres() bool {
+	u := c.DatabaseURL.Reveal()
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+// Validate checks every setting and returns all problems at once, each
+// naming its variable. It does not reach the network; the database is
+// checked when the store opens.
+func (c Config) Validate() error {
+	var errs []error
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("LABSYNC_ADDR must be host:port such as 127.0.0.1:8787 (got %q)", c.Addr))
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		errs = append(errs, fmt.Errorf("LABSYNC_ADDR has an invalid port %q", port))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("LABSYNC_DATA_DIR must not be empty"))
+	}
+	if db := c.DatabaseURL.Reveal(); db != "" && !c.UsesPostgres() {
+		errs = append(errs, errors.New("LABSYNC_DATABASE_URL must start with postgres:// or postgresql:// (leave it empty for SQLite)"))
+	} else if c.UsesPostgres() {
+		if _, err := url.Parse(db); err != nil {
+			errs = append(errs, errors.New("LABSYNC_DATABASE_URL is not a valid URL"))
+		}
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("LABSYNC_PUBLIC_URL must be an absolute http(s) URL such as https://labsync.example.com (got %q)", c.PublicURL))
+	}
+	if !c.KEK.IsZero() {
+		if _, err := vault.ParseKEK(c.KEK.Reveal()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LABSYNC_LOG_LEVEL must be debug, info, warn or error (got %q)", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "auto", "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("LABSYNC_LOG_FORMAT must be auto, text or json (got %q)", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,16 @@
+// Package gitlab is the one way labsync talks to a GitLab instance.
+//
+// It turns what a user typed into a [BaseURL], builds one long-lived HTTP
+// client per connection ([New]) whose dialer enforces an [AddressPolicy] on
+// the resolved address, whose TLS trusts the system roots plus an optional CA
+// ([TLSConfig]), and whose transport refuses every request that could change
+// something on the GitLab ([ReadOnly]). It maps GitLab's answers and network
+// failures to an [APIError] with a [Kind] and a remedy a platform engineer can
+// act on ([Classify], [ClassifyError]), and it knows which GitLab versions
+// offer what ([ParseVersion], [Capabilities]).
+//
+// This package must never switch TLS verification off, never send a request
+// that writes to GitLab other than the OAuth token endpoints and (when the
+// connection opted in) webhook registration, and never put a token into an
+// error, a log line or any other output.
+package gitlab

@@ -1,0 +1,395 @@
+package sandbox
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// Errors returned by the activity methods.
+var (
+	ErrNotFound = errors.New("sandbox: not found")
+	ErrInvalid  = errors.New("sandbox: invalid change")
+)
+
+// Change describes what an activity call created or modified.
+type Change struct {
+	Kind      string    `json:"kind"` // merge_request, issue, push, pipeline
+	Action    string    `json:"action"`
+	ProjectID int64     `json:"project_id"`
+	ID        int64     `json:"id,omitempty"`
+	IID       int64     `json:"iid,omitempty"`
+	SHA       string    `json:"sha,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Hooks     int       `json:"hooks"` // deliveries queued
+}
+
+// mutate runs f under the write lock and then queues the deliveries it made.
+func (s *Sandbox) mutate(projectID int64, f func(p *project, now time.Time) (Change, []delivery, error)) (Change, error) {
+	s.mu.Lock()
+	if projectID < 1 || int(projectID) > len(s.projects) {
+		s.mu.Unlock()
+		return Change{}, fmt.Errorf("%w: project %d", ErrNotFound, projectID)
+	}
+	p := s.projects[projectID-1]
+	now := s.clock().UTC().Truncate(time.Millisecond)
+	ch, ds, err := f(p, now)
+	if err == nil {
+		p.lastAct, p.updated = now, now
+		ch.ProjectID, ch.UpdatedAt, ch.Hooks = p.id, now, len(ds)
+	}
+	s.mu.Unlock()
+	s.enqueue(ds)
+	return ch, err
+}
+
+func (s *Sandbox) addEvent(p *project, e *event) {
+	s.nextEventID++
+	e.id, e.p = s.nextEventID, p
+	p.events = append(p.events, e)
+}
+
+func insertSorted[T any](xs []T, x T, key func(T) (time.Time, int64)) []T {
+	tx, ix := key(x)
+	i, _ := slices.BinarySearchFunc(xs, x, func(a, _ T) int {
+		ta, ia := key(a)
+		return cmp.Or(ta.Compare(tx), cmp.Compare(ia, ix))
+	})
+	return slices.Insert(xs, i, x)
+}
+
+func findMR(p *project, iid int64) *mergeRequest {
+	for _, m := range p.mrs {
+		if m.iid == iid {
+			return m
+		}
+	}
+	return nil
+}
+
+func findIssue(p *project, iid int64) *issue {
+	for _, is := range p.issues {
+		if is.iid == iid {
+			return is
+		}
+	}
+	return nil
+}
+
+func (p *project) branch(name string) *branch {
+	for _, b := range p.branches {
+		if b.name == name {
+			return b
+		}
+	}
+	return nil
+}
+
+// OpenMR opens a merge request from a new branch into the default branch,
+// authored by root, and fires merge request hooks (action "open").
+func (s *Sandbox) OpenMR(projectID int64, title string) (Change, error) {
+	return s.mutate(projectID, func(p *project, now time.Time) (Change, []delivery, error) {
+		if title == "" {
+			title = "Sandbox change"
+		}
+		s.nextMRID++
+		m := &mergeRequest{id: s.nextMRID, iid: p.nextMRIID, p: p, title: title, description: "Opened by the sandbox.", authorID: 1, assigneeID: 1,
+			created: now, updated: now}
+		p.nextMRIID++
+		m.source = fmt.Sprintf("sandbox/mr-%d", m.iid)
+		m.sha = fakeSHA(p.sha256, "mr", p.id, m.iid, now.UnixNano())
+		var head *commit
+		if b := p.branch(p.defBranch); b != nil {
+			head = b.head
+		}
+		p.branches = append(p.branches, &branch{name: m.source, head: &commit{sha: m.sha, parent: parentOf(head), title: title, author: s.users[0], created: now}})
+		sortBranches(p.branches)
+		p.mrs = append(p.mrs, m)
+		s.mrs = insertSorted(s.mrs, m, func(m *mergeRequest) (time.Time, int64) { return m.created, m.id })
+		s.addEvent(p, &event{action: "opened", targetType: "MergeRequest", targetID: m.id, targetIID: m.iid, title: m.title, authorID: 1, created: now})
+		ds := s.fire(p, "merge_requests_events", "Merge Request Hook", s.mrHook(m, "open", nil))
+		return Change{Kind: "merge_request", Action: "open", ID: m.id, IID: m.iid, SHA: m.sha}, ds, nil
+	})
+}
+
+// UpdateMR changes an open merge request's title (a suffix when title is
+// empty) and fires merge request hooks (action "update").
+func (s *Sandbox) UpdateMR(projectID, iid int64, title string) (Change, error) {
+	return s.mutate(projectID, func(p *project, now time.Time) (Change, []delivery, error) {
+		m := findMR(p, iid)
+		if m == nil {
+			return Change{}, nil, fmt.Errorf("%w: merge request !%d", ErrNotFound, iid)
+		}
+		if title == "" {
+			title = m.title + " (updated)"
+		}
+		changes := map[string]any{"title": map[string]any{"previous": m.title, "current": title},
+			"updated_at": map[string]any{"previous": hookTime(m.updated), "current": hookTime(now)}}
+		m.title, m.updated = title, now
+		ds := s.fire(p, "merge_requests_events", "Merge Request Hook", s.mrHook(m, "update", changes))
+		return Change{Kind: "merge_request", Action: "update", ID: m.id, IID: m.iid, SHA: m.sha}, ds, nil
+	})
+}
+
+// MergeMR merges an open merge request: a merge commit lands on the default
+// branch, the source branch is deleted, and merge request (action "merge")
+// and push hooks fire.
+func (s *Sandbox) MergeMR(projectID, iid int64) (Change, error) {
+	return s.mutate(projectID, func(p *project, now time.Time) (Change, []delivery, error) {
+		m := findMR(p, iid)
+		if m == nil {
+			return Change{}, nil, fmt.Errorf("%w: merge request !%d", ErrNotFound, iid)
+		}
+		if m.state != stateOpened {
+			return Change{}, nil, fmt.Errorf("%w: merge request !%d is %s", ErrInvalid, iid, stateNames[m.state])
+		}
+		changes := map[string]any{"state_id": map[string]any{"previous": 1, "current": 3},
+			"updated_at": map[string]any{"previous": hookTime(m.updated), "current": hookTime(now)}}
+		m.state, m.merged, m.updated, m.mergeUserID, m.draft = stateMerged, now, now, 1, false
+		m.mergeSHA = fakeSHA(p.sha256, "merge", p.id, m.iid, now.UnixNano())
+		before := p.pushCommits(s, []*commit{{sha: m.mergeSHA, title: fmt.Sprintf("Merge branch '%s' into '%s'", m.source, p.defBranch), author: s.users[0], created: now}})
+		for i, b := range p.branches {
+			if b.name == m.source {
+				p.branches = slices.Delete(p.branches, i, i+1)
+				break
+			}
+		}
+		s.addEvent(p, &event{action: "accepted", targetType: "MergeRequest", targetID: m.id, targetIID: m.iid, title: m.title, authorID: 1, created: now})
+		ds := s.fire(p, "merge_requests_events", "Merge Request Hook", s.mrHook(m, "merge", changes))
+		ds = append(ds, s.fire(p, "push_events", "Push Hook", s.pushHook(p, p.defBranch, before, p.commits[len(p.commits)-1:]))...)
+		return Change{Kind: "merge_request", Action: "merge", ID: m.id, IID: m.iid, SHA: m.mergeSHA}, ds, nil
+	})
+}
+
+// CloseMR closes an open merge request (hooks: action "close").
+func (s *Sandbox) CloseMR(projectID, iid int64) (Change, error) {
+	return s.mutate(projectID, func(p *project, now time.Time) (Change, []delivery, error) {
+		m := findMR(p, iid)
+		if m == nil {
+			return Change{}, nil, fmt.Errorf("%w: merge request !%d", ErrNotFound, iid)
+		}
+		if m.state != stateOpened {
+			return Change{}, nil, fmt.Errorf("%w: merge request !%d is %s", ErrInvalid, iid, stateNames[m.state])
+		}
+		changes := map[string]any{"state_id": map[string]any{"previous": 1, "current": 2},
+			"updated_at": map[string]any{"previous": hookTime(m.updated), "current": hookTime(now)}}
+		m.state, m.closed, m.updated = stateClosed, now, now
+		s.addEvent(p, &event{action: "closed", targetType: "MergeRequest", targetID: m.id, targetIID: m.iid, title: m.title, authorID: 1, created: now})
+		ds := s.fire(p, "merge_requests_events", "Merge Request Hook", s.mrHook(m, "close", changes))
+		return Change{Kind: "merge_request", Action: "close", ID: m.id, IID: m.iid, SHA: m.sha}, ds, nil
+	})
+}
+
+// OpenIssue opens an issue authored by root (hooks: action "open").
+func (s *Sandbox) OpenIssue(projectID int64, title string) (Change, error) {
+	return s.mutate(projectID, func(p *project, now time.Time) (Change, []delivery, error) {
+		if title == "" {
+			title = "Sandbox issue"
+		}
+		s.nextIssueID++
+		is := &issue{id: s.nextIssueID, iid: p.nextIssIID, p: p, title: title, description: "Opened by the sandbox.", authorID: 1, created: now, updated: now}
+		p.nextIssIID++
+		p.issues = append(p.issues, is)
+		s.issues = insertSorted(s.issues, is, func(i *issue) (time.Time, int64) { return i.created, i.id })
+		s.addEvent(p, &event{action: "opened", targetType: "Issue", targetID: is.id, targetIID: is.iid, title: is.title, authorID: 1, created: now})
+		ds := s.fire(p, "issues_events", "Issue Hook", s.issueHook(is, "open", nil))
+		return Change{Kind: "issue", Action: "open", ID: is.id, IID: is.iid}, ds, nil
+	})
+}
+
+// CloseIssue closes an open issue (hooks: action "close").
+func (s *Sandbox) CloseIssue(projectID, iid int64) (Change, error) {
+	return s.mutate(projectID, func(p *project, now time.Time) (Change, []delivery, error) {
+		is := findIssue(p, iid)
+		if is == nil {
+			return Change{}, nil, fmt.Errorf("%w: issue #%d", ErrNotFound, iid)
+		}
+		if is.state != stateOpened {
+			return Change{}, nil, fmt.Errorf("%w: issue #%d is %s", ErrInvalid, iid, stateNames[is.state])
+		}
+		changes := map[string]any{"state_id": map[string]any{"previous": 1, "current": 2},
+			"closed_at":  map[string]any{"previous": nil, "current": hookTime(now)},
+			"updated_at": map[string]any{"previous": hookTime(is.updated), "current": hookTime(now)}}
+		is.state, is.closed, is.updated = stateClosed, now, now
+		s.addEvent(p, &event{action: "closed", targetType: "Issue", targetID: is.id, targetIID: is.iid, title: is.title, authorID: 1, created: now})
+		ds := s.fire(p, "issues_events", "Issue Hook", s.issueHook(is, "close", changes))
+		return Change{Kind: "issue", Action: "close", ID: is.id, IID: is.iid}, ds, nil
+	})
+}
+
+// pushCommits appends commits to the default branch and returns the previous head.
+func (p *project) pushCommits(s *Sandbox, cs []*commit) string {
+	b := p.branch(p.defBranch)
+	before := ""
+	if b != nil && b.head != nil {
+		before = b.head.sha
+	}
+	parent := before
+	for _, c := range cs {
+		c.parent = parent
+		parent = c.sha
+	}
+	p.commits = append(p.commits, cs...)
+	if b == nil {
+		b = &branch{name: p.defBranch, protected: true}
+		p.branches = append(p.branches, b)
+		sortBranches(p.branches)
+	}
+	b.head = cs[len(cs)-1]
+	return before
+}
+
+// Push pushes n new commits by root to branch (the default branch when
+// empty; a new branch starts from the default branch's head) and fires push
+// hooks. Only the default branch's history is listed by the commits API.
+func (s *Sandbox) Push(projectID int64, branchName string, n int) (Change, error) {
+	return s.mutate(projectID, func(p *project, now time.Time) (Change, []delivery, error) {
+		if n < 1 {
+			return Change{}, nil, fmt.Errorf("%w: push needs at least one commit", ErrInvalid)
+		}
+		if branchName == "" {
+			branchName = p.defBranch
+		}
+		cs := make([]*commit, n)
+		for i := range cs {
+			cs[i] = &commit{sha: fakeSHA(p.sha256, "push", p.id, branchName, now.UnixNano(), i), title: fmt.Sprintf("Sandbox commit %d", i+1), author: s.users[0], created: now}
+		}
+		action, before := "pushed to", ""
+		if branchName == p.defBranch {
+			before = p.pushCommits(s, cs)
+		} else {
+			b := p.branch(branchName)
+			if b == nil {
+				action = "pushed new"
+				var head *commit
+				if d := p.branch(p.defBranch); d != nil {
+					head = d.head
+				}
+				b = &branch{name: branchName, head: head}
+				p.branches = append(p.branches, b)
+				sortBranches(p.branches)
+			}
+			if b.head != nil {
+				before = b.head.sha
+			}
+			parent := before
+			for _, c := range cs {
+				c.parent, parent = parent, c.sha
+			}
+			b.head = cs[len(cs)-1]
+		}
+		if action == "pushed new" || before == "" {
+			before = zeroSHA(p.sha256)
+		}
+		last := cs[len(cs)-1]
+		s.addEvent(p, &event{action: action, authorID: 1, created: now,
+			push: &pushData{count: n, action: map[string]string{"pushed to": "pushed", "pushed new": "created"}[action], ref: branchName, from: cs[0].parent, to: last.sha, commitTitle: last.title}})
+		ds := s.fire(p, "push_events", "Push Hook", s.pushHook(p, branchName, before, cs))
+		return Change{Kind: "push", Action: "push", SHA: last.sha}, ds, nil
+	})
+}
+
+func zeroSHA(sha256Repo bool) string {
+	if sha256Repo {
+		return "0000000000000000000000000000000000000000000000000000000000000000"
+	}
+	return "0000000000000000000000000000000000000000"
+}
+
+// RunPipeline runs a pipeline on ref (default branch when empty) that ends
+// in status ("success" when empty) and fires pipeline hooks. It fails with
+// ErrInvalid where CI/CD is disabled.
+func (s *Sandbox) RunPipeline(projectID int64, ref, status string) (Change, error) {
+	return s.mutate(projectID, func(p *project, now time.Time) (Change, []delivery, error) {
+		if !p.ciEnabled {
+			return Change{}, nil, fmt.Errorf("%w: CI/CD is disabled in project %d", ErrInvalid, p.id)
+		}
+		if ref == "" {
+			ref = p.defBranch
+		}
+		if status == "" {
+			status = "success"
+		}
+		b := p.branch(ref)
+		if b == nil {
+			return Change{}, nil, fmt.Errorf("%w: branch %q", ErrNotFound, ref)
+		}
+		sha := zeroSHA(p.sha256)
+		if b.head != nil {
+			sha = b.head.sha
+		}
+		s.nextPipelineID++
+		pl := &pipeline{id: s.nextPipelineID, iid: p.nextPipeIID, p: p, ref: ref, sha: sha, status: status, source: "push", userID: 1,
+			created: now, updated: now, started: now, finished: now}
+		p.nextPipeIID++
+		p.pipelines = append(p.pipelines, pl)
+		s.pipelines = append(s.pipelines, pl)
+		ds := s.fire(p, "pipeline_events", "Pipeline Hook", s.pipelineHook(pl, b.head))
+		return Change{Kind: "pipeline", Action: status, ID: pl.id, IID: pl.iid, SHA: sha}, ds, nil
+	})
+}
+
+// generatorLoop creates random activity at perMinute until ctx ends.
+func (s *Sandbox) generatorLoop(ctx context.Context, perMinute float64) {
+	t := time.NewTicker(time.Duration(float64(time.Minute) / perMinute))
+	defer t.Stop()
+	r := rand.New(rand.NewPCG(uint64(s.cfg.Seed), 42))
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.randomActivity(r)
+		}
+	}
+}
+
+func (s *Sandbox) randomActivity(r *rand.Rand) {
+	s.mu.RLock()
+	n := len(s.projects)
+	s.mu.RUnlock()
+	if n == 0 {
+		return
+	}
+	pid := int64(r.IntN(n) + 1)
+	s.mu.RLock()
+	p := s.projects[pid-1]
+	var openMR, openIssue int64
+	for _, m := range p.mrs {
+		if m.state == stateOpened {
+			openMR = m.iid
+		}
+	}
+	for _, is := range p.issues {
+		if is.state == stateOpened {
+			openIssue = is.iid
+		}
+	}
+	s.mu.RUnlock()
+	switch r.IntN(7) {
+	case 0:
+		_, _ = s.OpenMR(pid, "")
+	case 1:
+		if openMR > 0 {
+			_, _ = s.UpdateMR(pid, openMR, "")
+		}
+	case 2:
+		if openMR > 0 {
+			_, _ = s.MergeMR(pid, openMR)
+		}
+	case 3:
+		_, _ = s.OpenIssue(pid, "")
+	case 4:
+		if openIssue > 0 {
+			_, _ = s.CloseIssue(pid, openIssue)
+		}
+	case 5:
+		_, _ = s.Push(pid, "", 1+r.IntN(3))
+	default:
+		_, _ = s.RunPipeline(pid, "", "")
+	}
+}

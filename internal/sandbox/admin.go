@@ -1,0 +1,157 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// adminRoutes serves the sandbox's own control API under /-/sandbox/, a
+// prefix GitLab's API never uses. Every call needs a token of an
+// administrator with the api scope (Sandbox.AdminToken).
+//
+//	GET    /-/sandbox/manifest          Manifest as JSON
+//	GET    /-/sandbox/requests          request log; DELETE empties it
+//	GET    /-/sandbox/deliveries        webhook deliveries
+//	GET    /-/sandbox/faults            faults in force; PUT replaces them
+//	                                    (body: a spec as ParseFaults takes, or Faults JSON)
+//	POST   /-/sandbox/activity          {"action": "open_mr|update_mr|merge_mr|close_mr|open_issue|close_issue|push|run_pipeline",
+//	                                     "project_id": 1, "iid": 2, "title": "", "branch": "", "commits": 1, "status": ""}
+//	POST   /-/sandbox/tokens            {"user": "alice", "scopes": ["read_api"], "expires_at": "2030-01-01T00:00:00Z"} → {"token": …}
+//	POST   /-/sandbox/tokens/revoke     {"token": …}
+//	POST   /-/sandbox/tokens/expire     {"token": …}
+func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
+	admin := func(pattern string, h func(r *http.Request) (any, error)) {
+		mux.Handle(pattern, s.plain(func(w http.ResponseWriter, r *http.Request) {
+			t, aerr := s.authenticate(tokenFromRequest(r))
+			if aerr != nil {
+				writeErr(w, aerr)
+				return
+			}
+			if !t.user.admin || !slices.Contains(t.scopes, "api") {
+				writeErr(w, errForbidden)
+				return
+			}
+			out, err := h(r)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				writeErr(w, msgErr(http.StatusNotFound, err.Error()))
+			case errors.Is(err, ErrInvalid):
+				writeErr(w, msgErr(http.StatusUnprocessableEntity, err.Error()))
+			case err != nil:
+				writeErr(w, msgErr(http.StatusBadRequest, err.Error()))
+			case out == nil:
+				w.WriteHeader(http.StatusNoContent)
+			default:
+				writeJSON(w, http.StatusOK, out)
+			}
+		}))
+	}
+	admin("GET /-/sandbox/manifest", func(*http.Request) (any, error) { return s.Manifest(), nil })
+	admin("GET /-/sandbox/requests", func(*http.Request) (any, error) { return s.Requests(), nil })
+	admin("DELETE /-/sandbox/requests", func(*http.Request) (any, error) { s.ResetRequests(); return nil, nil })
+	admin("GET /-/sandbox/deliveries", func(*http.Request) (any, error) { return s.Deliveries(), nil })
+	admin("GET /-/sandbox/faults", func(*http.Request) (any, error) { return s.Faults(), nil })
+	admin("PUT /-/sandbox/faults", func(r *http.Request) (any, error) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+		if err != nil {
+			return nil, err
+		}
+		var f Faults
+		if len(body) > 0 && body[0] == '{' {
+			err = json.Unmarshal(body, &f)
+		} else {
+			f, err = ParseFaults(string(body))
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.SetFaults(f)
+		return f, nil
+	})
+	admin("POST /-/sandbox/activity", func(r *http.Request) (any, error) {
+		var a struct {
+			Action    string `json:"action"`
+			ProjectID int64  `json:"project_id"`
+			IID       int64  `json:"iid"`
+			Title     string `json:"title"`
+			Branch    string `json:"branch"`
+			Commits   int    `json:"commits"`
+			Status    string `json:"status"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&a); err != nil {
+			return nil, err
+		}
+		switch a.Action {
+		case "open_mr":
+			return s.OpenMR(a.ProjectID, a.Title)
+		case "update_mr":
+			return s.UpdateMR(a.ProjectID, a.IID, a.Title)
+		case "merge_mr":
+			return s.MergeMR(a.ProjectID, a.IID)
+		case "close_mr":
+			return s.CloseMR(a.ProjectID, a.IID)
+		case "open_issue":
+			return s.OpenIssue(a.ProjectID, a.Title)
+		case "close_issue":
+			return s.CloseIssue(a.ProjectID, a.IID)
+		case "push":
+			return s.Push(a.ProjectID, a.Branch, max(a.Commits, 1))
+		case "run_pipeline":
+			return s.RunPipeline(a.ProjectID, a.Branch, a.Status)
+		}
+		return nil, errors.New("unknown action " + strconv.Quote(a.Action))
+	})
+	admin("POST /-/sandbox/tokens", func(r *http.Request) (any, error) {
+		var spec struct {
+			User      string    `json:"user"`
+			Name      string    `json:"name"`
+			Scopes    []string  `json:"scopes"`
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&spec); err != nil {
+			return nil, err
+		}
+		return map[string]string{"token": s.CreateToken(TokenSpec(spec))}, nil
+	})
+	tokenOp := func(op func(string) bool) func(r *http.Request) (any, error) {
+		return func(r *http.Request) (any, error) {
+			var b struct {
+				Token string `json:"token"`
+			}
+			if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&b); err != nil {
+				return nil, err
+			}
+			if !op(b.Token) {
+				return nil, ErrNotFound
+			}
+			return nil, nil
+		}
+	}
+	admin("POST /-/sandbox/tokens/revoke", tokenOp(s.RevokeToken))
+	admin("POST /-/sandbox/tokens/expire", tokenOp(s.ExpireToken))
+}
+
+var homePage = template.Must(template.New("home").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>labsync GitLab sandbox</title>
+<style>body{font-family:sans-serif;max-width:44em;margin:3em auto;color:#333}code{background:#f4f4f4;padding:0 .2em}</style></head>
+<body><h1>labsync GitLab sandbox ({{.Version}})</h1>
+<p>This is a simulated GitLab for tests and demos. The REST API is at <code>{{.URL}}/api/v4</code>.</p>
+<p><a id="consent" href="{{.Authorize}}">Try the OAuth consent page</a> (redirects to the labsync callback).</p>
+<p>Sandbox controls (admin token required) are under <code>/-/sandbox/</code>: manifest, requests, deliveries, faults, activity, tokens.</p>
+</body></html>
+`))
+
+func (s *Sandbox) homePage(w http.ResponseWriter, r *http.Request) {
+	id, _ := s.OAuthApp()
+	q := url.Values{"client_id": {id}, "redirect_uri": {s.defaultApp.redirects[0]}, "response_type": {"code"}, "state": {"demo"}, "scope": {"api"}}
+	auth := s.baseURL + "/oauth/authorize?" + q.Encode()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = homePage.Execute(w, map[string]any{"Version": s.cfg.Version, "URL": s.baseURL, "Authorize": template.URL(auth)})
+}

@@ -1,0 +1,187 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Profiles lists the GitLab versions whose behaviour the sandbox models
+// deliberately. Other "major.minor" strings are accepted and behave like the
+// nearest rules below them.
+var Profiles = []string{"12.10", "13.12", "14.10", "15.11", "16.11", "17.11", "18.6", "19.0"}
+
+// TLSMode selects how the sandbox serves HTTPS.
+type TLSMode int
+
+const (
+	// TLSNone serves plain HTTP.
+	TLSNone TLSMode = iota
+	// TLSCA serves a leaf for 127.0.0.1/localhost signed by the sandbox's own CA
+	// (Sandbox.CAPEM); trusting that CA is enough to verify it.
+	TLSCA
+	// TLSSelfSigned serves a self-signed leaf that is not a CA: verification
+	// fails with x509.UnknownAuthorityError.
+	TLSSelfSigned
+	// TLSExpired serves a leaf signed by the sandbox CA that expired a year ago:
+	// verification fails with x509.CertificateInvalidError (Reason x509.Expired).
+	TLSExpired
+	// TLSWrongHost serves a CA-signed leaf for "gitlab.invalid" only:
+	// verification fails with x509.HostnameError.
+	TLSWrongHost
+)
+
+var tlsModeNames = map[TLSMode]string{TLSNone: "none", TLSCA: "ca", TLSSelfSigned: "self-signed", TLSExpired: "expired", TLSWrongHost: "wrong-host"}
+
+// String returns the mode's flag spelling: none, ca, self-signed, expired, wrong-host.
+func (m TLSMode) String() string { return tlsModeNames[m] }
+
+// ParseTLSMode parses the spelling String returns.
+func ParseTLSMode(s string) (TLSMode, error) {
+	for m, n := range tlsModeNames {
+		if n == s {
+			return m, nil
+		}
+	}
+	return TLSNone, fmt.Errorf("sandbox: unknown TLS mode %q (none, ca, self-signed, expired, wrong-host)", s)
+}
+
+// Config describes one sandbox. The zero value (plus Start's defaults) is an
+// empty 17.11 instance on a random loopback port.
+type Config struct {
+	// Addr is the listen address; default "127.0.0.1:0". Only loopback
+	// addresses are accepted.
+	Addr string
+	// Version is the GitLab profile, "major.minor"; default "17.11".
+	Version string
+	// Seed makes the generated dataset deterministic: equal seeds and counts
+	// give equal data, ids and dates.
+	Seed int64
+	// Groups is the number of groups (about a third of them are subgroups).
+	// Projects are spread over groups; with no groups they live in root's namespace.
+	Groups int
+	// Projects is the number of projects. Per project: MRs merge requests,
+	// Issues issues, Pipelines pipelines (none where CI/CD is disabled) and
+	// Commits commits on the default branch.
+	Projects, MRs, Issues, Pipelines, Commits int
+	// Latency is added to every API/OAuth response.
+	Latency time.Duration
+	// RateLimitPerMin, when > 0, throttles each token (or client address) to
+	// that many API requests per fixed 60 s window, as GitLab's
+	// throttle_authenticated_api does.
+	RateLimitPerMin int
+	// TLS selects the certificate served; TLSDir, when set, receives ca.pem
+	// (and server.pem/server-key.pem).
+	TLS    TLSMode
+	TLSDir string
+	// Faults are the initial faults; change them later with SetFaults.
+	Faults Faults
+	// Now is the sandbox clock (token expiry, activity timestamps, rate
+	// windows); default time.Now. The seeded dataset does not depend on it.
+	Now func() time.Time
+	// Generator, when > 0, makes the sandbox create that many random activity
+	// events per minute until Close.
+	Generator float64
+}
+
+// Faults are failures injected on demand. The zero value injects nothing.
+type Faults struct {
+	// ErrorRate is the share (0..1) of API requests answered with a 500 or 502.
+	ErrorRate float64 `json:"error_rate"`
+	// StallRate is the share of API requests held for StallFor before being
+	// answered normally (longer than a client timeout, they look hung).
+	StallRate float64       `json:"stall_rate"`
+	StallFor  time.Duration `json:"stall_for"`
+	// Latency is added to every request on top of Config.Latency.
+	Latency time.Duration `json:"latency"`
+	// DropWebhooks silently skips webhook deliveries (activity still happens).
+	DropWebhooks bool `json:"drop_webhooks"`
+	// ExpireTokensAfter, when > 0, makes every token used for the first time
+	// after SetFaults expire that long after that first use (on the sandbox
+	// clock): a token that expires mid-run.
+	ExpireTokensAfter time.Duration `json:"expire_tokens_after"`
+}
+
+// ParseFaults parses a comma-separated fault spec as the CLI takes it:
+// "errors=0.1,stall=0.05:30s,latency=50ms,drop-webhooks,expire-tokens=2m".
+func ParseFaults(spec string) (Faults, error) {
+	var f Faults
+	for part := range strings.SplitSeq(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		var err error
+		switch k {
+		case "errors":
+			f.ErrorRate, err = strconv.ParseFloat(v, 64)
+		case "stall":
+			rate, dur, ok := strings.Cut(v, ":")
+			if f.StallRate, err = strconv.ParseFloat(rate, 64); err == nil {
+				f.StallFor = 30 * time.Second
+				if ok {
+					f.StallFor, err = time.ParseDuration(dur)
+				}
+			}
+		case "latency":
+			f.Latency, err = time.ParseDuration(v)
+		case "drop-webhooks":
+			f.DropWebhooks = true
+		case "expire-tokens":
+			f.ExpireTokensAfter, err = time.ParseDuration(v)
+		default:
+			return f, fmt.Errorf("sandbox: unknown fault %q (errors=R, stall=R[:D], latency=D, drop-webhooks, expire-tokens=D)", k)
+		}
+		if err != nil {
+			return f, fmt.Errorf("sandbox: fault %q: %w", part, err)
+		}
+	}
+	if f.ErrorRate < 0 || f.ErrorRate > 1 || f.StallRate < 0 || f.StallRate > 1 {
+		return f, errors.New("sandbox: fault rates must be between 0 and 1")
+	}
+	return f, nil
+}
+
+// version is a parsed "major.minor" profile.
+type version struct{ major, minor int }
+
+func parseVersion(s string) (version, error) {
+	maj, min, ok := strings.Cut(s, ".")
+	a, err1 := strconv.Atoi(maj)
+	b, err2 := strconv.Atoi(min)
+	if !ok || err1 != nil || err2 != nil || a < 9 || b < 0 {
+		return version{}, fmt.Errorf("sandbox: Version %q is not a GitLab major.minor such as 17.11", s)
+	}
+	return version{a, b}, nil
+}
+
+func (v version) atLeast(major, minor int) bool {
+	return v.major > major || (v.major == major && v.minor >= minor)
+}
+
+func (v version) String() string { return fmt.Sprintf("%d.%d.0", v.major, v.minor) }
+
+// Feature gates, named after what appears in that GitLab version.
+func (v version) hasDraft() bool              { return v.atLeast(14, 0) }
+func (v version) hasMergeUser() bool          { return v.atLeast(14, 7) }
+func (v version) hasDetailedStatus() bool     { return v.atLeast(15, 6) }
+func (v version) hasMetadata() bool           { return v.atLeast(15, 2) }
+func (v version) hasMetadataEnterprise() bool { return v.atLeast(15, 6) }
+func (v version) hasPATSelf() bool            { return v.atLeast(15, 5) }
+func (v version) patMustExpire() bool         { return v.atLeast(16, 0) }
+func (v version) hasObjectFormat() bool       { return v.atLeast(16, 9) }
+func (v version) hasEventUUID() bool          { return v.atLeast(14, 8) }
+func (v version) hasInstanceHeader() bool     { return v.atLeast(15, 5) }
+func (v version) hasWebhookUUID() bool        { return v.atLeast(16, 2) }
+func (v version) hasIdempotencyKey() bool     { return v.atLeast(17, 4) }
+func (v version) hasSigning() bool            { return v.atLeast(19, 0) }
+func (v version) oauthExpires() bool          { return v.atLeast(15, 0) }
+func (v version) defaultBranch() string {
+	if v.atLeast(14, 0) {
+		return "main"
+	}
+	return "master"
+}

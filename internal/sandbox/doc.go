@@ -1,0 +1,89 @@
+// Package sandbox is a simulated GitLab: REST API v4, an OAuth2 provider and
+// webhooks, answering as GitLab does for a chosen version profile. No real
+// GitLab runs on labsync's machines, so labsync's tests, demos and benchmarks
+// run against this package (in-process with Start, or as `labsync sandbox`).
+// It is only as useful as it is faithful: field names, status codes, error
+// bodies, headers and pagination follow GitLab's source and documentation.
+//
+// # What it models
+//
+//   - A dataset generated from a seed: users root (admin), alice, bob and carol;
+//     groups and subgroups; projects with merge requests, issues, pipelines,
+//     commits on the default branch, branches and events. Dates lie before a
+//     fixed epoch (2025-01-01), so equal seeds give equal data. Some projects
+//     are archived, some have CI/CD disabled, some (from 16.9) are SHA-256
+//     repositories with 64-hex commit ids. Data is kept as compact structs and
+//     rendered to JSON per request.
+//   - Endpoints: /version, /metadata (15.2+), /user, /personal_access_tokens/self
+//     (15.5+), /projects (membership, min_access_level, owned, search,
+//     archived, visibility, order_by/sort, offset and keyset pagination),
+//     /projects/:id, /groups, /groups/:id, /groups/:id/subgroups,
+//     /groups/:id/projects, project and instance-wide merge_requests and
+//     issues (state, scope, created/updated_after/before, order_by, iids[]),
+//     /projects/:id/pipelines (403 where CI/CD is disabled), repository commits
+//     (ref_name, since, until), branches, events and project hooks CRUD.
+//   - Pagination headers as GitLab's OffsetHeaderBuilder writes them: X-Page,
+//     X-Per-Page, X-Next-Page, X-Prev-Page, Link (prev, next, first, last),
+//     X-Total and X-Total-Pages, the last two and rel="last" dropped above
+//     10,000 rows; per_page capped at 100; the 50,000 offset cap (405) on
+//     projects and groups; keyset pagination on projects with order_by=id
+//     (Link rel="next" with id_after / id_before).
+//   - Authentication with Private-Token, Authorization: Bearer or the
+//     private_token/access_token parameters: personal access tokens with
+//     scopes and expiry (mandatory from 16.0), expired and revoked tokens
+//     (401 invalid_token), missing scopes (403 insufficient_scope), read_api
+//     only for GET/HEAD.
+//   - OAuth2 as GitLab's Doorkeeper: /oauth/authorize with a consent page that
+//     a browser can use, redirect URIs matched exactly, authorization_code with
+//     PKCE (S256 and plain), single-use codes (10 minutes), refresh tokens that
+//     work once and rotate, access tokens that live 7200 s from 15.0,
+//     /oauth/revoke and /oauth/token/info.
+//   - Activity (OpenMR, UpdateMR, MergeMR, CloseMR, OpenIssue, CloseIssue,
+//     Push, RunPipeline, or a generator at a given rate) that moves updated_at
+//     on the sandbox clock and fires project hooks with the version's headers
+//     (X-Gitlab-Event, X-Gitlab-Token, X-Gitlab-Event-UUID 14.8+,
+//     X-Gitlab-Instance 15.5+, X-Gitlab-Webhook-UUID 16.2+, Idempotency-Key
+//     17.4+, Standard Webhooks signature 19.0+) and GitLab's payload shapes.
+//   - Version differences: draft (14.0+) next to work_in_progress, merge_user
+//     (14.7+) next to merged_by, detailed_merge_status (15.6+),
+//     repository_object_format (16.9+), default branch master before 14.0,
+//     glpat- token prefix from 14.5, gloas- app secrets from 16.0.
+//   - Rate limiting like throttle_authenticated_api (fixed 60 s windows,
+//     RateLimit-* headers, 429 "Retry later" with Retry-After); faults on
+//     demand (latency, a share of 500/502, stalls, dropped webhooks, tokens
+//     expiring mid-run); TLS with its own CA and the broken variants
+//     self-signed, expired and wrong host; a request log.
+//   - A control API under /-/sandbox/ (admin token) for the same activity,
+//     faults, tokens, manifest, request log and deliveries.
+//
+// # What it does not model (yet)
+//
+//   - Other API resources: notes, discussions, labels as objects, milestones,
+//     members, users listing (and users keyset), jobs (and jobs keyset), tags,
+//     releases, deployments, environments, repository files, trees, diffs,
+//     MR approvals, commits or changes of an MR, single-commit endpoints,
+//     statistics, search, GraphQL.
+//   - Keyset pagination on project issues (GitLab 18.3) and groups, cursor
+//     parameters, keyset orders other than id, Kaminari's exact headers for
+//     pages past the end.
+//   - Group hooks, system hooks, hook test endpoints, hook auto-disabling after
+//     failures, retries of failed deliveries, webhook rate limits, custom
+//     headers and templates, note/job/deployment/tag/release hook events.
+//   - Real permissions: visibility is private/internal/public with project
+//     and group membership, but guests see everything in a readable project,
+//     there is no confidentiality, no feature-level access settings beyond
+//     CI/CD on/off, no sudo, impersonation, deploy or job tokens, group or
+//     project access tokens, 2FA or admin mode.
+//   - Writes through the REST API other than project hooks (creating MRs,
+//     issues, projects and so on is done through the activity methods).
+//   - Git itself: commits other than the default branch's linear history,
+//     merge commits with two parents, real diffs, file lists, Git over HTTP/SSH.
+//   - ETag/conditional requests, gzip, Sidekiq latency between a change and its
+//     webhook (deliveries are immediate and sequential), X-Request-Id,
+//     Cloudflare/HAProxy headers of GitLab.com, GitLab.com-only fields.
+//   - Version gates are coarse: a field appears at the release named above
+//     and stays, even where GitLab later deprecated or removed it.
+//
+// A Sandbox must never listen beyond loopback and never disables TLS
+// verification, in itself or for its webhook client.
+package sandbox

@@ -1,0 +1,391 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Sandbox is a running simulated GitLab. Its methods are safe for concurrent use.
+type Sandbox struct {
+	cfg   Config
+	ver   version
+	clock func() time.Time
+
+	mu             sync.RWMutex // guards everything below that is not atomic
+	users          []*user
+	groups         []*group
+	projects       []*project
+	mrs            []*mergeRequest // all, sorted by created
+	issues         []*issue        // all, sorted by created
+	pipelines      []*pipeline
+	nextMRID       int64
+	nextIssueID    int64
+	nextPipelineID int64
+	nextEventID    int64
+	nextHookID     int64
+	nextTokenID    int64
+	tokens         map[string]*token
+	apps           map[string]*oauthApp
+	grants         map[string]*grant
+	refresh        map[string]*token // refresh token -> access token it belongs to
+	adminToken     string
+	defaultApp     *oauthApp
+
+	faults   atomic.Pointer[Faults]
+	faultGen atomic.Int64 // bumped by SetFaults; tokens remember the generation of their first use
+
+	logMu  sync.Mutex
+	reqLog []RequestLogEntry
+
+	rate rateLimiter
+
+	ln      net.Listener
+	srv     *http.Server
+	baseURL string
+	caPEM   []byte
+	caPath  string
+
+	hookQ     chan delivery
+	hookHTTP  atomic.Pointer[http.Client]
+	deliverMu sync.Mutex
+	delivered []Delivery
+
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+// RequestLogEntry is one request the sandbox answered.
+type RequestLogEntry struct {
+	Method string    `json:"method"`
+	Path   string    `json:"path"`
+	Query  string    `json:"query,omitempty"`
+	Status int       `json:"status"`
+	Time   time.Time `json:"time"`
+}
+
+// TokenSpec describes a personal access token to create.
+type TokenSpec struct {
+	// User is a username (root, alice, bob, carol); default root.
+	User string
+	// Name defaults to "sandbox".
+	Name string
+	// Scopes default to ["api"].
+	Scopes []string
+	// ExpiresAt is the expiry; zero means none before 16.0 and 365 days from
+	// now (at 00:00 UTC) from 16.0, when GitLab made expiry mandatory.
+	ExpiresAt time.Time
+}
+
+// Start generates the dataset, listens on cfg.Addr and serves until Close or
+// until ctx is cancelled.
+func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Version == "" {
+		cfg.Version = "17.11"
+	}
+	ver, err := parseVersion(cfg.Version)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range []int{cfg.Groups, cfg.Projects, cfg.MRs, cfg.Issues, cfg.Pipelines, cfg.Commits} {
+		if n < 0 {
+			return nil, errors.New("sandbox: counts must not be negative")
+		}
+	}
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: Addr %q: %w", cfg.Addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("sandbox: Addr %q must be a loopback address", cfg.Addr)
+	}
+	s := &Sandbox{cfg: cfg, ver: ver, clock: cfg.Now,
+		tokens: map[string]*token{}, apps: map[string]*oauthApp{}, grants: map[string]*grant{}, refresh: map[string]*token{},
+		hookQ: make(chan delivery, 4096)}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	f := cfg.Faults
+	s.faults.Store(&f)
+	s.generate()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: listen: %w", err)
+	}
+	s.ln = ln
+	port := ln.Addr().(*net.TCPAddr).Port
+	scheme := "http"
+	var tlsCfg *tls.Config
+	if cfg.TLS != TLSNone {
+		scheme = "https"
+		if tlsCfg, err = s.setupTLS(); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	s.baseURL = fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(hostForURL(host), fmt.Sprint(port)))
+
+	// Credentials: an admin PAT with api scope and a default OAuth application.
+	s.adminToken = s.CreateToken(TokenSpec{User: "root", Name: "sandbox-admin", Scopes: []string{"api", "read_api", "read_user", "read_repository", "sudo"}})
+	s.defaultApp = s.newApp("labsync", "http://127.0.0.1:8787/api/v1/connectors/gitlab/callback", "api read_api read_user")
+
+	s.hookHTTP.Store(&http.Client{Timeout: 10 * time.Second}) // GitLab's webhook timeout
+	s.srv = &http.Server{Handler: s.routes(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)}
+	runCtx, cancel := context.WithCancel(ctx)
+	s.stop = cancel
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		var err error
+		if tlsCfg != nil {
+			err = s.srv.ServeTLS(ln, "", "")
+		} else {
+			err = s.srv.Serve(ln)
+		}
+		_ = err // http.ErrServerClosed after Close
+	}()
+	go func() { defer s.wg.Done(); s.deliverLoop(runCtx) }()
+	if cfg.Generator > 0 {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.generatorLoop(runCtx, cfg.Generator) }()
+	}
+	go func() { <-runCtx.Done(); s.shutdown() }()
+	return s, nil
+}
+
+func hostForURL(h string) string {
+	if h == "" || h == "0.0.0.0" {
+		return "127.0.0.1"
+	}
+	return h
+}
+
+// Close stops the server, the generator and webhook delivery. It is safe to call twice.
+func (s *Sandbox) Close() error {
+	s.stop()
+	s.shutdown()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Sandbox) shutdown() {
+	if s.closed.Swap(true) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		s.srv.Close()
+	}
+}
+
+// URL is the base URL, such as http://127.0.0.1:41234 (the API is under /api/v4).
+func (s *Sandbox) URL() string { return s.baseURL }
+
+// Version is the GitLab profile being served, such as "17.11".
+func (s *Sandbox) Version() string { return s.cfg.Version }
+
+// CAPEM is the PEM of the CA that signed the server certificate (TLSCA,
+// TLSExpired, TLSWrongHost) or of the self-signed leaf itself (TLSSelfSigned);
+// nil for TLSNone.
+func (s *Sandbox) CAPEM() []byte { return slices.Clone(s.caPEM) }
+
+// CAPath is where ca.pem was written when Config.TLSDir was set, else "".
+func (s *Sandbox) CAPath() string { return s.caPath }
+
+// AdminToken is a personal access token of root (an instance administrator)
+// with the api scope.
+func (s *Sandbox) AdminToken() string { return s.adminToken }
+
+// Now is the sandbox clock.
+func (s *Sandbox) Now() time.Time { return s.clock() }
+
+// CreateToken creates a personal access token and returns its value. Unknown
+// users fall back to root.
+func (s *Sandbox) CreateToken(spec TokenSpec) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.userByName(spec.User)
+	if u == nil {
+		u = s.users[0]
+	}
+	if spec.Name == "" {
+		spec.Name = "sandbox"
+	}
+	if len(spec.Scopes) == 0 {
+		spec.Scopes = []string{"api"}
+	}
+	now := s.clock()
+	exp := spec.ExpiresAt
+	if exp.IsZero() && s.ver.patMustExpire() {
+		exp = now.UTC().Truncate(24*time.Hour).AddDate(0, 0, 365)
+	}
+	s.nextTokenID++
+	prefix := ""
+	if s.ver.atLeast(14, 5) {
+		prefix = "glpat-"
+	}
+	t := &token{id: s.nextTokenID, value: prefix + randomString(20), kind: tokenPAT, name: spec.Name, user: u,
+		scopes: slices.Clone(spec.Scopes), created: now, expires: exp}
+	s.tokens[t.value] = t
+	return t.value
+}
+
+// RevokeToken revokes a personal access token or OAuth access token; it
+// reports whether the token existed.
+func (s *Sandbox) RevokeToken(value string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[value]
+	if ok {
+		t.revoked = true
+	}
+	return ok
+}
+
+// ExpireToken makes a token expire now (on the sandbox clock).
+func (s *Sandbox) ExpireToken(value string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[value]
+	if ok {
+		t.expires = s.clock().Add(-time.Second)
+	}
+	return ok
+}
+
+// OAuthApp returns the pre-registered OAuth application's client id and
+// secret. Its redirect URI is http://127.0.0.1:8787/api/v1/connectors/gitlab/callback.
+func (s *Sandbox) OAuthApp() (id, secret string) { return s.defaultApp.uid, s.defaultApp.secret }
+
+// RegisterOAuthApp registers an OAuth application with one or more redirect
+// URIs (newline-separated, as in GitLab) and scopes ("api read_api" when empty).
+func (s *Sandbox) RegisterOAuthApp(redirectURI string, scopes ...string) (id, secret string) {
+	sc := strings.Join(scopes, " ")
+	if sc == "" {
+		sc = "api read_api read_user"
+	}
+	a := s.newApp("app", redirectURI, sc)
+	return a.uid, a.secret
+}
+
+// SetFaults replaces the injected faults; it takes effect for the next request.
+func (s *Sandbox) SetFaults(f Faults) {
+	s.faults.Store(&f)
+	s.faultGen.Add(1)
+}
+
+// Faults returns the faults in force.
+func (s *Sandbox) Faults() Faults { return *s.faults.Load() }
+
+// Requests returns a copy of the request log, oldest first.
+func (s *Sandbox) Requests() []RequestLogEntry {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return slices.Clone(s.reqLog)
+}
+
+// ResetRequests empties the request log.
+func (s *Sandbox) ResetRequests() {
+	s.logMu.Lock()
+	s.reqLog = nil
+	s.logMu.Unlock()
+}
+
+func (s *Sandbox) logRequest(e RequestLogEntry) {
+	s.logMu.Lock()
+	s.reqLog = append(s.reqLog, e)
+	s.logMu.Unlock()
+}
+
+func randomString(n int) string {
+	b := make([]byte, (n+1)/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+func (s *Sandbox) userByName(name string) *user {
+	if name == "" {
+		name = "root"
+	}
+	for _, u := range s.users {
+		if u.username == name {
+			return u
+		}
+	}
+	return nil
+}
+
+func (s *Sandbox) userByID(id int64) *user {
+	if id >= 1 && int(id) <= len(s.users) {
+		return s.users[id-1]
+	}
+	return nil
+}
+
+func (s *Sandbox) projectByRef(ref string) *project {
+	var id int64
+	if _, err := fmt.Sscanf(ref, "%d", &id); err == nil && fmt.Sprint(id) == ref {
+		if id >= 1 && int(id) <= len(s.projects) {
+			return s.projects[id-1]
+		}
+		return nil
+	}
+	for _, p := range s.projects {
+		if p.fullPath() == ref {
+			return p
+		}
+	}
+	return nil
+}
+
+func (s *Sandbox) groupByRef(ref string) *group {
+	var id int64
+	if _, err := fmt.Sscanf(ref, "%d", &id); err == nil && fmt.Sprint(id) == ref {
+		if id >= 1 && int(id) <= len(s.groups) {
+			return s.groups[id-1]
+		}
+		return nil
+	}
+	for _, g := range s.groups {
+		if g.fullPath == ref {
+			return g
+		}
+	}
+	return nil
+}
+
+func (p *project) fullPath() string {
+	if p.group == nil {
+		return "root/" + p.path
+	}
+	return p.group.fullPath + "/" + p.path
+}
+
+func (p *project) fullName() string {
+	if p.group == nil {
+		return "Administrator / " + p.name
+	}
+	return p.group.fullName + " / " + p.name
+}
+
+// caFile is used by the CLI to show where the CA went.
+func caFile(dir string) string { return filepath.Join(dir, "ca.pem") }

@@ -1,0 +1,40 @@
+"""List a GitLab through python-gitlab, page by page, and print counts as JSON.
+
+Usage: list_counts.py URL TOKEN PER_PAGE
+
+Used by the sandbox's tests to check that a client nobody here wrote sees what
+the sandbox's manifest says: projects, and per project merge requests, issues
+and pipelines (403 where CI/CD is disabled), plus instance-wide merge requests
+and issues with scope=all.
+"""
+import json
+import sys
+
+import gitlab
+
+
+def main():
+    url, token, per_page = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    gl = gitlab.Gitlab(url, private_token=token, per_page=per_page)
+    out = {"projects": 0, "pages": 0, "merge_requests": 0, "issues": 0,
+           "pipelines": 0, "pipelines_forbidden": 0,
+           "all_merge_requests": 0, "all_issues": 0}
+    projects = gl.projects.list(iterator=True)
+    for p in projects:
+        out["projects"] += 1
+        out["merge_requests"] += sum(1 for _ in p.mergerequests.list(iterator=True, state="all"))
+        out["issues"] += sum(1 for _ in p.issues.list(iterator=True, state="all"))
+        try:
+            out["pipelines"] += sum(1 for _ in p.pipelines.list(iterator=True))
+        except gitlab.exceptions.GitlabListError as e:
+            if e.response_code != 403:
+                raise
+            out["pipelines_forbidden"] += 1
+    out["pages"] = projects.total_pages or 0
+    out["all_merge_requests"] = sum(1 for _ in gl.mergerequests.list(iterator=True, scope="all", state="all"))
+    out["all_issues"] = sum(1 for _ in gl.issues.list(iterator=True, scope="all", state="all"))
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
