@@ -10,7 +10,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/labsync/labsync/internal/api"
 	"github.com/labsync/labsync/internal/auth"
+	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/server"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/spf13/cobra"
@@ -56,6 +58,21 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("cannot listen on LABSYNC_ADDR %s: %w", cfg.Addr, err)
 	}
 	srv := server.New(st, log)
+	api.New(st, log).Register(srv)
+
+	// Background work: features register workers and periodic jobs above this line.
+	runner := jobs.New(st, log, jobs.Options{})
+	if err := runner.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := runner.Stop(sctx); err != nil {
+			log.Warn("background jobs did not stop cleanly; River will hand them to another process", "err", err)
+		}
+	}()
 	log.Info("labsync is serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL,
 		"database", string(st.Dialect()), "startup", time.Since(start).Round(time.Millisecond).String())
 	return srv.Serve(ctx, ln, cfg.ShutdownTimeout)

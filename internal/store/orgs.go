@@ -33,6 +33,9 @@ type User struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// advisoryBootstrap is the PostgreSQL advisory lock key of BootstrapIfEmpty.
+const advisoryBootstrap int64 = 0x6c73_0001
+
 // Bootstrap is what the first start created.
 type Bootstrap struct {
 	Org   Organization
@@ -55,6 +58,13 @@ func (s *Store) BootstrapIfEmpty(ctx context.Context, orgName, email, passwordHa
 	var b Bootstrap
 	created := false
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
+		// SQLite transactions here are IMMEDIATE, so writers are already
+		// serialised; PostgreSQL needs a lock for replicas starting together.
+		if s.dialect == Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, advisoryBootstrap); err != nil {
+				return err
+			}
+		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM organizations`).Scan(&n); err != nil {
 			return err

@@ -1,0 +1,101 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/labsync/labsync/internal/store"
+)
+
+// API holds what the handlers share.
+type API struct {
+	store *store.Store
+	log   *slog.Logger
+	auths []Authenticator
+}
+
+// Mux is where routes are mounted (the server's mux).
+type Mux interface {
+	Handle(pattern string, h http.Handler)
+}
+
+// New returns the API. More authenticators (the UI session) may be added.
+func New(st *store.Store, log *slog.Logger, extra ...Authenticator) *API {
+	return &API{store: st, log: log, auths: append([]Authenticator{tokenAuthenticator(st)}, extra...)}
+}
+
+// Register mounts every route on mux.
+func (a *API) Register(mux Mux) {
+	a.route(mux, "GET /api/v1/me", anyMember, a.me)
+	a.route(mux, "GET /api/v1/audit", adminOnly, a.auditLog)
+	mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serveError(w, r, a.log, Errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
+	}))
+}
+
+// route mounts an authenticated handler that requires level.
+func (a *API) route(mux Mux, pattern string, level access, h handlerFunc) {
+	mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.authenticate(r)
+		if err != nil {
+			serveError(w, r, a.log, err)
+			return
+		}
+		if !level.allows(p.Role) {
+			serveError(w, r, a.log, errForbidden)
+			return
+		}
+		if err := h(w, r.WithContext(WithPrincipal(r.Context(), p))); err != nil {
+			serveError(w, r, a.log, err)
+		}
+	}))
+}
+
+// public mounts a handler that needs no authentication.
+func (a *API) public(mux Mux, pattern string, h handlerFunc) {
+	mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			serveError(w, r, a.log, err)
+		}
+	}))
+}
+
+func (a *API) authenticate(r *http.Request) (Principal, error) {
+	if p, ok := PrincipalFrom(r.Context()); ok {
+		return p, nil
+	}
+	for _, auth := range a.auths {
+		p, ok, err := auth(r)
+		if err != nil {
+			return Principal{}, err
+		}
+		if ok {
+			return p, nil
+		}
+	}
+	return Principal{}, errUnauthenticated
+}
+
+func caller(r *http.Request) Principal {
+	p, _ := PrincipalFrom(r.Context())
+	return p
+}
+
+func (a *API) me(w http.ResponseWriter, r *http.Request) error {
+	p := caller(r)
+	writeJSON(w, http.StatusOK, map[string]any{"org_id": p.OrgID, "user_id": p.UserID, "role": p.Role})
+	return nil
+}
+
+func (a *API) auditLog(w http.ResponseWriter, r *http.Request) error {
+	p := caller(r)
+	entries, err := a.store.AuditLog(r.Context(), p.OrgID, 0, 200)
+	if err != nil {
+		return err
+	}
+	if entries == nil {
+		entries = []store.AuditEntry{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	return nil
+}

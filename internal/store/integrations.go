@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Integration statuses.
+const (
+	StatusActive               = "active"
+	StatusNeedsNewToken        = "needs_new_token"
+	StatusNeedsReauthorization = "needs_reauthorization"
+	StatusUnreachable          = "unreachable"
+	StatusDisconnected         = "disconnected"
+	AuthMethodToken            = "token"
+	AuthMethodOAuth            = "oauth"
+)
+
+// Integration is one connection from an organisation to a GitLab, under an
+// alias unique within the organisation. It holds no secret: credentials are
+// rows of their own, sealed by the vault.
+type Integration struct {
+	ID                    int64           `json:"id"`
+	OrgID                 int64           `json:"org_id"`
+	Alias                 string          `json:"alias"`
+	BaseURL               string          `json:"base_url"`
+	AuthMethod            string          `json:"auth_method"`
+	OAuthAppID            *int64          `json:"oauth_app_id,omitempty"`
+	Status                string          `json:"status"`
+	StatusReason          string          `json:"status_reason,omitempty"`
+	GitLabVersion         string          `json:"gitlab_version,omitempty"`
+	GitLabRevision        string          `json:"gitlab_revision,omitempty"`
+	GitLabEnterprise      bool            `json:"gitlab_enterprise"`
+	Capabilities          json.RawMessage `json:"capabilities"`
+	VersionCheckedAt      *time.Time      `json:"version_checked_at,omitempty"`
+	CAPEM                 string          `json:"ca_pem,omitempty"`
+	Services              json.RawMessage `json:"services"`
+	WebhookHookID         *string         `json:"webhook_hook_id,omitempty"`
+	WebhookLastReceivedAt *time.Time      `json:"webhook_last_received_at,omitempty"`
+	PollState             string          `json:"poll_state,omitempty"`
+	CreatedBy             *int64          `json:"created_by,omitempty"`
+	CreatedAt             time.Time       `json:"created_at"`
+	UpdatedAt             time.Time       `json:"updated_at"`
+}
+
+const integrationColumns = `id, org_id, alias, base_url, auth_method, oauth_app_id, status, status_reason,
+	gitlab_version, gitlab_revision, gitlab_enterprise, capabilities, version_checked_at, ca_pem, services,
+	webhook_hook_id, webhook_last_received_at, poll_state, created_by, created_at, updated_at`
+
+func scanIntegration(row interface{ Scan(...any) error }) (Integration, error) {
+	var i Integration
+	var caps, services string
+	err := row.Scan(&i.ID, &i.OrgID, &i.Alias, &i.BaseURL, &i.AuthMethod, &i.OAuthAppID, &i.Status, &i.StatusReason,
+		&i.GitLabVersion, &i.GitLabRevision, &i.GitLabEnterprise, &caps, &i.VersionCheckedAt, &i.CAPEM, &services,
+		&i.WebhookHookID, &i.WebhookLastReceivedAt, &i.PollState, &i.CreatedBy, &i.CreatedAt, &i.UpdatedAt)
+	i.Capabilities, i.Services = json.RawMessage(caps), json.RawMessage(services)
+	return i, err
+}
+
+// CreateIntegration inserts i (ID, CreatedAt and UpdatedAt are set) inside
+// tx when tx is non-nil, so credentials can be saved in the same
+// transaction. ErrConflict when the alias is taken in the organisation.
+func (s *Store) CreateIntegration(ctx context.Context, tx *sql.Tx, i *Integration) error {
+	now := s.Now()
+	i.CreatedAt, i.UpdatedAt = now, now
+	if len(i.Capabilities) == 0 {
+		i.Capabilities = json.RawMessage(`[]`)
+	}
+	if len(i.Services) == 0 {
+		i.Services = json.RawMessage(`{}`)
+	}
+	if i.Status == "" {
+		i.Status = StatusActive
+	}
+	q := `INSERT INTO integrations (org_id, alias, base_url, auth_method, oauth_app_id, status, status_reason,
+			gitlab_version, gitlab_revision, gitlab_enterprise, capabilities, version_checked_at, ca_pem, services,
+			webhook_hook_id, poll_state, created_by, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) RETURNING id`
+	args := []any{i.OrgID, i.Alias, i.BaseURL, i.AuthMethod, i.OAuthAppID, i.Status, i.StatusReason,
+		i.GitLabVersion, i.GitLabRevision, i.GitLabEnterprise, string(i.Capabilities), i.VersionCheckedAt, i.CAPEM,
+		string(i.Services), i.WebhookHookID, i.PollState, i.CreatedBy, now}
+	var row *sql.Row
+	if tx != nil {
+		row = tx.QueryRowContext(ctx, q, args...)
+	} else {
+		row = s.db.QueryRowContext(ctx, q, args...)
+	}
+	err := row.Scan(&i.ID)
+	if isUniqueViolation(err) {
+		return fmt.Errorf("store: an integration named %q already exists in this organization: %w", i.Alias, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("store: unable to create integration: %w", err)
+	}
+	return nil
+}
+
+// Integration returns one of org's integrations, or ErrNotFound (also when
+// it belongs to another organisation).
+func (s *Store) Integration(ctx context.Context, orgID, id int64) (Integration, error) {
+	i, err := scanIntegration(s.db.QueryRowContext(ctx,
+		`SELECT `+integrationColumns+` FROM integrations WHERE org_id = $1 AND id = $2`, orgID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Integration{}, ErrNotFound
+	}
+	if err != nil {
+		return Integration{}, fmt.Errorf("store: unable to read integration: %w", err)
+	}
+	return i, nil
+}
+
+// Integrations lists org's integrations, oldest first.
+func (s *Store) Integrations(ctx context.Context, orgID int64) ([]Integration, error) {
+	return s.listIntegrations(ctx, `WHERE org_id = $1 ORDER BY id`, orgID)
+}
+
+// AllIntegrations lists every organisation's integrations in the given
+// status (all when empty), for background work that spans organisations.
+// Callers must keep each integration's work scoped to its OrgID.
+func (s *Store) AllIntegrations(ctx context.Context, status string) ([]Integration, error) {
+	if status == "" {
+		return s.listIntegrations(ctx, `ORDER BY id`)
+	}
+	return s.listIntegrations(ctx, `WHERE status = $1 ORDER BY id`, status)
+}
+
+func (s *Store) listIntegrations(ctx context.Context, where string, args ...any) ([]Integration, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+integrationColumns+` FROM integrations `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to list integrations: %w", err)
+	}
+	defer rows.Close()
+	out := []Integration{}
+	for rows.Next() {
+		i, err := scanIntegration(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: unable to list integrations: %w", err)
+		}
+		out = append(out, i)
+	}
+	return out, rows.Err()
+}
+
+// SetIntegrationStatus records a status and its reason in words.
+func (s *Store) SetIntegrationStatus(ctx context.Context, orgID, id int64, status, reason string) error {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE integrations SET status = $1, status_reason = $2, updated_at = $3 WHERE org_id = $4 AND id = $5`,
+		status, reason, s.Now(), orgID, id)
+	if err != nil {
+		return fmt.Errorf("store: unable to update integration status: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
