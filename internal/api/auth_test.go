@@ -52,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	st.RevokeAPIToken(ctx, b.Org.ID, t2.ID)
 
 	mux := http.NewServeMux()
-	api.New(st, slog.New(slog.DiscardHandler)).Register(mux)
+	api.New(api.Deps{Store: st, Log: slog.New(slog.DiscardHandler)}).Register(mux)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f

@@ -4,11 +4,24 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/labsync/labsync/internal/config"
+	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/vault"
 )
+
+// Deps are what the API is built from. Features add their service here.
+type Deps struct {
+	Store  *store.Store
+	Log    *slog.Logger
+	Vault  *vault.Vault
+	Jobs   *jobs.Runner
+	Config config.Config
+}
 
 // API holds what the handlers share.
 type API struct {
+	Deps
 	store *store.Store
 	log   *slog.Logger
 	auths []Authenticator
@@ -20,14 +33,16 @@ type Mux interface {
 }
 
 // New returns the API. More authenticators (the UI session) may be added.
-func New(st *store.Store, log *slog.Logger, extra ...Authenticator) *API {
-	return &API{store: st, log: log, auths: append([]Authenticator{tokenAuthenticator(st)}, extra...)}
+func New(d Deps, extra ...Authenticator) *API {
+	return &API{Deps: d, store: d.Store, log: d.Log, auths: append([]Authenticator{tokenAuthenticator(d.Store)}, extra...)}
 }
 
 // Register mounts every route on mux.
 func (a *API) Register(mux Mux) {
 	a.route(mux, "GET /api/v1/me", anyMember, a.me)
 	a.route(mux, "GET /api/v1/audit", adminOnly, a.auditLog)
+	a.registerIntegrations(mux) // integrations_routes.go
+	a.registerSync(mux)         // sync_routes.go
 	mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		serveError(w, r, a.log, Errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	}))

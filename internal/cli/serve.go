@@ -15,6 +15,7 @@ import (
 	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/server"
 	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/vault"
 	"github.com/spf13/cobra"
 )
 
@@ -46,9 +47,11 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err := st.Migrate(ctx, nil); err != nil {
 		return err
 	}
-	if _, err := loadKEK(ctx, cfg, st, log); err != nil {
+	kek, err := loadKEK(ctx, cfg, st, log)
+	if err != nil {
 		return err
 	}
+	vlt := vault.New(kek, st.OrgKeys())
 	if err := bootstrap(ctx, cmd, st, cfg.PublicURL); err != nil {
 		return err
 	}
@@ -58,10 +61,12 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("cannot listen on LABSYNC_ADDR %s: %w", cfg.Addr, err)
 	}
 	srv := server.New(st, log)
-	api.New(st, log).Register(srv)
-
-	// Background work: features register workers and periodic jobs above this line.
 	runner := jobs.New(st, log, jobs.Options{})
+	deps := api.Deps{Store: st, Log: log, Vault: vlt, Jobs: runner, Config: cfg}
+	// Features build their services here and register their workers and
+	// periodic jobs on runner before it starts.
+
+	api.New(deps).Register(srv)
 	if err := runner.Start(ctx); err != nil {
 		ln.Close()
 		return err
