@@ -118,3 +118,5 @@ func pathID(r *http.Request, name string) (int64, error) {
 	}
 	return id, nil
 }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -5,9 +5,11 @@ import (
 	"net/http"
 
 	"github.com/labsync/labsync/internal/config"
+	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/vault"
+	"github.com/labsync/labsync/internal/webhook"
 )
 
 // Deps are what the API is built from. Features add their service here.
@@ -17,6 +19,10 @@ type Deps struct {
 	Vault  *vault.Vault
 	Jobs   *jobs.Runner
 	Config config.Config
+	// Webhooks receives deliveries and issues webhook endpoints.
+	Webhooks *webhook.Service
+	// Integrations connects GitLabs and hands out their clients.
+	Integrations *integrations.Service
 }
 
 // API holds what the handlers share.
@@ -43,6 +49,7 @@ func (a *API) Register(mux Mux) {
 	a.route(mux, "GET /api/v1/audit", adminOnly, a.auditLog)
 	a.registerIntegrations(mux) // integrations_routes.go
 	a.registerSync(mux)         // sync_routes.go
+	a.registerWebhooks(mux)     // webhook_routes.go
 	mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		serveError(w, r, a.log, Errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	}))

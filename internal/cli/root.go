@@ -54,6 +54,7 @@ func newRootCmd() *cobra.Command {
 		newMigrateCmd(),
 		newAdminCmd(),
 		newKeysCmd(),
+		newBenchCmd(),
 	)
 	return root
 }

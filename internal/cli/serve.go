@@ -12,10 +12,12 @@ import (
 
 	"github.com/labsync/labsync/internal/api"
 	"github.com/labsync/labsync/internal/auth"
+	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/server"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/vault"
+	"github.com/labsync/labsync/internal/webhook"
 	"github.com/spf13/cobra"
 )
 
@@ -63,8 +65,18 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	srv := server.New(st, log)
 	runner := jobs.New(st, log, jobs.Options{})
 	deps := api.Deps{Store: st, Log: log, Vault: vlt, Jobs: runner, Config: cfg}
+	deps.Webhooks = webhook.New(st, vlt, log, webhook.Options{PublicURL: cfg.PublicURL, Registerer: srv.Registry()})
+	deps.Webhooks.Start()
+	// Runs after the HTTP server drained: every delivery it accepted is committed.
+	defer deps.Webhooks.Stop()
 	// Features build their services here and register their workers and
 	// periodic jobs on runner before it starts.
+	deps.Integrations = integrations.New(st, vlt, runner, cfg, log, nil)
+	if err := deps.Integrations.RegisterMetrics(srv.Registry()); err != nil {
+		ln.Close()
+		return err
+	}
+	deps.Integrations.RegisterJobs()
 
 	api.New(deps).Register(srv)
 	if err := runner.Start(ctx); err != nil {

@@ -74,6 +74,10 @@ func OpenDialect(t testing.TB, d store.Dialect) *store.Store {
 // SQLitePath returns the file behind a SQLite store opened by Open.
 func SQLitePath(s *store.Store) string { return s.Path() }
 
+// FreshPostgresURL returns a URL whose search_path is a new, empty schema
+// dropped when the test ends, for tests that start labsync processes.
+func FreshPostgresURL(t testing.TB) string { return freshSchema(t) }
+
 // freshSchema creates a schema for this test and returns a URL whose
 // search_path points at it.
 func freshSchema(t testing.TB) string {

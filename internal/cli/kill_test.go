@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/store/storetest"
+	"github.com/labsync/labsync/internal/vault"
+	"github.com/labsync/labsync/internal/webhook"
+)
+
+// child is a labsync serve process run from the test binary.
+type child struct {
+	cmd  *exec.Cmd
+	addr string
+	logs *bytes.Buffer
+}
+
+func startServe(t *testing.T, env []string) *child {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(os.Args[0], "serve")
+	logs := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.Env = append(append(os.Environ(), "LABSYNC_TEST_MAIN=1", "LABSYNC_ADDR="+addr, "LABSYNC_PUBLIC_URL=http://"+addr), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, addr: addr, logs: logs}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for range 400 {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return c
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("serve never became ready:\n%s", logs)
+	return nil
+}
+
+// TestKill9LosesNoAcknowledgedDelivery drives 20,000 deliveries at a real
+// serve process, kills it with SIGKILL part-way, restarts it, and checks
+// that every delivery answered 200 is stored, and none twice.
+func TestKill9LosesNoAcknowledgedDelivery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts labsync processes")
+	}
+	dir := t.TempDir()
+	_, kekB64, _ := vault.GenerateKEK()
+	env := []string{"LABSYNC_DATA_DIR=" + dir, "LABSYNC_KEK=" + kekB64, "LABSYNC_LOG_LEVEL=warn"}
+	opts := store.Options{DataDir: dir}
+	if storetest.Dialect(t) == store.Postgres {
+		opts.DatabaseURL = storetest.FreshPostgresURL(t)
+		env = append(env, "LABSYNC_DATABASE_URL="+opts.DatabaseURL)
+	}
+	ctx := context.Background()
+
+	// Prepare the organisation, integration and webhook endpoint.
+	st, err := store.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, _, _ := st.BootstrapIfEmpty(ctx, "Default", "owner@localhost", "")
+	in := &store.Integration{OrgID: b.Org.ID, Alias: "gl", BaseURL: "https://gitlab.example.com", AuthMethod: store.AuthMethodToken}
+	if err := st.CreateIntegration(ctx, nil, in); err != nil {
+		t.Fatal(err)
+	}
+	kek, _ := vault.ParseKEK(kekB64)
+	wh := webhook.New(st, vault.New(kek, st.OrgKeys()), slog.New(slog.DiscardHandler), webhook.Options{})
+	is, err := wh.Issue(ctx, b.Org.ID, in.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	srv := startServe(t, env)
+	const total = 20000
+	acked := make([]atomic.Bool, total)
+	var sent, ok atomic.Int64
+	killed := make(chan struct{})
+	var once sync.Once
+	body := benchPayload()
+	send := func(addr string, i int) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/webhooks/gitlab/"+is.HookID, bytes.NewReader(body))
+		req.Header.Set("X-Gitlab-Event", "Merge Request Hook")
+		req.Header.Set("X-Gitlab-Token", is.Secret.Reveal())
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("kill-%d", i))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, ""
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range 32 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= total {
+					return
+				}
+				sent.Add(1)
+				if code, _ := send(srv.addr, i); code == 200 {
+					acked[i].Store(true)
+					if ok.Add(1) == total/3 {
+						once.Do(func() {
+							srv.cmd.Process.Signal(syscall.SIGKILL)
+							close(killed)
+						})
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-killed
+	srv.cmd.Wait()
+	nAcked := ok.Load()
+	if nAcked < total/3 || nAcked == total {
+		t.Fatalf("%d of %d acknowledged: the kill did not land mid-way", nAcked, total)
+	}
+
+	// Restart and resend everything: acknowledged ones must come back as
+	// duplicates, the rest are stored now.
+	srv2 := startServe(t, env)
+	var dupOfAcked, newOfAcked atomic.Int64
+	next.Store(0)
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= total {
+					return
+				}
+				code, resp := send(srv2.addr, i)
+				if code != 200 {
+					t.Errorf("resend %d after restart: %d %s", i, code, resp)
+					return
+				}
+				if acked[i].Load() {
+					if strings.Contains(resp, "duplicate") {
+						dupOfAcked.Add(1)
+					} else {
+						newOfAcked.Add(1)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if newOfAcked.Load() != 0 {
+		t.Fatalf("%d deliveries answered 200 before the kill were not in the database", newOfAcked.Load())
+	}
+	if dupOfAcked.Load() != nAcked {
+		t.Fatalf("%d acknowledged, %d found stored", nAcked, dupOfAcked.Load())
+	}
+	st, err = store.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counts, err := st.InboxCounts(ctx, b.Org.ID, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["pending"] != total {
+		t.Fatalf("inbox holds %v, want exactly %d (each delivery once)", counts, total)
+	}
+	t.Logf("killed after %d acknowledged of %d sent; all %d found after restart, %d stored in all", nAcked, sent.Load(), dupOfAcked.Load(), counts["pending"])
+}

@@ -1,0 +1,28 @@
+-- +goose Up
+-- One webhook endpoint per integration: the public hook id in its URL and
+-- the sealed secret (and optional Standard Webhooks signing token).
+CREATE TABLE webhook_endpoints (
+    integration_id  BIGINT PRIMARY KEY REFERENCES integrations(id) ON DELETE CASCADE,
+    org_id          BIGINT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    hook_id         TEXT NOT NULL UNIQUE,
+    secret_enc      BYTEA NOT NULL,
+    signing_enc     BYTEA,
+    issued_at       TIMESTAMPTZ NOT NULL,
+    revealed        BOOLEAN NOT NULL DEFAULT FALSE
+);
+
+-- Fingerprints (SHA-256) of every secret ever issued, across organisations:
+-- the UNIQUE constraint makes reuse impossible.
+CREATE TABLE webhook_secret_fingerprints (
+    fingerprint BYTEA PRIMARY KEY,
+    issued_at   TIMESTAMPTZ NOT NULL
+);
+
+ALTER TABLE webhook_inbox ADD COLUMN project_gitlab_id BIGINT;
+ALTER TABLE webhook_inbox ADD COLUMN body_sha256 BYTEA;
+
+-- +goose Down
+ALTER TABLE webhook_inbox DROP COLUMN body_sha256;
+ALTER TABLE webhook_inbox DROP COLUMN project_gitlab_id;
+DROP TABLE webhook_secret_fingerprints;
+DROP TABLE webhook_endpoints;

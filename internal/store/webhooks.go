@@ -1,0 +1,219 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// WebhookEndpoint is an integration's webhook URL identity and sealed
+// secrets. The vault bindings are (webhook_endpoints, integration:<id>,
+// secret) and (…, signing).
+type WebhookEndpoint struct {
+	IntegrationID int64
+	OrgID         int64
+	HookID        string
+	SecretSealed  []byte
+	SigningSealed []byte // nil when no signing token is set
+	IssuedAt      time.Time
+	Revealed      bool
+}
+
+// SaveWebhookEndpoint issues or re-issues an integration's endpoint,
+// replacing the previous hook id and secret in one transaction. The
+// fingerprint must be new across every organisation: ErrConflict otherwise.
+func (s *Store) SaveWebhookEndpoint(ctx context.Context, e WebhookEndpoint, fingerprint []byte) error {
+	return s.InTx(ctx, func(tx *sql.Tx) error {
+		now := s.Now()
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO webhook_secret_fingerprints (fingerprint, issued_at) VALUES ($1, $2)`, fingerprint, now); err != nil {
+			if isUniqueViolation(err) {
+				return fmt.Errorf("store: webhook secret was issued before: %w", ErrConflict)
+			}
+			return fmt.Errorf("store: unable to record webhook secret: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO webhook_endpoints (integration_id, org_id, hook_id, secret_enc, signing_enc, issued_at, revealed)
+			SELECT id, org_id, $1, $2, $3, $4, $5 FROM integrations WHERE id = $6 AND org_id = $7
+			ON CONFLICT (integration_id) DO UPDATE SET hook_id = excluded.hook_id, secret_enc = excluded.secret_enc,
+				signing_enc = excluded.signing_enc, issued_at = excluded.issued_at, revealed = excluded.revealed`,
+			e.HookID, e.SecretSealed, e.SigningSealed, now, e.Revealed, e.IntegrationID, e.OrgID)
+		if err != nil {
+			return fmt.Errorf("store: unable to save webhook endpoint: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE integrations SET webhook_hook_id = $1, updated_at = $2 WHERE id = $3 AND org_id = $4`,
+			e.HookID, now, e.IntegrationID, e.OrgID)
+		return err
+	})
+}
+
+// SetWebhookSigning replaces (or with nil, removes) the sealed signing token.
+func (s *Store) SetWebhookSigning(ctx context.Context, orgID, integrationID int64, sealed []byte) error {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE webhook_endpoints SET signing_enc = $1 WHERE org_id = $2 AND integration_id = $3`, sealed, orgID, integrationID)
+	if err != nil {
+		return fmt.Errorf("store: unable to save signing token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// WebhookEndpointFor returns org's endpoint for an integration, or ErrNotFound.
+func (s *Store) WebhookEndpointFor(ctx context.Context, orgID, integrationID int64) (WebhookEndpoint, error) {
+	return s.webhookEndpoint(ctx, `WHERE e.org_id = $1 AND e.integration_id = $2`, orgID, integrationID)
+}
+
+// WebhookEndpointByHookID resolves the hook id of a delivery URL. It is not
+// org-scoped because the URL is how a delivery names its organisation; an
+// endpoint of a disconnected integration is ErrNotFound.
+func (s *Store) WebhookEndpointByHookID(ctx context.Context, hookID string) (WebhookEndpoint, error) {
+	return s.webhookEndpoint(ctx, `WHERE e.hook_id = $1`, hookID)
+}
+
+func (s *Store) webhookEndpoint(ctx context.Context, where string, args ...any) (WebhookEndpoint, error) {
+	var e WebhookEndpoint
+	err := s.rdb.QueryRowContext(ctx, `
+		SELECT e.integration_id, e.org_id, e.hook_id, e.secret_enc, e.signing_enc, e.issued_at, e.revealed
+		FROM webhook_endpoints e JOIN integrations i ON i.id = e.integration_id AND i.status <> 'disconnected' `+where, args...).
+		Scan(&e.IntegrationID, &e.OrgID, &e.HookID, &e.SecretSealed, &e.SigningSealed, &e.IssuedAt, &e.Revealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return WebhookEndpoint{}, ErrNotFound
+	}
+	if err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("store: unable to read webhook endpoint: %w", err)
+	}
+	return e, nil
+}
+
+// Delivery is one authentic webhook delivery as received.
+type Delivery struct {
+	ID              int64
+	OrgID           int64
+	IntegrationID   int64
+	DedupeKey       string
+	EventKind       string
+	Headers         string // JSON object of the headers worth keeping (no secrets)
+	Body            []byte
+	BodySHA256      []byte
+	ProjectGitLabID *int64
+	ReceivedAt      time.Time
+	Status          string // pending, ignored
+}
+
+// InsertDeliveries writes a batch of deliveries in one transaction (one
+// fsync) and reports, per delivery, whether it was new (false: a duplicate
+// of one already stored). It also moves each integration's last-received
+// time forward.
+func (s *Store) InsertDeliveries(ctx context.Context, ds []Delivery) ([]bool, error) {
+	fresh := make([]bool, len(ds))
+	err := s.InTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `
+			INSERT INTO webhook_inbox (org_id, integration_id, dedupe_key, event_kind, headers, body, body_sha256,
+				project_gitlab_id, received_at, status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			ON CONFLICT (integration_id, dedupe_key) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		last := map[[2]int64]time.Time{}
+		for i, d := range ds {
+			status := d.Status
+			if status == "" {
+				status = "pending"
+			}
+			res, err := stmt.ExecContext(ctx, d.OrgID, d.IntegrationID, d.DedupeKey, d.EventKind, d.Headers, d.Body,
+				d.BodySHA256, d.ProjectGitLabID, d.ReceivedAt, status)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			fresh[i] = n == 1
+			k := [2]int64{d.OrgID, d.IntegrationID}
+			if d.ReceivedAt.After(last[k]) {
+				last[k] = d.ReceivedAt
+			}
+		}
+		for k, at := range last {
+			if _, err := tx.ExecContext(ctx, `
+				UPDATE integrations SET webhook_last_received_at = $1
+				WHERE org_id = $2 AND id = $3 AND (webhook_last_received_at IS NULL OR webhook_last_received_at < $1)`,
+				at, k[0], k[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to write webhook deliveries: %w", err)
+	}
+	return fresh, nil
+}
+
+// PendingDeliveries returns up to limit pending deliveries after id, oldest first.
+func (s *Store) PendingDeliveries(ctx context.Context, afterID int64, limit int) ([]Delivery, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT id, org_id, integration_id, dedupe_key, event_kind, body, project_gitlab_id, received_at, status
+		FROM webhook_inbox WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to read webhook inbox: %w", err)
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		var d Delivery
+		if err := rows.Scan(&d.ID, &d.OrgID, &d.IntegrationID, &d.DedupeKey, &d.EventKind, &d.Body, &d.ProjectGitLabID, &d.ReceivedAt, &d.Status); err != nil {
+			return nil, fmt.Errorf("store: unable to read webhook inbox: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// FinishDelivery records the outcome of processing one delivery.
+func (s *Store) FinishDelivery(ctx context.Context, tx *sql.Tx, orgID, id int64, status, errText string) error {
+	q := `UPDATE webhook_inbox SET status = $1, error = $2, processed_at = $3 WHERE org_id = $4 AND id = $5`
+	var err error
+	if tx != nil {
+		_, err = tx.ExecContext(ctx, q, status, errText, s.Now(), orgID, id)
+	} else {
+		_, err = s.db.ExecContext(ctx, q, status, errText, s.Now(), orgID, id)
+	}
+	if err != nil {
+		return fmt.Errorf("store: unable to record delivery outcome: %w", err)
+	}
+	return nil
+}
+
+// InboxCounts returns org's deliveries per status for one integration (0 for all).
+func (s *Store) InboxCounts(ctx context.Context, orgID, integrationID int64) (map[string]int64, error) {
+	q := `SELECT status, COUNT(*) FROM webhook_inbox WHERE org_id = $1`
+	args := []any{orgID}
+	if integrationID > 0 {
+		q += ` AND integration_id = $2`
+		args = append(args, integrationID)
+	}
+	rows, err := s.rdb.QueryContext(ctx, q+` GROUP BY status`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to count webhook inbox: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[strings.TrimSpace(st)] = n
+	}
+	return out, rows.Err()
+}
