@@ -8,6 +8,7 @@ import (
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/store"
+	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/vault"
 	"github.com/labsync/labsync/internal/webhook"
 )
@@ -23,6 +24,9 @@ type Deps struct {
 	Webhooks *webhook.Service
 	// Integrations connects GitLabs and hands out their clients.
 	Integrations *integrations.Service
+	// Sync discovers, selects, backfills and polls; nil on a server that
+	// does not run it.
+	Sync *labsync.Service
 }
 
 // API holds what the handlers share.

@@ -1,5 +1,262 @@
 package api
 
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labsync/labsync/internal/store"
+	labsync "github.com/labsync/labsync/internal/sync"
+)
+
 // registerSync mounts discovery, selection, sync progress, data and feed routes.
 func (a *API) registerSync(mux Mux) {
+	a.route(mux, "GET /api/v1/integrations/{id}/repositories", anyMember, a.listRepositories)
+	a.route(mux, "GET /api/v1/integrations/{id}/groups", anyMember, a.listGroups)
+	a.route(mux, "GET /api/v1/integrations/{id}/selection", anyMember, a.getSelection)
+	a.route(mux, "PUT /api/v1/integrations/{id}/selection", adminOnly, a.putSelection)
+	a.route(mux, "GET /api/v1/integrations/{id}/sync", anyMember, a.syncProgress)
+	a.route(mux, "POST /api/v1/integrations/{id}/sync", adminOnly, a.startSync)
+	a.route(mux, "GET /api/v1/merge_requests", anyMember, a.listMergeRequests)
+	a.route(mux, "GET /api/v1/issues", anyMember, a.listIssues)
+	a.route(mux, "GET /api/v1/pipelines", anyMember, a.listPipelines)
+	a.route(mux, "GET /api/v1/pushes", anyMember, a.listPushes)
+	a.route(mux, "GET /api/v1/events", anyMember, a.listEvents)
+	a.route(mux, "GET /api/v1/events/stream", anyMember, a.streamEvents)
+}
+
+var errSyncUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "sync_unavailable",
+	Message: "this server does not run the sync service"}
+
+// integrationOf resolves {id} to one of the caller's integrations; another
+// organisation's integration is 404.
+func (a *API) integrationOf(r *http.Request) (store.Integration, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return store.Integration{}, err
+	}
+	return a.store.Integration(r.Context(), caller(r).OrgID, id)
+}
+
+// listRepositories serves the discovery cache: ?search=, ?selected=,
+// ?archived=, ?limit= (≤ 1000) and ?cursor=. ?refresh=true (admins)
+// refreshes it from GitLab first; an empty cache is filled on first use.
+func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
+	in, err := a.integrationOf(r)
+	if err != nil {
+		return err
+	}
+	p := caller(r)
+	ctx := r.Context()
+	q := store.ProjectQuery{Search: strings.TrimSpace(r.URL.Query().Get("search"))}
+	if q.Selected, err = boolParam(r, "selected"); err != nil {
+		return err
+	}
+	if q.Archived, err = boolParam(r, "archived"); err != nil {
+		return err
+	}
+	if q.Limit, err = intParam(r, "limit"); err != nil {
+		return err
+	}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		path, id, ok := strings.Cut(string(b), "\x00")
+		n, perr := strconv.ParseInt(id, 10, 64)
+		if err != nil || !ok || perr != nil {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "cursor", Message: "cursor is not one this API returned"}
+		}
+		q.AfterPath, q.AfterID = path, n
+	}
+	state, err := a.store.SyncStateFor(ctx, p.OrgID, in.ID)
+	if err != nil {
+		return err
+	}
+	refresh := r.URL.Query().Get("refresh") == "true"
+	if refresh && !adminOnly.allows(p.Role) {
+		return errForbidden
+	}
+	if (refresh || state.DiscoveredAt == nil) && a.Sync != nil {
+		if err := a.Sync.Discover(ctx, p.OrgID, in.ID); err != nil {
+			return err
+		}
+		if state, err = a.store.SyncStateFor(ctx, p.OrgID, in.ID); err != nil {
+			return err
+		}
+	}
+	ps, err := a.store.Projects(ctx, p.OrgID, in.ID, q)
+	if err != nil {
+		return err
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	next := ""
+	if len(ps) == limit {
+		last := ps[len(ps)-1]
+		next = base64.RawURLEncoding.EncodeToString([]byte(last.PathWithNamespace + "\x00" + strconv.FormatInt(last.ID, 10)))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"repositories": ps, "next_cursor": next, "discovered_at": state.DiscoveredAt})
+	return nil
+}
+
+// listGroups serves the groups tree.
+func (a *API) listGroups(w http.ResponseWriter, r *http.Request) error {
+	in, err := a.integrationOf(r)
+	if err != nil {
+		return err
+	}
+	gs, err := a.store.Groups(r.Context(), caller(r).OrgID, in.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"groups": groupTree(gs)})
+	return nil
+}
+
+// groupTree nests groups under their parents; groups whose parent the
+// credential cannot see become roots.
+func groupTree(gs []store.Group) []store.Group {
+	known := map[int64]bool{}
+	children := map[int64][]store.Group{}
+	for _, g := range gs {
+		known[g.GitLabID] = true
+	}
+	var roots []store.Group
+	for _, g := range gs {
+		if g.ParentGitLabID != nil && known[*g.ParentGitLabID] {
+			children[*g.ParentGitLabID] = append(children[*g.ParentGitLabID], g)
+		} else {
+			roots = append(roots, g)
+		}
+	}
+	var build func(g store.Group, depth int) store.Group
+	build = func(g store.Group, depth int) store.Group {
+		g.Subgroups = []store.Group{}
+		if depth > 20 { // GitLab nests at most 20 levels
+			return g
+		}
+		for _, c := range children[g.GitLabID] {
+			g.Subgroups = append(g.Subgroups, build(c, depth+1))
+		}
+		return g
+	}
+	out := make([]store.Group, 0, len(roots))
+	for _, g := range roots {
+		out = append(out, build(g, 0))
+	}
+	return out
+}
+
+func (a *API) getSelection(w http.ResponseWriter, r *http.Request) error {
+	in, err := a.integrationOf(r)
+	if err != nil {
+		return err
+	}
+	sel, err := a.store.SelectionFor(r.Context(), caller(r).OrgID, in.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, sel)
+	return nil
+}
+
+// putSelection replaces the selection: {"projects": [ids], "groups":
+// [{"id", "auto_import"}], "exclusions": [globs], "include_archived",
+// "services": {"merge_requests", "issues", "pipelines", "pushes"}}.
+func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
+	in, err := a.integrationOf(r)
+	if err != nil {
+		return err
+	}
+	if a.Sync == nil {
+		return errSyncUnavailable
+	}
+	var sel store.Selection
+	if err := decode(r, &sel); err != nil {
+		return err
+	}
+	p := caller(r)
+	out, err := a.Sync.SaveSelection(r.Context(), p.OrgID, in.ID, sel)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if strings.Contains(err.Error(), "pattern") || strings.Contains(err.Error(), "exclusion") {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "exclusions", Message: err.Error()}
+		}
+		return err
+	}
+	a.store.Audit(r.Context(), store.AuditEntry{OrgID: p.OrgID, ActorUserID: &p.UserID, Actor: "api", Action: "sync.selection_changed",
+		Target: "integration:" + strconv.FormatInt(in.ID, 10), Detail: []byte(`{}`)})
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// syncProgress reports the sync: state, totals per resource and, unless
+// ?detail=false, every project's chains (pages, items, rate, ETA, errors).
+func (a *API) syncProgress(w http.ResponseWriter, r *http.Request) error {
+	in, err := a.integrationOf(r)
+	if err != nil {
+		return err
+	}
+	if a.Sync == nil {
+		return errSyncUnavailable
+	}
+	rep, err := a.Sync.Progress(r.Context(), caller(r).OrgID, in.ID, r.URL.Query().Get("detail") != "false")
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// startSync queues a full sync (discovery, selection, backfill of what is
+// new, resumption of what is unfinished). It answers 202.
+func (a *API) startSync(w http.ResponseWriter, r *http.Request) error {
+	in, err := a.integrationOf(r)
+	if err != nil {
+		return err
+	}
+	if a.Sync == nil {
+		return errSyncUnavailable
+	}
+	p := caller(r)
+	if err := a.Sync.StartSync(r.Context(), p.OrgID, in.ID, labsync.ModeFull); err != nil {
+		return err
+	}
+	a.store.Audit(r.Context(), store.AuditEntry{OrgID: p.OrgID, ActorUserID: &p.UserID, Actor: "api", Action: "sync.started",
+		Target: "integration:" + strconv.FormatInt(in.ID, 10), Detail: []byte(`{}`)})
+	rep, err := a.Sync.Progress(r.Context(), p.OrgID, in.ID, false)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, rep)
+	return nil
+}
+
+func boolParam(r *http.Request, name string) (*bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return nil, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: name, Message: name + " must be true or false"}
+	}
+	return &b, nil
+}
+
+func intParam(r *http.Request, name string) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: name, Message: name + " must be a positive integer"}
+	}
+	return n, nil
 }

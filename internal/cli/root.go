@@ -55,6 +55,7 @@ func newRootCmd() *cobra.Command {
 		newAdminCmd(),
 		newKeysCmd(),
 		newBenchCmd(),
+		newSyncCmd(),
 	)
 	return root
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/server"
 	"github.com/labsync/labsync/internal/store"
+	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/vault"
 	"github.com/labsync/labsync/internal/webhook"
 	"github.com/spf13/cobra"
@@ -66,8 +67,13 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	runner := jobs.New(st, log, jobs.Options{})
 	deps := api.Deps{Store: st, Log: log, Vault: vlt, Jobs: runner, Config: cfg}
 	deps.Webhooks = webhook.New(st, vlt, log, webhook.Options{PublicURL: cfg.PublicURL, Registerer: srv.Registry()})
+	processor := webhook.NewProcessor(st, log)
+	deps.Webhooks.OnStored(processor.Wake)
 	deps.Webhooks.Start()
-	// Runs after the HTTP server drained: every delivery it accepted is committed.
+	processor.Start()
+	// Run after the HTTP server drained: every delivery it accepted is
+	// committed, then the processor finishes its batch.
+	defer processor.Stop()
 	defer deps.Webhooks.Stop()
 	// Features build their services here and register their workers and
 	// periodic jobs on runner before it starts.
@@ -77,6 +83,11 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	deps.Integrations.RegisterJobs()
+	deps.Sync = labsync.New(st, labsync.Options{Log: log, Clients: deps.Integrations.Client,
+		TokenProblem: func(ctx context.Context, orgID, integrationID int64, err error) {
+			deps.Integrations.MarkTokenProblem(ctx, orgID, integrationID, err)
+		}})
+	deps.Sync.Register(runner)
 
 	api.New(deps).Register(srv)
 	if err := runner.Start(ctx); err != nil {

@@ -42,21 +42,30 @@ type Integration struct {
 	WebhookHookID         *string         `json:"webhook_hook_id,omitempty"`
 	WebhookLastReceivedAt *time.Time      `json:"webhook_last_received_at,omitempty"`
 	PollState             string          `json:"poll_state,omitempty"`
-	CreatedBy             *int64          `json:"created_by,omitempty"`
-	CreatedAt             time.Time       `json:"created_at"`
-	UpdatedAt             time.Time       `json:"updated_at"`
+	// GitLabUsername and GitLabUserID name the GitLab account the
+	// credential acts as.
+	GitLabUsername string `json:"gitlab_username,omitempty"`
+	GitLabUserID   *int64 `json:"gitlab_user_id,omitempty"`
+	// AllowHookRegistration is the opt-in that lets labsync create and
+	// delete its own webhooks in GitLab (the only API writes it may send).
+	AllowHookRegistration bool      `json:"allow_hook_registration"`
+	CreatedBy             *int64    `json:"created_by,omitempty"`
+	CreatedAt             time.Time `json:"created_at"`
+	UpdatedAt             time.Time `json:"updated_at"`
 }
 
 const integrationColumns = `id, org_id, alias, base_url, auth_method, oauth_app_id, status, status_reason,
 	gitlab_version, gitlab_revision, gitlab_enterprise, capabilities, version_checked_at, ca_pem, services,
-	webhook_hook_id, webhook_last_received_at, poll_state, created_by, created_at, updated_at`
+	webhook_hook_id, webhook_last_received_at, poll_state, gitlab_username, gitlab_user_id, allow_hook_registration,
+	created_by, created_at, updated_at`
 
 func scanIntegration(row interface{ Scan(...any) error }) (Integration, error) {
 	var i Integration
 	var caps, services string
 	err := row.Scan(&i.ID, &i.OrgID, &i.Alias, &i.BaseURL, &i.AuthMethod, &i.OAuthAppID, &i.Status, &i.StatusReason,
 		&i.GitLabVersion, &i.GitLabRevision, &i.GitLabEnterprise, &caps, &i.VersionCheckedAt, &i.CAPEM, &services,
-		&i.WebhookHookID, &i.WebhookLastReceivedAt, &i.PollState, &i.CreatedBy, &i.CreatedAt, &i.UpdatedAt)
+		&i.WebhookHookID, &i.WebhookLastReceivedAt, &i.PollState, &i.GitLabUsername, &i.GitLabUserID, &i.AllowHookRegistration,
+		&i.CreatedBy, &i.CreatedAt, &i.UpdatedAt)
 	i.Capabilities, i.Services = json.RawMessage(caps), json.RawMessage(services)
 	return i, err
 }
@@ -78,11 +87,13 @@ func (s *Store) CreateIntegration(ctx context.Context, tx *sql.Tx, i *Integratio
 	}
 	q := `INSERT INTO integrations (org_id, alias, base_url, auth_method, oauth_app_id, status, status_reason,
 			gitlab_version, gitlab_revision, gitlab_enterprise, capabilities, version_checked_at, ca_pem, services,
-			webhook_hook_id, poll_state, created_by, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) RETURNING id`
+			webhook_hook_id, poll_state, created_by, created_at, updated_at,
+			gitlab_username, gitlab_user_id, allow_hook_registration)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, $20, $21) RETURNING id`
 	args := []any{i.OrgID, i.Alias, i.BaseURL, i.AuthMethod, i.OAuthAppID, i.Status, i.StatusReason,
 		i.GitLabVersion, i.GitLabRevision, i.GitLabEnterprise, string(i.Capabilities), i.VersionCheckedAt, i.CAPEM,
-		string(i.Services), i.WebhookHookID, i.PollState, i.CreatedBy, now}
+		string(i.Services), i.WebhookHookID, i.PollState, i.CreatedBy, now,
+		i.GitLabUsername, i.GitLabUserID, i.AllowHookRegistration}
 	var row *sql.Row
 	if tx != nil {
 		row = tx.QueryRowContext(ctx, q, args...)
@@ -155,6 +166,141 @@ func (s *Store) SetIntegrationStatus(ctx context.Context, orgID, id int64, statu
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
+	}
+	return nil
+}
+
+// IntegrationSettings are the fields PATCH may change. Nil leaves a field as it is.
+type IntegrationSettings struct {
+	Alias                 *string
+	CAPEM                 *string
+	AllowHookRegistration *bool
+}
+
+// UpdateIntegrationSettings changes org's integration id. ErrConflict when
+// the new alias is taken, ErrNotFound when the integration is not org's.
+func (s *Store) UpdateIntegrationSettings(ctx context.Context, orgID, id int64, set IntegrationSettings) error {
+	q := `UPDATE integrations SET updated_at = $1`
+	args := []any{s.Now()}
+	add := func(col string, v any) {
+		args = append(args, v)
+		q += fmt.Sprintf(", %s = $%d", col, len(args))
+	}
+	if set.Alias != nil {
+		add("alias", *set.Alias)
+	}
+	if set.CAPEM != nil {
+		add("ca_pem", *set.CAPEM)
+	}
+	if set.AllowHookRegistration != nil {
+		add("allow_hook_registration", *set.AllowHookRegistration)
+	}
+	args = append(args, orgID, id)
+	q += fmt.Sprintf(" WHERE org_id = $%d AND id = $%d", len(args)-1, len(args))
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if isUniqueViolation(err) {
+		return fmt.Errorf("store: an integration with that alias already exists in this organization: %w", ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("store: unable to update integration: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// IntegrationVersion is what labsync learned about a GitLab's release.
+type IntegrationVersion struct {
+	Version      string
+	Revision     string
+	Enterprise   bool
+	Capabilities json.RawMessage
+	CheckedAt    time.Time
+}
+
+// SetIntegrationVersion records the version, edition and capabilities of
+// org's integration id.
+func (s *Store) SetIntegrationVersion(ctx context.Context, orgID, id int64, v IntegrationVersion) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE integrations SET gitlab_version = $1, gitlab_revision = $2,
+		gitlab_enterprise = $3, capabilities = $4, version_checked_at = $5, updated_at = $6 WHERE org_id = $7 AND id = $8`,
+		v.Version, v.Revision, v.Enterprise, string(v.Capabilities), v.CheckedAt, s.Now(), orgID, id)
+	if err != nil {
+		return fmt.Errorf("store: unable to record the GitLab version: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetIntegrationAccount records, inside tx, the GitLab account a new
+// credential acts as and makes the integration active again.
+func (s *Store) SetIntegrationAccount(ctx context.Context, tx *sql.Tx, orgID, id int64, username string, userID *int64) error {
+	res, err := tx.ExecContext(ctx, `UPDATE integrations SET gitlab_username = $1, gitlab_user_id = $2, status = $3,
+		status_reason = '', updated_at = $4 WHERE org_id = $5 AND id = $6`,
+		username, userID, StatusActive, s.Now(), orgID, id)
+	if err != nil {
+		return fmt.Errorf("store: unable to update integration: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetIntegrationStatusIf records a status only while the integration is in
+// one of the from statuses, and reports whether it changed anything. It lets
+// a background check flip a status without undoing a concurrent reconnect.
+func (s *Store) SetIntegrationStatusIf(ctx context.Context, orgID, id int64, status, reason string, from ...string) (bool, error) {
+	q := `UPDATE integrations SET status = $1, status_reason = $2, updated_at = $3 WHERE org_id = $4 AND id = $5`
+	args := []any{status, reason, s.Now(), orgID, id}
+	if len(from) > 0 {
+		q += ` AND status IN (`
+		for i, f := range from {
+			if i > 0 {
+				q += `, `
+			}
+			args = append(args, f)
+			q += fmt.Sprintf("$%d", len(args))
+		}
+		q += `)`
+	}
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return false, fmt.Errorf("store: unable to update integration status: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// DisconnectIntegration deletes every credential of org's integration id
+// and marks it disconnected with reason, in one transaction. The
+// integration's row and its synced data stay until they are purged.
+func (s *Store) DisconnectIntegration(ctx context.Context, orgID, id int64, reason string) error {
+	return s.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE integrations SET status = $1, status_reason = $2, updated_at = $3
+			WHERE org_id = $4 AND id = $5`, StatusDisconnected, reason, s.Now(), orgID, id)
+		if err != nil {
+			return fmt.Errorf("store: unable to disconnect integration: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE org_id = $1 AND integration_id = $2`, orgID, id); err != nil {
+			return fmt.Errorf("store: unable to delete credentials: %w", err)
+		}
+		return nil
+	})
+}
+
+// FreeDisconnectedAlias renames, inside tx, a disconnected integration of
+// org that holds alias, so a new connection may take the alias.
+func (s *Store) FreeDisconnectedAlias(ctx context.Context, tx *sql.Tx, orgID int64, alias string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE integrations SET alias = alias || ' (disconnected #' || CAST(id AS TEXT) || ')',
+		updated_at = $1 WHERE org_id = $2 AND alias = $3 AND status = $4`, s.Now(), orgID, alias, StatusDisconnected)
+	if err != nil {
+		return fmt.Errorf("store: unable to free the alias of a disconnected integration: %w", err)
 	}
 	return nil
 }

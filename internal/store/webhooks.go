@@ -158,9 +158,38 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []Delivery) ([]bool, er
 	return fresh, nil
 }
 
-// PendingDeliveries returns up to limit pending deliveries after id, oldest first.
-func (s *Store) PendingDeliveries(ctx context.Context, afterID int64, limit int) ([]Delivery, error) {
-	rows, err := s.db.QueryContext(ctx, `
+// ErrBusy means another process holds the lock asked for.
+var ErrBusy = errors.New("store: another process holds the lock")
+
+// LockInbox takes the inbox-processing lock for the rest of tx, so one
+// process at a time drains the inbox and per-project order holds across
+// replicas. On SQLite the IMMEDIATE transaction already excludes others.
+func (s *Store) LockInbox(ctx context.Context, tx *sql.Tx) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	var ok bool
+	if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, advisoryInbox).Scan(&ok); err != nil {
+		return fmt.Errorf("store: unable to lock the webhook inbox: %w", err)
+	}
+	if !ok {
+		return ErrBusy
+	}
+	return nil
+}
+
+const advisoryInbox int64 = 0x6c73_0002
+
+// PendingDeliveries returns up to limit pending deliveries after id, oldest
+// first, read in tx when it is non-nil.
+func (s *Store) PendingDeliveries(ctx context.Context, tx *sql.Tx, afterID int64, limit int) ([]Delivery, error) {
+	var q interface {
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	} = s.db
+	if tx != nil {
+		q = tx
+	}
+	rows, err := q.QueryContext(ctx, `
 		SELECT id, org_id, integration_id, dedupe_key, event_kind, body, project_gitlab_id, received_at, status
 		FROM webhook_inbox WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2`, afterID, limit)
 	if err != nil {
@@ -216,4 +245,36 @@ func (s *Store) InboxCounts(ctx context.Context, orgID, integrationID int64) (ma
 		out[strings.TrimSpace(st)] = n
 	}
 	return out, rows.Err()
+}
+
+// KnownAuthor returns the stored author of a merge request or issue, so a
+// webhook payload (which names only the author's id) does not blank it.
+func (s *Store) KnownAuthor(ctx context.Context, tx *sql.Tx, table string, orgID, integrationID, gitlabID int64) (string, error) {
+	if table != "merge_requests" && table != "issues" {
+		return "", fmt.Errorf("store: no author in %s", table)
+	}
+	var a string
+	err := tx.QueryRowContext(ctx, `SELECT author FROM `+table+` WHERE org_id = $1 AND integration_id = $2 AND gitlab_id = $3`,
+		orgID, integrationID, gitlabID).Scan(&a)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return a, err
+}
+
+// InboxBacklog returns how many deliveries wait to be processed and when
+// the oldest arrived (nil when none wait), across organisations, for metrics.
+func (s *Store) InboxBacklog(ctx context.Context) (int64, *time.Time, error) {
+	var n int64
+	var oldest *time.Time
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_inbox WHERE status = 'pending'`).Scan(&n); err != nil {
+		return 0, nil, fmt.Errorf("store: unable to measure webhook inbox: %w", err)
+	}
+	if n > 0 {
+		var t time.Time
+		if err := s.rdb.QueryRowContext(ctx, `SELECT received_at FROM webhook_inbox WHERE status = 'pending' ORDER BY id LIMIT 1`).Scan(&t); err == nil {
+			oldest = &t
+		}
+	}
+	return n, oldest, nil
 }

@@ -22,6 +22,7 @@ type Inbox struct {
 	stopped  chan struct{}
 	done     chan struct{}
 	batches  func(n int) // metric hook
+	onCommit func()      // wakes the processor
 }
 
 type pending struct {
@@ -37,7 +38,7 @@ var ErrInboxClosed = errors.New("webhook: inbox is shutting down")
 // NewInbox returns an inbox writing to st; call Start.
 func NewInbox(st *store.Store, log *slog.Logger) *Inbox {
 	return &Inbox{st: st, log: log, maxBatch: 512, in: make(chan *pending, 4096),
-		stopped: make(chan struct{}), done: make(chan struct{}), batches: func(int) {}}
+		stopped: make(chan struct{}), done: make(chan struct{}), batches: func(int) {}, onCommit: func() {}}
 }
 
 // Start runs the writer until Stop.
@@ -106,6 +107,9 @@ func (b *Inbox) commit(batch []*pending) {
 		b.log.Error("webhook inbox write failed; senders get 503 and will retry", "deliveries", len(batch), "err", err)
 	}
 	b.batches(len(batch))
+	if err == nil {
+		b.onCommit()
+	}
 	for i, p := range batch {
 		if err != nil {
 			p.err = err

@@ -91,10 +91,14 @@ func New(st *store.Store, v *vault.Vault, log *slog.Logger, opts Options) *Servi
 	}
 	s.inbox.batches = func(n int) { s.batchSize.Observe(float64(n)) }
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(s.deliveries, s.batchSize)
+		opts.Registerer.MustRegister(s.deliveries, s.batchSize, newCollector(s))
 	}
 	return s
 }
+
+// OnStored registers f to run after each inbox commit (the processor's
+// Wake); call before Start.
+func (s *Service) OnStored(f func()) { s.inbox.onCommit = f }
 
 // Start starts the inbox writer.
 func (s *Service) Start() { s.inbox.Start() }

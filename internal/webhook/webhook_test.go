@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
@@ -168,7 +170,7 @@ func TestAuthenticDeliveriesAreStoredOnceAndAnswered200(t *testing.T) {
 	if counts["pending"] != 3 || counts["ignored"] != 1 {
 		t.Fatalf("inbox %v, want 3 pending and 1 ignored", counts)
 	}
-	pend, _ := r.st.PendingDeliveries(context.Background(), 0, 10)
+	pend, _ := r.st.PendingDeliveries(context.Background(), nil, 0, 10)
 	for _, d := range pend {
 		var p Probe
 		if err := json.Unmarshal(d.Body, &p); err != nil || p.ProjectID() != 42 || !bytes.Equal(d.Body, d.Body[:len(d.Body)]) {
@@ -320,5 +322,30 @@ func TestSetSigningToken(t *testing.T) {
 	ts := strconv.FormatInt(r.now.Unix(), 10)
 	if code, _ := r.post(t, r.issued.HookID, r.headers("webhook-id", "x", "webhook-timestamp", ts, "webhook-signature", sign(key, "x", ts, []byte(mrBody))), []byte(mrBody)); code != 200 {
 		t.Fatalf("signed delivery refused: %d", code)
+	}
+}
+
+func TestMetricsReportHealthAndBacklog(t *testing.T) {
+	r := newRig(t, false)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(r.svc))
+	r.post(t, r.issued.HookID, r.headers(), []byte(mrBody))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetGauge().GetValue()
+		}
+	}
+	id := strconv.FormatInt(r.integ, 10)
+	if got["labsync_webhook_inbox_pending"] != 1 || got["labsync_webhook_health,integration_id="+id+",state=healthy"] != 1 {
+		t.Fatalf("metrics %v", got)
 	}
 }

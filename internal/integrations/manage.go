@@ -1,0 +1,429 @@
+package integrations
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	gl "gitlab.com/gitlab-org/api/client-go/v2"
+	"golang.org/x/oauth2"
+
+	"github.com/labsync/labsync/internal/diagnose"
+	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/secret"
+	"github.com/labsync/labsync/internal/store"
+)
+
+// UpdateInput changes an integration's settings; nil fields stay as they are.
+type UpdateInput struct {
+	Alias *string `json:"alias,omitempty"`
+	// CAPEM replaces the extra CA certificates; "" removes them.
+	CAPEM                 *string `json:"ca_pem,omitempty"`
+	AllowHookRegistration *bool   `json:"allow_hook_registration,omitempty"`
+	// Token replaces the access token of a token integration (the way out
+	// of "needs a new token").
+	Token secret.Secret `json:"token,omitzero"`
+}
+
+// UpdateResult is the integration after a change.
+type UpdateResult struct {
+	Integration View     `json:"integration"`
+	Changed     []string `json:"changed"`
+	Notices     []string `json:"notices,omitempty"`
+}
+
+// Update validates what changes and saves it: a new CA must let labsync
+// reach GitLab's API, a new token passes the whole check, the webhook
+// opt-in needs the api scope. Nothing is saved when a check fails.
+func (s *Service) Update(ctx context.Context, who Actor, id int64, in UpdateInput) (UpdateResult, error) {
+	i, err := s.st.Integration(ctx, who.OrgID, id)
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	if i.Status == store.StatusDisconnected {
+		return UpdateResult{}, &Error{Status: http.StatusConflict, Code: CodeUnusable, Message: fmt.Sprintf("integration %q is disconnected", i.Alias), Remedy: "Connect the GitLab again."}
+	}
+	base, err := gitlab.NormalizeBaseURL(i.BaseURL)
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	var res UpdateResult
+	var set store.IntegrationSettings
+	if in.Alias != nil && *in.Alias != i.Alias {
+		if strings.TrimSpace(*in.Alias) == "" {
+			return UpdateResult{}, invalid("alias", "Give a name that tells this connection apart.", "the alias must not be empty")
+		}
+		a, err := s.checkAlias(ctx, who.OrgID, *in.Alias, base, &i)
+		if err != nil {
+			return UpdateResult{}, err
+		}
+		set.Alias = &a
+		res.Changed = append(res.Changed, "alias")
+	}
+	ca := i.CAPEM
+	if in.CAPEM != nil && strings.TrimSpace(*in.CAPEM) != strings.TrimSpace(i.CAPEM) {
+		if err := checkCA(*in.CAPEM); err != nil {
+			return UpdateResult{}, err
+		}
+		ca = *in.CAPEM
+		if rep := diagnose.Run(ctx, diagnose.Input{URL: base.String(), CAPEM: []byte(ca), Policy: s.policy, Timeout: s.netTimeout}); !rep.OK {
+			e := checkFailed(rep, "with the new CA, GitLab cannot be reached")
+			e.Field = "ca_pem"
+			return UpdateResult{}, e
+		}
+		set.CAPEM = &ca
+		res.Changed = append(res.Changed, "ca_pem")
+	}
+	hooks := i.AllowHookRegistration
+	if in.AllowHookRegistration != nil && *in.AllowHookRegistration != i.AllowHookRegistration {
+		hooks = *in.AllowHookRegistration
+		set.AllowHookRegistration = &hooks
+		res.Changed = append(res.Changed, "allow_hook_registration")
+	}
+	var newToken *validated
+	if !in.Token.IsZero() {
+		if i.AuthMethod != store.AuthMethodToken {
+			return UpdateResult{}, invalid("token", fmt.Sprintf("Reauthorize instead: POST /api/v1/integrations/gitlab/start {\"integration_id\": %d}.", i.ID),
+				"integration %q is connected with OAuth; it takes no access token", i.Alias)
+		}
+		v, err := s.validateToken(ctx, base, in.Token, ca, hooks)
+		if err != nil {
+			return UpdateResult{}, err
+		}
+		if i.GitLabUserID != nil && *i.GitLabUserID != v.userID {
+			v.notices = append(v.notices, fmt.Sprintf("The new token belongs to @%s, the previous one to @%s: the projects labsync can see may differ.", v.username, i.GitLabUsername))
+		}
+		newToken = &v
+		res.Notices = append(res.Notices, v.notices...)
+		res.Changed = append(res.Changed, "token")
+	} else if set.AllowHookRegistration != nil && hooks {
+		cred, err := s.st.Credential(ctx, who.OrgID, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return UpdateResult{}, err
+		}
+		switch {
+		case len(cred.Scopes) == 0:
+			res.Notices = append(res.Notices, "This GitLab does not list the token's scopes; webhook registration works only if the token has the api scope.")
+		case !slices.Contains(cred.Scopes, "api"):
+			e := &Error{Status: http.StatusUnprocessableEntity, Code: CodeNeedsScope, Field: "allow_hook_registration",
+				Message: fmt.Sprintf("webhook registration needs the api scope; this credential has %s", strings.Join(cred.Scopes, ", "))}
+			if i.AuthMethod == store.AuthMethodOAuth {
+				e.Remedy = fmt.Sprintf("Allow the api scope in the GitLab application, then reauthorize with allow_hook_registration (POST /api/v1/integrations/gitlab/start {\"integration_id\": %d}) after turning this on — or create the webhook in GitLab yourself.", i.ID)
+			} else {
+				e.Remedy = "Give a token with the api scope in the same request (\"token\"), or create the webhook in GitLab yourself."
+			}
+			return UpdateResult{}, e
+		}
+	}
+	if len(res.Changed) == 0 {
+		v, err := s.view(ctx, i)
+		res.Integration, res.Changed = v, []string{}
+		return res, err
+	}
+	if err := s.warmKey(ctx, who.OrgID); err != nil {
+		return UpdateResult{}, err
+	}
+	err = s.st.InTx(ctx, func(tx *sql.Tx) error {
+		if newToken == nil {
+			return nil
+		}
+		uid := newToken.userID
+		if err := s.st.SetIntegrationAccount(ctx, tx, who.OrgID, id, newToken.username, &uid); err != nil {
+			return err
+		}
+		return s.saveToken(ctx, tx, who.OrgID, id, *newToken)
+	})
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	if err := s.st.UpdateIntegrationSettings(ctx, who.OrgID, id, set); err != nil {
+		return UpdateResult{}, err
+	}
+	if newToken != nil {
+		_ = s.st.SetIntegrationVersion(ctx, who.OrgID, id, newToken.version)
+	}
+	s.forget(id)
+	s.audit(ctx, who.OrgID, &who.UserID, "user", "integration.updated", id, map[string]any{"changed": res.Changed})
+	v, err := s.View(ctx, who.OrgID, id)
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	s.updateGauge(v)
+	res.Integration = v
+	return res, nil
+}
+
+// DisconnectResult says what disconnecting did.
+type DisconnectResult struct {
+	Integration View `json:"integration"`
+	// Revoked is true when GitLab confirmed the OAuth token's revocation.
+	Revoked         bool   `json:"revoked"`
+	RevocationError string `json:"revocation_error,omitempty"`
+	Note            string `json:"note"`
+}
+
+// Disconnect revokes an OAuth integration's token at GitLab, deletes the
+// integration's credentials, marks it disconnected and audits it. Synced
+// data stays until it is purged (a later step). An access token cannot be
+// revoked by labsync, which never writes to GitLab: the note says to revoke
+// it in GitLab.
+func (s *Service) Disconnect(ctx context.Context, who Actor, id int64) (DisconnectResult, error) {
+	i, err := s.st.Integration(ctx, who.OrgID, id)
+	if err != nil {
+		return DisconnectResult{}, err
+	}
+	var res DisconnectResult
+	if i.Status == store.StatusDisconnected {
+		res.Integration, err = s.view(ctx, i)
+		res.Note = "The integration was already disconnected."
+		return res, err
+	}
+	if i.AuthMethod == store.AuthMethodOAuth {
+		res.Revoked, res.RevocationError = s.revokeIntegration(ctx, i)
+		if res.Revoked {
+			res.Note = "The OAuth token was revoked at GitLab and labsync's copy deleted."
+		} else {
+			res.Note = "labsync's copy of the OAuth token was deleted, but GitLab could not confirm the revocation: revoke labsync's access in GitLab (User settings → Applications → Authorized applications)."
+		}
+	} else {
+		res.Note = "labsync deleted its copy of the access token. labsync never writes to GitLab, so it cannot revoke the token: revoke it in GitLab (User settings → Access tokens) if nothing else uses it."
+	}
+	reason := fmt.Sprintf("disconnected by user %d on %s", who.UserID, s.clock().Format(time.DateOnly))
+	if err := s.st.DisconnectIntegration(ctx, who.OrgID, id, reason); err != nil {
+		return DisconnectResult{}, err
+	}
+	s.forget(id)
+	s.daysToExpiry.DeleteLabelValues(fmt.Sprint(id))
+	s.audit(ctx, who.OrgID, &who.UserID, "user", "integration.disconnected", id, map[string]any{"alias": i.Alias,
+		"revoked": res.Revoked, "revocation_error": res.RevocationError, "auth_method": i.AuthMethod})
+	res.Integration, err = s.View(ctx, who.OrgID, id)
+	return res, err
+}
+
+func (s *Service) revokeIntegration(ctx context.Context, i store.Integration) (bool, string) {
+	cred, err := s.st.Credential(ctx, i.OrgID, i.ID)
+	if err != nil {
+		return false, "no credential to revoke"
+	}
+	p, err := s.openPair(ctx, i.OrgID, i.ID, cred)
+	if err != nil {
+		return false, "the stored token could not be opened"
+	}
+	conf, hc, err := s.oauthConfigFor(ctx, i)
+	if err != nil {
+		return false, err.Error()
+	}
+	base, _ := gitlab.NormalizeBaseURL(i.BaseURL)
+	if err := s.revokeAt(ctx, hc, base, conf.ClientID, conf.ClientSecret, p); err != nil {
+		return false, err.Error()
+	}
+	return true, ""
+}
+
+// TestInput is a connection to diagnose without saving it.
+type TestInput struct {
+	BaseURL string        `json:"base_url"`
+	Token   secret.Secret `json:"token,omitzero"`
+	CAPEM   string        `json:"ca_pem,omitempty"`
+	// TimeoutSeconds bounds each network operation (default 10, at most 60).
+	TimeoutSeconds float64 `json:"timeout_seconds,omitempty"`
+}
+
+func (s *Service) timeout(seconds float64) time.Duration {
+	if seconds <= 0 {
+		return min(s.netTimeout, diagnose.DefaultTimeout)
+	}
+	return time.Duration(min(seconds, 60) * float64(time.Second))
+}
+
+// Test runs the diagnosis on input that is not saved, under the service's
+// address policy.
+func (s *Service) Test(ctx context.Context, in TestInput) diagnose.Report {
+	return diagnose.Run(ctx, diagnose.Input{URL: in.BaseURL, Token: in.Token, CAPEM: []byte(in.CAPEM), Policy: s.policy, Timeout: s.timeout(in.TimeoutSeconds)})
+}
+
+// TestSaved runs the diagnosis for org's saved integration with its own
+// credential and CA. For OAuth the token, account and project steps use the
+// OAuth token (the diagnosis itself only speaks access tokens).
+func (s *Service) TestSaved(ctx context.Context, orgID, id int64) (diagnose.Report, error) {
+	i, err := s.st.Integration(ctx, orgID, id)
+	if err != nil {
+		return diagnose.Report{}, err
+	}
+	in := diagnose.Input{URL: i.BaseURL, CAPEM: []byte(i.CAPEM), Policy: s.policy, Timeout: s.timeout(0)}
+	cred, err := s.st.Credential(ctx, orgID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return diagnose.Run(ctx, in), nil
+	}
+	if err != nil {
+		return diagnose.Report{}, err
+	}
+	if cred.Kind == store.CredentialAccessToken {
+		pt, err := s.vault.Open(ctx, orgID, credentialBinding(id, cred.Kind), cred.Ciphertext)
+		if err != nil {
+			return diagnose.Report{}, err
+		}
+		in.Token = secret.New(string(pt))
+		rep := diagnose.Run(ctx, in)
+		s.noteTestResult(ctx, i, rep)
+		return rep, nil
+	}
+	rep := diagnose.Run(ctx, in)
+	if !rep.OK {
+		return rep, nil
+	}
+	s.oauthSteps(ctx, i, &rep)
+	return rep, nil
+}
+
+// noteTestResult marks a token integration whose diagnosis shows GitLab
+// refusing the token.
+func (s *Service) noteTestResult(ctx context.Context, i store.Integration, rep diagnose.Report) {
+	st, ok := rep.Step(diagnose.StepToken)
+	if !ok || st.Status != diagnose.Fail {
+		return
+	}
+	switch st.Kind {
+	case gitlab.KindTokenExpired, gitlab.KindTokenRevoked, gitlab.KindTokenInvalid:
+		s.tokenRejected(ctx, i.OrgID, i.ID, i.AuthMethod, &gitlab.APIError{Status: 401, Kind: st.Kind})
+	}
+}
+
+// oauthSteps replaces the steps the diagnosis skipped without a token with
+// checks made with the integration's OAuth token.
+func (s *Service) oauthSteps(ctx context.Context, i store.Integration, rep *diagnose.Report) {
+	set := func(st diagnose.Step) {
+		for k := range rep.Steps {
+			if rep.Steps[k].ID == st.ID {
+				st.Title = rep.Steps[k].Title
+				rep.Steps[k] = st
+			}
+		}
+		if st.Status == diagnose.Fail {
+			rep.OK = false
+		}
+	}
+	skipRest := func(from string, why string) {
+		started := false
+		for k := range rep.Steps {
+			if rep.Steps[k].ID == from {
+				started = true
+				continue
+			}
+			if started {
+				rep.Steps[k].Status, rep.Steps[k].Seen, rep.Steps[k].Remedy = diagnose.Skip, why, ""
+			}
+		}
+	}
+	c, err := s.Client(ctx, i.OrgID, i.ID)
+	if err != nil {
+		st := diagnose.Step{ID: diagnose.StepVersion, Status: diagnose.Fail, Seen: err.Error()}
+		var e *Error
+		if errors.As(err, &e) {
+			st.Remedy, st.Kind = e.Remedy, e.Kind
+		}
+		set(st)
+		skipRest(diagnose.StepVersion, "Not checked: the integration cannot be used.")
+		return
+	}
+	v, err := s.inspect(ctx, c)
+	if err != nil {
+		ae := gitlab.ClassifyError(err)
+		set(diagnose.Step{ID: diagnose.StepVersion, Status: diagnose.Fail, Kind: ae.Kind, Seen: "Reading /version with the OAuth token failed: " + ae.Error() + ".", Remedy: ae.Remedy()})
+		skipRest(diagnose.StepVersion, "Not checked: GitLab did not accept the OAuth token.")
+		return
+	}
+	set(diagnose.Step{ID: diagnose.StepVersion, Status: diagnose.Pass, Seen: "GitLab " + v.Version + "."})
+	if ver, err := gitlab.ParseVersion(v.Version); err == nil {
+		rep.Version = &ver
+	}
+	p, err := s.freshToken(ctx, i.OrgID, i.ID, "")
+	if err != nil {
+		set(diagnose.Step{ID: diagnose.StepToken, Status: diagnose.Fail, Seen: err.Error()})
+		skipRest(diagnose.StepToken, "Not checked: no usable OAuth token.")
+		return
+	}
+	base, _ := gitlab.NormalizeBaseURL(i.BaseURL)
+	hc, err := s.bareHTTP(base, i.CAPEM)
+	if err != nil {
+		return
+	}
+	scopes, err := tokenInfoScopes(ctx, hc, base, p.AccessToken)
+	if err != nil {
+		set(diagnose.Step{ID: diagnose.StepToken, Status: diagnose.Fail, Seen: err.Error()})
+		skipRest(diagnose.StepToken, "Not checked: GitLab did not accept the OAuth token.")
+		return
+	}
+	seen := fmt.Sprintf("OAuth token with scopes %s", strings.Join(scopes, ", "))
+	if !p.Expiry.IsZero() {
+		seen += fmt.Sprintf("; it expires at %s and labsync renews it %s before", p.Expiry.Format(time.RFC3339), RefreshBefore)
+	}
+	rep.Token = &diagnose.TokenInfo{Scopes: scopes, Active: true}
+	if !hasAny(scopes, "read_api", "api") {
+		set(diagnose.Step{ID: diagnose.StepToken, Status: diagnose.Fail, Kind: gitlab.KindInsufficientScope, Seen: seen + "; read_api (or api) is missing.",
+			Remedy: "Allow read_api in the GitLab application and reauthorize."})
+		skipRest(diagnose.StepToken, "Not checked: the token lacks read_api.")
+		return
+	}
+	set(diagnose.Step{ID: diagnose.StepToken, Status: diagnose.Pass, Seen: seen + "."})
+	u, _, err := c.API().Users.CurrentUser(gl.WithContext(ctx))
+	if err != nil {
+		ae := gitlab.ClassifyError(err)
+		set(diagnose.Step{ID: diagnose.StepIdentity, Status: diagnose.Fail, Kind: ae.Kind, Seen: "Reading /user failed: " + ae.Error() + ".", Remedy: ae.Remedy()})
+		return
+	}
+	rep.User = &diagnose.UserInfo{Username: u.Username, Name: u.Name, Admin: u.IsAdmin, Bot: u.Bot, State: u.State}
+	set(diagnose.Step{ID: diagnose.StepIdentity, Status: diagnose.Pass, Seen: fmt.Sprintf("The token acts as @%s.", u.Username)})
+	ps, resp, err := c.API().Projects.ListProjects(&gl.ListProjectsOptions{ListOptions: gl.ListOptions{PerPage: 1}, Simple: gl.Ptr(true),
+		Membership: gl.Ptr(true), MinAccessLevel: gl.Ptr(gl.ReporterPermissions)}, gl.WithContext(ctx))
+	if err != nil {
+		ae := gitlab.ClassifyError(err)
+		set(diagnose.Step{ID: diagnose.StepProjects, Status: diagnose.Fail, Kind: ae.Kind, Seen: "Listing projects failed: " + ae.Error() + ".", Remedy: ae.Remedy()})
+		return
+	}
+	n := int64(len(ps))
+	if resp != nil && resp.Header.Get("X-Total") != "" {
+		n = resp.TotalItems
+	}
+	rep.Projects = &diagnose.ProjectCount{Count: n, Exact: resp != nil && resp.Header.Get("X-Total") != ""}
+	if n == 0 {
+		set(diagnose.Step{ID: diagnose.StepProjects, Status: diagnose.Warn, Seen: fmt.Sprintf("@%s is not a member with the Reporter role or higher of any project.", u.Username),
+			Remedy: fmt.Sprintf("Add @%s to the groups or projects labsync should sync with at least the Reporter role.", u.Username)})
+		return
+	}
+	set(diagnose.Step{ID: diagnose.StepProjects, Status: diagnose.Pass, Seen: fmt.Sprintf("The account is a member of %d projects with the Reporter role or higher.", n)})
+}
+
+// OAuthAppView is an organisation's application without its secret.
+type OAuthAppView struct {
+	ID        int64     `json:"id"`
+	BaseURL   string    `json:"base_url"`
+	ClientID  string    `json:"client_id"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// OAuthApps lists org's applications.
+func (s *Service) OAuthApps(ctx context.Context, orgID int64) ([]OAuthAppView, error) {
+	apps, err := s.st.OrgOAuthApps(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]OAuthAppView, 0, len(apps))
+	for _, a := range apps {
+		out = append(out, AppView(a))
+	}
+	return out, nil
+}
+
+// AppView hides the secret of an application.
+func AppView(a store.OAuthApp) OAuthAppView {
+	return OAuthAppView{ID: a.ID, BaseURL: a.BaseURL, ClientID: a.ClientID, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+}
+
+var _ oauth2.TokenSource = (*oauthSource)(nil)

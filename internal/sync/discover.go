@@ -1,0 +1,230 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/store"
+)
+
+// discover refreshes the groups and projects the credential can see into
+// the discovery cache, page by page, and records the time. It follows
+// GitLab's next page (keyset on projects from 13.0), never X-Total.
+func (r *run) discover(ctx context.Context) error {
+	c := r.conn
+	ver := r.version(ctx)
+	admin := false
+	if raw, err := c.getOne(ctx, "user", nil); err != nil {
+		return err
+	} else {
+		var u struct {
+			IsAdmin bool `json:"is_admin"`
+		}
+		json.Unmarshal(raw, &u)
+		admin = u.IsAdmin
+	}
+
+	// Groups: offset pages, following X-Next-Page.
+	var groups []store.Group
+	q := url.Values{"per_page": {strconv.Itoa(r.svc.opts.PerPage)}, "order_by": {"id"}, "sort": {"asc"}}
+	if admin {
+		q.Set("all_available", "true")
+	} else {
+		q.Set("min_access_level", "10")
+	}
+	for pageNo := int64(1); pageNo > 0; {
+		q.Set("page", strconv.FormatInt(pageNo, 10))
+		pg, err := c.get(ctx, "groups", q, "")
+		if err != nil {
+			return err
+		}
+		for _, raw := range pg.items {
+			var g groupJSON
+			if err := json.Unmarshal(raw, &g); err != nil || g.ID == 0 {
+				continue
+			}
+			groups = append(groups, store.Group{GitLabID: g.ID, ParentGitLabID: g.ParentID, FullPath: g.FullPath, Name: g.Name,
+				WebURL: g.WebURL, Visibility: g.Visibility})
+		}
+		pageNo = pg.next
+	}
+	if err := r.svc.st.ReplaceGroups(ctx, r.orgID, r.integ, groups); err != nil {
+		return err
+	}
+
+	// Projects: keyset by id where GitLab has it, otherwise offset pages.
+	q = url.Values{"per_page": {strconv.Itoa(r.svc.opts.PerPage)}, "order_by": {"id"}, "sort": {"asc"}}
+	if !admin {
+		q.Set("membership", "true")
+	}
+	keyset := ver.Major == 0 || ver.AtLeast(13, 0)
+	if keyset {
+		q.Set("pagination", "keyset")
+	}
+	link := ""
+	for pageNo := int64(1); ; {
+		if !keyset {
+			q.Set("page", strconv.FormatInt(pageNo, 10))
+		}
+		pg, err := c.get(ctx, "projects", q, link)
+		if err != nil {
+			return err
+		}
+		ps := make([]store.Project, 0, len(pg.items))
+		for _, raw := range pg.items {
+			p, err := normProject(raw)
+			if err != nil {
+				continue
+			}
+			ps = append(ps, p)
+		}
+		if err := r.svc.st.UpsertDiscoveredProjects(ctx, r.orgID, r.integ, ps); err != nil {
+			return err
+		}
+		if keyset {
+			if pg.nextLink == "" || len(pg.items) == 0 {
+				break
+			}
+			link = pg.nextLink
+		} else {
+			if pg.next == 0 {
+				break
+			}
+			pageNo = pg.next
+		}
+	}
+	now := r.svc.st.Now()
+	r.state.DiscoveredAt = &now
+	return nil
+}
+
+// version is the integration's GitLab version, from the integration row
+// or asked once; zero when unknown.
+func (r *run) version(ctx context.Context) gitlab.Version {
+	if v, err := gitlab.ParseVersion(r.integration.GitLabVersion); err == nil {
+		return v
+	}
+	raw, err := r.conn.getOne(ctx, "version", nil)
+	if err != nil {
+		return gitlab.Version{}
+	}
+	var j struct {
+		Version string `json:"version"`
+	}
+	json.Unmarshal(raw, &j)
+	v, _ := gitlab.ParseVersion(j.Version)
+	return v
+}
+
+// Selected resolves a selection against the discovery cache: single
+// projects, projects of groups (and their subgroups) selected with
+// auto-import, minus archived projects unless included (a project picked by
+// id stays), minus exclusions, which win over everything.
+func Selected(sel store.Selection, groups []store.Group, projects []store.Project) ([]store.Project, error) {
+	ex := make([]*regexp.Regexp, 0, len(sel.Exclusions))
+	for _, pat := range sel.Exclusions {
+		re, err := globRE(pat)
+		if err != nil {
+			return nil, err
+		}
+		ex = append(ex, re)
+	}
+	byID := map[int64]string{}
+	for _, g := range groups {
+		byID[g.GitLabID] = g.FullPath
+	}
+	var auto []string
+	for _, g := range sel.Groups {
+		if p, ok := byID[g.GitLabID]; ok && g.AutoImport {
+			auto = append(auto, p)
+		}
+	}
+	var out []store.Project
+	for _, p := range projects {
+		picked := slices.Contains(sel.Projects, p.GitLabID)
+		inGroup := false
+		for _, gp := range auto {
+			if p.NamespacePath == gp || strings.HasPrefix(p.NamespacePath, gp+"/") {
+				inGroup = true
+			}
+		}
+		if !picked && !inGroup {
+			continue
+		}
+		if p.Archived && !sel.IncludeArchived && !picked {
+			continue
+		}
+		if slices.ContainsFunc(ex, func(re *regexp.Regexp) bool { return re.MatchString(p.PathWithNamespace) }) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// ExpandGroups turns groups selected without auto-import into the
+// projects they hold now (those are picked one by one from then on).
+func ExpandGroups(sel store.Selection, groups []store.Group, projects []store.Project) store.Selection {
+	byID := map[int64]string{}
+	for _, g := range groups {
+		byID[g.GitLabID] = g.FullPath
+	}
+	var keep []store.GroupSelection
+	for _, g := range sel.Groups {
+		gp, ok := byID[g.GitLabID]
+		if g.AutoImport || !ok {
+			keep = append(keep, g)
+			continue
+		}
+		for _, p := range projects {
+			if (p.NamespacePath == gp || strings.HasPrefix(p.NamespacePath, gp+"/")) && !slices.Contains(sel.Projects, p.GitLabID) &&
+				(!p.Archived || sel.IncludeArchived) {
+				sel.Projects = append(sel.Projects, p.GitLabID)
+			}
+		}
+	}
+	sel.Groups = keep
+	return sel
+}
+
+// globRE compiles an exclusion pattern: * matches within a path segment,
+// ** across segments, ? one character; matching ignores case.
+func globRE(pat string) (*regexp.Regexp, error) {
+	if pat == "" {
+		return nil, fmt.Errorf("sync: an exclusion pattern is empty")
+	}
+	var b strings.Builder
+	b.WriteString("(?i)^")
+	for i := 0; i < len(pat); i++ {
+		switch c := pat[i]; {
+		case c == '*' && i+1 < len(pat) && pat[i+1] == '*':
+			b.WriteString(".*")
+			i++
+		case c == '*':
+			b.WriteString("[^/]*")
+		case c == '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
+}
+
+// ValidatePatterns checks exclusion patterns.
+func ValidatePatterns(pats []string) error {
+	for _, p := range pats {
+		if _, err := globRE(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}

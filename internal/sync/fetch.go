@@ -1,0 +1,194 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	gl "gitlab.com/gitlab-org/api/client-go/v2"
+
+	"github.com/labsync/labsync/internal/gitlab"
+)
+
+// conn is one run's way to GitLab: the integration's client, its pacer and
+// a request counter.
+type conn struct {
+	svc      *Service
+	client   *gitlab.Client
+	pacer    *pacer
+	requests atomic.Int64
+}
+
+// page is one answer of a list endpoint.
+type page struct {
+	items []json.RawMessage
+	// next is X-Next-Page (offset pagination), 0 on the last page.
+	next int64
+	// nextLink is the Link rel="next" URL (keyset pagination).
+	nextLink string
+	// total is X-Total, nil when GitLab did not count (above 10,000 rows).
+	total *int64
+}
+
+// prime spends client-go's one-time limiter setup on an answer without
+// rate-limit headers. Left alone, client-go would cap the client at 66% of
+// the RateLimit-Limit it first sees; the pacer does better from the
+// remaining budget and reset time. (A gl.WithCustomLimiter(rate.Inf) in
+// gitlab.New would make this unnecessary.)
+func (c *conn) prime(ctx context.Context) {
+	c.svc.mu.Lock()
+	done := c.svc.primed[c.client]
+	c.svc.mu.Unlock()
+	if done {
+		return
+	}
+	u, err := url.Parse(c.client.BaseURL().String())
+	if err != nil {
+		return
+	}
+	u.Path, u.RawPath, u.RawQuery = "/", "", ""
+	req, err := c.client.API().NewRequestToURL(http.MethodHead, u, nil, []gl.RequestOptionFunc{gl.WithContext(ctx)})
+	if err != nil {
+		return
+	}
+	resp, _ := c.client.API().Do(req, nil)
+	if resp != nil {
+		c.svc.mu.Lock()
+		c.svc.primed[c.client] = true
+		c.svc.mu.Unlock()
+	}
+}
+
+// get fetches one page of an API path (relative to /api/v4, e.g.
+// "projects/7/merge_requests") with query q, or the absolute next link of a
+// keyset page when link is set. It waits for the pacer, retries 5xx, 429,
+// timeouts and network failures with backoff up to MaxAttempts, and
+// returns other failures as *gitlab.APIError.
+func (c *conn) get(ctx context.Context, path string, q url.Values, link string) (page, error) {
+	var last error
+	for attempt := range c.svc.opts.MaxAttempts {
+		if err := c.pacer.wait(ctx); err != nil {
+			return page{}, err
+		}
+		pg, resp, err := c.do(ctx, path, q, link)
+		c.requests.Add(1)
+		var hdr http.Header
+		if resp != nil {
+			hdr = resp.Header
+		}
+		if err == nil {
+			c.pacer.done(hdr, false, 0)
+			return pg, nil
+		}
+		ae := gitlab.ClassifyError(err)
+		if ctx.Err() != nil {
+			c.pacer.done(hdr, false, 0)
+			return page{}, ctx.Err()
+		}
+		if !ae.Retryable() {
+			c.pacer.done(hdr, false, 0)
+			return page{}, ae
+		}
+		wait := time.Duration(0)
+		if ae.Kind == gitlab.KindRateLimited {
+			wait = max(ae.RetryAfter, time.Second)
+		}
+		c.pacer.done(hdr, ae.Kind != gitlab.KindRateLimited, wait)
+		last = ae
+		if wait == 0 {
+			t := time.NewTimer(backoff(c.svc.opts.RetryBase, attempt))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return page{}, ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+	return page{}, last
+}
+
+func (c *conn) do(ctx context.Context, path string, q url.Values, link string) (page, *gl.Response, error) {
+	api := c.client.API()
+	var u *url.URL
+	var pg1 json.RawMessage
+	if link != "" {
+		var err error
+		if u, err = url.Parse(link); err != nil {
+			return page{}, nil, err
+		}
+	} else {
+		u = api.BaseURL()
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/" + path
+		u.RawPath = ""
+		if i := strings.Index(path, "%2F"); i >= 0 {
+			u.RawPath = strings.TrimSuffix(api.BaseURL().Path, "/") + "/" + path
+		}
+		q2 := url.Values{}
+		for k, v := range q {
+			if k != "_one" {
+				q2[k] = v
+			}
+		}
+		u.RawQuery = q2.Encode()
+	}
+	req, err := api.NewRequestToURL(http.MethodGet, u, nil, []gl.RequestOptionFunc{gl.WithContext(ctx)})
+	if err != nil {
+		return page{}, nil, err
+	}
+	var items []json.RawMessage
+	var target any = &items
+	if q.Get("_one") != "" {
+		target = &pg1
+	}
+	resp, err := api.Do(req, target)
+	if err != nil {
+		return page{}, resp, err
+	}
+	if target == &pg1 {
+		items = []json.RawMessage{pg1}
+	}
+	pg := page{items: items, next: resp.NextPage, nextLink: resp.NextLink}
+	if link == "" && q.Get("pagination") != "keyset" {
+		pg.nextLink = ""
+	}
+	if resp.Header.Get("X-Total") != "" {
+		t := resp.TotalItems
+		pg.total = &t
+	}
+	return pg, resp, nil
+}
+
+// getOne fetches a single object (not a list), such as /version.
+func (c *conn) getOne(ctx context.Context, path string, q url.Values) (json.RawMessage, error) {
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("_one", "1")
+	pg, err := c.get(ctx, path, q, "")
+	if err != nil || len(pg.items) == 0 {
+		return nil, err
+	}
+	return pg.items[0], nil
+}
+
+// isTokenProblem reports whether err means the credential must be replaced.
+func isTokenProblem(err error) bool {
+	var ae *gitlab.APIError
+	return errors.As(err, &ae) && ae.IsTokenProblem()
+}
+
+// accessProblem reports whether err is a 403 or 404 on one resource: the
+// project's feature is off or the credential cannot see it.
+func accessProblem(err error) (*gitlab.APIError, bool) {
+	var ae *gitlab.APIError
+	if errors.As(err, &ae) && (ae.Kind == gitlab.KindForbidden || ae.Kind == gitlab.KindNotFound) {
+		return ae, true
+	}
+	return nil, false
+}

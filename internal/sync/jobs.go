@@ -1,0 +1,97 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/labsync/labsync/internal/jobs"
+	"github.com/labsync/labsync/internal/store"
+)
+
+// SyncArgs is the River job that runs one integration's sync. It names
+// rows only; the worker reads the credential through the ClientSource.
+type SyncArgs struct {
+	OrgID         int64 `json:"org_id"`
+	IntegrationID int64 `json:"integration_id"`
+	Mode          Mode  `json:"mode"`
+}
+
+// Kind implements river.JobArgs.
+func (SyncArgs) Kind() string { return "sync_integration" }
+
+type syncWorker struct {
+	river.WorkerDefaults[SyncArgs]
+	svc *Service
+}
+
+func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
+	err := w.svc.Run(ctx, job.Args.OrgID, job.Args.IntegrationID, job.Args.Mode)
+	switch {
+	case errors.Is(err, ErrBusy):
+		if job.Args.Mode == ModePoll {
+			return nil // the running sync covers it; the next poll follows
+		}
+		return river.JobSnooze(w.svc.opts.LeaseTTL / 2)
+	case errors.Is(err, ErrStopped), errors.Is(err, store.ErrNotFound):
+		return nil // needs a person (or the integration is gone): no retry
+	}
+	return err
+}
+
+// Timeout lets a backfill of a large instance run as long as it needs.
+func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return -1 }
+
+// PollArgs is the periodic job that queues an incremental sync of every
+// integration that has synced before.
+type PollArgs struct{}
+
+// Kind implements river.JobArgs.
+func (PollArgs) Kind() string { return "sync_poll" }
+
+type pollWorker struct {
+	river.WorkerDefaults[PollArgs]
+	svc *Service
+}
+
+func (w *pollWorker) Work(ctx context.Context, _ *river.Job[PollArgs]) error {
+	return w.svc.PollAll(ctx)
+}
+
+// PollAll queues a ModePoll sync for every active integration that has a
+// sync state (it synced before) and is not stopped.
+func (s *Service) PollAll(ctx context.Context) error {
+	states, err := s.st.SyncStates(ctx)
+	if err != nil {
+		return err
+	}
+	var params []river.InsertManyParams
+	for integ, org := range states {
+		in, err := s.st.Integration(ctx, org, integ)
+		if err != nil || in.Status != store.StatusActive {
+			continue
+		}
+		st, err := s.st.SyncStateFor(ctx, org, integ)
+		if err != nil || st.State == store.SyncStopped {
+			continue
+		}
+		params = append(params, river.InsertManyParams{Args: SyncArgs{OrgID: org, IntegrationID: integ, Mode: ModePoll}})
+	}
+	if len(params) == 0 || s.opts.Jobs == nil {
+		return nil
+	}
+	_, err = s.opts.Jobs.InsertMany(ctx, params)
+	return err
+}
+
+// Register adds the sync workers and the once-a-minute poll to runner, and
+// makes StartSync queue jobs on it.
+func (s *Service) Register(runner *jobs.Runner) {
+	s.opts.Jobs = runner
+	jobs.Add(runner, &syncWorker{svc: s})
+	jobs.Add(runner, &pollWorker{svc: s})
+	runner.AddPeriodic(river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+		func() (river.JobArgs, *river.InsertOpts) { return PollArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+}

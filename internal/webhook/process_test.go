@@ -1,0 +1,211 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labsync/labsync/internal/store"
+)
+
+func (r *rig) discover(t *testing.T, selected bool, ids ...int64) {
+	t.Helper()
+	var ps []store.Project
+	for _, id := range ids {
+		ps = append(ps, store.Project{GitLabID: id, PathWithNamespace: "g/p" + strings.Repeat("x", int(id%3)) + string(rune('a'+id%26)), Name: "p", ObjectFormat: "sha1"})
+	}
+	if err := r.st.UpsertDiscoveredProjects(context.Background(), r.org, r.integ, ps); err != nil {
+		t.Fatal(err)
+	}
+	if selected {
+		var rows []int64
+		for _, id := range ids {
+			pr, err := r.st.ProjectByGitLabID(context.Background(), r.org, r.integ, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, pr.ID)
+		}
+		if err := r.st.SetSelectedProjects(context.Background(), r.org, r.integ, rows); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "gitlab", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (r *rig) status(t *testing.T) map[string]int64 {
+	t.Helper()
+	c, err := r.st.InboxCounts(context.Background(), r.org, r.integ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestGitLabPayloadsAreNormalised posts GitLab's documented example
+// payloads with real headers and checks each lands in its table.
+func TestGitLabPayloadsAreNormalised(t *testing.T) {
+	r := newRig(t, false)
+	r.discover(t, true, 1, 15)
+	p := NewProcessor(r.st, nil)
+	ctx := context.Background()
+	cases := []struct{ file, event string }{
+		{"merge_request.json", "Merge Request Hook"},
+		{"issue.json", "Issue Hook"},
+		{"pipeline.json", "Pipeline Hook"},
+		{"push.json", "Push Hook"},
+		{"tag_push.json", "Tag Push Hook"},
+		{"note_issue.json", "Note Hook"},
+		{"job.json", "Job Hook"},
+	}
+	for i, c := range cases {
+		code, body := r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event", c.event, "X-Gitlab-Event-UUID", "uuid-"+string(rune('a'+i))), fixture(t, c.file))
+		if code != 200 {
+			t.Fatalf("%s: %d %s", c.file, code, body)
+		}
+	}
+	for {
+		n, err := p.ProcessOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	counts, err := r.st.CountData(ctx, r.org, r.integ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("counts %+v, inbox %v", counts, r.status(t))
+	mrs, _ := r.st.MergeRequests(ctx, r.org, store.DataQuery{})
+	if len(mrs) != 1 || mrs[0].GitLabID != 99 || mrs[0].IID != 1 || mrs[0].SourceBranch == "" || mrs[0].State == "" {
+		t.Fatalf("merge requests: %+v", mrs)
+	}
+	issues, _ := r.st.Issues(ctx, r.org, store.DataQuery{})
+	if len(issues) != 1 || issues[0].GitLabID != 301 {
+		t.Fatalf("issues: %+v", issues)
+	}
+	pls, _ := r.st.Pipelines(ctx, r.org, store.DataQuery{})
+	if len(pls) != 1 || pls[0].GitLabID != 31 || pls[0].Status == "" || pls[0].SHA == "" {
+		t.Fatalf("pipelines: %+v", pls)
+	}
+	pushes, _ := r.st.Pushes(ctx, r.org, store.DataQuery{})
+	if len(pushes) != 2 {
+		t.Fatalf("pushes (branch and tag): %+v", pushes)
+	}
+	st := r.status(t)
+	// note and job are received and recorded, not normalised.
+	if st["processed"] != 5 || st["ignored"] != 2 || st["pending"] != 0 || st["failed"] != 0 {
+		t.Fatalf("inbox outcome %v", st)
+	}
+
+	// Processing is idempotent: the same payloads again change nothing.
+	feed, _ := r.st.Feed(ctx, r.org, 0, 0, 1000)
+	for i, c := range cases {
+		r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event", c.event, "X-Gitlab-Event-UUID", "again-"+string(rune('a'+i))), fixture(t, c.file))
+	}
+	for {
+		if n, _ := p.ProcessOnce(ctx); n == 0 {
+			break
+		}
+	}
+	feed2, _ := r.st.Feed(ctx, r.org, 0, 0, 1000)
+	if len(feed2) != len(feed) {
+		t.Fatalf("replayed payloads added %d feed entries", len(feed2)-len(feed))
+	}
+}
+
+func TestUnselectedAndUnknownProjectsAreIgnored(t *testing.T) {
+	r := newRig(t, false)
+	r.discover(t, false, 1)
+	r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event", "Issue Hook"), fixture(t, "issue.json"))                          // project 1: not selected
+	r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event", "Push Hook"), fixture(t, "push.json"))                            // project 15: unknown
+	r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event", "Merge Request Hook"), []byte(`{"object_kind":"merge_request"}`)) // no ids
+	p := NewProcessor(r.st, nil)
+	if _, err := p.ProcessOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := r.status(t)
+	if st["ignored"] != 2 || st["failed"] != 1 {
+		t.Fatalf("inbox outcome %v", st)
+	}
+	counts, _ := r.st.CountData(context.Background(), r.org, r.integ)
+	if counts != (store.DataCounts{}) {
+		t.Fatalf("data stored for unselected projects: %+v", counts)
+	}
+}
+
+func TestOlderPayloadDoesNotOverwriteNewer(t *testing.T) {
+	r := newRig(t, false)
+	r.discover(t, true, 1)
+	newer := strings.ReplaceAll(string(fixture(t, "merge_request.json")), "2013-12-03T17:23:34Z", "2014-01-01T00:00:00Z")
+	newer = strings.Replace(newer, `"title": "MS-Viewport"`, `"title": "Newer title"`, 1)
+	r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event-UUID", "n"), []byte(newer))
+	r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event-UUID", "o"), fixture(t, "merge_request.json"))
+	p := NewProcessor(r.st, nil)
+	if _, err := p.ProcessOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mrs, _ := r.st.MergeRequests(context.Background(), r.org, store.DataQuery{})
+	if len(mrs) != 1 || mrs[0].Title != "Newer title" {
+		t.Fatalf("older payload won: %+v", mrs)
+	}
+}
+
+func TestTwoProcessorsDrainOnceInOrder(t *testing.T) {
+	r := newRig(t, false)
+	r.discover(t, true, 1)
+	base := string(fixture(t, "merge_request.json"))
+	const n = 60
+	for i := range n {
+		// The same merge request updated n times: the last update must win.
+		body := strings.ReplaceAll(base, "2013-12-03T17:23:34Z", time.Date(2020, 1, 1, 0, i, 0, 0, time.UTC).Format(time.RFC3339))
+		body = strings.Replace(body, `"title": "MS-Viewport"`, fmt.Sprintf(`"title": "rev %d"`, i), 1)
+		if code, _ := r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event-UUID", fmt.Sprint(i)), []byte(body)); code != 200 {
+			t.Fatal("refused")
+		}
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 2 {
+		p := NewProcessor(r.st, nil)
+		p.batch = 7
+		wg.Go(func() {
+			for range 1000 {
+				if _, err := p.ProcessOnce(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				if r.status(t)["pending"] == 0 {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if st := r.status(t); st["processed"] != n {
+		t.Fatalf("inbox %v", st)
+	}
+	mrs, _ := r.st.MergeRequests(ctx, r.org, store.DataQuery{})
+	if len(mrs) != 1 || mrs[0].Title != fmt.Sprintf("rev %d", n-1) {
+		t.Fatalf("final state %+v", mrs)
+	}
+	feed, _ := r.st.Feed(ctx, r.org, 0, 0, 1000)
+	if len(feed) != n {
+		t.Fatalf("%d feed entries for %d changes", len(feed), n)
+	}
+}
