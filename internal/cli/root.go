@@ -54,6 +54,8 @@ func newRootCmd() *cobra.Command {
 		newMigrateCmd(),
 		newAdminCmd(),
 		newKeysCmd(),
+		newConnectCmd(),
+		newIntegrationsCmd(),
 		newBenchCmd(),
 		newSyncCmd(),
 	)

@@ -1,6 +1,8 @@
 package gitlab
 
 import (
+	"golang.org/x/time/rate"
+
 	"errors"
 	"fmt"
 	"io"
@@ -127,6 +129,10 @@ func New(opts Options) (*Client, error) {
 		gl.WithBaseURL(opts.BaseURL.APIURL()),
 		gl.WithHTTPClient(hc),
 		gl.WithoutRetries(),
+		// Pacing is labsync's (internal/sync reads RateLimit-* and
+		// Retry-After); client-go's own limiter would cap a client at a
+		// fraction of the budget it first sees.
+		gl.WithCustomLimiter(rate.NewLimiter(rate.Inf, 0)),
 		gl.WithUserAgent(ua),
 		gl.WithURLWarningLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 	)

@@ -3,6 +3,7 @@ package integrations_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,9 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	gl "gitlab.com/gitlab-org/api/client-go/v2"
+	"golang.org/x/oauth2"
 
 	"github.com/labsync/labsync/internal/config"
+	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/gitlab/gitlabtest"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/secret"
@@ -447,3 +452,269 @@ func TestTwoProcessesRefreshOnce(t *testing.T) {
 }
 
 func kekOf(_ *testing.T, e *env) vault.KEK { return e.kek }
+
+func TestGitLabRefusingTheTokenMarksTheIntegration(t *testing.T) {
+	e := newEnv(t, sandbox.Config{TLS: sandbox.TLSCA})
+	ctx := ctxT(t)
+	for _, c := range []struct {
+		name, want string
+		breakIt    func(string) bool
+	}{
+		{"revoked", "revoked", e.sb.RevokeToken},
+		{"expired", "expired", e.sb.ExpireToken},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, tok := e.connectToken(t, c.name, "read_api")
+			id := res.Integration.ID
+			if _, err := listProjects(ctx, e.svc, e.who, id); err != nil {
+				t.Fatal(err)
+			}
+			c.breakIt(tok)
+			if _, err := listProjects(ctx, e.svc, e.who, id); err == nil {
+				t.Fatal("GitLab accepted a broken token")
+			}
+			v, _ := e.svc.View(ctx, e.who.OrgID, id)
+			if v.Status != store.StatusNeedsNewToken || !strings.Contains(v.StatusReason, c.want) || !strings.Contains(v.StatusReason, "GitLab") || v.Remedy == "" {
+				t.Fatalf("status %q reason %q remedy %q", v.Status, v.StatusReason, v.Remedy)
+			}
+			var ie *integrations.Error
+			if _, err := e.svc.Client(ctx, e.who.OrgID, id); !errors.As(err, &ie) || ie.Code != integrations.CodeUnusable {
+				t.Fatalf("client of an integration that needs a new token: %v", err)
+			}
+			// A new token brings it back.
+			fresh := e.sb.CreateToken(sandbox.TokenSpec{User: "root", Scopes: []string{"read_api"}})
+			if _, err := e.svc.Update(ctx, e.who, id, integrations.UpdateInput{Token: secret.New(fresh)}); err != nil {
+				t.Fatal(describe(err))
+			}
+			if n, err := listProjects(ctx, e.svc, e.who, id); err != nil || n == 0 {
+				t.Fatalf("after a new token: %v", err)
+			}
+		})
+	}
+	entries, _ := e.st.AuditLog(ctx, e.who.OrgID, 0, 100)
+	n := 0
+	for _, a := range entries {
+		if a.Action == "integration.token_rejected" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d token_rejected audit entries", n)
+	}
+}
+
+func TestRefusedRefreshNeedsReauthorization(t *testing.T) {
+	e := newEnv(t, sandbox.Config{TLS: sandbox.TLSCA})
+	ctx := ctxT(t)
+	iv, _, _ := e.connectOAuth(t, "o")
+	// Someone revokes labsync's grant in GitLab: access and refresh token die.
+	p := e.openPair(t, iv.ID)
+	e.sb.RevokeToken(p.access)
+	if _, err := listProjects(ctx, e.svc, e.who, iv.ID); err == nil {
+		t.Fatal("a revoked OAuth token worked")
+	}
+	v, _ := e.svc.View(ctx, e.who.OrgID, iv.ID)
+	if v.Status != store.StatusNeedsReauthorization || !strings.Contains(v.StatusReason, "refused") {
+		t.Fatalf("status %q reason %q", v.Status, v.StatusReason)
+	}
+	entries, _ := e.st.AuditLog(ctx, e.who.OrgID, 0, 100)
+	found := false
+	for _, a := range entries {
+		found = found || a.Action == "integration.token_refresh_failed"
+	}
+	if !found {
+		t.Fatal("no audit entry for the refused refresh")
+	}
+	// Reauthorising the same integration makes it work again.
+	r, err := e.svc.StartOAuth(ctx, e.who, integrations.StartInput{IntegrationID: iv.ID})
+	if err != nil {
+		t.Fatal(describe(err))
+	}
+	code := e.consent(t, r.AuthorizeURL, r.RedirectURI, "root")
+	if _, err := e.svc.CompleteOAuth(ctx, integrations.CompleteInput{State: r.State, Code: secret.New(code), Who: e.who}); err != nil {
+		t.Fatal(describe(err))
+	}
+	if n, err := listProjects(ctx, e.svc, e.who, iv.ID); err != nil || n == 0 {
+		t.Fatalf("after reauthorization: %v", err)
+	}
+}
+
+type pair struct{ access, refresh string }
+
+func (e *env) openPair(t *testing.T, id int64) pair {
+	t.Helper()
+	c, err := e.st.Credential(context.Background(), e.who.OrgID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.vault.Open(context.Background(), e.who.OrgID, vault.Binding{Table: "credentials", Row: fmt.Sprintf("integration:%d", id), Field: c.Kind}, c.Ciphertext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kind == store.CredentialAccessToken {
+		return pair{access: string(b)}
+	}
+	var p struct {
+		A string `json:"access_token"`
+		R string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	return pair{p.A, p.R}
+}
+
+func TestExpiryWarningsAt30And7And1Days(t *testing.T) {
+	e := newEnv(t, sandbox.Config{TLS: sandbox.TLSCA})
+	ctx := ctxT(t)
+	reg := prometheus.NewRegistry()
+	if err := e.svc.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	tok := e.sb.CreateToken(sandbox.TokenSpec{User: "root", Scopes: []string{"read_api"}, ExpiresAt: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 40)})
+	res, err := e.svc.ConnectToken(ctx, e.who, integrations.TokenInput{BaseURL: e.sb.URL(), Token: secret.New(tok), CAPEM: string(e.sb.CAPEM())})
+	if err != nil {
+		t.Fatal(describe(err))
+	}
+	id := res.Integration.ID
+	gauge := func() float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "labsync_token_days_to_expiry" {
+				for _, m := range mf.GetMetric() {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		return -999
+	}
+	steps := []struct {
+		advance   time.Duration
+		warnings  int
+		threshold int
+	}{
+		{0, 0, 0},
+		{11 * 24 * time.Hour, 1, 30}, // 29 days left
+		{24 * time.Hour, 0, 30},      // 28: already warned
+		{22 * 24 * time.Hour, 1, 7},  // 6
+		{5 * 24 * time.Hour, 1, 1},   // 1
+		{12 * time.Hour, 0, 1},
+	}
+	for i, s := range steps {
+		e.clock.advance(s.advance)
+		n, err := e.svc.CheckExpiry(ctx)
+		if err != nil || n != s.warnings {
+			t.Fatalf("step %d: %d warnings, %v", i, n, err)
+		}
+		v, _ := e.svc.View(ctx, e.who.OrgID, id)
+		d := float64(*v.Token.DaysLeft)
+		if gauge() != d {
+			t.Fatalf("step %d: gauge %v, days left %v", i, gauge(), d)
+		}
+		if s.threshold == 0 && v.Token.Warning != nil || s.threshold > 0 && (v.Token.Warning == nil || v.Token.Warning.ThresholdDays != s.threshold) {
+			t.Fatalf("step %d: warning %+v", i, v.Token.Warning)
+		}
+	}
+	e.clock.advance(2 * 24 * time.Hour)
+	e.svc.CheckExpiry(ctx)
+	v, _ := e.svc.View(ctx, e.who.OrgID, id)
+	if v.Status != store.StatusNeedsNewToken || !strings.Contains(v.StatusReason, "expired") {
+		t.Fatalf("after expiry: %s %s", v.Status, v.StatusReason)
+	}
+	entries, _ := e.st.AuditLog(ctx, e.who.OrgID, 0, 100)
+	var got []string
+	for _, a := range entries {
+		if a.Action == "integration.token_expiry_warning" {
+			got = append(got, string(a.Detail))
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("audit warnings: %v", got)
+	}
+}
+
+func TestDisconnectRevokesTheOAuthTokenAtGitLab(t *testing.T) {
+	e := newEnv(t, sandbox.Config{TLS: sandbox.TLSCA})
+	ctx := ctxT(t)
+	iv, _, _ := e.connectOAuth(t, "o")
+	p := e.openPair(t, iv.ID)
+	e.sb.ResetRequests()
+	start := time.Now()
+	res, err := e.svc.Disconnect(ctx, e.who, iv.ID)
+	if err != nil || !res.Revoked || res.Integration.Status != store.StatusDisconnected {
+		t.Fatalf("%+v %v", res, err)
+	}
+	var revokedAt time.Time
+	for _, r := range e.sb.Requests() {
+		if r.Method == "POST" && r.Path == "/oauth/revoke" && revokedAt.IsZero() {
+			revokedAt = r.Time
+		}
+	}
+	if revokedAt.IsZero() {
+		t.Fatal("GitLab saw no revocation")
+	}
+	t.Logf("DELETE → revocation seen by GitLab after %s", revokedAt.Sub(start))
+	// labsync holds no credential any more.
+	if _, err := e.st.Credential(ctx, e.who.OrgID, iv.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("credential after disconnect: %v", err)
+	}
+	if code := bearerStatus(t, e.sb, p.access); code != 401 {
+		t.Fatalf("the revoked token still answers %d at GitLab", code)
+	}
+	if _, err := e.svc.Client(ctx, e.who.OrgID, iv.ID); err == nil {
+		t.Fatal("a disconnected integration still has a client")
+	}
+	// The alias may be reused by a new connection.
+	e.connectOAuth(t, "o")
+	assertNoWrites(t, e.sb)
+}
+
+func TestVersionRecheckAndSettings(t *testing.T) {
+	e := newEnv(t, sandbox.Config{Version: "15.11", TLS: sandbox.TLSCA})
+	ctx := ctxT(t)
+	res, _ := e.connectToken(t, "v", "read_api")
+	id := res.Integration.ID
+	e.clock.advance(24 * time.Hour)
+	if n, err := e.svc.RecheckVersions(ctx); err != nil || n != 1 {
+		t.Fatalf("%d %v", n, err)
+	}
+	v, _ := e.svc.View(ctx, e.who.OrgID, id)
+	if v.VersionCheckedAt == nil || !v.VersionCheckedAt.After(*res.Integration.VersionCheckedAt) || v.Edition == "" {
+		t.Fatalf("%+v", v)
+	}
+	// A CA that does not sign GitLab's certificate is refused, nothing changes.
+	bad := string(gitlabtest.NewCA(t, "Some Other CA").PEM)
+	var ie *integrations.Error
+	if _, err := e.svc.Update(ctx, e.who, id, integrations.UpdateInput{CAPEM: &bad}); !errors.As(err, &ie) || ie.Kind != gitlab.KindTLSUnknownAuthority {
+		t.Fatalf("wrong CA: %v", err)
+	}
+	// Webhook registration needs api; this token has read_api only.
+	yes := true
+	if _, err := e.svc.Update(ctx, e.who, id, integrations.UpdateInput{AllowHookRegistration: &yes}); !errors.As(err, &ie) || ie.Code != integrations.CodeNeedsScope {
+		t.Fatalf("hooks without api: %v", err)
+	}
+	name := "renamed"
+	r, err := e.svc.Update(ctx, e.who, id, integrations.UpdateInput{Alias: &name})
+	if err != nil || r.Integration.Alias != "renamed" || len(r.Changed) != 1 {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if n, err := listProjects(ctx, e.svc, e.who, id); err != nil || n == 0 {
+		t.Fatal(err)
+	}
+}
+
+// bearerStatus calls /api/v4/user at the sandbox with an OAuth token.
+func bearerStatus(t *testing.T, sb *sandbox.Sandbox, tok string) int {
+	t.Helper()
+	base, _ := gitlab.NormalizeBaseURL(sb.URL())
+	c, err := gitlab.New(gitlab.Options{BaseURL: base, CAPEM: sb.CAPEM(), Policy: gitlab.AddressPolicy{AllowLoopback: true},
+		TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, resp, _ := c.API().Users.CurrentUser()
+	if resp == nil {
+		return 0
+	}
+	return resp.StatusCode
+}

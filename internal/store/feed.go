@@ -61,7 +61,6 @@ type upsert struct {
 	now          time.Time
 	projects     map[int64]int64 // GitLab project id -> projects.id (0: unknown)
 	touched      map[int64]bool  // projects.id
-	feed         *sql.Stmt
 	Changed      int
 	skipped      int
 }
@@ -88,9 +87,6 @@ func (s *Store) withUpsert(ctx context.Context, tx *sql.Tx, orgID, integrationID
 		}
 		if err := fn(u); err != nil {
 			return err
-		}
-		if u.feed != nil {
-			u.feed.Close()
 		}
 		if err := u.touchProjects(ctx); err != nil {
 			return err
@@ -127,32 +123,6 @@ func (u *upsert) project(ctx context.Context, gitlabID int64) (int64, error) {
 	}
 	u.projects[gitlabID] = id
 	return id, nil
-}
-
-// record appends a feed entry for a created or updated row.
-func (u *upsert) record(ctx context.Context, entity string, entityID, projectID int64, gitlabID string, created bool, updatedAt *time.Time) error {
-	if u.feed == nil {
-		st, err := u.tx.PrepareContext(ctx, `INSERT INTO events (org_id, integration_id, entity, entity_id, action, source, occurred_at, project_id, gitlab_id, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
-		if err != nil {
-			return fmt.Errorf("store: unable to prepare feed insert: %w", err)
-		}
-		u.feed = st
-	}
-	action := ActionUpdated
-	if created {
-		action = ActionCreated
-	}
-	var upd any
-	if updatedAt != nil {
-		upd = updatedAt.UTC()
-	}
-	if _, err := u.feed.ExecContext(ctx, u.orgID, u.integ, entity, entityID, action, u.source, u.now, projectID, gitlabID, upd); err != nil {
-		return fmt.Errorf("store: unable to append to the change feed: %w", err)
-	}
-	u.Changed++
-	u.touched[projectID] = true
-	return nil
 }
 
 func (u *upsert) touchProjects(ctx context.Context) error {

@@ -35,35 +35,6 @@ type page struct {
 	total *int64
 }
 
-// prime spends client-go's one-time limiter setup on an answer without
-// rate-limit headers. Left alone, client-go would cap the client at 66% of
-// the RateLimit-Limit it first sees; the pacer does better from the
-// remaining budget and reset time. (A gl.WithCustomLimiter(rate.Inf) in
-// gitlab.New would make this unnecessary.)
-func (c *conn) prime(ctx context.Context) {
-	c.svc.mu.Lock()
-	done := c.svc.primed[c.client]
-	c.svc.mu.Unlock()
-	if done {
-		return
-	}
-	u, err := url.Parse(c.client.BaseURL().String())
-	if err != nil {
-		return
-	}
-	u.Path, u.RawPath, u.RawQuery = "/", "", ""
-	req, err := c.client.API().NewRequestToURL(http.MethodHead, u, nil, []gl.RequestOptionFunc{gl.WithContext(ctx)})
-	if err != nil {
-		return
-	}
-	resp, _ := c.client.API().Do(req, nil)
-	if resp != nil {
-		c.svc.mu.Lock()
-		c.svc.primed[c.client] = true
-		c.svc.mu.Unlock()
-	}
-}
-
 // get fetches one page of an API path (relative to /api/v4, e.g.
 // "projects/7/merge_requests") with query q, or the absolute next link of a
 // keyset page when link is set. It waits for the pacer, retries 5xx, 429,

@@ -171,7 +171,6 @@ func (s *Service) Discover(ctx context.Context, orgID, integrationID int64) erro
 	}
 	r := &run{svc: s, orgID: orgID, integ: integrationID, integration: integ, state: st,
 		conn: &conn{svc: s, client: client, pacer: s.pacerFor(integrationID)}}
-	r.conn.prime(ctx)
 	if err := r.discover(ctx); err != nil {
 		if isTokenProblem(err) && s.opts.TokenProblem != nil {
 			s.opts.TokenProblem(ctx, orgID, integrationID, err)

@@ -96,7 +96,6 @@ func (r *run) start(ctx context.Context, cancel context.CancelFunc) error {
 	}
 	r.conn = &conn{svc: r.svc, client: client, pacer: r.svc.pacerFor(r.integ)}
 	r.cancel = cancel
-	r.conn.prime(ctx)
 	if sel, err := r.svc.st.SelectionFor(ctx, r.orgID, r.integ); err != nil {
 		return err
 	} else {

@@ -91,7 +91,6 @@ type Service struct {
 
 	mu     gosync.Mutex
 	pacers map[int64]*pacer
-	primed map[*gitlab.Client]bool
 	notify chan struct{}
 }
 
@@ -128,7 +127,7 @@ func New(st *store.Store, opts Options) *Service {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return &Service{st: st, opts: opts, log: log, owner: hex.EncodeToString(b), pacers: map[int64]*pacer{},
-		primed: map[*gitlab.Client]bool{}, notify: make(chan struct{})}
+		notify: make(chan struct{})}
 }
 
 // Concurrency is the per-integration request concurrency in force.

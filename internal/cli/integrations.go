@@ -1,0 +1,299 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/labsync/labsync/internal/diagnose"
+)
+
+// integrationView is what the CLI reads of the API's integration.
+type integrationView struct {
+	ID           int64  `json:"id"`
+	Alias        string `json:"alias"`
+	BaseURL      string `json:"base_url"`
+	IsGitLabCom  bool   `json:"is_gitlab_com"`
+	AuthMethod   string `json:"auth_method"`
+	Status       string `json:"status"`
+	StatusText   string `json:"status_text"`
+	StatusReason string `json:"status_reason"`
+	Remedy       string `json:"remedy"`
+	Version      string `json:"version"`
+	Edition      string `json:"edition"`
+	Account      *struct {
+		Username string `json:"username"`
+	} `json:"account"`
+	Token *struct {
+		Kind      string     `json:"kind"`
+		Scopes    []string   `json:"scopes"`
+		ExpiresAt *time.Time `json:"expires_at"`
+		DaysLeft  *int       `json:"days_left"`
+		Warning   *struct {
+			Message string `json:"message"`
+		} `json:"warning"`
+		AutoRefresh bool `json:"auto_refresh"`
+	} `json:"token"`
+	MissingScopes []struct {
+		Feature  string   `json:"feature"`
+		Needs    []string `json:"needs"`
+		Required bool     `json:"required"`
+	} `json:"missing_scopes"`
+	Capabilities []struct {
+		Name   string `json:"name"`
+		Status string `json:"status"`
+		Why    string `json:"why"`
+	} `json:"capabilities"`
+	RedirectURI string    `json:"redirect_uri"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func printIntegration(w io.Writer, i integrationView) {
+	fmt.Fprintf(w, "  %-13s %s", "GitLab", i.BaseURL)
+	if i.IsGitLabCom {
+		fmt.Fprint(w, " (GitLab.com)")
+	}
+	fmt.Fprintln(w)
+	if i.Version != "" {
+		fmt.Fprintf(w, "  %-13s %s %s\n", "version", i.Version, i.Edition)
+	}
+	fmt.Fprintf(w, "  %-13s %s", "status", i.StatusText)
+	if i.StatusReason != "" {
+		fmt.Fprintf(w, " — %s", i.StatusReason)
+	}
+	fmt.Fprintln(w)
+	if i.Remedy != "" {
+		fmt.Fprintf(w, "  %-13s %s\n", "to do", i.Remedy)
+	}
+	fmt.Fprintf(w, "  %-13s %s\n", "auth", i.AuthMethod)
+	if i.Account != nil {
+		fmt.Fprintf(w, "  %-13s @%s\n", "account", i.Account.Username)
+	}
+	if t := i.Token; t != nil {
+		scopes := strings.Join(t.Scopes, ", ")
+		if scopes == "" {
+			scopes = "unknown (GitLab before 15.5 does not list them)"
+		}
+		fmt.Fprintf(w, "  %-13s %s; scopes %s", "token", t.Kind, scopes)
+		if t.ExpiresAt != nil && !t.AutoRefresh {
+			fmt.Fprintf(w, "; expires %s", t.ExpiresAt.Format(time.DateOnly))
+			if t.DaysLeft != nil {
+				fmt.Fprintf(w, " (%d days)", *t.DaysLeft)
+			}
+		}
+		if t.AutoRefresh {
+			fmt.Fprint(w, "; renewed automatically")
+		}
+		fmt.Fprintln(w)
+		if t.Warning != nil {
+			fmt.Fprintf(w, "! %s\n", t.Warning.Message)
+		}
+	}
+	for _, m := range i.MissingScopes {
+		if m.Required {
+			fmt.Fprintf(w, "! %s needs the scope %s, which the token lacks\n", m.Feature, strings.Join(m.Needs, " or "))
+		}
+	}
+	if i.RedirectURI != "" {
+		fmt.Fprintf(w, "  %-13s %s\n", "redirect URI", i.RedirectURI)
+	}
+}
+
+func newIntegrationsCmd() *cobra.Command {
+	var af apiFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "integrations",
+		Short: "List, show, test, change and disconnect GitLab integrations (through a running labsync serve)",
+		Long:  "Manage the organisation's GitLab integrations." + apiClientHelp,
+	}
+	af.register(cmd)
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print the API's JSON instead of text")
+	printJSON := func(w io.Writer, v any) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	idArg := func(args []string) (string, error) {
+		if _, err := strconv.ParseInt(args[0], 10, 64); err != nil {
+			return "", fmt.Errorf("%q is not an integration id (see `labsync integrations list`)", args[0])
+		}
+		return args[0], nil
+	}
+
+	list := &cobra.Command{
+		Use: "list", Short: "List the organisation's integrations", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := af.client()
+			if err != nil {
+				return err
+			}
+			var res struct {
+				Integrations []integrationView `json:"integrations"`
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/integrations", nil, &raw); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), raw)
+			}
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tALIAS\tSTATUS\tAUTH\tGITLAB\tVERSION\tTOKEN EXPIRES")
+			for _, i := range res.Integrations {
+				exp := "-"
+				if i.Token != nil && i.Token.ExpiresAt != nil && !i.Token.AutoRefresh {
+					exp = i.Token.ExpiresAt.Format(time.DateOnly)
+				} else if i.Token != nil && i.Token.AutoRefresh {
+					exp = "auto-renewed"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i.ID, i.Alias, i.StatusText, i.AuthMethod, i.BaseURL, i.Version, exp)
+			}
+			if len(res.Integrations) == 0 {
+				fmt.Fprintln(tw, "(none: connect one with `labsync connect token` or `labsync connect oauth`)")
+			}
+			return tw.Flush()
+		},
+	}
+	show := &cobra.Command{
+		Use: "show ID", Short: "Show one integration: status, version, capabilities, token", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := idArg(args)
+			if err != nil {
+				return err
+			}
+			c, err := af.client()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/integrations/"+id, nil, &raw); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), raw)
+			}
+			var i integrationView
+			if err := json.Unmarshal(raw, &i); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%s (integration %d)\n", i.Alias, i.ID)
+			printIntegration(out, i)
+			for _, cp := range i.Capabilities {
+				if cp.Status != "ok" {
+					fmt.Fprintf(out, "  - %s %s: %s\n", cp.Name, cp.Status, cp.Why)
+				}
+			}
+			return nil
+		},
+	}
+	test := &cobra.Command{
+		Use: "test ID", Short: "Run the connection diagnosis for a saved integration", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := idArg(args)
+			if err != nil {
+				return err
+			}
+			c, err := af.client()
+			if err != nil {
+				return err
+			}
+			var rep diagnose.Report
+			if err := c.do(cmd.Context(), "POST", "/api/v1/integrations/"+id+"/test", nil, &rep); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if err := printJSON(out, rep); err != nil {
+					return err
+				}
+			} else {
+				for _, s := range rep.Steps {
+					_ = diagnose.WriteStep(out, s)
+				}
+				fmt.Fprintln(out, "\n"+rep.Summary())
+			}
+			if !rep.OK {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	disconnect := &cobra.Command{
+		Use: "disconnect ID", Short: "Disconnect an integration: revoke its OAuth token at GitLab and delete its credentials", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := idArg(args)
+			if err != nil {
+				return err
+			}
+			c, err := af.client()
+			if err != nil {
+				return err
+			}
+			var res struct {
+				Integration     integrationView `json:"integration"`
+				Revoked         bool            `json:"revoked"`
+				RevocationError string          `json:"revocation_error"`
+				Note            string          `json:"note"`
+			}
+			if err := c.do(cmd.Context(), "DELETE", "/api/v1/integrations/"+id, nil, &res); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Disconnected %q (integration %d).\n%s\n", res.Integration.Alias, res.Integration.ID, res.Note)
+			if res.RevocationError != "" {
+				fmt.Fprintf(out, "! %s\n", res.RevocationError)
+			}
+			return nil
+		},
+	}
+	var tokenFile string
+	setToken := &cobra.Command{
+		Use: "set-token ID --token-file FILE", Short: "Give a token integration a new access token (after expiry or revocation)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := idArg(args)
+			if err != nil {
+				return err
+			}
+			tok, err := readSecretFile(cmd.InOrStdin(), tokenFile, envGitLabToken, "access token")
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(tok) == "" {
+				return errors.New("set-token: no token: pass --token-file FILE (- for standard input) or set " + envGitLabToken)
+			}
+			c, err := af.client()
+			if err != nil {
+				return err
+			}
+			var res struct {
+				Integration integrationView `json:"integration"`
+				Notices     []string        `json:"notices"`
+			}
+			if err := c.do(cmd.Context(), "PATCH", "/api/v1/integrations/"+id, map[string]any{"token": tok}, &res); err != nil {
+				return failWith(cmd, err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Updated the token of %q.\n", res.Integration.Alias)
+			printIntegration(out, res.Integration)
+			for _, n := range res.Notices {
+				fmt.Fprintf(out, "! %s\n", n)
+			}
+			return nil
+		},
+	}
+	setToken.Flags().StringVar(&tokenFile, "token-file", "", "file holding the new access token; - reads standard input (else $"+envGitLabToken+")")
+	cmd.AddCommand(list, show, test, disconnect, setToken)
+	return cmd
+}
