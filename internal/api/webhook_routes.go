@@ -31,15 +31,18 @@ var webhookEvents = []map[string]string{
 }
 
 type webhookView struct {
-	IntegrationID int64               `json:"integration_id"`
-	Issued        bool                `json:"issued"`
-	URL           string              `json:"url,omitempty"`
-	IssuedAt      any                 `json:"issued_at,omitempty"`
-	Signing       bool                `json:"signing_token_set"`
-	Health        any                 `json:"health"`
-	Inbox         map[string]int64    `json:"inbox"`
-	Events        []map[string]string `json:"events_to_enable"`
-	Instructions  string              `json:"instructions"`
+	IntegrationID int64  `json:"integration_id"`
+	Issued        bool   `json:"issued"`
+	URL           string `json:"url,omitempty"`
+	IssuedAt      any    `json:"issued_at,omitempty"`
+	Signing       bool   `json:"signing_token_set"`
+	Health        any    `json:"health"`
+	// Poller says how often the integration is polled and why: every
+	// minute while webhooks are quiet, every 15 minutes while they deliver.
+	Poller       any                 `json:"poller,omitempty"`
+	Inbox        map[string]int64    `json:"inbox"`
+	Events       []map[string]string `json:"events_to_enable"`
+	Instructions string              `json:"instructions"`
 	// Secret and SigningToken appear only in the answer that issued them.
 	Secret       *string `json:"secret,omitempty"`
 	SigningToken *string `json:"signing_token,omitempty"`
@@ -61,6 +64,13 @@ func (a *API) webhookView(r *http.Request, in store.Integration) (webhookView, e
 	}
 	if v.Inbox, err = a.store.InboxCounts(r.Context(), p.OrgID, in.ID); err != nil {
 		return v, err
+	}
+	if a.Sync != nil {
+		plan, err := a.Sync.PollPlanFor(r.Context(), in)
+		if err != nil {
+			return v, err
+		}
+		v.Poller = plan
 	}
 	return v, nil
 }

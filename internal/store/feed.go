@@ -92,6 +92,9 @@ func (s *Store) withUpsert(ctx context.Context, tx *sql.Tx, orgID, integrationID
 			return err
 		}
 		res = UpsertResult{Changed: u.Changed, SkippedUnknownProject: u.skipped}
+		if source == SourcePoll && u.Changed > 0 {
+			return s.markPollFoundChanges(ctx, tx, orgID, integrationID)
+		}
 		return nil
 	}
 	if tx != nil {

@@ -278,3 +278,28 @@ func (s *Store) InboxBacklog(ctx context.Context) (int64, *time.Time, error) {
 	}
 	return n, oldest, nil
 }
+
+// PollTimes returns when an integration was last polled and when a poll
+// last found changes webhooks had not delivered (nil when never).
+func (s *Store) PollTimes(ctx context.Context, orgID, integrationID int64) (lastPoll, foundChanges *time.Time, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT last_poll_at, poll_found_changes_at FROM integrations WHERE org_id = $1 AND id = $2`,
+		orgID, integrationID).Scan(&lastPoll, &foundChanges)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, ErrNotFound
+	}
+	return lastPoll, foundChanges, err
+}
+
+// MarkPolled records that a poll of the integration was queued at at.
+func (s *Store) MarkPolled(ctx context.Context, orgID, integrationID int64, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE integrations SET last_poll_at = $1 WHERE org_id = $2 AND id = $3`, at, orgID, integrationID)
+	return err
+}
+
+// markPollFoundChanges records, in tx, that polling changed stored data:
+// webhooks did not deliver those changes (or not yet).
+func (s *Store) markPollFoundChanges(ctx context.Context, tx *sql.Tx, orgID, integrationID int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE integrations SET poll_found_changes_at = $1 WHERE org_id = $2 AND id = $3`,
+		s.Now(), orgID, integrationID)
+	return err
+}

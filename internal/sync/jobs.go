@@ -67,7 +67,11 @@ func (s *Service) PollAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var params []river.InsertManyParams
+	var (
+		params []river.InsertManyParams
+		queued [][2]int64
+	)
+	now := s.st.Now()
 	for integ, org := range states {
 		in, err := s.st.Integration(ctx, org, integ)
 		if err != nil || in.Status != store.StatusActive {
@@ -77,13 +81,30 @@ func (s *Service) PollAll(ctx context.Context) error {
 		if err != nil || st.State == store.SyncStopped {
 			continue
 		}
+		plan, err := s.PollPlanFor(ctx, in)
+		if err != nil {
+			return err
+		}
+		// A few seconds' slack so a once-a-minute job never skips a
+		// once-a-minute poll by a hair.
+		if plan.LastPollAt != nil && now.Sub(*plan.LastPollAt) < plan.Every-5*time.Second {
+			continue
+		}
 		params = append(params, river.InsertManyParams{Args: SyncArgs{OrgID: org, IntegrationID: integ, Mode: ModePoll}})
+		queued = append(queued, [2]int64{org, integ})
 	}
 	if len(params) == 0 || s.opts.Jobs == nil {
 		return nil
 	}
-	_, err = s.opts.Jobs.InsertMany(ctx, params)
-	return err
+	if _, err = s.opts.Jobs.InsertMany(ctx, params); err != nil {
+		return err
+	}
+	for _, q := range queued {
+		if err := s.st.MarkPolled(ctx, q[0], q[1], now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Register adds the sync workers and the once-a-minute poll to runner, and

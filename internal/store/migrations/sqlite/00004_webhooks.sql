@@ -19,10 +19,17 @@ CREATE TABLE webhook_secret_fingerprints (
 );
 
 ALTER TABLE webhook_inbox ADD COLUMN project_gitlab_id BIGINT;
+
+-- The poller steps in when webhooks go quiet: when it last ran, and when
+-- it last found changes that webhooks had not delivered.
+ALTER TABLE integrations ADD COLUMN last_poll_at DATETIME;
+ALTER TABLE integrations ADD COLUMN poll_found_changes_at DATETIME;
 ALTER TABLE webhook_inbox ADD COLUMN body_sha256 BLOB;
 
 -- +goose Down
 ALTER TABLE webhook_inbox DROP COLUMN body_sha256;
 ALTER TABLE webhook_inbox DROP COLUMN project_gitlab_id;
+ALTER TABLE integrations DROP COLUMN poll_found_changes_at;
+ALTER TABLE integrations DROP COLUMN last_poll_at;
 DROP TABLE webhook_secret_fingerprints;
 DROP TABLE webhook_endpoints;

@@ -1,0 +1,97 @@
+package sync_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/labsync/labsync/internal/jobs"
+	"github.com/labsync/labsync/internal/sandbox"
+	"github.com/labsync/labsync/internal/store"
+	labsync "github.com/labsync/labsync/internal/sync"
+)
+
+// TestPollerTakesOverWhenWebhooksAreDropped: GitLab's deliveries are
+// dropped (a firewall), webhooks went quiet 20 minutes ago; the poll plan
+// is every minute, the periodic job queues a poll, the poll brings the new
+// merge request, and a second tick within the minute queues nothing.
+func TestPollerTakesOverWhenWebhooksAreDropped(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, small("17.11"))
+	runner := jobs.New(f.st, slog.New(slog.DiscardHandler), jobs.Options{}) // no workers: inserts only
+	if err := runner.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc := f.service(labsync.Options{Concurrency: 3, Jobs: runner})
+	f.selectAll(t, svc)
+	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+		t.Fatal(err)
+	}
+	f.sb.SetFaults(sandbox.Faults{DropWebhooks: true})
+
+	// Webhooks delivered once, 20 minutes ago, and nothing since.
+	past := f.st.Now().Add(-20 * time.Minute)
+	if _, err := f.st.InsertDeliveries(ctx, []store.Delivery{{OrgID: f.org, IntegrationID: f.integ, DedupeKey: "old",
+		EventKind: "push", Headers: "{}", Body: []byte("{}"), ReceivedAt: past, Status: "ignored"}}); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := f.st.Integration(ctx, f.org, f.integ)
+	plan, err := svc.PollPlanFor(ctx, in)
+	if err != nil || plan.Every != time.Minute {
+		t.Fatalf("plan %+v, %v; want every minute", plan, err)
+	}
+
+	var proj sandbox.ProjectCounts
+	for _, p := range f.sb.Manifest().PerProject {
+		if !p.Archived {
+			proj = p
+			break
+		}
+	}
+	ch, err := f.sb.OpenMR(proj.ID, "Made while webhooks are blocked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range f.sb.Deliveries() {
+		if !d.Dropped && d.Status == 200 {
+			t.Fatalf("a delivery went through: %+v", d)
+		}
+	}
+
+	queued := func() int {
+		var n int
+		f.st.DB().QueryRow(`SELECT COUNT(*) FROM river_job WHERE kind = 'sync_integration'`).Scan(&n)
+		return n
+	}
+	before := queued()
+	if err := svc.PollAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if queued() != before+1 {
+		t.Fatalf("the periodic tick queued %d polls, want 1", queued()-before)
+	}
+	if err := svc.PollAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if queued() != before+1 {
+		t.Fatal("a second tick within the minute queued another poll")
+	}
+	// What the queued job does:
+	if err := svc.Run(ctx, f.org, f.integ, labsync.ModePoll); err != nil {
+		t.Fatal(err)
+	}
+	mrs, _ := f.st.MergeRequests(ctx, f.org, store.DataQuery{IntegrationID: f.integ})
+	found := false
+	for _, m := range mrs {
+		found = found || (m.GitLabID == ch.ID && m.Title == "Made while webhooks are blocked")
+	}
+	if !found {
+		t.Fatal("the poll did not bring the merge request made while webhooks were dropped")
+	}
+	// The poll found what webhooks did not deliver: it stays at every minute.
+	plan, _ = svc.PollPlanFor(ctx, in)
+	if plan.Every != time.Minute || plan.MissedAt == nil {
+		t.Fatalf("after the poll: %+v", plan)
+	}
+}
