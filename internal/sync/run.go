@@ -440,7 +440,7 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 		} else {
 			row.NextPage = cursor.UTC().Format(time.RFC3339Nano) + "|" + strconv.FormatInt(pageNo, 10)
 		}
-		err = r.svc.st.InTx(ctx, func(tx *sql.Tx) error {
+		err = r.svc.pages.do(func(tx *sql.Tx) error {
 			var err error
 			switch row.Resource {
 			case ResourceMergeRequests:
@@ -529,7 +529,7 @@ func (r *run) pushChain(ctx context.Context, p store.Project, row store.Progress
 			pageNo = pg.next
 			row.NextPage = strconv.FormatInt(pageNo, 10)
 		}
-		err = r.svc.st.InTx(ctx, func(tx *sql.Tx) error {
+		err = r.svc.pages.do(func(tx *sql.Tx) error {
 			if _, err := r.svc.st.UpsertPushes(ctx, tx, r.orgID, r.integ, r.source(row), pushes); err != nil {
 				return err
 			}
@@ -641,7 +641,7 @@ func (r *run) walkCommits(ctx context.Context, p store.Project, row *store.Progr
 			pageNo = pg.next
 		}
 		var res store.UpsertResult
-		err = r.svc.st.InTx(ctx, func(tx *sql.Tx) error {
+		err = r.svc.pages.do(func(tx *sql.Tx) error {
 			var err error
 			if res, err = r.svc.st.UpsertCommits(ctx, tx, r.orgID, r.integ, r.source(*row), cs); err != nil {
 				return err

@@ -92,6 +92,8 @@ type Service struct {
 	mu     gosync.Mutex
 	pacers map[int64]*pacer
 	notify chan struct{}
+	// pages group-commits the page writes of concurrent chains.
+	pages *groupTx
 }
 
 // New returns a sync service over st.
@@ -127,7 +129,7 @@ func New(st *store.Store, opts Options) *Service {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return &Service{st: st, opts: opts, log: log, owner: hex.EncodeToString(b), pacers: map[int64]*pacer{},
-		notify: make(chan struct{})}
+		notify: make(chan struct{}), pages: &groupTx{st: st}}
 }
 
 // Concurrency is the per-integration request concurrency in force.
