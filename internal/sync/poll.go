@@ -121,6 +121,7 @@ func (r *run) instancePoll(ctx context.Context, resource string, watermark **tim
 			if resource == "merge_requests" {
 				m, err := normMR(r.integ, raw)
 				if err != nil {
+					r.svc.log.Warn("an unreadable item from GitLab was not stored", "integration", r.integ, "resource", resource, "err", err)
 					continue
 				}
 				if m.UpdatedAt.After(high) {
@@ -132,6 +133,7 @@ func (r *run) instancePoll(ctx context.Context, resource string, watermark **tim
 			} else {
 				is, err := normIssue(r.integ, raw)
 				if err != nil {
+					r.svc.log.Warn("an unreadable item from GitLab was not stored", "integration", r.integ, "resource", resource, "err", err)
 					continue
 				}
 				if is.UpdatedAt.After(high) {

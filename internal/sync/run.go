@@ -388,12 +388,14 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 		var mrs []store.MergeRequest
 		var iss []store.Issue
 		var pls []store.Pipeline
+		var bad unreadable
 		for _, raw := range pg.items {
 			var upd time.Time
 			switch row.Resource {
 			case ResourceMergeRequests:
 				m, err := normMR(r.integ, raw)
 				if err != nil {
+					bad.add(err)
 					continue
 				}
 				m.ProjectGitLabID, upd = p.GitLabID, m.UpdatedAt
@@ -401,6 +403,7 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 			case ResourceIssues:
 				is, err := normIssue(r.integ, raw)
 				if err != nil {
+					bad.add(err)
 					continue
 				}
 				is.ProjectGitLabID, upd = p.GitLabID, is.UpdatedAt
@@ -408,6 +411,7 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 			case ResourcePipelines:
 				pl, err := normPipeline(r.integ, p.GitLabID, raw)
 				if err != nil {
+					bad.add(err)
 					continue
 				}
 				upd = pl.UpdatedAt
@@ -417,6 +421,7 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 				high = upd
 			}
 		}
+		bad.record(r, &row)
 		done := pg.next == 0 || len(pg.items) == 0
 		if !done {
 			if high.After(cursor) {
@@ -616,13 +621,16 @@ func (r *run) walkCommits(ctx context.Context, p store.Project, row *store.Progr
 			return err
 		}
 		var cs []store.Commit
+		var bad unreadable
 		for _, raw := range pg.items {
 			c, err := normCommit(p.GitLabID, raw)
 			if err != nil {
+				bad.add(err)
 				continue
 			}
 			cs = append(cs, c)
 		}
+		bad.record(r, row)
 		done := pg.next == 0 || len(pg.items) == 0
 		row.PagesDone++
 		row.ItemsDone += int64(len(pg.items))
@@ -656,4 +664,28 @@ func (r *run) walkCommits(ctx context.Context, p store.Project, row *store.Progr
 			return nil
 		}
 	}
+}
+
+// unreadable counts the items of a page GitLab returned that labsync could
+// not read. They are not stored, and that is said: in the chain's last
+// error (shown with its progress) and in the log, never skipped silently.
+type unreadable struct {
+	n     int
+	first error
+}
+
+func (u *unreadable) add(err error) {
+	if u.n == 0 {
+		u.first = err
+	}
+	u.n++
+}
+
+func (u *unreadable) record(r *run, row *store.Progress) {
+	if u.n == 0 {
+		return
+	}
+	row.LastError = fmt.Sprintf("%d %s item(s) on a page could not be read and were not stored: %v", u.n, row.Resource, u.first)
+	r.svc.log.Warn("unreadable items from GitLab were not stored", "integration", r.integ, "project", row.ProjectID,
+		"resource", row.Resource, "count", u.n, "err", u.first)
 }
