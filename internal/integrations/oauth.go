@@ -221,13 +221,13 @@ func (s *Service) refreshLeased(ctx context.Context, orgID, integrationID int64,
 	}
 	if p.RefreshToken == "" {
 		release()
-		return tokenPair{}, s.reauthorize(ctx, i, "GitLab issued no refresh token, so the expired access token cannot be renewed", "")
+		return tokenPair{}, s.reauthorize(ctx, i, "GitLab issued no refresh token, so the expired access token cannot be renewed")
 	}
 	tok, err := conf.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, hc), &oauth2.Token{RefreshToken: p.RefreshToken}).Token()
 	if err != nil {
 		release()
 		if refused, why := oauthRefused(err); refused {
-			return tokenPair{}, s.reauthorize(ctx, i, "GitLab refused to renew the OAuth token: "+why, "")
+			return tokenPair{}, s.reauthorize(ctx, i, "GitLab refused to renew the OAuth token: "+why)
 		}
 		ae := gitlab.ClassifyError(err)
 		s.log.Warn("OAuth token refresh failed; will retry", "integration", integrationID, "kind", string(ae.Kind))
@@ -277,7 +277,7 @@ func (s *Service) expiry(tok *oauth2.Token) time.Time {
 
 // reauthorize marks an OAuth integration "needs reauthorization", audits
 // the refusal and returns the error callers see.
-func (s *Service) reauthorize(ctx context.Context, i store.Integration, reason, _ string) error {
+func (s *Service) reauthorize(ctx context.Context, i store.Integration, reason string) error {
 	changed, err := s.st.SetIntegrationStatusIf(ctx, i.OrgID, i.ID, store.StatusNeedsReauthorization, reason,
 		store.StatusActive, store.StatusUnreachable)
 	if err == nil && changed {
@@ -344,11 +344,11 @@ func (s *Service) oauthConfigFor(ctx context.Context, i store.Integration) (*oau
 		return nil, nil, err
 	}
 	if i.OAuthAppID == nil {
-		return nil, nil, s.reauthorize(ctx, i, "the organisation's OAuth application for this GitLab was removed", "")
+		return nil, nil, s.reauthorize(ctx, i, "the organisation's OAuth application for this GitLab was removed")
 	}
 	app, err := s.st.OAuthAppByID(ctx, i.OrgID, *i.OAuthAppID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, s.reauthorize(ctx, i, "the organisation's OAuth application for this GitLab was removed", "")
+		return nil, nil, s.reauthorize(ctx, i, "the organisation's OAuth application for this GitLab was removed")
 	}
 	if err != nil {
 		return nil, nil, err
