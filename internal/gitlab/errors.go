@@ -349,11 +349,15 @@ func ClassifyError(err error) *APIError {
 			e.Detail = "the certificate chain is not valid for a server"
 		}
 	case errors.As(err, &ua):
+		// ua.Cert is where the chain stopped, which is the server's own
+		// self-signed root when it sends one: ask the question of the
+		// server's leaf certificate instead.
 		e.Kind = KindTLSUnknownAuthority
-		if IsSelfSigned(ua.Cert) {
+		leaf := PresentedCertificate(err)
+		if IsSelfSigned(leaf) {
 			e.Kind = KindTLSSelfSigned
-		} else if ua.Cert != nil {
-			e.Detail = "issued by " + ua.Cert.Issuer.String()
+		} else if leaf != nil {
+			e.Detail = "issued by " + leaf.Issuer.String()
 		}
 	case errors.As(err, &cve):
 		e.Kind = KindTLSOther

@@ -71,7 +71,7 @@ func (s *Service) Update(ctx context.Context, who Actor, id int64, in UpdateInpu
 			return UpdateResult{}, err
 		}
 		ca = *in.CAPEM
-		if rep := s.runDiagnosis(ctx, diagnose.Input{URL: base.String(), CAPEM: []byte(ca), Policy: s.policy, Timeout: s.netTimeout}); !rep.OK {
+		if rep := diagnose.Run(ctx, diagnose.Input{URL: base.String(), CAPEM: []byte(ca), Policy: s.policy, Timeout: s.netTimeout}); !rep.OK {
 			e := checkFailed(rep, "with the new CA, GitLab cannot be reached")
 			e.Field = "ca_pem"
 			return UpdateResult{}, e
@@ -244,7 +244,7 @@ func (s *Service) timeout(seconds float64) time.Duration {
 // Test runs the diagnosis on input that is not saved, under the service's
 // address policy.
 func (s *Service) Test(ctx context.Context, in TestInput) diagnose.Report {
-	return s.runDiagnosis(ctx, diagnose.Input{URL: in.BaseURL, Token: in.Token, CAPEM: []byte(in.CAPEM), Policy: s.policy, Timeout: s.timeout(in.TimeoutSeconds)})
+	return diagnose.Run(ctx, diagnose.Input{URL: in.BaseURL, Token: in.Token, CAPEM: []byte(in.CAPEM), Policy: s.policy, Timeout: s.timeout(in.TimeoutSeconds)})
 }
 
 // TestSaved runs the diagnosis for org's saved integration with its own
@@ -258,7 +258,7 @@ func (s *Service) TestSaved(ctx context.Context, orgID, id int64) (diagnose.Repo
 	in := diagnose.Input{URL: i.BaseURL, CAPEM: []byte(i.CAPEM), Policy: s.policy, Timeout: s.timeout(0)}
 	cred, err := s.st.Credential(ctx, orgID, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return s.runDiagnosis(ctx, in), nil
+		return diagnose.Run(ctx, in), nil
 	}
 	if err != nil {
 		return diagnose.Report{}, err
@@ -269,11 +269,11 @@ func (s *Service) TestSaved(ctx context.Context, orgID, id int64) (diagnose.Repo
 			return diagnose.Report{}, err
 		}
 		in.Token = secret.New(string(pt))
-		rep := s.runDiagnosis(ctx, in)
+		rep := diagnose.Run(ctx, in)
 		s.noteTestResult(ctx, i, rep)
 		return rep, nil
 	}
-	rep := s.runDiagnosis(ctx, in)
+	rep := diagnose.Run(ctx, in)
 	if !rep.OK {
 		return rep, nil
 	}

@@ -430,7 +430,7 @@ func (s *Service) StartOAuth(ctx context.Context, who Actor, in StartInput) (Sta
 	}
 	// The way to GitLab (address policy, DNS, TCP, TLS, API) before the user
 	// is sent there: a wrong URL or CA is reported here, not after consent.
-	if rep := s.runDiagnosis(ctx, diagnose.Input{URL: base.String(), CAPEM: []byte(in.CAPEM), Policy: s.policy, Timeout: s.netTimeout}); !rep.OK {
+	if rep := diagnose.Run(ctx, diagnose.Input{URL: base.String(), CAPEM: []byte(in.CAPEM), Policy: s.policy, Timeout: s.netTimeout}); !rep.OK {
 		return StartResult{}, checkFailed(rep, "GitLab cannot be reached")
 	}
 	app, err := s.resolveApp(ctx, who, base, in.ClientID, in.ClientSecret)

@@ -116,7 +116,7 @@ func (s *Service) validateToken(ctx context.Context, base gitlab.BaseURL, tok se
 	if tok.IsZero() {
 		return validated{}, invalid("token", "Create an access token in GitLab (User settings → Access tokens) with the read_api scope and paste it.", "the access token is missing")
 	}
-	rep := s.runDiagnosis(ctx, diagnose.Input{URL: base.String(), Token: tok, CAPEM: []byte(caPEM), Policy: s.policy, Timeout: s.netTimeout})
+	rep := diagnose.Run(ctx, diagnose.Input{URL: base.String(), Token: tok, CAPEM: []byte(caPEM), Policy: s.policy, Timeout: s.netTimeout})
 	if !rep.OK {
 		return validated{}, checkFailed(rep, "the connection check failed")
 	}
