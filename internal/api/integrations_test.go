@@ -25,6 +25,7 @@ import (
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
 	"github.com/labsync/labsync/internal/vault"
+	"github.com/labsync/labsync/internal/webhook"
 )
 
 type lockedBuffer struct {
@@ -50,6 +51,7 @@ type connectFixture struct {
 	st                   *store.Store
 	vault                *vault.Vault
 	svc                  *integrations.Service
+	wh                   *webhook.Service
 	srv                  *httptest.Server
 	logs                 *lockedBuffer
 	owner, member, other string
@@ -95,7 +97,10 @@ func newConnectFixture(t *testing.T) *connectFixture {
 	cfg := config.Config{PublicURL: f.srv.URL, AllowLoopbackGitLab: true, LogLevel: "debug"}
 	f.svc = integrations.New(st, f.vault, nil, cfg, log, nil)
 	f.svc.SetNetworkTimeout(5 * time.Second)
-	api.New(api.Deps{Store: st, Log: log, Vault: f.vault, Config: cfg, Integrations: f.svc}).Register(mux)
+	f.wh = webhook.New(st, f.vault, log, webhook.Options{PublicURL: f.srv.URL})
+	f.wh.Start()
+	t.Cleanup(f.wh.Stop)
+	api.New(api.Deps{Store: st, Log: log, Vault: f.vault, Config: cfg, Integrations: f.svc, Webhooks: f.wh}).Register(mux)
 	return f
 }
 

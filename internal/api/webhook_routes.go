@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/labsync/labsync/internal/webhook"
+
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
 )
@@ -18,6 +20,64 @@ func (a *API) registerWebhooks(mux Mux) {
 	a.route(mux, "GET /api/v1/integrations/{id}/webhook", anyMember, a.webhookShow)
 	a.route(mux, "POST /api/v1/integrations/{id}/webhook", adminOnly, a.webhookIssue)
 	a.route(mux, "PUT /api/v1/integrations/{id}/webhook/signing", adminOnly, a.webhookSigning)
+	a.route(mux, "POST /api/v1/integrations/{id}/webhook/register", adminOnly, a.webhookRegister)
+}
+
+// webhookRegister registers labsync's webhook in every selected project at
+// GitLab, for users who opted in (allow_hook_registration) with a token
+// that has the api scope; everyone else adds the webhook in GitLab.
+func (a *API) webhookRegister(w http.ResponseWriter, r *http.Request) error {
+	in, err := a.integrationFor(r)
+	if err != nil {
+		return err
+	}
+	if !in.AllowHookRegistration {
+		return &Error{Status: http.StatusConflict, Code: "hook_registration_off",
+			Message: "labsync does not write to GitLab unless you allow it to register webhooks",
+			Remedy:  "PATCH the integration with {\"allow_hook_registration\": true} (needs a token with the api scope), or add the webhook in GitLab yourself with the URL and secret shown here"}
+	}
+	if a.Integrations == nil {
+		return errors.New("api: integrations service not configured")
+	}
+	p := caller(r)
+	c, err := a.Integrations.Client(r.Context(), p.OrgID, in.ID)
+	if err != nil {
+		return a.integrationError(w, err)
+	}
+	res, err := a.Webhooks.Register(r.Context(), c, p.OrgID, in.ID)
+	if err != nil {
+		return err
+	}
+	if err := a.store.Audit(r.Context(), store.AuditEntry{OrgID: p.OrgID, ActorUserID: &p.UserID, Actor: "user",
+		Action: "webhook.registered", Target: "integration:" + itoa(in.ID)}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"projects": res})
+	return nil
+}
+
+// unregisterHooks removes the hooks labsync registered, before a
+// disconnect revokes the credential it needs for that. Failures are
+// reported (with what to remove by hand), not fatal to the disconnect.
+func (a *API) unregisterHooks(r *http.Request, id int64) ([]webhook.ProjectHookResult, error) {
+	if a.Webhooks == nil || a.Integrations == nil {
+		return nil, nil
+	}
+	p := caller(r)
+	regs, err := a.store.HookRegistrations(r.Context(), p.OrgID, id)
+	if err != nil || len(regs) == 0 {
+		return nil, err
+	}
+	c, err := a.Integrations.Client(r.Context(), p.OrgID, id)
+	if err != nil {
+		out := make([]webhook.ProjectHookResult, len(regs))
+		for i, g := range regs {
+			out[i] = webhook.ProjectHookResult{ProjectID: g.ProjectGitLabID, HookID: g.GitLabHookID, Status: "failed",
+				Error: "no usable credential to remove it", Remedy: "Remove the webhook in GitLab yourself (Settings > Webhooks of the project)."}
+		}
+		return out, nil
+	}
+	return a.Webhooks.Unregister(r.Context(), c, p.OrgID, id)
 }
 
 // webhookEvents are the triggers to tick in GitLab's webhook form.

@@ -303,3 +303,51 @@ func (s *Store) markPollFoundChanges(ctx context.Context, tx *sql.Tx, orgID, int
 		s.Now(), orgID, integrationID)
 	return err
 }
+
+// HookRegistration is a project hook labsync created at GitLab.
+type HookRegistration struct {
+	ProjectGitLabID int64     `json:"project_id"`
+	GitLabHookID    int64     `json:"hook_id"`
+	RegisteredAt    time.Time `json:"registered_at"`
+}
+
+// SaveHookRegistration records (or replaces) the hook labsync registered
+// for one project of an integration.
+func (s *Store) SaveHookRegistration(ctx context.Context, orgID, integrationID int64, r HookRegistration) error {
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO webhook_registrations (integration_id, org_id, project_gitlab_id, gitlab_hook_id, registered_at)
+		SELECT id, org_id, $1, $2, $3 FROM integrations WHERE id = $4 AND org_id = $5
+		ON CONFLICT (integration_id, project_gitlab_id) DO UPDATE SET gitlab_hook_id = excluded.gitlab_hook_id, registered_at = excluded.registered_at`,
+		r.ProjectGitLabID, r.GitLabHookID, s.Now(), integrationID, orgID)
+	if err != nil {
+		return fmt.Errorf("store: unable to record hook registration: %w", err)
+	}
+	return nil
+}
+
+// HookRegistrations lists the hooks labsync registered for an integration.
+func (s *Store) HookRegistrations(ctx context.Context, orgID, integrationID int64) ([]HookRegistration, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT project_gitlab_id, gitlab_hook_id, registered_at FROM webhook_registrations
+		WHERE org_id = $1 AND integration_id = $2 ORDER BY project_gitlab_id`, orgID, integrationID)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to list hook registrations: %w", err)
+	}
+	defer rows.Close()
+	out := []HookRegistration{}
+	for rows.Next() {
+		var r HookRegistration
+		if err := rows.Scan(&r.ProjectGitLabID, &r.GitLabHookID, &r.RegisteredAt); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DeleteHookRegistration forgets one registration.
+func (s *Store) DeleteHookRegistration(ctx context.Context, orgID, integrationID, projectGitLabID int64) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM webhook_registrations WHERE org_id = $1 AND integration_id = $2 AND project_gitlab_id = $3`,
+		orgID, integrationID, projectGitLabID)
+	return err
+}
+

@@ -79,7 +79,7 @@ func TestSandboxDeliveriesAcrossVersions(t *testing.T) {
 			check(t, err)
 
 			var delivered int
-			for range 200 {
+			for range 1000 {
 				delivered = 0
 				for _, d := range sb.Deliveries() {
 					if d.Status == 200 {

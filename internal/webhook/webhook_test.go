@@ -51,16 +51,16 @@ func newRig(t *testing.T, signing bool) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{st: st, org: b.Org.ID, integ: in.ID, now: time.Now()}
-	r.svc = New(st, v, slog.New(slog.DiscardHandler), Options{PublicURL: "http://labsync.test", Now: func() time.Time { return r.now }})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/webhooks/gitlab/{hook_id}", func(w http.ResponseWriter, req *http.Request) { r.svc.ServeHTTP(w, req) })
+	r.srv = httptest.NewServer(mux)
+	t.Cleanup(r.srv.Close)
+	r.svc = New(st, v, slog.New(slog.DiscardHandler), Options{PublicURL: r.srv.URL, Now: func() time.Time { return r.now }})
 	r.svc.Start()
 	t.Cleanup(r.svc.Stop)
 	if r.issued, err = r.svc.Issue(ctx, b.Org.ID, in.ID, signing); err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("POST /api/v1/webhooks/gitlab/{hook_id}", r.svc)
-	r.srv = httptest.NewServer(mux)
-	t.Cleanup(r.srv.Close)
 	return r
 }
 

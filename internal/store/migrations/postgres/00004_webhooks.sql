@@ -11,6 +11,17 @@ CREATE TABLE webhook_endpoints (
     revealed        BOOLEAN NOT NULL DEFAULT FALSE
 );
 
+-- Project hooks labsync registered at GitLab itself (only when the user
+-- opted in), so they can be verified and removed on disconnect.
+CREATE TABLE webhook_registrations (
+    integration_id    BIGINT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+    org_id            BIGINT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    project_gitlab_id BIGINT NOT NULL,
+    gitlab_hook_id    BIGINT NOT NULL,
+    registered_at     TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (integration_id, project_gitlab_id)
+);
+
 -- Fingerprints (SHA-256) of every secret ever issued, across organisations:
 -- the UNIQUE constraint makes reuse impossible.
 CREATE TABLE webhook_secret_fingerprints (
@@ -32,4 +43,5 @@ ALTER TABLE webhook_inbox DROP COLUMN project_gitlab_id;
 ALTER TABLE integrations DROP COLUMN poll_found_changes_at;
 ALTER TABLE integrations DROP COLUMN last_poll_at;
 DROP TABLE webhook_secret_fingerprints;
+DROP TABLE webhook_registrations;
 DROP TABLE webhook_endpoints;

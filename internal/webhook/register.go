@@ -1,0 +1,155 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	gl "gitlab.com/gitlab-org/api/client-go/v2"
+
+	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/vault"
+)
+
+// ProjectHookResult is what happened at one project.
+type ProjectHookResult struct {
+	ProjectID int64  `json:"project_id"`
+	Path      string `json:"path_with_namespace"`
+	HookID    int64  `json:"hook_id,omitempty"`
+	Status    string `json:"status"` // registered, updated, verified, failed, removed
+	Error     string `json:"error,omitempty"`
+	Remedy    string `json:"remedy,omitempty"`
+}
+
+// Register creates (or updates) a project hook pointing at the
+// integration's webhook URL in every selected project, then reads each back
+// to verify it. The client must allow hook writes (the user opted in, the
+// token has the api scope); GitLab's refusals are reported per project. A
+// project already carrying a hook with labsync's URL is updated in place,
+// never duplicated.
+func (s *Service) Register(ctx context.Context, c *gitlab.Client, orgID, integrationID int64) ([]ProjectHookResult, error) {
+	e, err := s.st.WebhookEndpointFor(ctx, orgID, integrationID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &InputError{Field: "webhook", Msg: "issue the webhook first (POST /api/v1/integrations/{id}/webhook)"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	row := "integration:" + strconv.FormatInt(integrationID, 10)
+	tok, err := s.vault.Open(ctx, orgID, vault.Binding{Table: "webhook_endpoints", Row: row, Field: "secret"}, e.SecretSealed)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(tok)
+	opt := &gl.AddProjectHookOptions{
+		URL: gl.Ptr(s.URLFor(e.HookID)), Token: gl.Ptr(string(tok)), EnableSSLVerification: gl.Ptr(true),
+		PushEvents: gl.Ptr(true), TagPushEvents: gl.Ptr(true), MergeRequestsEvents: gl.Ptr(true),
+		IssuesEvents: gl.Ptr(true), ConfidentialIssuesEvents: gl.Ptr(true), PipelineEvents: gl.Ptr(true),
+	}
+	if len(e.SigningSealed) > 0 {
+		sig, err := s.vault.Open(ctx, orgID, vault.Binding{Table: "webhook_endpoints", Row: row, Field: "signing"}, e.SigningSealed)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(sig)
+		opt.SigningToken = gl.Ptr(string(sig))
+	}
+	projects, err := s.st.AllProjects(ctx, orgID, integrationID)
+	if err != nil {
+		return nil, err
+	}
+	var out []ProjectHookResult
+	for _, p := range projects {
+		if !p.Selected {
+			continue
+		}
+		res := ProjectHookResult{ProjectID: p.GitLabID, Path: p.PathWithNamespace}
+		hook, status, err := s.registerOne(ctx, c, p.GitLabID, opt)
+		if err != nil {
+			res.Status, res.Error = "failed", err.Error()
+			if ae := gitlab.ClassifyError(err); ae != nil {
+				res.Error, res.Remedy = ae.Error(), ae.Remedy()
+				if ae.Status == http.StatusForbidden || ae.Status == http.StatusNotFound {
+					res.Remedy = "Registering a project hook needs the Maintainer role in this project and a token with the api scope; or add the webhook in GitLab yourself."
+				}
+			}
+			out = append(out, res)
+			continue
+		}
+		if err := s.st.SaveHookRegistration(ctx, orgID, integrationID, store.HookRegistration{ProjectGitLabID: p.GitLabID, GitLabHookID: hook}); err != nil {
+			return out, err
+		}
+		res.HookID, res.Status = hook, status
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func (s *Service) registerOne(ctx context.Context, c *gitlab.Client, pid int64, opt *gl.AddProjectHookOptions) (int64, string, error) {
+	hooks, _, err := c.API().Projects.ListProjectHooks(pid, nil, gl.WithContext(ctx))
+	if err != nil {
+		return 0, "", err
+	}
+	var id int64
+	status := "registered"
+	for _, h := range hooks {
+		if h.URL == *opt.URL {
+			id, status = h.ID, "updated"
+			break
+		}
+	}
+	if id == 0 {
+		h, _, err := c.API().Projects.AddProjectHook(pid, opt, gl.WithContext(ctx))
+		if err != nil {
+			return 0, "", err
+		}
+		id = h.ID
+	} else {
+		eo := &gl.EditProjectHookOptions{URL: opt.URL, Token: opt.Token, EnableSSLVerification: opt.EnableSSLVerification,
+			PushEvents: opt.PushEvents, TagPushEvents: opt.TagPushEvents, MergeRequestsEvents: opt.MergeRequestsEvents,
+			IssuesEvents: opt.IssuesEvents, ConfidentialIssuesEvents: opt.ConfidentialIssuesEvents, PipelineEvents: opt.PipelineEvents,
+			SigningToken: opt.SigningToken}
+		if _, _, err := c.API().Projects.EditProjectHook(pid, id, eo, gl.WithContext(ctx)); err != nil {
+			return 0, "", err
+		}
+	}
+	// Verify: read it back as GitLab stored it.
+	h, _, err := c.API().Projects.GetProjectHook(pid, id, gl.WithContext(ctx))
+	if err != nil {
+		return 0, "", fmt.Errorf("the hook was created but could not be read back: %w", err)
+	}
+	if h.URL != *opt.URL || !h.MergeRequestsEvents || !h.PushEvents || !h.PipelineEvents || !h.IssuesEvents {
+		return 0, "", fmt.Errorf("GitLab stored the hook differently from what was asked (URL or events)")
+	}
+	return id, status, nil
+}
+
+// Unregister removes the hooks labsync registered for an integration. A
+// hook already gone at GitLab counts as removed.
+func (s *Service) Unregister(ctx context.Context, c *gitlab.Client, orgID, integrationID int64) ([]ProjectHookResult, error) {
+	regs, err := s.st.HookRegistrations(ctx, orgID, integrationID)
+	if err != nil {
+		return nil, err
+	}
+	var out []ProjectHookResult
+	for _, r := range regs {
+		res := ProjectHookResult{ProjectID: r.ProjectGitLabID, HookID: r.GitLabHookID, Status: "removed"}
+		resp, err := c.API().Projects.DeleteProjectHook(r.ProjectGitLabID, r.GitLabHookID, gl.WithContext(ctx))
+		if err != nil && (resp == nil || resp.StatusCode != http.StatusNotFound) {
+			res.Status, res.Error = "failed", err.Error()
+			if ae := gitlab.ClassifyError(err); ae != nil {
+				res.Error, res.Remedy = ae.Error(), "Remove the webhook in GitLab yourself (Settings > Webhooks of the project)."
+			}
+			out = append(out, res)
+			continue
+		}
+		if err := s.st.DeleteHookRegistration(ctx, orgID, integrationID, r.ProjectGitLabID); err != nil {
+			return out, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
