@@ -350,4 +350,3 @@ func (s *Store) DeleteHookRegistration(ctx context.Context, orgID, integrationID
 		orgID, integrationID, projectGitLabID)
 	return err
 }
-
