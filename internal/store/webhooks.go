@@ -110,33 +110,20 @@ type Delivery struct {
 
 // InsertDeliveries writes a batch of deliveries in one transaction (one
 // fsync) and reports, per delivery, whether it was new (false: a duplicate
-// of one already stored). It also moves each integration's last-received
-// time forward.
+// of one already stored, or of an earlier one in the same batch). Rows go
+// in multi-row statements, so PostgreSQL sees one round trip per chunk. It
+// also moves each integration's last-received time forward.
 func (s *Store) InsertDeliveries(ctx context.Context, ds []Delivery) ([]bool, error) {
 	fresh := make([]bool, len(ds))
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `
-			INSERT INTO webhook_inbox (org_id, integration_id, dedupe_key, event_kind, headers, body, body_sha256,
-				project_gitlab_id, received_at, status)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-			ON CONFLICT (integration_id, dedupe_key) DO NOTHING`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		last := map[[2]int64]time.Time{}
-		for i, d := range ds {
-			status := d.Status
-			if status == "" {
-				status = "pending"
-			}
-			res, err := stmt.ExecContext(ctx, d.OrgID, d.IntegrationID, d.DedupeKey, d.EventKind, d.Headers, d.Body,
-				d.BodySHA256, d.ProjectGitLabID, d.ReceivedAt, status)
-			if err != nil {
+		const chunk = 200
+		for lo := 0; lo < len(ds); lo += chunk {
+			if err := s.insertDeliveryChunk(ctx, tx, ds[lo:min(lo+chunk, len(ds))], fresh[lo:]); err != nil {
 				return err
 			}
-			n, _ := res.RowsAffected()
-			fresh[i] = n == 1
+		}
+		last := map[[2]int64]time.Time{}
+		for _, d := range ds {
 			k := [2]int64{d.OrgID, d.IntegrationID}
 			if d.ReceivedAt.After(last[k]) {
 				last[k] = d.ReceivedAt
@@ -156,6 +143,57 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []Delivery) ([]bool, er
 		return nil, fmt.Errorf("store: unable to write webhook deliveries: %w", err)
 	}
 	return fresh, nil
+}
+
+func (s *Store) insertDeliveryChunk(ctx context.Context, tx *sql.Tx, ds []Delivery, fresh []bool) error {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO webhook_inbox (org_id, integration_id, dedupe_key, event_kind, headers, body, body_sha256,
+		project_gitlab_id, received_at, status) VALUES `)
+	args := make([]any, 0, len(ds)*10)
+	for i, d := range ds {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		n := len(args)
+		fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10)
+		status := d.Status
+		if status == "" {
+			status = "pending"
+		}
+		args = append(args, d.OrgID, d.IntegrationID, d.DedupeKey, d.EventKind, d.Headers, d.Body, d.BodySHA256,
+			d.ProjectGitLabID, d.ReceivedAt, status)
+	}
+	q.WriteString(` ON CONFLICT (integration_id, dedupe_key) DO NOTHING RETURNING integration_id, dedupe_key`)
+	rows, err := tx.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	inserted := map[dedupeRef]bool{}
+	for rows.Next() {
+		var r dedupeRef
+		if err := rows.Scan(&r.integ, &r.key); err != nil {
+			return err
+		}
+		inserted[r] = true
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// A key inserted now belongs to its first occurrence in the chunk.
+	for i, d := range ds {
+		r := dedupeRef{d.IntegrationID, d.DedupeKey}
+		if inserted[r] {
+			fresh[i] = true
+			delete(inserted, r)
+		}
+	}
+	return nil
+}
+
+type dedupeRef struct {
+	integ int64
+	key   string
 }
 
 // ErrBusy means another process holds the lock asked for.

@@ -1,0 +1,52 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/store/storetest"
+)
+
+func TestInsertDeliveriesReportsDuplicatesWithinAndAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.Open(t)
+	b, _, _ := s.BootstrapIfEmpty(ctx, "A", "a@localhost", "")
+	in := &store.Integration{OrgID: b.Org.ID, Alias: "gl", BaseURL: "https://g.example.com", AuthMethod: store.AuthMethodToken}
+	if err := s.CreateIntegration(ctx, nil, in); err != nil {
+		t.Fatal(err)
+	}
+	d := func(key string) store.Delivery {
+		return store.Delivery{OrgID: b.Org.ID, IntegrationID: in.ID, DedupeKey: key, EventKind: "push", Headers: "{}",
+			Body: []byte(`{}`), ReceivedAt: time.Now().UTC()}
+	}
+	fresh, err := s.InsertDeliveries(ctx, []store.Delivery{d("a"), d("b"), d("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fresh[0] || !fresh[1] || fresh[2] {
+		t.Fatalf("within a batch: %v, want [true true false]", fresh)
+	}
+	batch := make([]store.Delivery, 0, 450)
+	for i := range 450 { // more than one chunk
+		batch = append(batch, d(string(rune('A'+i%26))+string(rune('a'+i/26))))
+	}
+	batch = append(batch, d("b"))
+	fresh, err = s.InsertDeliveries(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range fresh[:450] {
+		if !f {
+			t.Fatalf("delivery %d reported as duplicate", i)
+		}
+	}
+	if fresh[450] {
+		t.Fatal("a key stored by an earlier batch was reported new")
+	}
+	c, _ := s.InboxCounts(ctx, b.Org.ID, in.ID)
+	if c["pending"] != 452 {
+		t.Fatalf("stored %v, want 452", c)
+	}
+}
