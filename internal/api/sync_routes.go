@@ -163,9 +163,11 @@ func (a *API) getSelection(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// putSelection replaces the selection: {"projects": [ids], "groups":
+// putSelection sets the selection: {"projects": [ids], "groups":
 // [{"id", "auto_import"}], "exclusions": [globs], "include_archived",
-// "services": {"merge_requests", "issues", "pipelines", "pushes"}}.
+// "services": {"merge_requests", "issues", "pipelines", "pushes"}}. A field
+// left out keeps its current value (services are all on until changed), so
+// sending only "groups" never switches the services off by omission.
 func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
 	in, err := a.integrationOf(r)
 	if err != nil {
@@ -174,11 +176,14 @@ func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
 	if a.Sync == nil {
 		return errSyncUnavailable
 	}
-	var sel store.Selection
+	p := caller(r)
+	sel, err := a.store.SelectionFor(r.Context(), p.OrgID, in.ID)
+	if err != nil {
+		return err
+	}
 	if err := decode(r, &sel); err != nil {
 		return err
 	}
-	p := caller(r)
 	out, err := a.Sync.SaveSelection(r.Context(), p.OrgID, in.ID, sel)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +211,26 @@ func TestEventStreamSendsTheFeed(t *testing.T) {
 	n, _ := res.Body.Read(buf)
 	if s := string(buf[:n]); !strings.HasPrefix(s, "id: 3\nevent: change\ndata: {") {
 		t.Fatalf("stream starts with %q", s)
+	}
+}
+
+func TestSelectionFieldsLeftOutKeepTheirValue(t *testing.T) {
+	f := newSyncFixture(t, "17.11")
+	path := "/api/v1/integrations/" + strconv.FormatInt(f.integ, 10) + "/selection"
+	var body map[string]any
+	if code := f.call(t, "PUT", path, f.owner, `{"include_archived": true}`, &body); code != 200 {
+		t.Fatalf("put: %d %v", code, body)
+	}
+	svc := body["services"].(map[string]any)
+	for _, k := range []string{"merge_requests", "issues", "pipelines", "pushes"} {
+		if svc[k] != true {
+			t.Fatalf("leaving services out turned %s off: %v", k, body)
+		}
+	}
+	f.call(t, "PUT", path, f.owner, `{"services": {"pipelines": false, "merge_requests": true, "issues": true, "pushes": true}}`, &body)
+	body = nil
+	f.call(t, "PUT", path, f.owner, `{"exclusions": ["group-1/**"]}`, &body)
+	if body["services"].(map[string]any)["pipelines"] != false || body["include_archived"] != true {
+		t.Fatalf("earlier choices were lost: %v", body)
 	}
 }
