@@ -18,19 +18,12 @@ func newAdminCmd() *cobra.Command {
 		Short: "Create an API token and print it once (only its hash is stored)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			st, err := openStore(ctx, cfg)
+			_, st, err := migratedStore(cmd)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			if err := st.Migrate(ctx, nil); err != nil {
-				return err
-			}
+			ctx := cmd.Context()
 			org, user, err := st.FirstOwner(ctx)
 			if errors.Is(err, store.ErrNotFound) {
 				return errors.New("no organisation yet: start `labsync serve` once to create the first one")

@@ -48,20 +48,13 @@ development key file replaces the old one.
 Stop every labsync process first, then start them with LABSYNC_KEK set to the new key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			log := newLogger(cfg, cmd.ErrOrStderr())
-			ctx := cmd.Context()
-			st, err := openStore(ctx, cfg)
+			cfg, st, err := migratedStore(cmd)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			if err := st.Migrate(ctx, nil); err != nil {
-				return err
-			}
+			log := newLogger(cfg, cmd.ErrOrStderr())
+			ctx := cmd.Context()
 			old, err := loadKEK(ctx, cfg, st, log)
 			if err != nil {
 				return err

@@ -80,6 +80,25 @@ func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 	return st, nil
 }
 
+// migratedStore loads the configuration of cmd, opens the database and
+// brings it to head: what every operations command needs first. The
+// caller closes the store.
+func migratedStore(cmd *cobra.Command) (config.Config, *store.Store, error) {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return cfg, nil, err
+	}
+	st, err := openStore(cmd.Context(), cfg)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if err := st.Migrate(cmd.Context(), nil); err != nil {
+		st.Close()
+		return cfg, nil, err
+	}
+	return cfg, st, nil
+}
+
 // devKEKPath is where serve keeps a development KEK when LABSYNC_KEK is unset.
 func devKEKPath(cfg config.Config) string { return filepath.Join(cfg.DataDir, "kek.dev") }
 
