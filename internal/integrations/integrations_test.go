@@ -571,7 +571,12 @@ func TestExpiryWarningsAt30And7And1Days(t *testing.T) {
 	if err := e.svc.RegisterMetrics(reg); err != nil {
 		t.Fatal(err)
 	}
-	tok := e.sb.CreateToken(sandbox.TokenSpec{User: "root", Scopes: []string{"read_api"}, ExpiresAt: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 40)})
+	// Tokens expire at midnight UTC: start the clock at 01:00 UTC so the
+	// day-sized steps below land alike whatever hour the test runs.
+	now := e.clock.now().UTC()
+	e.clock.advance(now.Truncate(24 * time.Hour).Add(25 * time.Hour).Sub(now))
+	expires := e.clock.now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 40)
+	tok := e.sb.CreateToken(sandbox.TokenSpec{User: "root", Scopes: []string{"read_api"}, ExpiresAt: expires})
 	res, err := e.svc.ConnectToken(ctx, e.who, integrations.TokenInput{BaseURL: e.sb.URL(), Token: secret.New(tok), CAPEM: string(e.sb.CAPEM())})
 	if err != nil {
 		t.Fatal(describe(err))
