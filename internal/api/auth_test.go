@@ -29,16 +29,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mint := func(org, user int64) string {
-		tok, prefix, hash, err := auth.NewAPIToken()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.CreateAPIToken(ctx, org, user, "t", prefix, hash); err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	mint := func(org, user int64) string { return mintToken(t, st, org, user) }
 	f := &fixture{st: st}
 	f.owner = mint(b.Org.ID, b.Owner.ID)
 	m, _ := st.CreateUser(ctx, "member@a", "M", "")
@@ -123,4 +114,17 @@ func TestCallerSeesOnlyItsOrganization(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// mintToken creates an API token for user in org and returns it.
+func mintToken(t *testing.T, st *store.Store, org, user int64) string {
+	t.Helper()
+	tok, prefix, hash, err := auth.NewAPIToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateAPIToken(context.Background(), org, user, "t", prefix, hash); err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/labsync/labsync/internal/api"
-	"github.com/labsync/labsync/internal/auth"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
@@ -69,16 +68,7 @@ func newConnectFixture(t *testing.T) *connectFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mint := func(org, user int64) string {
-		tok, prefix, hash, err := auth.NewAPIToken()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.CreateAPIToken(ctx, org, user, "t", prefix, hash); err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	mint := func(org, user int64) string { return mintToken(t, st, org, user) }
 	f := &connectFixture{st: st, logs: &lockedBuffer{}, org: b.Org.ID}
 	f.owner = mint(b.Org.ID, b.Owner.ID)
 	m, _ := st.CreateUser(ctx, "member@a", "M", "")

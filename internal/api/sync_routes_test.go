@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/labsync/labsync/internal/api"
-	"github.com/labsync/labsync/internal/auth"
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
@@ -40,16 +39,7 @@ func newSyncFixture(t *testing.T, version string) *syncFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mint := func(org, user int64) string {
-		tok, prefix, hash, err := auth.NewAPIToken()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.CreateAPIToken(ctx, org, user, "t", prefix, hash); err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	mint := func(org, user int64) string { return mintToken(t, st, org, user) }
 	in := &store.Integration{OrgID: b.Org.ID, Alias: "gl", BaseURL: sb.URL(), AuthMethod: store.AuthMethodToken}
 	if err := st.CreateIntegration(ctx, nil, in); err != nil {
 		t.Fatal(err)
