@@ -38,13 +38,17 @@ func (s *Store) SaveOAuthApp(ctx context.Context, orgID int64, baseURL, clientID
 	return a, nil
 }
 
-// OAuthAppFor returns org's application for baseURL, or ErrNotFound.
-func (s *Store) OAuthAppFor(ctx context.Context, orgID int64, baseURL string) (OAuthApp, error) {
+const oauthAppColumns = `id, org_id, base_url, client_id, client_secret_enc, created_at, updated_at`
+
+func scanOAuthApp(row interface{ Scan(...any) error }) (OAuthApp, error) {
 	var a OAuthApp
-	err := s.rdb.QueryRowContext(ctx, `
-		SELECT id, org_id, base_url, client_id, client_secret_enc, created_at, updated_at
-		FROM oauth_apps WHERE org_id = $1 AND base_url = $2`, orgID, baseURL).
-		Scan(&a.ID, &a.OrgID, &a.BaseURL, &a.ClientID, &a.ClientSecretSealed, &a.CreatedAt, &a.UpdatedAt)
+	err := row.Scan(&a.ID, &a.OrgID, &a.BaseURL, &a.ClientID, &a.ClientSecretSealed, &a.CreatedAt, &a.UpdatedAt)
+	return a, err
+}
+
+// oneOAuthApp reads one application from q, or ErrNotFound.
+func oneOAuthApp(ctx context.Context, q *sql.DB, where string, args ...any) (OAuthApp, error) {
+	a, err := scanOAuthApp(q.QueryRowContext(ctx, `SELECT `+oauthAppColumns+` FROM oauth_apps `+where, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return OAuthApp{}, ErrNotFound
 	}
@@ -54,23 +58,41 @@ func (s *Store) OAuthAppFor(ctx context.Context, orgID int64, baseURL string) (O
 	return a, nil
 }
 
-// OAuthApps returns every application of every organisation, for key
-// rotation checks and operations; never for API responses.
-func (s *Store) OAuthApps(ctx context.Context) ([]OAuthApp, error) {
-	rows, err := s.rdb.QueryContext(ctx, `
-		SELECT id, org_id, base_url, client_id, client_secret_enc, created_at, updated_at
-		FROM oauth_apps ORDER BY id`)
+func (s *Store) listOAuthApps(ctx context.Context, where string, args ...any) ([]OAuthApp, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+oauthAppColumns+` FROM oauth_apps `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to list OAuth applications: %w", err)
 	}
 	defer rows.Close()
-	var out []OAuthApp
+	out := []OAuthApp{}
 	for rows.Next() {
-		var a OAuthApp
-		if err := rows.Scan(&a.ID, &a.OrgID, &a.BaseURL, &a.ClientID, &a.ClientSecretSealed, &a.CreatedAt, &a.UpdatedAt); err != nil {
+		a, err := scanOAuthApp(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: unable to list OAuth applications: %w", err)
 		}
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// OAuthAppFor returns org's application for baseURL, or ErrNotFound.
+func (s *Store) OAuthAppFor(ctx context.Context, orgID int64, baseURL string) (OAuthApp, error) {
+	return oneOAuthApp(ctx, s.rdb, `WHERE org_id = $1 AND base_url = $2`, orgID, baseURL)
+}
+
+// OAuthAppByID returns one of org's OAuth applications, or ErrNotFound.
+// It reads the write pool, so an application saved a moment ago is seen.
+func (s *Store) OAuthAppByID(ctx context.Context, orgID, id int64) (OAuthApp, error) {
+	return oneOAuthApp(ctx, s.db, `WHERE org_id = $1 AND id = $2`, orgID, id)
+}
+
+// OrgOAuthApps lists org's OAuth applications, oldest first.
+func (s *Store) OrgOAuthApps(ctx context.Context, orgID int64) ([]OAuthApp, error) {
+	return s.listOAuthApps(ctx, `WHERE org_id = $1 ORDER BY id`, orgID)
+}
+
+// OAuthApps returns every application of every organisation, for key
+// rotation checks and operations; never for API responses.
+func (s *Store) OAuthApps(ctx context.Context) ([]OAuthApp, error) {
+	return s.listOAuthApps(ctx, `ORDER BY id`)
 }
