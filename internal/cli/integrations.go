@@ -231,7 +231,7 @@ func newIntegrationsCmd() *cobra.Command {
 		},
 	}
 	disconnect := &cobra.Command{
-		Use: "disconnect ID", Short: "Disconnect an integration: revoke its OAuth token at GitLab and delete its credentials", Args: cobra.ExactArgs(1),
+		Use: "disconnect ID", Short: "Disconnect an integration: remove the webhooks labsync registered, revoke its OAuth token at GitLab, delete its credentials", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := idArg(args)
 			if err != nil {
@@ -246,6 +246,12 @@ func newIntegrationsCmd() *cobra.Command {
 				Revoked         bool            `json:"revoked"`
 				RevocationError string          `json:"revocation_error"`
 				Note            string          `json:"note"`
+				Hooks           []struct {
+					ProjectID int64  `json:"project_id"`
+					Status    string `json:"status"`
+					Error     string `json:"error"`
+					Remedy    string `json:"remedy"`
+				} `json:"webhooks_removed"`
 			}
 			if err := c.do(cmd.Context(), "DELETE", "/api/v1/integrations/"+id, nil, &res); err != nil {
 				return err
@@ -254,6 +260,13 @@ func newIntegrationsCmd() *cobra.Command {
 			fmt.Fprintf(out, "Disconnected %q (integration %d).\n%s\n", res.Integration.Alias, res.Integration.ID, res.Note)
 			if res.RevocationError != "" {
 				fmt.Fprintf(out, "! %s\n", res.RevocationError)
+			}
+			for _, h := range res.Hooks {
+				if h.Status == "removed" {
+					fmt.Fprintf(out, "  webhook of project %d removed\n", h.ProjectID)
+				} else {
+					fmt.Fprintf(out, "! webhook of project %d not removed: %s %s\n", h.ProjectID, h.Error, h.Remedy)
+				}
 			}
 			return nil
 		},
