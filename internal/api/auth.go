@@ -74,10 +74,19 @@ const (
 	anyMember access = iota
 	// adminOnly: owners and admins (connect, change, disconnect).
 	adminOnly
+	// ownerOnly: owners (deleting the organisation).
+	ownerOnly
 )
+
+// String names the level in the route list.
+func (a access) String() string {
+	return [...]string{"member", "admin", "owner"}[a]
+}
 
 func (a access) allows(r store.Role) bool {
 	switch a {
+	case ownerOnly:
+		return r == store.RoleOwner
 	case adminOnly:
 		return r == store.RoleOwner || r == store.RoleAdmin
 	default:

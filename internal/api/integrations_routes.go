@@ -10,7 +10,6 @@ import (
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
-	"github.com/labsync/labsync/internal/webhook"
 )
 
 // registerIntegrations mounts connect, OAuth, diagnosis and integration routes.
@@ -196,24 +195,11 @@ func (a *API) disconnectIntegration(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	// Remove the hooks labsync registered while the credential still works.
-	hooks, err := a.unregisterHooks(r, id)
-	if err != nil {
-		return err
-	}
 	res, err := a.Integrations.Disconnect(r.Context(), actor(r), id)
 	if err != nil {
 		return a.integrationError(w, err)
 	}
-	// Later deliveries to its URL answer 404 and store nothing: drop this
-	// replica's cached endpoint now (others' caches expire within seconds).
-	if in, err := a.store.Integration(r.Context(), caller(r).OrgID, id); err == nil && in.WebhookHookID != nil && a.Webhooks != nil {
-		a.Webhooks.Invalidate(*in.WebhookHookID)
-	}
-	writeJSON(w, http.StatusOK, struct {
-		integrations.DisconnectResult
-		Hooks []webhook.ProjectHookResult `json:"webhooks_removed,omitempty"`
-	}{res, hooks})
+	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 

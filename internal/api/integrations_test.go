@@ -23,6 +23,7 @@ import (
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
+	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/vault"
 	"github.com/labsync/labsync/internal/webhook"
 )
@@ -51,19 +52,29 @@ type connectFixture struct {
 	vault                *vault.Vault
 	svc                  *integrations.Service
 	wh                   *webhook.Service
+	sync                 *labsync.Service
+	api                  *api.API
 	srv                  *httptest.Server
 	logs                 *lockedBuffer
 	owner, member, other string
-	org                  int64
+	admin                string
+	org, memberID        int64
 
 	mu        sync.Mutex
 	responses []string
 }
 
-func newConnectFixture(t *testing.T) *connectFixture {
+func newConnectFixture(t *testing.T) *connectFixture { return newConnectFixtureAt(t, nil) }
+
+// newConnectFixtureAt is newConnectFixture with the store and services on
+// clock (nil: the real one).
+func newConnectFixtureAt(t *testing.T, clock func() time.Time) *connectFixture {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.Open(t)
+	if clock != nil {
+		st.SetClock(clock)
+	}
 	b, _, err := st.BootstrapIfEmpty(ctx, "A", "owner@a", "")
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +84,10 @@ func newConnectFixture(t *testing.T) *connectFixture {
 	f.owner = mint(b.Org.ID, b.Owner.ID)
 	m, _ := st.CreateUser(ctx, "member@a", "M", "")
 	st.AddMember(ctx, b.Org.ID, m.ID, store.RoleMember)
-	f.member = mint(b.Org.ID, m.ID)
+	f.member, f.memberID = mint(b.Org.ID, m.ID), m.ID
+	ad, _ := st.CreateUser(ctx, "admin@a", "Ad", "")
+	st.AddMember(ctx, b.Org.ID, ad.ID, store.RoleAdmin)
+	f.admin = mint(b.Org.ID, ad.ID)
 	o, _ := st.CreateUser(ctx, "owner@b", "O", "")
 	orgB, _ := st.CreateOrganization(ctx, "B", o.ID)
 	f.other = mint(orgB.ID, o.ID)
@@ -85,12 +99,14 @@ func newConnectFixture(t *testing.T) *connectFixture {
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	cfg := config.Config{PublicURL: f.srv.URL, AllowLoopbackGitLab: true, LogLevel: "debug"}
-	f.svc = integrations.New(st, f.vault, nil, cfg, log, nil)
+	f.svc = integrations.New(st, f.vault, nil, cfg, log, clock)
 	f.svc.SetNetworkTimeout(5 * time.Second)
 	f.wh = webhook.New(st, f.vault, log, webhook.Options{PublicURL: f.srv.URL})
 	f.wh.Start()
 	t.Cleanup(f.wh.Stop)
-	api.New(api.Deps{Store: st, Log: log, Vault: f.vault, Config: cfg, Integrations: f.svc, Webhooks: f.wh}).Register(mux)
+	f.sync = labsync.New(st, labsync.Options{Log: log, Clients: f.svc.Client, PerPage: 5, RetryBase: time.Millisecond})
+	f.api = api.New(api.Deps{Store: st, Log: log, Vault: f.vault, Config: cfg, Integrations: f.svc, Webhooks: f.wh, Sync: f.sync})
+	f.api.Register(mux)
 	return f
 }
 

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
 	"github.com/labsync/labsync/internal/config"
+	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/store"
@@ -35,7 +37,18 @@ type API struct {
 	store *store.Store
 	log   *slog.Logger
 	auths []Authenticator
+	// routes lists every authenticated route, for the access matrix.
+	routes []Route
 }
+
+// Route is one authenticated endpoint and who may call it.
+type Route struct {
+	Pattern string // "METHOD /path/{param}"
+	Access  string // member, admin or owner
+}
+
+// Routes lists the authenticated routes mounted by Register.
+func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
 
 // Mux is where routes are mounted (the server's mux).
 type Mux interface {
@@ -44,6 +57,16 @@ type Mux interface {
 
 // New returns the API. More authenticators (the UI session) may be added.
 func New(d Deps, extra ...Authenticator) *API {
+	if d.Integrations != nil && d.Webhooks != nil {
+		// Disconnecting removes registered hooks and forgets the cached
+		// webhook endpoint, whichever door (API, UI, CLI) it came through.
+		d.Integrations.SetDisconnectHooks(integrations.DisconnectHooks{
+			RemoveRegistered: func(ctx context.Context, c *gitlab.Client, cerr error, orgID, id int64) (any, error) {
+				return removeRegisteredHooks(ctx, d.Store, d.Webhooks, c, cerr, orgID, id)
+			},
+			Forget: d.Webhooks.Invalidate,
+		})
+	}
 	return &API{Deps: d, store: d.Store, log: d.Log, auths: append([]Authenticator{tokenAuthenticator(d.Store)}, extra...)}
 }
 
@@ -51,6 +74,7 @@ func New(d Deps, extra ...Authenticator) *API {
 func (a *API) Register(mux Mux) {
 	a.route(mux, "GET /api/v1/me", anyMember, a.me)
 	a.route(mux, "GET /api/v1/audit", adminOnly, a.auditLog)
+	a.registerTenancy(mux)      // tenancy_routes.go
 	a.registerIntegrations(mux) // integrations_routes.go
 	a.registerSync(mux)         // sync_routes.go
 	a.registerWebhooks(mux)     // webhook_routes.go
@@ -61,6 +85,7 @@ func (a *API) Register(mux Mux) {
 
 // route mounts an authenticated handler that requires level.
 func (a *API) route(mux Mux, pattern string, level access, h handlerFunc) {
+	a.routes = append(a.routes, Route{Pattern: pattern, Access: level.String()})
 	mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.authenticate(r)
 		if err != nil {

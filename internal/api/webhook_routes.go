@@ -1,13 +1,14 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
-	"github.com/labsync/labsync/internal/webhook"
-
+	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/webhook"
 )
 
 // registerWebhooks mounts the webhook receiver and the webhook settings routes.
@@ -59,17 +60,15 @@ func (a *API) webhookRegister(w http.ResponseWriter, r *http.Request) error {
 // unregisterHooks removes the hooks labsync registered, before a
 // disconnect revokes the credential it needs for that. Failures are
 // reported (with what to remove by hand), not fatal to the disconnect.
-func (a *API) unregisterHooks(r *http.Request, id int64) ([]webhook.ProjectHookResult, error) {
-	if a.Webhooks == nil || a.Integrations == nil {
-		return nil, nil
-	}
-	p := caller(r)
-	regs, err := a.store.HookRegistrations(r.Context(), p.OrgID, id)
+// removeRegisteredHooks removes, on disconnect, the project hooks labsync
+// registered; without a usable client each is reported for the user to
+// remove by hand.
+func removeRegisteredHooks(ctx context.Context, st *store.Store, wh *webhook.Service, c *gitlab.Client, clientErr error, orgID, id int64) (any, error) {
+	regs, err := st.HookRegistrations(ctx, orgID, id)
 	if err != nil || len(regs) == 0 {
 		return nil, err
 	}
-	c, err := a.Integrations.Client(r.Context(), p.OrgID, id)
-	if err != nil {
+	if clientErr != nil {
 		out := make([]webhook.ProjectHookResult, len(regs))
 		for i, g := range regs {
 			out[i] = webhook.ProjectHookResult{ProjectID: g.ProjectGitLabID, HookID: g.GitLabHookID, Status: "failed",
@@ -77,7 +76,7 @@ func (a *API) unregisterHooks(r *http.Request, id int64) ([]webhook.ProjectHookR
 		}
 		return out, nil
 	}
-	return a.Webhooks.Unregister(r.Context(), c, p.OrgID, id)
+	return wh.Unregister(ctx, c, orgID, id)
 }
 
 // webhookEvents are the triggers to tick in GitLab's webhook form.

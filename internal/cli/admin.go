@@ -58,7 +58,7 @@ func newAdminCmd() *cobra.Command {
 	}
 	create.Flags().StringVar(&name, "name", "cli", "a name to recognise the token by")
 	create.Flags().StringVar(&email, "user", "", "the user the token acts as (default: the first owner)")
-	token.AddCommand(withConfigFlags(create))
-	admin.AddCommand(token)
+	token.AddCommand(withConfigFlags(create), newAdminTokenListCmd(), newAdminTokenRevokeCmd())
+	admin.AddCommand(token, newAdminOrgCmd(), newAdminPurgeCmd())
 	return admin
 }

@@ -184,4 +184,5 @@ func (s *Service) RegisterJobs() {
 		&river.PeriodicJobOpts{ID: "integrations_token_expiry", RunOnStart: true}))
 	s.runner.AddPeriodic(river.NewPeriodicJob(daily, func() (river.JobArgs, *river.InsertOpts) { return VersionCheckArgs{}, nil },
 		&river.PeriodicJobOpts{ID: "integrations_version_check", RunOnStart: true}))
+	s.registerPurgeJobs()
 }

@@ -164,14 +164,25 @@ type DisconnectResult struct {
 	// Revoked is true when GitLab confirmed the OAuth token's revocation.
 	Revoked         bool   `json:"revoked"`
 	RevocationError string `json:"revocation_error,omitempty"`
-	Note            string `json:"note"`
+	// Hooks says, per project, whether the webhooks labsync registered
+	// were removed.
+	Hooks any `json:"webhooks_removed,omitempty"`
+	// OAuthAppDeleted is true when the OAuth application's client secret
+	// was deleted too (no other live integration used it).
+	OAuthAppDeleted bool `json:"oauth_app_deleted"`
+	// PurgeDeadline is when every synced row will have been deleted.
+	PurgeDeadline time.Time `json:"purge_deadline"`
+	Note          string    `json:"note"`
 }
 
-// Disconnect revokes an OAuth integration's token at GitLab, deletes the
-// integration's credentials, marks it disconnected and audits it. Synced
-// data stays until it is purged (a later step). An access token cannot be
-// revoked by labsync, which never writes to GitLab: the note says to revoke
-// it in GitLab.
+// Disconnect, in one step: removes the webhooks labsync registered in
+// GitLab (while the credential still works), revokes an OAuth token at
+// GitLab, then in one transaction hard-deletes the credentials, the
+// webhook secret and signing token (later deliveries answer 404), pending
+// OAuth states and the OAuth application when nothing else uses it, and
+// records a purge deadline PurgeWindow ahead; the purge job then deletes
+// every synced row. An access token cannot be revoked by labsync, which
+// never writes to GitLab: the note says to revoke it in GitLab.
 func (s *Service) Disconnect(ctx context.Context, who Actor, id int64) (DisconnectResult, error) {
 	i, err := s.st.Integration(ctx, who.OrgID, id)
 	if err != nil {
@@ -181,7 +192,16 @@ func (s *Service) Disconnect(ctx context.Context, who Actor, id int64) (Disconne
 	if i.Status == store.StatusDisconnected {
 		res.Integration, err = s.view(ctx, i)
 		res.Note = "The integration was already disconnected."
+		if i.Purge != nil {
+			res.PurgeDeadline = i.Purge.Deadline
+		}
 		return res, err
+	}
+	if s.hooks.RemoveRegistered != nil {
+		c, cerr := s.Client(ctx, who.OrgID, id)
+		if res.Hooks, err = s.hooks.RemoveRegistered(ctx, c, cerr, who.OrgID, id); err != nil {
+			return DisconnectResult{}, err
+		}
 	}
 	if i.AuthMethod == store.AuthMethodOAuth {
 		res.Revoked, res.RevocationError = s.revokeIntegration(ctx, i)
@@ -193,14 +213,25 @@ func (s *Service) Disconnect(ctx context.Context, who Actor, id int64) (Disconne
 	} else {
 		res.Note = "labsync deleted its copy of the access token. labsync never writes to GitLab, so it cannot revoke the token: revoke it in GitLab (User settings → Access tokens) if nothing else uses it."
 	}
-	reason := fmt.Sprintf("disconnected by user %d on %s", who.UserID, s.clock().Format(time.DateOnly))
-	if err := s.st.DisconnectIntegration(ctx, who.OrgID, id, reason); err != nil {
+	now := s.clock()
+	res.PurgeDeadline = now.Add(PurgeWindow)
+	reason := fmt.Sprintf("disconnected by user %d on %s", who.UserID, now.Format(time.DateOnly))
+	d, err := s.st.DisconnectIntegration(ctx, who.OrgID, id, reason, res.PurgeDeadline)
+	if err != nil {
 		return DisconnectResult{}, err
 	}
+	res.OAuthAppDeleted = d.OAuthAppDeleted
+	res.Note += fmt.Sprintf(" The webhook secret is deleted: deliveries to its URL now answer 404. Every synced merge request, issue, pipeline, push and commit of this integration will be deleted by %s.",
+		res.PurgeDeadline.Format(time.RFC3339))
 	s.forget(id)
+	if s.hooks.Forget != nil && i.WebhookHookID != nil {
+		s.hooks.Forget(*i.WebhookHookID)
+	}
 	s.daysToExpiry.DeleteLabelValues(fmt.Sprint(id))
 	s.audit(ctx, who.OrgID, &who.UserID, "user", "integration.disconnected", id, map[string]any{"alias": i.Alias,
-		"revoked": res.Revoked, "revocation_error": res.RevocationError, "auth_method": i.AuthMethod})
+		"revoked": res.Revoked, "revocation_error": res.RevocationError, "auth_method": i.AuthMethod,
+		"oauth_app_deleted": d.OAuthAppDeleted, "purge_deadline": res.PurgeDeadline})
+	s.schedulePurge(ctx, who.OrgID, id)
 	res.Integration, err = s.View(ctx, who.OrgID, id)
 	return res, err
 }

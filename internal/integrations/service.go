@@ -78,6 +78,7 @@ type Service struct {
 	clients map[int64]*cachedClient
 
 	daysToExpiry *prometheus.GaugeVec
+	hooks        DisconnectHooks
 }
 
 type cachedClient struct {

@@ -44,6 +44,9 @@ type View struct {
 	OAuthClientID string    `json:"oauth_client_id,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	// Purge is set once disconnected: the deadline by which every synced
+	// row is deleted, when it was, and the last failure of the purge job.
+	Purge *store.Purge `json:"purge,omitempty"`
 }
 
 // Account is the GitLab account the credential acts as.
@@ -174,7 +177,8 @@ func (s *Service) view(ctx context.Context, i store.Integration) (View, error) {
 		StatusText: statusWords(i.Status), StatusReason: i.StatusReason, Remedy: statusRemedy(i),
 		Version: i.GitLabVersion, Revision: i.GitLabRevision, VersionCheckedAt: i.VersionCheckedAt,
 		CustomCA: strings.TrimSpace(i.CAPEM) != "", AllowHookRegistration: i.AllowHookRegistration,
-		CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Capabilities: []gitlab.Capability{}, MissingScopes: []MissingScope{}}
+		CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Capabilities: []gitlab.Capability{}, MissingScopes: []MissingScope{},
+		Purge: i.Purge}
 	if b, err := gitlab.NormalizeBaseURL(i.BaseURL); err == nil {
 		v.IsGitLabCom = b.IsGitLabCom()
 	}

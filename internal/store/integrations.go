@@ -52,21 +52,39 @@ type Integration struct {
 	CreatedBy             *int64    `json:"created_by,omitempty"`
 	CreatedAt             time.Time `json:"created_at"`
 	UpdatedAt             time.Time `json:"updated_at"`
+	// Purge is set once the integration is disconnected: by when its
+	// synced data must be gone, and how the purge went.
+	Purge *Purge `json:"purge,omitempty"`
+}
+
+// Purge is the state of a disconnected integration's data purge.
+type Purge struct {
+	DisconnectedAt time.Time  `json:"disconnected_at"`
+	Deadline       time.Time  `json:"deadline"`
+	PurgedAt       *time.Time `json:"purged_at,omitempty"`
+	Attempts       int64      `json:"attempts"`
+	LastError      string     `json:"last_error,omitempty"`
 }
 
 const integrationColumns = `id, org_id, alias, base_url, auth_method, oauth_app_id, status, status_reason,
 	gitlab_version, gitlab_revision, gitlab_enterprise, capabilities, version_checked_at, ca_pem, services,
 	webhook_hook_id, webhook_last_received_at, poll_state, gitlab_username, gitlab_user_id, allow_hook_registration,
-	created_by, created_at, updated_at`
+	created_by, created_at, updated_at, disconnected_at, purge_deadline, purged_at, purge_attempts, purge_error`
 
 func scanIntegration(row interface{ Scan(...any) error }) (Integration, error) {
 	var i Integration
 	var caps, services string
+	var disconnectedAt, deadline *time.Time
+	var p Purge
 	err := row.Scan(&i.ID, &i.OrgID, &i.Alias, &i.BaseURL, &i.AuthMethod, &i.OAuthAppID, &i.Status, &i.StatusReason,
 		&i.GitLabVersion, &i.GitLabRevision, &i.GitLabEnterprise, &caps, &i.VersionCheckedAt, &i.CAPEM, &services,
 		&i.WebhookHookID, &i.WebhookLastReceivedAt, &i.PollState, &i.GitLabUsername, &i.GitLabUserID, &i.AllowHookRegistration,
-		&i.CreatedBy, &i.CreatedAt, &i.UpdatedAt)
+		&i.CreatedBy, &i.CreatedAt, &i.UpdatedAt, &disconnectedAt, &deadline, &p.PurgedAt, &p.Attempts, &p.LastError)
 	i.Capabilities, i.Services = json.RawMessage(caps), json.RawMessage(services)
+	if disconnectedAt != nil && deadline != nil {
+		p.DisconnectedAt, p.Deadline = *disconnectedAt, *deadline
+		i.Purge = &p
+	}
 	return i, err
 }
 
@@ -274,24 +292,58 @@ func (s *Store) SetIntegrationStatusIf(ctx context.Context, orgID, id int64, sta
 	return n > 0, nil
 }
 
-// DisconnectIntegration deletes every credential of org's integration id
-// and marks it disconnected with reason, in one transaction. The
-// integration's row and its synced data stay until they are purged.
-func (s *Store) DisconnectIntegration(ctx context.Context, orgID, id int64, reason string) error {
-	return s.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE integrations SET status = $1, status_reason = $2, updated_at = $3
-			WHERE org_id = $4 AND id = $5`, StatusDisconnected, reason, s.Now(), orgID, id)
+// Disconnected says what DisconnectIntegration destroyed.
+type Disconnected struct {
+	// OAuthAppDeleted is true when the integration's OAuth application
+	// (and its client secret) was used by no other live integration and
+	// was deleted with it.
+	OAuthAppDeleted bool
+}
+
+// DisconnectIntegration, in one transaction, marks org's integration id
+// disconnected with reason and a purge deadline, and hard-deletes its
+// secrets: every credential, the webhook endpoint (secret and signing
+// token, so later deliveries to its URL find nothing), pending OAuth
+// states, and the OAuth application when no other live integration uses
+// it. Synced data stays until PurgeIntegration removes it.
+func (s *Store) DisconnectIntegration(ctx context.Context, orgID, id int64, reason string, deadline time.Time) (Disconnected, error) {
+	var d Disconnected
+	err := s.InTx(ctx, func(tx *sql.Tx) error {
+		now := s.Now()
+		var appID *int64
+		err := tx.QueryRowContext(ctx, `UPDATE integrations SET status = $1, status_reason = $2, updated_at = $3,
+			disconnected_at = $3, purge_deadline = $4, purged_at = NULL, purge_attempts = 0, purge_error = ''
+			WHERE org_id = $5 AND id = $6 RETURNING oauth_app_id`,
+			StatusDisconnected, reason, now, deadline, orgID, id).Scan(&appID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
 		if err != nil {
 			return fmt.Errorf("store: unable to disconnect integration: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
+		for _, q := range []string{
+			`DELETE FROM credentials WHERE org_id = $1 AND integration_id = $2`,
+			`DELETE FROM webhook_endpoints WHERE org_id = $1 AND integration_id = $2`,
+			`DELETE FROM oauth_states WHERE org_id = $1 AND integration_id = $2`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, orgID, id); err != nil {
+				return fmt.Errorf("store: unable to delete the secrets of integration %d: %w", id, err)
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE org_id = $1 AND integration_id = $2`, orgID, id); err != nil {
-			return fmt.Errorf("store: unable to delete credentials: %w", err)
+		if appID == nil {
+			return nil
 		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM oauth_apps WHERE org_id = $1 AND id = $2 AND NOT EXISTS (
+			SELECT 1 FROM integrations WHERE org_id = $1 AND oauth_app_id = $2 AND status <> $3)`,
+			orgID, *appID, StatusDisconnected)
+		if err != nil {
+			return fmt.Errorf("store: unable to delete the OAuth application: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		d.OAuthAppDeleted = n > 0
 		return nil
 	})
+	return d, err
 }
 
 // FreeDisconnectedAlias renames, inside tx, a disconnected integration of
