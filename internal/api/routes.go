@@ -78,6 +78,7 @@ func (a *API) Register(mux Mux) {
 	a.registerIntegrations(mux) // integrations_routes.go
 	a.registerSync(mux)         // sync_routes.go
 	a.registerWebhooks(mux)     // webhook_routes.go
+	a.public(mux, "GET /api/v1/openapi.json", a.openAPI)
 	mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		serveError(w, r, a.log, Errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	}))

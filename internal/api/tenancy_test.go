@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -329,6 +330,25 @@ func TestAccessMatrix(t *testing.T) {
 		}
 		if code, body := send(method, path, f.owner); code != 200 {
 			t.Errorf("%s as the owner: %d %s", rt.Pattern, code, body)
+		}
+	}
+	// The OpenAPI document lists every route with a summary.
+	code, doc := send("GET", "/api/v1/openapi.json", "")
+	if code != 200 || !strings.Contains(doc, `"openapi":"3.1.0"`) {
+		t.Fatalf("openapi: %d %.200s", code, doc)
+	}
+	var parsed struct {
+		Paths map[string]map[string]struct {
+			Summary string `json:"summary"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(doc), &parsed); err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range routes {
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		if op, ok := parsed.Paths[path][strings.ToLower(method)]; !ok || op.Summary == "" {
+			t.Errorf("%s is missing from the OpenAPI document or has no summary", rt.Pattern)
 		}
 	}
 	t.Logf("access matrix: %d routes × %d callers = %d cells, %d refusals checked with a database snapshot before and after",

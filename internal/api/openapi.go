@@ -1,0 +1,107 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/labsync/labsync/internal/buildinfo"
+)
+
+// summaries say what each endpoint does, for the OpenAPI document.
+var summaries = map[string]string{
+	"GET /api/v1/me":                                  "Who is calling: organisation, user and role",
+	"GET /api/v1/audit":                               "The organisation's audit log, newest first",
+	"GET /api/v1/organization":                        "The caller's organisation",
+	"DELETE /api/v1/organization":                     "Delete the organisation: destroy its keys, then its rows (body: {\"confirm\": name})",
+	"GET /api/v1/members":                             "List members and their roles",
+	"POST /api/v1/members":                            "Add a member by email (a new user's one-time password is returned once)",
+	"PATCH /api/v1/members/{user_id}":                 "Change a member's role",
+	"DELETE /api/v1/members/{user_id}":                "Remove a member and revoke their API tokens",
+	"GET /api/v1/tokens":                              "List API tokens (never the tokens themselves)",
+	"POST /api/v1/tokens":                             "Create an API token for the caller; shown once",
+	"DELETE /api/v1/tokens/{id}":                      "Revoke an API token",
+	"POST /api/v1/integrations/gitlab/token":          "Connect a GitLab with an access token",
+	"POST /api/v1/integrations/gitlab/start":          "Begin OAuth: returns the authorize URL",
+	"POST /api/v1/integrations/gitlab/authorize":      "Complete OAuth with code and state",
+	"POST /api/v1/integrations/gitlab/test":           "Diagnose a connection without saving it",
+	"GET /api/v1/integrations":                        "List integrations (never a secret)",
+	"GET /api/v1/integrations/{id}":                   "Show an integration: status, version, token expiry, purge state",
+	"PATCH /api/v1/integrations/{id}":                 "Change an integration's settings",
+	"DELETE /api/v1/integrations/{id}":                "Disconnect: revoke, delete every secret now, purge synced data within 24 h",
+	"POST /api/v1/integrations/{id}/test":             "Diagnose a saved integration",
+	"POST /api/v1/integrations/{id}/refresh":          "Refresh an OAuth token now",
+	"GET /api/v1/oauth-apps":                          "The organisation's OAuth applications and the redirect URI",
+	"PUT /api/v1/oauth-apps":                          "Save an OAuth application for a GitLab",
+	"GET /api/v1/integrations/{id}/repositories":      "Projects the credential can see (search, cursor pages)",
+	"GET /api/v1/integrations/{id}/groups":            "The groups tree",
+	"GET /api/v1/integrations/{id}/selection":         "What is selected for sync",
+	"PUT /api/v1/integrations/{id}/selection":         "Select projects, groups (auto-import), exclusions and services",
+	"GET /api/v1/integrations/{id}/sync":              "Sync progress per project and resource",
+	"POST /api/v1/integrations/{id}/sync":             "Start a sync",
+	"GET /api/v1/integrations/{id}/webhook":           "Webhook URL, health and last delivery",
+	"POST /api/v1/integrations/{id}/webhook":          "Issue or re-issue the webhook secret (shown once)",
+	"PUT /api/v1/integrations/{id}/webhook/signing":   "Set the Standard Webhooks signing token",
+	"POST /api/v1/integrations/{id}/webhook/register": "Register project hooks in GitLab (opt-in)",
+	"GET /api/v1/merge_requests":                      "Ingested merge requests (filters, cursor pages)",
+	"GET /api/v1/issues":                              "Ingested issues",
+	"GET /api/v1/pipelines":                           "Ingested pipelines",
+	"GET /api/v1/pushes":                              "Ingested pushes",
+	"GET /api/v1/events":                              "The change feed (cursor)",
+	"GET /api/v1/events/stream":                       "The change feed as Server-Sent Events",
+	"POST /api/v1/webhooks/gitlab/{hook_id}":          "The webhook receiver (authenticated by the hook's secret)",
+	"GET /api/v1/connectors/gitlab/callback":          "OAuth redirect target for browsers",
+	"GET /api/v1/openapi.json":                        "This document",
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
+
+// openAPI serves an OpenAPI 3.1 document built from the mounted routes.
+func (a *API) openAPI(w http.ResponseWriter, r *http.Request) error {
+	paths := map[string]map[string]any{}
+	add := func(pattern string, secured bool, access string) {
+		method, path, _ := strings.Cut(pattern, " ")
+		op := map[string]any{"summary": summaries[pattern], "responses": map[string]any{
+			"default": map[string]any{"description": "JSON; errors are {\"error\": {code, message, remedy, field}}"}}}
+		if secured {
+			op["security"] = []map[string][]string{{"bearer": {}}, {"session": {}}}
+			op["x-labsync-role"] = access
+		} else {
+			op["security"] = []map[string][]string{}
+		}
+		var params []map[string]any
+		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]string{"type": "string"}})
+		}
+		if params != nil {
+			op["parameters"] = params
+		}
+		if paths[path] == nil {
+			paths[path] = map[string]any{}
+		}
+		paths[path][strings.ToLower(method)] = op
+	}
+	for _, rt := range a.routes {
+		add(rt.Pattern, true, rt.Access)
+	}
+	for _, p := range publicPatterns {
+		add(p, false, "")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"openapi": "3.1.0",
+		"info":    map[string]string{"title": "labsync API", "version": buildinfo.Version},
+		"paths":   paths,
+		"components": map[string]any{"securitySchemes": map[string]any{
+			"bearer":  map[string]string{"type": "http", "scheme": "bearer", "description": "an API token, lsk_…"},
+			"session": map[string]string{"type": "apiKey", "in": "cookie", "name": "labsync_session", "description": "the web UI's session; unsafe methods need X-CSRF-Token"},
+		}},
+	})
+	return nil
+}
+
+// publicPatterns are the endpoints that take no API token.
+var publicPatterns = []string{
+	"POST /api/v1/webhooks/gitlab/{hook_id}",
+	"GET /api/v1/connectors/gitlab/callback",
+	"GET /api/v1/openapi.json",
+}
