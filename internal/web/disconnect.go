@@ -1,0 +1,71 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labsync/labsync/internal/integrations"
+	"github.com/labsync/labsync/internal/store"
+)
+
+type disconnectView struct {
+	V      integrations.View
+	Counts store.DataCounts
+	// PurgeWithin is how long after disconnecting the synced data is gone.
+	PurgeWithin string
+	Result      *integrations.DisconnectResult
+}
+
+// PageTitle is the page's title.
+func (v disconnectView) PageTitle() string { return "Disconnect " + v.V.Alias }
+
+func (u *UI) disconnectView(r *http.Request) (disconnectView, error) {
+	in, err := u.integration(r)
+	if err != nil {
+		return disconnectView{}, err
+	}
+	s := sessionFrom(r.Context())
+	v := disconnectView{PurgeWithin: purgeWords(integrations.PurgeWindow)}
+	if v.V, err = u.Integrations.View(r.Context(), s.OrgID, in.ID); err != nil {
+		return v, err
+	}
+	if v.Counts, err = u.st.CountData(r.Context(), s.OrgID, in.ID); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+func purgeWords(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return itoa(int64(d/time.Hour)) + " hours"
+	}
+	return d.String()
+}
+
+// disconnectPage asks for confirmation, saying what goes now and what later.
+func (u *UI) disconnectPage(w http.ResponseWriter, r *http.Request) error {
+	v, err := u.disconnectView(r)
+	if err != nil {
+		return err
+	}
+	u.render(w, r, http.StatusOK, "disconnect", v)
+	return nil
+}
+
+// disconnect runs the service's disconnect (webhooks labsync registered
+// removed, OAuth token revoked, secrets deleted, purge scheduled) and shows
+// what it did.
+func (u *UI) disconnect(w http.ResponseWriter, r *http.Request) error {
+	v, err := u.disconnectView(r)
+	if err != nil {
+		return err
+	}
+	s := sessionFrom(r.Context())
+	res, err := u.Integrations.Disconnect(r.Context(), integrations.Actor{OrgID: s.OrgID, UserID: s.UserID}, v.V.ID)
+	if err != nil {
+		return err
+	}
+	v.Result, v.V = &res, res.Integration
+	u.render(w, r, http.StatusOK, "disconnect", v)
+	return nil
+}

@@ -1,0 +1,168 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labsync/labsync/internal/integrations"
+	"github.com/labsync/labsync/internal/store"
+	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/webhook"
+)
+
+type webhookInfo struct {
+	Issued   bool
+	URL      string
+	IssuedAt any
+	Health   webhook.Health
+	Inbox    map[string]int64
+	// Secret is set only in the response that issued it.
+	Secret string
+}
+
+type integrationView struct {
+	V          integrations.View
+	Progress   *labsync.Report
+	Poll       *labsync.PollPlan
+	Webhook    *webhookInfo
+	Counts     store.DataCounts
+	Admin      bool
+	Problems   []projectProblem
+	Resources  []string
+	Disconnect bool
+}
+
+// PageTitle is the page's title.
+func (v integrationView) PageTitle() string { return v.V.Alias }
+
+// projectProblem is a project's resource that could not be synced, in words.
+type projectProblem struct {
+	Path, Resource, Words string
+}
+
+func (u *UI) integrationPage(w http.ResponseWriter, r *http.Request) error {
+	in, err := u.integration(r)
+	if err != nil {
+		return err
+	}
+	s := sessionFrom(r.Context())
+	// A new integration has nothing selected yet: the OAuth callback and
+	// the token form land here, so go on to the project picker.
+	if in.Status != store.StatusDisconnected && adminLevel.allows(s.Role) {
+		sel, err := u.st.SelectionFor(r.Context(), s.OrgID, in.ID)
+		if err != nil {
+			return err
+		}
+		if sel.UpdatedAt.IsZero() {
+			http.Redirect(w, r, "/integrations/"+itoa(in.ID)+"/projects?notice=connected", http.StatusSeeOther)
+			return nil
+		}
+	}
+	v, err := u.integrationView(r, in)
+	if err != nil {
+		return err
+	}
+	u.render(w, r, http.StatusOK, "integration", v)
+	return nil
+}
+
+func (u *UI) integrationView(r *http.Request, in store.Integration) (integrationView, error) {
+	ctx := r.Context()
+	s := sessionFrom(ctx)
+	iv, err := u.Integrations.View(ctx, s.OrgID, in.ID)
+	if err != nil {
+		return integrationView{}, err
+	}
+	v := integrationView{V: iv, Admin: adminLevel.allows(s.Role), Resources: []string{"merge_requests", "issues", "pipelines", "pushes"}}
+	if v.Counts, err = u.st.CountData(ctx, s.OrgID, in.ID); err != nil {
+		return v, err
+	}
+	if u.Sync != nil {
+		rep, err := u.Sync.Progress(ctx, s.OrgID, in.ID, true)
+		if err != nil {
+			return v, err
+		}
+		v.Progress = &rep
+		v.Problems = problems(rep)
+		plan, err := u.Sync.PollPlanFor(ctx, in)
+		if err != nil {
+			return v, err
+		}
+		v.Poll = &plan
+	}
+	if u.Webhooks != nil {
+		wi := &webhookInfo{Health: u.Webhooks.HealthOf(in.WebhookLastReceivedAt)}
+		e, err := u.st.WebhookEndpointFor(ctx, s.OrgID, in.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return v, err
+		default:
+			wi.Issued, wi.URL, wi.IssuedAt = true, u.Webhooks.URLFor(e.HookID), e.IssuedAt
+		}
+		if wi.Inbox, err = u.st.InboxCounts(ctx, s.OrgID, in.ID); err != nil {
+			return v, err
+		}
+		v.Webhook = wi
+	}
+	return v, nil
+}
+
+// problems lists, in words, the project resources that stopped on an error.
+func problems(rep labsync.Report) []projectProblem {
+	var out []projectProblem
+	for _, p := range rep.Projects {
+		for _, res := range p.Resources {
+			if res.LastError == "" && res.Status != store.ProgressForbidden && res.Status != store.ProgressNotFound && res.Status != store.ProgressFailed {
+				continue
+			}
+			out = append(out, projectProblem{Path: p.Path, Resource: res.Resource, Words: problemWords(res.Progress)})
+		}
+	}
+	return out
+}
+
+func problemWords(p store.Progress) string {
+	switch p.Status {
+	case store.ProgressForbidden:
+		if p.Resource == "pipelines" {
+			return "GitLab refused to list pipelines (403): CI/CD is probably disabled in this project, or the account may not see pipelines. " + p.LastError
+		}
+		return "GitLab refused access (403): the account lacks permission here. " + p.LastError
+	case store.ProgressNotFound:
+		return "GitLab answered 404: the project is gone or the account can no longer see it."
+	}
+	if p.LastError != "" {
+		return p.LastError
+	}
+	return "failed"
+}
+
+// issueWebhook issues (or re-issues) the webhook URL and secret and shows
+// the secret in this one response only.
+func (u *UI) issueWebhook(w http.ResponseWriter, r *http.Request) error {
+	in, err := u.integration(r)
+	if err != nil {
+		return err
+	}
+	if u.Webhooks == nil {
+		return errNotFound
+	}
+	s := sessionFrom(r.Context())
+	is, err := u.Webhooks.Issue(r.Context(), s.OrgID, in.ID, false)
+	if err != nil {
+		return err
+	}
+	u.audit(r, s.OrgID, &s.UserID, "webhook.issued", integrationTarget(in.ID), `{"via":"ui"}`)
+	if in, err = u.st.Integration(r.Context(), s.OrgID, in.ID); err != nil {
+		return err
+	}
+	v, err := u.integrationView(r, in)
+	if err != nil {
+		return err
+	}
+	v.Webhook.Secret = is.Secret.Reveal()
+	w.Header().Set("Cache-Control", "no-store")
+	u.render(w, r, http.StatusOK, "integration", v)
+	return nil
+}

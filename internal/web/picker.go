@@ -1,0 +1,273 @@
+package web
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/labsync/labsync/internal/store"
+	labsync "github.com/labsync/labsync/internal/sync"
+)
+
+// pickerPageSize is how many projects one page of the picker lists; the
+// search runs in the database, so 20,000 projects cost one indexed page.
+const pickerPageSize = 50
+
+type pickerProject struct {
+	store.Project
+	Checked  bool
+	ViaGroup bool
+}
+
+type groupNode struct {
+	store.Group
+	Checked, Auto bool
+	Children      []groupNode
+}
+
+type pickerView struct {
+	Integration  store.Integration
+	Selection    store.Selection
+	Groups       []groupNode
+	Projects     []pickerProject
+	PageIDs      string
+	Search       string
+	ShowArchived bool
+	OnlySelected bool
+	Cursor       string
+	NextCursor   string
+	Exclusions   string
+	Admin        bool
+	Error        string
+	Discovered   bool
+}
+
+// PageTitle is the page's title.
+func (v pickerView) PageTitle() string { return "Choose projects · " + v.Integration.Alias }
+
+func (u *UI) pickerPage(w http.ResponseWriter, r *http.Request) error {
+	in, err := u.integration(r)
+	if err != nil {
+		return err
+	}
+	v, err := u.pickerView(r, in)
+	if err != nil {
+		return err
+	}
+	u.render(w, r, http.StatusOK, "picker", v)
+	return nil
+}
+
+func (u *UI) pickerView(r *http.Request, in store.Integration) (pickerView, error) {
+	ctx := r.Context()
+	s := sessionFrom(ctx)
+	q := r.URL.Query()
+	v := pickerView{Integration: in, Search: strings.TrimSpace(q.Get("q")), ShowArchived: q.Get("archived") == "1",
+		OnlySelected: q.Get("selected") == "1", Cursor: q.Get("cursor"), Admin: adminLevel.allows(s.Role)}
+	state, err := u.st.SyncStateFor(ctx, s.OrgID, in.ID)
+	if err != nil {
+		return v, err
+	}
+	if state.DiscoveredAt == nil && u.Sync != nil && in.Status != store.StatusDisconnected {
+		// First visit: list what the credential can see (as the API does).
+		if err := u.Sync.Discover(ctx, s.OrgID, in.ID); err != nil {
+			u.log.Warn("discovery for the project picker failed", "integration", in.ID, "err", err)
+			v.Error = "labsync could not list the projects of this GitLab yet. Open the integration page and run the connection test to see why."
+		}
+	}
+	v.Discovered = v.Error == ""
+	if v.Selection, err = u.st.SelectionFor(ctx, s.OrgID, in.ID); err != nil {
+		return v, err
+	}
+	v.Exclusions = strings.Join(v.Selection.Exclusions, "\n")
+	groups, err := u.st.Groups(ctx, s.OrgID, in.ID)
+	if err != nil {
+		return v, err
+	}
+	v.Groups = groupTree(groups, v.Selection.Groups)
+	pq := store.ProjectQuery{Search: v.Search, Limit: pickerPageSize}
+	if !v.ShowArchived {
+		f := false
+		pq.Archived = &f
+	}
+	if v.OnlySelected {
+		t := true
+		pq.Selected = &t
+	}
+	if v.Cursor != "" {
+		path, id, ok := decodeCursor(v.Cursor)
+		if !ok {
+			return v, &pageError{Status: http.StatusBadRequest, Title: "Bad page link", Message: "This page link is not one labsync made."}
+		}
+		pq.AfterPath, pq.AfterID = path, id
+	}
+	ps, err := u.st.Projects(ctx, s.OrgID, in.ID, pq)
+	if err != nil {
+		return v, err
+	}
+	ids := make([]string, 0, len(ps))
+	for _, p := range ps {
+		checked := slices.Contains(v.Selection.Projects, p.GitLabID)
+		v.Projects = append(v.Projects, pickerProject{Project: p, Checked: checked, ViaGroup: p.Selected && !checked})
+		ids = append(ids, itoa(p.GitLabID))
+	}
+	v.PageIDs = strings.Join(ids, ",")
+	if len(ps) == pickerPageSize {
+		last := ps[len(ps)-1]
+		v.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(last.PathWithNamespace + "\x00" + itoa(last.ID)))
+	}
+	return v, nil
+}
+
+func decodeCursor(c string) (string, int64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", 0, false
+	}
+	path, id, ok := strings.Cut(string(b), "\x00")
+	n, err := strconv.ParseInt(id, 10, 64)
+	return path, n, ok && err == nil
+}
+
+// groupTree nests groups under their parents (groups whose parent the
+// credential cannot see become roots) and marks the selected ones.
+func groupTree(gs []store.Group, sel []store.GroupSelection) []groupNode {
+	known := map[int64]bool{}
+	for _, g := range gs {
+		known[g.GitLabID] = true
+	}
+	children := map[int64][]store.Group{}
+	var roots []store.Group
+	for _, g := range gs {
+		if g.ParentGitLabID != nil && known[*g.ParentGitLabID] {
+			children[*g.ParentGitLabID] = append(children[*g.ParentGitLabID], g)
+		} else {
+			roots = append(roots, g)
+		}
+	}
+	var build func(g store.Group, depth int) groupNode
+	build = func(g store.Group, depth int) groupNode {
+		n := groupNode{Group: g}
+		for _, s := range sel {
+			if s.GitLabID == g.GitLabID {
+				n.Checked, n.Auto = true, s.AutoImport
+			}
+		}
+		if depth < 20 { // GitLab nests at most 20 levels
+			for _, c := range children[g.GitLabID] {
+				n.Children = append(n.Children, build(c, depth+1))
+			}
+		}
+		return n
+	}
+	out := make([]groupNode, 0, len(roots))
+	for _, g := range roots {
+		out = append(out, build(g, 0))
+	}
+	return out
+}
+
+// savePicker applies the form: the projects of the page shown replace
+// their previous state, projects on other pages keep theirs; groups,
+// exclusions and services are replaced. "Save and sync" starts a sync.
+func (u *UI) savePicker(w http.ResponseWriter, r *http.Request) error {
+	in, err := u.integration(r)
+	if err != nil {
+		return err
+	}
+	if u.Sync == nil {
+		return &pageError{Status: http.StatusServiceUnavailable, Title: "Sync unavailable", Message: "This server does not run the sync service."}
+	}
+	ctx := r.Context()
+	s := sessionFrom(ctx)
+	if err := r.ParseForm(); err != nil {
+		return &pageError{Status: http.StatusBadRequest, Title: "Form not accepted", Message: "The form could not be read."}
+	}
+	sel, err := u.st.SelectionFor(ctx, s.OrgID, in.ID)
+	if err != nil {
+		return err
+	}
+	onPage := map[int64]bool{}
+	for _, id := range strings.Split(r.PostForm.Get("page_ids"), ",") {
+		if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+			onPage[n] = true
+		}
+	}
+	projects := []int64{}
+	for _, id := range sel.Projects {
+		if !onPage[id] {
+			projects = append(projects, id)
+		}
+	}
+	for _, id := range r.PostForm["project"] {
+		if n, err := strconv.ParseInt(id, 10, 64); err == nil && onPage[n] && !slices.Contains(projects, n) {
+			projects = append(projects, n)
+		}
+	}
+	sel.Projects = projects
+	sel.Groups = []store.GroupSelection{}
+	for _, id := range r.PostForm["group"] {
+		if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+			sel.Groups = append(sel.Groups, store.GroupSelection{GitLabID: n, AutoImport: r.PostForm.Get("auto_"+id) == "on"})
+		}
+	}
+	sel.Exclusions = []string{}
+	for line := range strings.SplitSeq(r.PostForm.Get("exclusions"), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			sel.Exclusions = append(sel.Exclusions, line)
+		}
+	}
+	sel.IncludeArchived = r.PostForm.Get("include_archived") == "on"
+	sel.Services = store.Services{MergeRequests: r.PostForm.Get("svc_merge_requests") == "on", Issues: r.PostForm.Get("svc_issues") == "on",
+		Pipelines: r.PostForm.Get("svc_pipelines") == "on", Pushes: r.PostForm.Get("svc_pushes") == "on"}
+	if _, err := u.Sync.SaveSelection(ctx, s.OrgID, in.ID, sel); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if labsync.ValidatePatterns(sel.Exclusions) != nil {
+			v, verr := u.pickerView(r, in)
+			if verr != nil {
+				return verr
+			}
+			v.Error = "An exclusion pattern is not valid: " + err.Error()
+			v.Exclusions = r.PostForm.Get("exclusions")
+			u.render(w, r, http.StatusUnprocessableEntity, "picker", v)
+			return nil
+		}
+		return err
+	}
+	u.audit(r, s.OrgID, &s.UserID, "sync.selection_changed", integrationTarget(in.ID), `{"via":"ui"}`)
+	if r.PostForm.Get("action") == "sync" {
+		return u.startSync(w, r)
+	}
+	back := url.Values{"notice": {"selection"}}
+	for _, k := range []string{"q", "cursor", "archived", "selected"} {
+		if val := r.PostForm.Get("view_" + k); val != "" {
+			back.Set(k, val)
+		}
+	}
+	http.Redirect(w, r, "/integrations/"+itoa(in.ID)+"/projects?"+back.Encode(), http.StatusSeeOther)
+	return nil
+}
+
+// startSync queues a full sync of the integration.
+func (u *UI) startSync(w http.ResponseWriter, r *http.Request) error {
+	in, err := u.integration(r)
+	if err != nil {
+		return err
+	}
+	if u.Sync == nil {
+		return &pageError{Status: http.StatusServiceUnavailable, Title: "Sync unavailable", Message: "This server does not run the sync service."}
+	}
+	s := sessionFrom(r.Context())
+	if err := u.Sync.StartSync(r.Context(), s.OrgID, in.ID, labsync.ModeFull); err != nil {
+		return err
+	}
+	u.audit(r, s.OrgID, &s.UserID, "sync.started", integrationTarget(in.ID), `{"via":"ui"}`)
+	http.Redirect(w, r, "/integrations/"+itoa(in.ID)+"?notice=sync", http.StatusSeeOther)
+	return nil
+}

@@ -1,0 +1,50 @@
+// labsync UI: copy buttons, the install form's sections, live sync progress.
+// Everything works without this script except the live bars and copying.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest("button.copy");
+    if (!b) return;
+    var field = document.getElementById(b.dataset.copy);
+    if (!field) return;
+    field.select();
+    var done = function () { b.textContent = "Copied"; setTimeout(function () { b.textContent = "Copy"; }, 2000); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+    } else { document.execCommand("copy"); done(); }
+  });
+
+  var form = document.getElementById("connect-form");
+  if (form) {
+    var sync = function () {
+      var m = form.querySelector("input[name=method]:checked");
+      var h = form.querySelector("input[name=hosting]:checked");
+      form.dataset.method = m ? m.value : "oauth";
+      form.dataset.hosting = h ? h.value : "gitlab.com";
+    };
+    form.addEventListener("change", sync);
+    sync();
+  }
+
+  var sec = document.getElementById("sync");
+  if (sec && sec.dataset.stream && window.EventSource) {
+    var es = new EventSource(sec.dataset.stream);
+    var live = document.getElementById("sync-live");
+    var lastState = "";
+    es.addEventListener("progress", function (ev) {
+      var p; try { p = JSON.parse(ev.data); } catch (x) { return; }
+      var st = document.getElementById("sync-state");
+      if (st) st.textContent = p.state;
+      Object.keys(p.totals || {}).forEach(function (res) {
+        var row = sec.querySelector('.bar[data-resource="' + res + '"]');
+        if (!row) return;
+        var t = p.totals[res], bar = row.querySelector("progress"), c = row.querySelector(".count");
+        bar.max = Math.max(t.chains, 1); bar.value = t.chains_done;
+        bar.textContent = t.chains_done + " of " + t.chains;
+        c.textContent = t.items_done + " items · " + t.chains_done + "/" + t.chains + " done" +
+          (t.chains_with_errors ? " · " + t.chains_with_errors + " with errors" : "");
+      });
+      if (live && p.state !== lastState) { live.textContent = "Sync " + p.state; lastState = p.state; }
+    });
+  }
+})();

@@ -1,0 +1,291 @@
+// Package web is labsync's browser UI at /: server-rendered pages
+// (html/template, embedded templates, one CSS and one small script, nothing
+// fetched from elsewhere) over the same services the REST API calls.
+//
+// It owns the UI's sign-in: sessions (a random token in an HttpOnly cookie,
+// only its SHA-256 in the database), CSRF tokens on every state-changing
+// form, and sign-in throttling stored in the database so it holds across
+// replicas.
+//
+// It must never put a secret (token, client secret, webhook secret,
+// password, session token) into a page, a log line or an error, except the
+// webhook secret in the one response that issued it; never show or change
+// another organisation's objects (they are "not found"); and never switch
+// TLS verification off.
+package web
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labsync/labsync/internal/api"
+	"github.com/labsync/labsync/internal/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Options tune the UI; the zero value is right for production.
+type Options struct {
+	// IdleTimeout ends a session unused for this long (default 12 h).
+	IdleTimeout time.Duration
+	// MaxAge ends a session this long after sign-in (default 7 days).
+	MaxAge time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 12 * time.Hour
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = 7 * 24 * time.Hour
+	}
+	return o
+}
+
+// UI is the web interface. Build it with New and mount it with Register.
+type UI struct {
+	api.Deps
+	st     *store.Store
+	log    *slog.Logger
+	pages  map[string]*template.Template
+	secure bool
+	opts   Options
+}
+
+// New returns the UI over the API's dependencies.
+func New(d api.Deps, opts Options) *UI {
+	opts = opts.withDefaults()
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &UI{Deps: d, st: d.Store, log: log, pages: parsePages(), secure: isHTTPS(d.Config.PublicURL), opts: opts}
+}
+
+func isHTTPS(publicURL string) bool {
+	u, err := url.Parse(publicURL)
+	return err == nil && u.Scheme == "https"
+}
+
+// Mux is where routes are mounted (the server's mux).
+type Mux = api.Mux
+
+// Register mounts the UI's routes on mux. The API must be registered too:
+// the UI's pages live at / and leave /api/v1 to it.
+func (u *UI) Register(mux Mux) {
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", u.headers(http.StripPrefix("/static/", staticHandler(http.FileServerFS(static)))))
+	u.public(mux, "GET /signin", u.signinPage)
+	u.public(mux, "POST /signin", u.signin)
+	u.page(mux, "POST /signout", memberLevel, u.signout)
+	u.page(mux, "GET /account/password", memberLevel, u.passwordPage)
+	u.page(mux, "POST /account/password", memberLevel, u.changePassword)
+	u.page(mux, "GET /{$}", memberLevel, u.home)
+	u.page(mux, "GET /connectors", memberLevel, u.connectors)
+	u.page(mux, "GET /connect", adminLevel, u.connectPage)
+	u.page(mux, "POST /connect/test", adminLevel, u.connectTest)
+	u.page(mux, "POST /connect/oauth", adminLevel, u.connectOAuth)
+	u.page(mux, "POST /connect/token", adminLevel, u.connectToken)
+	u.page(mux, "GET /integrations/{id}", memberLevel, u.integrationPage)
+	u.page(mux, "GET /integrations/{id}/projects", memberLevel, u.pickerPage)
+	u.page(mux, "POST /integrations/{id}/projects", adminLevel, u.savePicker)
+	u.page(mux, "POST /integrations/{id}/sync", adminLevel, u.startSync)
+	u.page(mux, "GET /integrations/{id}/progress", memberLevel, u.progressStream)
+	u.page(mux, "POST /integrations/{id}/webhook", adminLevel, u.issueWebhook)
+	u.page(mux, "GET /integrations/{id}/disconnect", adminLevel, u.disconnectPage)
+	u.page(mux, "POST /integrations/{id}/disconnect", adminLevel, u.disconnect)
+	u.page(mux, "GET /data/{kind}", memberLevel, u.dataPage)
+}
+
+// staticHandler lets browsers cache the embedded files for an hour.
+func staticHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// csp is the Content-Security-Policy of every page: nothing inline,
+// nothing from elsewhere, no framing. form-action is left out on purpose:
+// "Continue to GitLab" posts here and is redirected to the GitLab's
+// authorize page, which form-action would block in Chromium.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
+
+// headers sets the security headers every UI response carries.
+func (u *UI) headers(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", csp)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "same-origin")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// handlerFunc is a UI handler that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// level says who may use a page.
+type level int
+
+const (
+	memberLevel level = iota
+	adminLevel
+)
+
+func (l level) allows(r store.Role) bool {
+	if l == adminLevel {
+		return r == store.RoleOwner || r == store.RoleAdmin
+	}
+	return r == store.RoleOwner || r == store.RoleAdmin || r == store.RoleMember
+}
+
+// public mounts a page that needs no session.
+func (u *UI) public(mux Mux, pattern string, h handlerFunc) {
+	mux.Handle(pattern, u.headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			u.serveError(w, r, err)
+		}
+	})))
+}
+
+// page mounts a page that needs a session of at least lvl. Unsafe methods
+// need the form's CSRF token; without it nothing runs (403).
+func (u *UI) page(mux Mux, pattern string, lvl level, h handlerFunc) {
+	mux.Handle(pattern, u.headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		s, err := u.session(r)
+		if err != nil {
+			u.serveError(w, r, err)
+			return
+		}
+		if s == nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			u.serveError(w, r, errSignedOut)
+			return
+		}
+		if !safeMethod(r.Method) && !validCSRF(s.token, r.PostFormValue(csrfField)) {
+			u.serveError(w, r, errCSRF)
+			return
+		}
+		// The one-time first-run password must be replaced before anything else.
+		if !s.PasswordChanged && r.URL.Path != "/account/password" && r.URL.Path != "/signout" {
+			http.Redirect(w, r, "/account/password", http.StatusSeeOther)
+			return
+		}
+		if !lvl.allows(s.Role) {
+			u.serveError(w, r, errForbidden)
+			return
+		}
+		ctx := withSession(r.Context(), s)
+		ctx = api.WithPrincipal(ctx, api.Principal{OrgID: s.OrgID, UserID: s.UserID, Role: s.Role})
+		if err := h(w, r.WithContext(ctx)); err != nil {
+			u.serveError(w, r, err)
+		}
+	})))
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// pageError is an error with the status and words the user should see.
+type pageError struct {
+	Status  int
+	Title   string
+	Message string
+	Remedy  string
+}
+
+func (e *pageError) Error() string { return e.Message }
+
+var (
+	errNotFound  = &pageError{Status: http.StatusNotFound, Title: "Not found", Message: "There is nothing here, or it belongs to another organisation."}
+	errForbidden = &pageError{Status: http.StatusForbidden, Title: "Not allowed", Message: "Your role does not allow this.",
+		Remedy: "Ask an owner or admin of your organisation."}
+	errCSRF = &pageError{Status: http.StatusForbidden, Title: "Form expired", Message: "This form was not sent from a labsync page you have open, so nothing was changed.",
+		Remedy: "Go back, reload the page and try again."}
+	errSignedOut = &pageError{Status: http.StatusUnauthorized, Title: "Signed out", Message: "Your session has ended, so nothing was changed.",
+		Remedy: "Sign in again."}
+)
+
+// serveError renders err as a page. Unknown errors are logged and shown as
+// a 500 without details.
+func (u *UI) serveError(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *pageError
+	switch {
+	case errors.As(err, &pe):
+	case errors.Is(err, store.ErrNotFound):
+		pe = errNotFound
+	default:
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			pe = &pageError{Status: ae.Status, Title: http.StatusText(ae.Status), Message: ae.Message, Remedy: ae.Remedy}
+			break
+		}
+		u.log.Error("page failed", "method", r.Method, "route", r.Pattern, "err", err)
+		pe = &pageError{Status: http.StatusInternalServerError, Title: "Something went wrong", Message: "The page could not be shown; the server log has the details."}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	u.render(w, r, pe.Status, "error", map[string]any{"Title": pe.Title, "Error": pe})
+}
+
+// pathID parses the {id} of a path; a malformed id names nothing.
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, store.ErrNotFound
+	}
+	return id, nil
+}
+
+// integration resolves {id} to one of the caller's integrations; another
+// organisation's is store.ErrNotFound.
+func (u *UI) integration(r *http.Request) (store.Integration, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return store.Integration{}, err
+	}
+	return u.st.Integration(r.Context(), sessionFrom(r.Context()).OrgID, id)
+}
+
+func (u *UI) audit(r *http.Request, orgID int64, userID *int64, action, target string, detail string) {
+	if detail == "" {
+		detail = "{}"
+	}
+	if err := u.st.Audit(r.Context(), store.AuditEntry{OrgID: orgID, ActorUserID: userID, Actor: "user", Action: action,
+		Target: target, Detail: []byte(detail)}); err != nil {
+		u.log.Warn("audit log write failed", "action", action, "err", err)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func integrationTarget(id int64) string { return fmt.Sprintf("integration:%d", id) }
+
+// clientIP is the peer address; forwarded headers are not trusted.
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
