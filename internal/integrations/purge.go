@@ -114,8 +114,9 @@ func (s *Service) Purge(ctx context.Context, orgID, id int64) (store.PurgeCounts
 	return counts, nil
 }
 
-// PurgeDue purges every disconnected integration not purged yet, and
-// finishes deleting organisations whose keys were destroyed. It goes on
+// PurgeDue purges every disconnected integration not purged yet, deletes
+// expired sign-in sessions, and finishes deleting organisations whose keys
+// were destroyed. It goes on
 // past a failure and returns how many integrations it purged with the
 // first error. One whose deadline has passed is logged as an error.
 func (s *Service) PurgeDue(ctx context.Context) (int, error) {
@@ -135,6 +136,12 @@ func (s *Service) PurgeDue(ctx context.Context) (int, error) {
 			continue
 		}
 		done++
+	}
+	// Expired sign-in sessions go too; none lives past a week idle.
+	if n, err := s.st.DeleteStaleSessions(ctx, now.Add(-7*24*time.Hour)); err != nil {
+		first = cmpErr(first, err)
+	} else if n > 0 {
+		s.log.Debug("deleted expired sessions", "count", n)
 	}
 	orgs, err := s.st.OrganizationsBeingDeleted(ctx)
 	if err != nil {

@@ -219,6 +219,9 @@ func (s *Service) view(ctx context.Context, i store.Integration) (View, error) {
 	}
 	t := &TokenView{Kind: cred.TokenKind, Scopes: cred.Scopes, ScopesKnown: len(cred.Scopes) > 0, ExpiresAt: cred.ExpiresAt,
 		AutoRefresh: cred.Kind == store.CredentialOAuth}
+	if t.AutoRefresh {
+		t.Kind = "oauth"
+	}
 	if t.Scopes == nil {
 		t.Scopes = []string{}
 	}

@@ -28,7 +28,6 @@ type integrationView struct {
 	Counts     store.DataCounts
 	Admin      bool
 	Problems   []projectProblem
-	Resources  []string
 	Disconnect bool
 }
 
@@ -73,7 +72,7 @@ func (u *UI) integrationView(r *http.Request, in store.Integration) (integration
 	if err != nil {
 		return integrationView{}, err
 	}
-	v := integrationView{V: iv, Admin: adminLevel.allows(s.Role), Resources: []string{"merge_requests", "issues", "pipelines", "pushes"}}
+	v := integrationView{V: iv, Admin: adminLevel.allows(s.Role)}
 	if v.Counts, err = u.st.CountData(ctx, s.OrgID, in.ID); err != nil {
 		return v, err
 	}

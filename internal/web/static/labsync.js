@@ -30,9 +30,18 @@
   if (sec && sec.dataset.stream && window.EventSource) {
     var es = new EventSource(sec.dataset.stream);
     var live = document.getElementById("sync-live");
-    var lastState = "";
+    var st0 = document.getElementById("sync-state");
+    var lastState = st0 ? st0.textContent : "";
     es.addEventListener("progress", function (ev) {
       var p; try { p = JSON.parse(ev.data); } catch (x) { return; }
+      // A sync that just finished, or a resource the page has no bar for
+      // yet: reload once so the counts, bars and problems are all current.
+      var missing = Object.keys(p.totals || {}).some(function (res) {
+        return !sec.querySelector('.bar[data-resource="' + res + '"]');
+      });
+      if (missing || (lastState && lastState !== "idle" && p.state === "idle")) {
+        es.close(); window.location.reload(); return;
+      }
       var st = document.getElementById("sync-state");
       if (st) st.textContent = p.state;
       Object.keys(p.totals || {}).forEach(function (res) {
