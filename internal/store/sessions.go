@@ -38,8 +38,8 @@ func (s *Store) CreateSession(ctx context.Context, hash []byte, orgID, userID in
 
 // SessionByHash returns the live session with that hash and the user's
 // current role in its organisation, or ErrNotFound when there is none, it
-// expired, it was idle since before idleCutoff, or the user left the
-// organisation.
+// expired, it was idle since before idleCutoff, the user left the
+// organisation, or the organisation is being deleted.
 func (s *Store) SessionByHash(ctx context.Context, hash []byte, idleCutoff time.Time) (Session, error) {
 	var se Session
 	var changed *time.Time
@@ -48,6 +48,7 @@ func (s *Store) SessionByHash(ctx context.Context, hash []byte, idleCutoff time.
 		FROM sessions s
 		JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id
 		JOIN users u ON u.id = s.user_id
+		JOIN organizations o ON o.id = s.org_id AND o.deleting_at IS NULL
 		WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3`,
 		hash, s.Now(), idleCutoff.UTC()).
 		Scan(&se.IDHash, &se.OrgID, &se.UserID, &se.Role, &se.Email, &se.CreatedAt, &se.LastSeenAt, &se.ExpiresAt, &changed)
