@@ -106,24 +106,61 @@ type Delivery struct {
 	ProjectGitLabID *int64
 	ReceivedAt      time.Time
 	Status          string // pending, ignored
+	// HookID is the endpoint the delivery arrived at (not stored). When
+	// set, InsertDeliveries stores the delivery only if that endpoint still
+	// exists at commit time, so a replica whose cache still trusts a
+	// re-issued or disconnected endpoint cannot store anything through it.
+	HookID string
 }
 
+// InsertResult is what InsertDeliveries did with one delivery.
+type InsertResult uint8
+
+// Insert results.
+const (
+	// Duplicate: a delivery with its dedupe key is already stored (or came
+	// earlier in the same batch).
+	Duplicate InsertResult = iota
+	// Inserted: stored now.
+	Inserted
+	// EndpointGone: its endpoint was re-issued or disconnected; not stored.
+	EndpointGone
+)
+
 // InsertDeliveries writes a batch of deliveries in one transaction (one
-// fsync) and reports, per delivery, whether it was new (false: a duplicate
-// of one already stored, or of an earlier one in the same batch). Rows go
-// in multi-row statements, so PostgreSQL sees one round trip per chunk. It
-// also moves each integration's last-received time forward.
-func (s *Store) InsertDeliveries(ctx context.Context, ds []Delivery) ([]bool, error) {
-	fresh := make([]bool, len(ds))
+// fsync) and reports, per delivery, whether it was inserted, a duplicate of
+// one already stored (or of an earlier one in the same batch), or refused
+// because its endpoint no longer exists. Rows go in multi-row statements, so
+// PostgreSQL sees one round trip per chunk. It also moves each
+// integration's last-received time forward.
+func (s *Store) InsertDeliveries(ctx context.Context, ds []Delivery) ([]InsertResult, error) {
+	res := make([]InsertResult, len(ds))
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
+		live, err := s.liveHooks(ctx, tx, ds)
+		if err != nil {
+			return err
+		}
+		keep := make([]Delivery, 0, len(ds))
+		idx := make([]int, 0, len(ds))
+		for i, d := range ds {
+			if d.HookID != "" && !live[d.HookID] {
+				res[i] = EndpointGone
+				continue
+			}
+			keep, idx = append(keep, d), append(idx, i)
+		}
+		fresh := make([]bool, len(keep))
 		const chunk = 200
-		for lo := 0; lo < len(ds); lo += chunk {
-			if err := s.insertDeliveryChunk(ctx, tx, ds[lo:min(lo+chunk, len(ds))], fresh[lo:]); err != nil {
+		for lo := 0; lo < len(keep); lo += chunk {
+			if err := s.insertDeliveryChunk(ctx, tx, keep[lo:min(lo+chunk, len(keep))], fresh[lo:]); err != nil {
 				return err
 			}
 		}
 		last := map[[2]int64]time.Time{}
-		for _, d := range ds {
+		for j, d := range keep {
+			if fresh[j] {
+				res[idx[j]] = Inserted
+			}
 			k := [2]int64{d.OrgID, d.IntegrationID}
 			if d.ReceivedAt.After(last[k]) {
 				last[k] = d.ReceivedAt
@@ -142,7 +179,51 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []Delivery) ([]bool, er
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to write webhook deliveries: %w", err)
 	}
-	return fresh, nil
+	return res, nil
+}
+
+// liveHooks returns, inside tx, which of the batch's hook ids still have an
+// endpoint. On PostgreSQL the rows are locked FOR SHARE, so a disconnect or
+// re-issue deleting them waits for this batch to commit: a delivery is
+// either stored before the endpoint goes, or refused.
+func (s *Store) liveHooks(ctx context.Context, tx *sql.Tx, ds []Delivery) (map[string]bool, error) {
+	var ids []any
+	seen := map[string]bool{}
+	for _, d := range ds {
+		if d.HookID != "" && !seen[d.HookID] {
+			seen[d.HookID] = true
+			ids = append(ids, d.HookID)
+		}
+	}
+	live := map[string]bool{}
+	if len(ids) == 0 {
+		return live, nil
+	}
+	var q strings.Builder
+	q.WriteString(`SELECT hook_id FROM webhook_endpoints WHERE hook_id IN (`)
+	for i := range ids {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		fmt.Fprintf(&q, "$%d", i+1)
+	}
+	q.WriteByte(')')
+	if s.dialect == Postgres {
+		q.WriteString(` FOR SHARE`)
+	}
+	rows, err := tx.QueryContext(ctx, q.String(), ids...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		live[h] = true
+	}
+	return live, rows.Err()
 }
 
 func (s *Store) insertDeliveryChunk(ctx context.Context, tx *sql.Tx, ds []Delivery, fresh []bool) error {

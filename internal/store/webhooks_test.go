@@ -25,7 +25,7 @@ func TestInsertDeliveriesReportsDuplicatesWithinAndAcrossBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !fresh[0] || !fresh[1] || fresh[2] {
+	if fresh[0] != store.Inserted || fresh[1] != store.Inserted || fresh[2] != store.Duplicate {
 		t.Fatalf("within a batch: %v, want [true true false]", fresh)
 	}
 	batch := make([]store.Delivery, 0, 450)
@@ -38,11 +38,11 @@ func TestInsertDeliveriesReportsDuplicatesWithinAndAcrossBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, f := range fresh[:450] {
-		if !f {
+		if f != store.Inserted {
 			t.Fatalf("delivery %d reported as duplicate", i)
 		}
 	}
-	if fresh[450] {
+	if fresh[450] != store.Duplicate {
 		t.Fatal("a key stored by an earlier batch was reported new")
 	}
 	c, _ := s.InboxCounts(ctx, b.Org.ID, in.ID)

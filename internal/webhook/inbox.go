@@ -26,10 +26,10 @@ type Inbox struct {
 }
 
 type pending struct {
-	d     store.Delivery
-	fresh bool
-	err   error
-	done  chan struct{}
+	d    store.Delivery
+	res  store.InsertResult
+	err  error
+	done chan struct{}
 }
 
 // ErrInboxClosed means the process is shutting down; the sender should retry.
@@ -51,19 +51,19 @@ func (b *Inbox) Stop() {
 	<-b.done
 }
 
-// Submit writes d durably and reports whether it was new (false: a
-// duplicate already stored).
-func (b *Inbox) Submit(ctx context.Context, d store.Delivery) (bool, error) {
+// Submit writes d durably and reports what became of it: inserted, a
+// duplicate already stored, or refused because its endpoint is gone.
+func (b *Inbox) Submit(ctx context.Context, d store.Delivery) (store.InsertResult, error) {
 	p := &pending{d: d, done: make(chan struct{})}
 	select {
 	case <-b.stopped:
-		return false, ErrInboxClosed
+		return store.Duplicate, ErrInboxClosed
 	case b.in <- p:
 	}
 	// Wait for the commit even if the sender hung up: the answer decides
 	// nothing any more, but the write is already on its way.
 	<-p.done
-	return p.fresh, p.err
+	return p.res, p.err
 }
 
 func (b *Inbox) run() {
@@ -102,7 +102,7 @@ func (b *Inbox) commit(batch []*pending) {
 	for i, p := range batch {
 		ds[i] = p.d
 	}
-	fresh, err := b.st.InsertDeliveries(context.Background(), ds)
+	res, err := b.st.InsertDeliveries(context.Background(), ds)
 	if err != nil {
 		b.log.Error("webhook inbox write failed; senders get 503 and will retry", "deliveries", len(batch), "err", err)
 	}
@@ -114,7 +114,7 @@ func (b *Inbox) commit(batch []*pending) {
 		if err != nil {
 			p.err = err
 		} else {
-			p.fresh = fresh[i]
+			p.res = res[i]
 		}
 		close(p.done)
 	}

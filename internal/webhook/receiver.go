@@ -106,15 +106,22 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		BodySHA256:    sum[:],
 		ReceivedAt:    s.opts.Now().UTC(),
 		Status:        status,
+		HookID:        hookID,
 	}
-	fresh, err := s.inbox.Submit(r.Context(), d)
+	res, err := s.inbox.Submit(r.Context(), d)
 	if err != nil {
 		s.reject(w, "unavailable", http.StatusServiceUnavailable, "temporarily unable to store the delivery; GitLab will retry")
 		return
 	}
+	if res == store.EndpointGone {
+		// Re-issued or disconnected since this replica cached it.
+		s.Invalidate(hookID)
+		s.reject(w, "unknown_hook", http.StatusNotFound, "no webhook endpoint at this URL")
+		return
+	}
 	result := "accepted"
 	switch {
-	case !fresh:
+	case res == store.Duplicate:
 		result = "duplicate"
 	case status == "ignored":
 		result = "ignored"
