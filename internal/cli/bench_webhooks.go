@@ -28,9 +28,8 @@ import (
 
 func newBenchWebhooksCmd() *cobra.Command {
 	var (
-		n, conns int
-		dbURL    string
-		profile  string
+		n, conns, replicas int
+		dbURL, profile     string
 	)
 	cmd := &cobra.Command{
 		Use:   "webhooks",
@@ -39,11 +38,23 @@ func newBenchWebhooksCmd() *cobra.Command {
 fsync) on a loopback port, drives N signed deliveries at it with C keep-alive
 connections, checks every delivery answered 200 is in the database, and prints
 deliveries/s with p50/p99 latency — then does the same against a no-op Go handler
-in the same process, so the two figures share the machine's conditions.`,
+in the same process, so the two figures share the machine's conditions.
+
+With --replicas N (and --database-url), it instead starts N ` + "`labsync serve`" + `
+processes of this binary on that PostgreSQL database, each on its own loopback
+port, spreads the deliveries over them round-robin, checks every delivery
+answered 200 is stored, and stops them with SIGTERM: the throughput of N
+replicas (which also drain the inbox as they would in production).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
 			ctx := cmd.Context()
+			if replicas > 0 {
+				if dbURL == "" {
+					return fmt.Errorf("--replicas needs --database-url: replicas share one PostgreSQL database")
+				}
+				return benchReplicas(ctx, out, cmd.ErrOrStderr(), dbURL, replicas, n, conns)
+			}
 			dir, err := os.MkdirTemp("", "labsync-bench-")
 			if err != nil {
 				return err
@@ -81,7 +92,7 @@ in the same process, so the two figures share the machine's conditions.`,
 			if err != nil {
 				return err
 			}
-			real := drive(url, secretTok, n, conns)
+			real := drive([]string{url}, secretTok, n, conns)
 			after, err := count()
 			if err != nil {
 				return err
@@ -96,7 +107,7 @@ in the same process, so the two figures share the machine's conditions.`,
 				return err
 			}
 			defer closeNoop()
-			base := drive(noop, secretTok, n, conns)
+			base := drive([]string{noop}, secretTok, n, conns)
 			base.print(out, "no-op handler")
 			if base.rate > 0 {
 				fmt.Fprintf(out, "ratio: %.2f of the no-op handler's rate\n", real.rate/base.rate)
@@ -111,6 +122,7 @@ in the same process, so the two figures share the machine's conditions.`,
 	cmd.Flags().IntVarP(&conns, "connections", "c", 32, "concurrent keep-alive connections")
 	cmd.Flags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	cmd.Flags().StringVar(&dbURL, "database-url", "", "PostgreSQL URL to bench against (default: SQLite in a temporary directory)")
+	cmd.Flags().IntVar(&replicas, "replicas", 0, "start this many `labsync serve` processes on --database-url and drive them all (0: the receiver in this process)")
 	return cmd
 }
 
@@ -189,9 +201,10 @@ func (b benchResult) print(w io.Writer, name string) {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // drive sends n merge request deliveries with unique Idempotency-Keys
-// over conns keep-alive connections, a bounded loop on loopback.
-func drive(url, token string, n, conns int) benchResult {
-	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
+// over conns keep-alive connections, round-robin over urls, a bounded loop
+// on loopback.
+func drive(urls []string, token string, n, conns int) benchResult {
+	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, MaxIdleConns: conns * len(urls), DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	body := benchPayload()
@@ -207,7 +220,7 @@ func drive(url, token string, n, conns int) benchResult {
 				if i > int64(n) {
 					return
 				}
-				req, _ := http.NewRequest("POST", url, &byteReader{b: body})
+				req, _ := http.NewRequest("POST", urls[int(i)%len(urls)], &byteReader{b: body})
 				req.ContentLength = int64(len(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("X-Gitlab-Event", "Merge Request Hook")

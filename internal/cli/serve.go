@@ -18,6 +18,7 @@ import (
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/vault"
+	"github.com/labsync/labsync/internal/web"
 	"github.com/labsync/labsync/internal/webhook"
 	"github.com/spf13/cobra"
 )
@@ -64,19 +65,28 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("cannot listen on LABSYNC_ADDR %s: %w", cfg.Addr, err)
 	}
 	srv := server.New(st, log)
-	runner := jobs.New(st, log, jobs.Options{})
+	role := cfg.Role
+	runner := jobs.New(st, log, jobs.Options{InsertOnly: !role.Works(), JobTimeout: cfg.JobTimeout})
 	deps := api.Deps{Store: st, Log: log, Vault: vlt, Jobs: runner, Config: cfg}
+	// Every role builds the webhook service: the web role receives with it,
+	// and its metrics (inbox depth and lag, webhook health) come from the
+	// database, so a worker reports them too.
 	deps.Webhooks = webhook.New(st, vlt, log, webhook.Options{PublicURL: cfg.PublicURL, Registerer: srv.Registry()})
-	processor := webhook.NewProcessor(st, log)
-	deps.Webhooks.OnStored(processor.Wake)
-	deps.Webhooks.Start()
-	processor.Start()
-	// Run after the HTTP server drained: every delivery it accepted is
-	// committed, then the processor finishes its batch.
-	defer processor.Stop()
-	defer deps.Webhooks.Stop()
+	if role.Works() {
+		processor := webhook.NewProcessor(st, log)
+		deps.Webhooks.OnStored(processor.Wake)
+		processor.Start()
+		// Finishes its batch once the inbox committed what it held.
+		defer processor.Stop()
+	}
+	if role.Serves() {
+		deps.Webhooks.Start()
+		// Runs after the HTTP server drained: every delivery it accepted
+		// is committed.
+		defer deps.Webhooks.Stop()
+	}
 	// Features build their services here and register their workers and
-	// periodic jobs on runner before it starts.
+	// periodic jobs on runner before it starts (a web runner only inserts).
 	deps.Integrations = integrations.New(st, vlt, runner, cfg, log, nil)
 	if err := deps.Integrations.RegisterMetrics(srv.Registry()); err != nil {
 		ln.Close()
@@ -84,24 +94,45 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	deps.Integrations.RegisterJobs()
 	deps.Sync = labsync.New(st, labsync.Options{Log: log, Clients: deps.Integrations.Client,
+		// A dead replica's claim on an integration lasts at most half a
+		// job attempt, so the attempt River retries elsewhere can take it.
+		LeaseTTL: min(time.Minute, max(cfg.JobTimeout/2, 2*time.Second)),
 		TokenProblem: func(ctx context.Context, orgID, integrationID int64, err error) {
 			deps.Integrations.MarkTokenProblem(ctx, orgID, integrationID, err)
 		}})
-	deps.Sync.Register(runner)
-
-	api.New(deps).Register(srv)
-	if err := runner.Start(ctx); err != nil {
+	if err := deps.Sync.RegisterMetrics(srv.Registry()); err != nil {
 		ln.Close()
 		return err
 	}
-	defer func() {
+	deps.Sync.Register(runner)
+
+	if role.Serves() {
+		// The UI, the API and the webhook receiver: intake and reading.
+		api.New(deps, web.SessionAuthenticator(st, web.Options{})).Register(srv)
+		web.New(deps, web.Options{}).Register(srv)
+	}
+	// River's own context outlives the signal: cancelling it would cancel
+	// running jobs at once; Stop below lets them finish first.
+	if err := runner.Start(context.WithoutCancel(ctx)); err != nil {
+		ln.Close()
+		return err
+	}
+	// On SIGTERM River stops at once, beside the HTTP drain and within the
+	// same LABSYNC_SHUTDOWN_TIMEOUT: running jobs finish or are handed back
+	// for another replica.
+	jobsStopped := make(chan struct{})
+	go func() {
+		defer close(jobsStopped)
+		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
 		if err := runner.Stop(sctx); err != nil {
-			log.Warn("background jobs did not stop cleanly; River will hand them to another process", "err", err)
+			log.Warn("background jobs did not stop within LABSYNC_SHUTDOWN_TIMEOUT; another replica takes them over once River rescues them",
+				"err", err, "job_timeout", cfg.JobTimeout.String())
 		}
 	}()
-	log.Info("labsync is serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL,
+	defer func() { stop(); <-jobsStopped }()
+	log.Info("labsync is serving", "addr", ln.Addr().String(), "role", string(role), "public_url", cfg.PublicURL,
 		"database", string(st.Dialect()), "startup", time.Since(start).Round(time.Millisecond).String())
 	return srv.Serve(ctx, ln, cfg.ShutdownTimeout)
 }

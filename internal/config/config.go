@@ -45,10 +45,43 @@ type Config struct {
 	// ForbidPrivateGitLab refuses GitLab URLs on private address ranges
 	// (LABSYNC_FORBID_PRIVATE_GITLAB).
 	ForbidPrivateGitLab bool
-	// ShutdownTimeout bounds how long in-flight requests may drain on
-	// SIGTERM (LABSYNC_SHUTDOWN_TIMEOUT).
+	// ShutdownTimeout bounds how long in-flight requests may drain and
+	// running jobs may finish on SIGTERM (LABSYNC_SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// JobTimeout is the longest one attempt of a background job runs
+	// (LABSYNC_JOB_TIMEOUT, default 30m); a long sync continues in further
+	// attempts. It also bounds how long a job of a replica that died stays
+	// claimed before another replica takes it over (about 1.2 times this,
+	// plus up to a minute for leader election and River's rescuer).
+	JobTimeout time.Duration
+	// Role is what a serve process does (LABSYNC_ROLE): RoleAll (default),
+	// RoleWeb (UI, API and webhook intake) or RoleWorker (background work).
+	// Only RoleAll is valid on SQLite.
+	Role Role
 }
+
+// Role is what a `labsync serve` process does when several share one
+// PostgreSQL database.
+type Role string
+
+// Roles of a serve process.
+const (
+	// RoleAll serves the UI, API and webhook receiver and runs the
+	// background work: one process does everything.
+	RoleAll Role = "all"
+	// RoleWeb serves the UI, API and webhook receiver; it queues jobs but
+	// works none, and leaves the inbox to worker processes.
+	RoleWeb Role = "web"
+	// RoleWorker runs River's workers, the periodic jobs and the inbox
+	// processor, and serves only /healthz, /readyz and /metrics.
+	RoleWorker Role = "worker"
+)
+
+// Serves reports whether the role serves the UI, API and webhook receiver.
+func (r Role) Serves() bool { return r != RoleWorker }
+
+// Works reports whether the role runs background work.
+func (r Role) Works() bool { return r != RoleWeb }
 
 // setting describes one variable and its flag.
 type setting struct {
@@ -65,7 +98,9 @@ var settings = []setting{
 	{"LABSYNC_LOG_FORMAT", "log-format", "auto", "auto, text or json"},
 	{"LABSYNC_ALLOW_LOOPBACK_GITLAB", "allow-loopback-gitlab", "false", "allow GitLab URLs on loopback addresses"},
 	{"LABSYNC_FORBID_PRIVATE_GITLAB", "forbid-private-gitlab", "false", "refuse GitLab URLs on private address ranges"},
-	{"LABSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long in-flight requests may drain on shutdown"},
+	{"LABSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long in-flight requests may drain and running jobs may finish on shutdown"},
+	{"LABSYNC_JOB_TIMEOUT", "job-timeout", "30m", "longest one attempt of a background job runs; bounds takeover of a dead replica's jobs"},
+	{"LABSYNC_ROLE", "role", "all", "serve only: all, web (UI, API, webhook intake) or worker (background work); web and worker need PostgreSQL"},
 }
 
 // RegisterFlags adds one flag per setting to fs, with defaults taken from the
@@ -109,6 +144,7 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 		PublicURL:   vals["LABSYNC_PUBLIC_URL"],
 		LogLevel:    strings.ToLower(vals["LABSYNC_LOG_LEVEL"]),
 		LogFormat:   strings.ToLower(vals["LABSYNC_LOG_FORMAT"]),
+		Role:        Role(strings.ToLower(vals["LABSYNC_ROLE"])),
 	}
 	var errs []error
 	var err error
@@ -120,6 +156,9 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(vals["LABSYNC_SHUTDOWN_TIMEOUT"]); err != nil || c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("LABSYNC_SHUTDOWN_TIMEOUT must be a duration such as 30s (got %q)", vals["LABSYNC_SHUTDOWN_TIMEOUT"]))
+	}
+	if c.JobTimeout, err = time.ParseDuration(vals["LABSYNC_JOB_TIMEOUT"]); err != nil || c.JobTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("LABSYNC_JOB_TIMEOUT must be a duration of at least 1s such as 30m (got %q)", vals["LABSYNC_JOB_TIMEOUT"]))
 	}
 	if c.PublicURL == "" && c.Addr != "" {
 		c.PublicURL = "http://" + c.Addr
@@ -178,6 +217,17 @@ func (c Config) Validate() error {
 	case "auto", "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("LABSYNC_LOG_FORMAT must be auto, text or json (got %q)", c.LogFormat))
+	}
+	switch c.Role {
+	case RoleAll:
+	case RoleWeb, RoleWorker:
+		if !c.UsesPostgres() {
+			// A single SQLite file is one process's database: a web and a
+			// worker process beside each other would fight over its lock.
+			errs = append(errs, fmt.Errorf("LABSYNC_ROLE=%s needs PostgreSQL (set LABSYNC_DATABASE_URL); with SQLite one process does everything: leave LABSYNC_ROLE unset or set it to all", c.Role))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("LABSYNC_ROLE must be all, web or worker (got %q)", c.Role))
 	}
 	return errors.Join(errs...)
 }

@@ -58,6 +58,10 @@ func TestValidationNamesTheVariable(t *testing.T) {
 		{"log level", "LABSYNC_LOG_LEVEL", map[string]string{"LABSYNC_LOG_LEVEL": "loud"}},
 		{"bool", "LABSYNC_ALLOW_LOOPBACK_GITLAB", map[string]string{"LABSYNC_ALLOW_LOOPBACK_GITLAB": "perhaps"}},
 		{"duration", "LABSYNC_SHUTDOWN_TIMEOUT", map[string]string{"LABSYNC_SHUTDOWN_TIMEOUT": "soon"}},
+		{"job timeout too short", "LABSYNC_JOB_TIMEOUT", map[string]string{"LABSYNC_JOB_TIMEOUT": "10ms"}},
+		{"unknown role", "LABSYNC_ROLE", map[string]string{"LABSYNC_ROLE": "janitor"}},
+		{"web role on SQLite", "LABSYNC_ROLE", map[string]string{"LABSYNC_ROLE": "web"}},
+		{"worker role on SQLite", "LABSYNC_ROLE", map[string]string{"LABSYNC_ROLE": "worker"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -85,5 +89,32 @@ func TestDatabaseURLNeverPrints(t *testing.T) {
 	}
 	if !c.UsesPostgres() {
 		t.Fatal("postgres not recognised")
+	}
+}
+
+func TestRole(t *testing.T) {
+	pg := map[string]string{"LABSYNC_DATABASE_URL": "postgres://db.example.com/labsync"}
+	cases := []struct {
+		name          string
+		env           map[string]string
+		args          []string
+		want          Role
+		serves, works bool
+	}{
+		{"default", nil, nil, RoleAll, true, true},
+		{"all on SQLite", map[string]string{"LABSYNC_ROLE": "all"}, nil, RoleAll, true, true},
+		{"web from the environment", map[string]string{"LABSYNC_ROLE": "web", "LABSYNC_DATABASE_URL": pg["LABSYNC_DATABASE_URL"]}, nil, RoleWeb, true, false},
+		{"worker from the flag", pg, []string{"--role", "Worker"}, RoleWorker, false, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := load(t, c.env, c.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Role != c.want || cfg.Role.Serves() != c.serves || cfg.Role.Works() != c.works {
+				t.Fatalf("role %q serves=%v works=%v", cfg.Role, cfg.Role.Serves(), cfg.Role.Works())
+			}
+		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +30,7 @@ type client interface {
 	InsertMany(ctx context.Context, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
 }
 
 // Options tune the runner.
@@ -37,9 +40,19 @@ type Options struct {
 	// PollInterval is how often idle workers look for new jobs (default 1s;
 	// tests use less).
 	PollInterval time.Duration
-	// InsertOnly builds a client that inserts but works nothing
-	// (`serve --role=web` later).
+	// InsertOnly builds a client that inserts but works nothing and runs
+	// no periodic jobs (`serve --role=web`).
 	InsertOnly bool
+	// JobTimeout is the longest one attempt of a job runs before its
+	// context is cancelled (default 30 minutes). Workers of long work (a
+	// backfill) continue it in further attempts.
+	JobTimeout time.Duration
+	// RescueStuckJobsAfter is how long a job may stay running before the
+	// elected leader treats its process as dead and retries it, here or on
+	// another replica (default JobTimeout plus a fifth, so that a live
+	// worker's attempt has always been cancelled first). River's rescuer
+	// looks every 30 s.
+	RescueStuckJobsAfter time.Duration
 }
 
 // Runner owns the River client.
@@ -65,6 +78,12 @@ func New(st *store.Store, log *slog.Logger, opts Options) *Runner {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}
+	if opts.JobTimeout <= 0 {
+		opts.JobTimeout = 30 * time.Minute
+	}
+	if opts.RescueStuckJobsAfter < opts.JobTimeout {
+		opts.RescueStuckJobsAfter = opts.JobTimeout + opts.JobTimeout/5
+	}
 	return &Runner{st: st, log: log, opts: opts, workers: river.NewWorkers()}
 }
 
@@ -85,14 +104,16 @@ func (r *Runner) Start(ctx context.Context) error {
 		return errors.New("jobs: already started")
 	}
 	cfg := &river.Config{
-		Logger:            r.log,
-		FetchPollInterval: r.opts.PollInterval,
-		FetchCooldown:     min(r.opts.PollInterval, 100*time.Millisecond),
-		JobTimeout:        30 * time.Minute,
-		PeriodicJobs:      r.periodic,
+		ID:                   clientID(),
+		Logger:               r.log,
+		FetchPollInterval:    r.opts.PollInterval,
+		FetchCooldown:        min(r.opts.PollInterval, 100*time.Millisecond),
+		JobTimeout:           r.opts.JobTimeout,
+		RescueStuckJobsAfter: r.opts.RescueStuckJobsAfter,
 	}
 	insertOnly := r.opts.InsertOnly || r.nworkers == 0
 	if !insertOnly {
+		cfg.PeriodicJobs = r.periodic
 		cfg.Workers = r.workers
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: r.opts.MaxWorkers}}
 	}
@@ -118,7 +139,11 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop lets running jobs finish (bounded by ctx) and stops fetching.
+// Stop stops fetching jobs, lets running ones finish for half the time
+// ctx leaves, then cancels the rest and waits for them to return (workers
+// hand unfinished work back, so another replica picks it up at once). It
+// gives up when ctx ends: jobs still running then are rescued by another
+// replica after RescueStuckJobsAfter.
 func (r *Runner) Stop(ctx context.Context) error {
 	r.mu.Lock()
 	c, started := r.client, r.started
@@ -126,7 +151,18 @@ func (r *Runner) Stop(ctx context.Context) error {
 	if c == nil || !started {
 		return nil
 	}
-	return c.Stop(ctx)
+	soft := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		soft, cancel = context.WithTimeout(ctx, time.Until(deadline)/2)
+		defer cancel()
+	}
+	err := c.Stop(soft)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	r.log.Info("background jobs still running; cancelling them so another replica can take them over")
+	return c.StopAndCancel(ctx)
 }
 
 // ErrNotStarted means Insert was called before Start.
@@ -152,4 +188,19 @@ func (r *Runner) InsertMany(ctx context.Context, params []river.InsertManyParams
 		return nil, ErrNotStarted
 	}
 	return c.InsertMany(ctx, params)
+}
+
+// clientID names this process in river_job.attempted_by and River's
+// leader election: host, process id and start time, so an operator (or a
+// test) can tell which replica holds a job.
+func clientID() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "unknown_host"
+	}
+	host = strings.ReplaceAll(host, ".", "_")
+	if len(host) > 60 {
+		host = host[:60]
+	}
+	return fmt.Sprintf("%s_pid%d_%s", host, os.Getpid(), time.Now().UTC().Format("2006_01_02T15_04_05"))
 }

@@ -21,6 +21,7 @@ type conn struct {
 	svc      *Service
 	client   *gitlab.Client
 	pacer    *pacer
+	integ    int64
 	requests atomic.Int64
 }
 
@@ -49,9 +50,11 @@ func (c *conn) get(ctx context.Context, path string, q url.Values, link string) 
 		pg, resp, err := c.do(ctx, path, q, link)
 		c.requests.Add(1)
 		var hdr http.Header
-		if resp != nil {
-			hdr = resp.Header
+		status := 0
+		if resp != nil && resp.Response != nil {
+			hdr, status = resp.Header, resp.StatusCode
 		}
+		c.svc.metrics.request(c.integ, status)
 		if err == nil {
 			c.pacer.done(hdr, false, 0)
 			return pg, nil

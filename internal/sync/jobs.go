@@ -30,6 +30,12 @@ type syncWorker struct {
 func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	err := w.svc.Run(ctx, job.Args.OrgID, job.Args.IntegrationID, job.Args.Mode)
 	switch {
+	case ctx.Err() != nil:
+		// The attempt ran out of its time (the runner's JobTimeout) or this
+		// process is stopping, whatever Run made of it: every stored page is
+		// checkpointed, so the next attempt, here or on another replica,
+		// resumes without spending a retry.
+		return river.JobSnooze(time.Second)
 	case errors.Is(err, ErrBusy):
 		if job.Args.Mode == ModePoll {
 			return nil // the running sync covers it; the next poll follows
@@ -40,9 +46,6 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	}
 	return err
 }
-
-// Timeout lets a backfill of a large instance run as long as it needs.
-func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return -1 }
 
 // PollArgs is the periodic job that queues an incremental sync of every
 // integration that has synced before.

@@ -22,12 +22,16 @@ type pacer struct {
 	inflight  int
 	notBefore time.Time
 	failures  int
+	// onWait is told how long a request waited before it could start
+	// (metrics); nil for none.
+	onWait func(time.Duration)
 }
 
 func newPacer() *pacer { return &pacer{} }
 
 // wait blocks until a request may start.
 func (p *pacer) wait(ctx context.Context) error {
+	var waited time.Duration
 	for {
 		p.mu.Lock()
 		now := time.Now()
@@ -47,9 +51,13 @@ func (p *pacer) wait(ctx context.Context) error {
 			}
 			p.inflight++
 			p.mu.Unlock()
+			if waited > 0 && p.onWait != nil {
+				p.onWait(waited)
+			}
 			return nil
 		}
 		p.mu.Unlock()
+		waited += d
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():

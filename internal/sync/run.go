@@ -94,7 +94,7 @@ func (r *run) start(ctx context.Context, cancel context.CancelFunc) error {
 	if err != nil {
 		return fmt.Errorf("sync: no GitLab client for the integration: %w", err)
 	}
-	r.conn = &conn{svc: r.svc, client: client, pacer: r.svc.pacerFor(r.integ)}
+	r.conn = &conn{svc: r.svc, client: client, pacer: r.svc.pacerFor(r.integ), integ: r.integ}
 	r.cancel = cancel
 	if sel, err := r.svc.st.SelectionFor(ctx, r.orgID, r.integ); err != nil {
 		return err
@@ -436,6 +436,7 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 		}
 		row.PagesDone++
 		row.ItemsDone += int64(len(pg.items))
+		r.svc.metrics.fetched(r.integ, row.Resource, len(pg.items))
 		if !high.IsZero() && (row.PassHigh == nil || high.After(*row.PassHigh)) {
 			h := high
 			row.PassHigh = &h
@@ -520,6 +521,7 @@ func (r *run) pushChain(ctx context.Context, p store.Project, row store.Progress
 		done := pg.next == 0 || len(pg.items) == 0
 		row.PagesDone++
 		row.ItemsDone += int64(len(pg.items))
+		r.svc.metrics.fetched(r.integ, row.Resource, len(pg.items))
 		if pg.total != nil && row.ItemsKnown == nil {
 			k := *pg.total
 			row.ItemsKnown = &k
@@ -634,6 +636,7 @@ func (r *run) walkCommits(ctx context.Context, p store.Project, row *store.Progr
 		done := pg.next == 0 || len(pg.items) == 0
 		row.PagesDone++
 		row.ItemsDone += int64(len(pg.items))
+		r.svc.metrics.fetched(r.integ, row.Resource, len(pg.items))
 		if pg.total != nil && row.ItemsKnown == nil && !untilKnown {
 			k := *pg.total
 			row.ItemsKnown = &k

@@ -93,7 +93,8 @@ type Service struct {
 	pacers map[int64]*pacer
 	notify chan struct{}
 	// pages group-commits the page writes of concurrent chains.
-	pages *groupTx
+	pages   *groupTx
+	metrics *metrics
 }
 
 // New returns a sync service over st.
@@ -129,7 +130,7 @@ func New(st *store.Store, opts Options) *Service {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return &Service{st: st, opts: opts, log: log, owner: hex.EncodeToString(b), pacers: map[int64]*pacer{},
-		notify: make(chan struct{}), pages: &groupTx{st: st}}
+		notify: make(chan struct{}), pages: &groupTx{st: st}, metrics: newMetrics()}
 }
 
 // Concurrency is the per-integration request concurrency in force.
@@ -156,6 +157,7 @@ func (s *Service) pacerFor(integrationID int64) *pacer {
 	p := s.pacers[integrationID]
 	if p == nil {
 		p = newPacer()
+		p.onWait = func(d time.Duration) { s.metrics.rateLimited(integrationID, d) }
 		s.pacers[integrationID] = p
 	}
 	return p

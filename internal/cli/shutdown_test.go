@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/labsync/labsync/internal/sandbox"
+	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/store/storetest"
+)
+
+// TestServeShutsDownGracefully sends SIGTERM to a serve process while it
+// receives deliveries and runs a sync: it must exit cleanly, every delivery
+// it answered 200 must be stored, River must hand the running sync back
+// (not leave it claimed by a process that is gone), and a new process must
+// finish that sync.
+func TestServeShutsDownGracefully(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts labsync processes")
+	}
+	ctx := context.Background()
+	var dbURL string
+	if storetest.Dialect(t) == store.Postgres {
+		dbURL = storetest.FreshPostgresURL(t)
+	}
+	w := newSyncedWorld(t, dbURL, sandbox.Config{Version: "17.11", Seed: 4, Groups: 2, Projects: 12,
+		MRs: 250, Issues: 150, Pipelines: 120, Commits: 150, Latency: 150 * time.Millisecond})
+	env := append(w.env, "LABSYNC_SHUTDOWN_TIMEOUT=10s", "LABSYNC_LOG_LEVEL=info")
+	srv := startServeAsync(t, env)
+	waitReady(t, srv)
+	st, err := store.Open(ctx, w.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	jobState := func() string {
+		var s string
+		if err := st.DB().QueryRowContext(ctx, `SELECT state FROM river_job WHERE kind = 'sync_integration' AND args->>'mode' = 'full' ORDER BY id DESC LIMIT 1`).Scan(&s); err != nil {
+			return "none"
+		}
+		return s
+	}
+	w.startSync(t, srv.addr)
+	deadline := time.Now().Add(time.Minute)
+	for w.projectID == 0 || jobState() != "running" {
+		if time.Now().After(deadline) {
+			t.Fatalf("sync did not start:\n%s", srv.output())
+		}
+		ps, _ := st.AllProjects(ctx, w.org, w.integ)
+		for _, p := range ps {
+			if p.Selected {
+				w.projectID = p.GitLabID
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	const total = 2000
+	acked := make([]atomic.Bool, total)
+	var ok atomic.Int64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 30 * time.Second}
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= total {
+					return
+				}
+				if code, _ := w.deliver(client, srv.addr, i); code == 200 {
+					acked[i].Store(true)
+					ok.Add(1)
+				}
+			}
+		})
+	}
+	// Stop while deliveries arrive and the sync is still running.
+	for ok.Load() < 100 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s := jobState(); s != "running" {
+		t.Fatalf("the sync is %s before SIGTERM; make the sandbox slower", s)
+	}
+	ackedAtTerm := ok.Load()
+	termAt := time.Now()
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	err = srv.cmd.Wait()
+	exited := time.Since(termAt)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("serve did not exit cleanly on SIGTERM: %v\n%s", err, tail(srv.output(), 4000))
+	}
+	if s := jobState(); s == "running" || s == "completed" {
+		t.Fatalf("the sync job is still claimed by the stopped process (state %s)", s)
+	}
+	state, err := st.SyncStateFor(ctx, w.org, w.integ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state.LeaseOwner != "" && state.LeaseUntil != nil && state.LeaseUntil.After(time.Now()) {
+		t.Fatalf("the sync lease is still held by the stopped process until %s", state.LeaseUntil)
+	}
+	t.Logf("SIGTERM after %d deliveries acknowledged: exited in %s; %d acknowledged in all; sync job %s",
+		ackedAtTerm, exited.Round(10*time.Millisecond), ok.Load(), jobState())
+
+	// A new process finds every acknowledged delivery and finishes the sync.
+	srv2 := startServeAsync(t, env)
+	waitReady(t, srv2)
+	restarted := time.Now()
+	for i := range total {
+		code, resp := w.deliver(client, srv2.addr, i)
+		if code != 200 {
+			t.Fatalf("resend %d: %d %s", i, code, resp)
+		}
+		if acked[i].Load() && !strings.Contains(resp, "duplicate") {
+			t.Fatalf("delivery %d was answered 200 before SIGTERM but is not stored", i)
+		}
+	}
+	deadline = time.Now().Add(3 * time.Minute)
+	for jobState() != "completed" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sync handed back on SIGTERM did not finish (job %s):\n%s", jobState(), tail(srv2.output(), 4000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if left, err := st.ProgressRows(ctx, w.org, w.integ, true); err != nil || len(left) > 0 {
+		t.Fatalf("unfinished progress after the resumed sync: %d rows, %v", len(left), err)
+	}
+	t.Logf("all %d acknowledged deliveries found after the restart; the sync finished %s after it", ok.Load(), time.Since(restarted).Round(100*time.Millisecond))
+}
