@@ -36,6 +36,7 @@ type backfillBench struct {
 	concurrency, rateLimit, idlePolls                 int
 	databaseURL                                       string
 	cpuProfile                                        string
+	sandboxProcess                                    bool
 }
 
 func newBenchBackfillCmd() *cobra.Command {
@@ -64,14 +65,25 @@ no client can do better with that many requests in flight.`,
 	f.IntVar(&b.idlePolls, "idle-polls", 0, "after the backfill, run this many incremental polls with no activity and report requests per project per poll")
 	f.StringVar(&b.databaseURL, "database-url", "", "PostgreSQL URL instead of a temporary SQLite database")
 	f.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the backfill to this file")
+	f.BoolVar(&b.sandboxProcess, "sandbox-process", false, "run the sandbox as a separate `labsync sandbox` process, so the peak RSS printed is labsync's alone")
 	return cmd
 }
 
 func (b *backfillBench) run(ctx context.Context, out io.Writer) error {
-	sb, err := sandbox.Start(ctx, sandbox.Config{Version: b.version, Seed: 1, Groups: b.groups, Projects: b.projects, MRs: b.mrs,
-		Issues: b.issues, Pipelines: b.pipelines, Commits: b.commits, Latency: b.latency, RateLimitPerMin: b.rateLimit})
-	if err != nil {
-		return err
+	var sb benchGitLab
+	if b.sandboxProcess {
+		c, err := startChildGitLab(ctx, b)
+		if err != nil {
+			return err
+		}
+		sb = c
+	} else {
+		s, err := sandbox.Start(ctx, sandbox.Config{Version: b.version, Seed: 1, Groups: b.groups, Projects: b.projects, MRs: b.mrs,
+			Issues: b.issues, Pipelines: b.pipelines, Commits: b.commits, Latency: b.latency, RateLimitPerMin: b.rateLimit})
+		if err != nil {
+			return err
+		}
+		sb = inProcessGitLab{s}
 	}
 	defer sb.Close()
 	dir, err := os.MkdirTemp("", "labsync-bench-")
@@ -113,7 +125,11 @@ func (b *backfillBench) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	discoverWall := time.Since(t0)
-	discoverReqs := apiRequests(sb.Requests())
+	rs, err := sb.Requests()
+	if err != nil {
+		return err
+	}
+	discoverReqs := apiRequests(rs)
 	sel := store.Selection{IncludeArchived: true, Services: store.AllServices}
 	all, err := st.AllProjects(ctx, org, in.ID)
 	if err != nil {
@@ -127,7 +143,9 @@ func (b *backfillBench) run(ctx context.Context, out io.Writer) error {
 	}
 
 	// The backfill.
-	sb.ResetRequests()
+	if err := sb.ResetRequests(); err != nil {
+		return err
+	}
 	if b.cpuProfile != "" {
 		pf, err := os.Create(b.cpuProfile)
 		if err != nil {
@@ -142,13 +160,20 @@ func (b *backfillBench) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	wall := time.Since(t1)
-	reqs := sb.Requests()
+	reqs, err := sb.Requests()
+	if err != nil {
+		return err
+	}
+	manifest, err := sb.Manifest()
+	if err != nil {
+		return err
+	}
 	counts, err := st.CountData(ctx, org, in.ID)
 	if err != nil {
 		return err
 	}
 	items := counts.MergeRequests + counts.Issues + counts.Pipelines + counts.Pushes + counts.Commits
-	minimal := minimalPages(sb.Manifest())
+	minimal := minimalPages(manifest)
 	made := apiRequests(reqs)
 	lower := time.Duration(float64(minimal) * float64(b.latency) / float64(b.concurrency))
 
@@ -181,16 +206,26 @@ func (b *backfillBench) run(ctx context.Context, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "answered 429      %d (%.2f%% of requests)\n", limited, 100*float64(limited)/float64(max(made, 1)))
 	}
-	fmt.Fprintf(out, "peak RSS          %s\n", peakRSS())
+	where := "labsync and the in-process sandbox"
+	if b.sandboxProcess {
+		where = "labsync alone; the sandbox ran as its own process"
+	}
+	fmt.Fprintf(out, "peak RSS          %s (%s)\n", peakRSS(), where)
 
 	if b.idlePolls > 0 {
-		sb.ResetRequests()
+		if err := sb.ResetRequests(); err != nil {
+			return err
+		}
 		for range b.idlePolls {
 			if err := svc.Run(ctx, org, in.ID, labsync.ModePoll); err != nil {
 				return err
 			}
 		}
-		n := apiRequests(sb.Requests())
+		rs, err := sb.Requests()
+		if err != nil {
+			return err
+		}
+		n := apiRequests(rs)
 		fmt.Fprintf(out, "idle poll         %d requests over %d polls of %d projects: %.3f requests per project per poll (one poll a minute)\n",
 			n, b.idlePolls, b.projects, float64(n)/float64(b.idlePolls*max(b.projects, 1)))
 	}

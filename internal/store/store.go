@@ -64,6 +64,8 @@ type Store struct {
 	// path is the SQLite file.
 	path string
 	now  func() time.Time
+	// ckpt checkpoints SQLite's WAL in the background (checkpoint.go).
+	ckpt *checkpointer
 }
 
 // Open connects to the database and checks that it answers. It does not
@@ -95,6 +97,8 @@ func sqliteDSN(path string, readOnly bool) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Set("_txlock", "immediate")
+		// Commits never checkpoint; the checkpointer does (checkpoint.go).
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
@@ -120,7 +124,13 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("store: unable to open SQLite database %s: %w", path, err)
 	}
 	rdb.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
-	return &Store{dialect: SQLite, db: db, rdb: rdb, path: path, now: time.Now}, nil
+	ckpt, err := startCheckpointer(ctx, path)
+	if err != nil {
+		rdb.Close()
+		db.Close()
+		return nil, err
+	}
+	return &Store{dialect: SQLite, db: db, rdb: rdb, path: path, now: time.Now, ckpt: ckpt}, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*Store, error) {
@@ -189,6 +199,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close releases every connection.
 func (s *Store) Close() error {
 	var errs []error
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
+	}
 	if s.rdb != s.db {
 		errs = append(errs, s.rdb.Close())
 	}

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
@@ -341,5 +343,70 @@ func TestRotateKEKKeepsEverySecretOpen(t *testing.T) {
 	// Running it again is harmless.
 	if n, err := s.RotateKEK(ctx, oldKEK, newKEK); err != nil || n != 0 {
 		t.Fatalf("second rotation: %d, %v", n, err)
+	}
+}
+
+// TestSQLiteWALIsFoldedBackOnClose: commits do not checkpoint (the
+// background checkpointer does), and closing the store leaves the whole
+// database in its main file, so copying that file alone after a clean stop
+// is a complete backup.
+func TestSQLiteWALIsFoldedBackOnClose(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "labsync.db")
+	s, err := store.Open(ctx, store.Options{SQLitePath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := s.BootstrapIfEmpty(ctx, "A", "a@localhost", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if _, err := s.CreateAPIToken(ctx, b.Org.ID, b.Owner.ID, "t", "lsk_x", []byte(fmt.Sprintf("hash-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("no WAL while open (%v): the test proves nothing", err)
+	}
+	// Commits leave checkpoints to the background checkpointer, which
+	// copies them into the main file while the store is open (far fewer
+	// than SQLite's default 1,000 pages are written here).
+	var auto int
+	if err := s.DB().QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil || auto != 0 {
+		t.Fatalf("the writer checkpoints on commit: wal_autocheckpoint=%d (%v)", auto, err)
+	}
+	before, _ := os.Stat(path)
+	grown := false
+	for range 300 {
+		if fi, err := os.Stat(path); err == nil && fi.Size() > before.Size() {
+			grown = true
+			break
+		}
+		if _, err := s.CreateAPIToken(ctx, b.Org.ID, b.Owner.ID, "t", "lsk_x", fmt.Appendf(nil, "more-%d", time.Now().UnixNano())); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !grown {
+		t.Fatal("nothing was checkpointed into the main file while the store was open")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() != 0 {
+		t.Fatalf("the WAL still holds %d bytes after a clean close", fi.Size())
+	}
+	s2, err := store.Open(ctx, store.Options{SQLitePath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if ts, err := s2.APITokens(ctx, b.Org.ID, 0); err != nil || len(ts) < 301 {
+		t.Fatalf("after reopening: %d tokens, %v", len(ts), err)
 	}
 }

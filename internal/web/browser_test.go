@@ -101,6 +101,35 @@ func startLabsync(t *testing.T, ctx context.Context) *labsyncServer {
 	return &labsyncServer{url: publicURL, st: st}
 }
 
+// startChromium starts a headless Chromium with a fresh profile and a
+// window of w×h pixels; it closes when the test ends, so ctx must stay
+// live until then (cancel it with t.Cleanup, not defer).
+func startChromium(t *testing.T, ctx context.Context, chromium string, w, h int) context.Context {
+	t.Helper()
+	actx, acancel := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(w, h),
+	)
+	t.Cleanup(acancel)
+	bctx, _ := chromedp.NewContext(actx)
+	// Close the browser gracefully (and wait for it) before its profile
+	// directory is removed; ctx must still be live then.
+	t.Cleanup(func() { chromedp.Cancel(bctx) })
+	// The first Run starts the browser; it must run on bctx itself, or
+	// the browser would close with the first step's context.
+	if err := chromedp.Run(bctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return bctx
+}
+
 // shots saves PNG screenshots of the browser into the test's artifact
 // directory.
 type shots struct {
@@ -154,7 +183,7 @@ func step(t *testing.T, ctx context.Context, what string, d time.Duration, actio
 func TestBrowserInstallSyncWebhookDisconnect(t *testing.T) {
 	chromium := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 
 	sb, err := sandbox.Start(ctx, sandbox.Config{Version: "17.11", Seed: 7, Groups: 1, Projects: 3, MRs: 2, Issues: 2, Pipelines: 1, Commits: 2})
 	if err != nil {
@@ -169,25 +198,7 @@ func TestBrowserInstallSyncWebhookDisconnect(t *testing.T) {
 	}
 	clientID, clientSecret := sb.RegisterOAuthApp(ls.url+integrations.CallbackPath, "api", "read_api", "read_user", "read_repository")
 
-	actx, acancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	// The first Run starts the browser; it must run on bctx itself, or
-	// the browser would close with the first step's context.
-	if err := chromedp.Run(bctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
+	bctx := startChromium(t, ctx, chromium, 1280, 900)
 	shot := newShots(t)
 	const short = 30 * time.Second
 
@@ -252,10 +263,25 @@ func TestBrowserInstallSyncWebhookDisconnect(t *testing.T) {
 		chromedp.Click(`input[name="group"]`, chromedp.ByQuery),
 		chromedp.Click("#save-and-sync", chromedp.ByID),
 		chromedp.WaitVisible("#sync", chromedp.ByID))
-	step(t, bctx, "sync reaches done", 2*time.Minute, chromedp.Poll(`(function(){
-		var s = document.getElementById("sync-state"), b = document.getElementById("bar-all");
-		return !!s && !!b && s.textContent === "idle" && b.max > 1 && b.value === b.max;
-	})()`, nil, chromedp.WithPollingInterval(200*time.Millisecond)))
+	// The page reloads itself when the sync ends (or a resource gets its
+	// first bar), so an evaluation may meet a page being replaced: retry.
+	step(t, bctx, "sync reaches done", 2*time.Minute, chromedp.ActionFunc(func(ctx context.Context) error {
+		for {
+			var done bool
+			err := chromedp.Evaluate(`(function(){
+				var s = document.getElementById("sync-state"), b = document.getElementById("bar-all");
+				return !!s && !!b && s.textContent === "idle" && b.max > 1 && b.value === b.max;
+			})()`, &done).Do(ctx)
+			if err == nil && done {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("the sync did not reach done (last evaluation: %v)", err)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}))
 	shot.take(bctx, "integration-synced")
 
 	// The webhook: issue it, add it in the sandbox as a user would, open an MR.

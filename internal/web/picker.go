@@ -89,7 +89,9 @@ func (u *UI) pickerView(r *http.Request, in store.Integration) (pickerView, erro
 		return v, err
 	}
 	v.Groups = groupTree(groups, v.Selection.Groups)
-	pq := store.ProjectQuery{Search: v.Search, Limit: pickerPageSize}
+	// One row more than a page says whether a next page exists, so the
+	// last page never links to an empty one.
+	pq := store.ProjectQuery{Search: v.Search, Limit: pickerPageSize + 1}
 	if !v.ShowArchived {
 		f := false
 		pq.Archived = &f
@@ -109,6 +111,10 @@ func (u *UI) pickerView(r *http.Request, in store.Integration) (pickerView, erro
 	if err != nil {
 		return v, err
 	}
+	more := len(ps) > pickerPageSize
+	if more {
+		ps = ps[:pickerPageSize]
+	}
 	ids := make([]string, 0, len(ps))
 	for _, p := range ps {
 		checked := slices.Contains(v.Selection.Projects, p.GitLabID)
@@ -116,7 +122,7 @@ func (u *UI) pickerView(r *http.Request, in store.Integration) (pickerView, erro
 		ids = append(ids, itoa(p.GitLabID))
 	}
 	v.PageIDs = strings.Join(ids, ",")
-	if len(ps) == pickerPageSize {
+	if more {
 		last := ps[len(ps)-1]
 		v.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(last.PathWithNamespace + "\x00" + itoa(last.ID)))
 	}
