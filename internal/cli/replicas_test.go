@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -206,7 +207,9 @@ func (b *syncBuffer) String() string {
 
 func (c *replica) output() string { return c.logs.String() }
 
-// syncJob is the newest full sync job River holds.
+// syncJob is the newest sync job River holds that works unfinished chains:
+// the full sync started by the test, or the backfill that resumes it when
+// its worker died.
 type syncJob struct {
 	id          int64
 	state       string
@@ -218,7 +221,7 @@ func latestSyncJob(ctx context.Context, db *sql.DB) (syncJob, error) {
 	var j syncJob
 	var by sql.NullString
 	err := db.QueryRowContext(ctx, `SELECT id, state, COALESCE(attempted_by[array_length(attempted_by, 1)], ''), attempted_at
-		FROM river_job WHERE kind = 'sync_integration' AND args->>'mode' = 'full' ORDER BY id DESC LIMIT 1`).Scan(&j.id, &j.state, &by, &j.attemptedAt)
+		FROM river_job WHERE kind = 'sync_integration' AND args->>'mode' IN ('full', 'backfill') ORDER BY id DESC LIMIT 1`).Scan(&j.id, &j.state, &by, &j.attemptedAt)
 	j.attemptedBy = by.String
 	return j, err
 }
@@ -252,7 +255,10 @@ func TestReplicasOnPostgres(t *testing.T) {
 		MRs: 200, Issues: 100, Pipelines: 80, Commits: 100, Latency: 120 * time.Millisecond})
 	// Short job attempts so River hands a dead replica's sync to the
 	// survivor within seconds rather than half an hour.
-	env := append(w.env, "LABSYNC_JOB_TIMEOUT=5s", "LABSYNC_LOG_LEVEL=info")
+	// A short job timeout keeps CI quick; LABSYNC_TEST_REPLICA_JOB_TIMEOUT
+	// (e.g. 30m, the default) measures the takeover as deployed.
+	jobTimeout := cmp.Or(os.Getenv("LABSYNC_TEST_REPLICA_JOB_TIMEOUT"), "5s")
+	env := append(w.env, "LABSYNC_JOB_TIMEOUT="+jobTimeout, "LABSYNC_LOG_LEVEL=info")
 
 	// Both start together: migrations (already at head here) and
 	// bootstrap must not trip over each other.
@@ -361,7 +367,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	// The survivor takes the sync over and finishes it.
 	survivorPid := survivor.cmd.Process.Pid
 	var takeover, finished time.Duration
-	deadline = time.Now().Add(3 * time.Minute)
+	deadline = time.Now().Add(4 * time.Minute)
 	for finished == 0 {
 		if time.Now().After(deadline) {
 			j, _ := latestSyncJob(ctx, db)

@@ -64,7 +64,8 @@ func (w *pollWorker) Work(ctx context.Context, _ *river.Job[PollArgs]) error {
 }
 
 // PollAll queues a ModePoll sync for every active integration that has a
-// sync state (it synced before) and is not stopped.
+// sync state (it synced before) and is not stopped, and a ModeBackfill
+// sync for every one whose sync was left running by a worker that died.
 func (s *Service) PollAll(ctx context.Context) error {
 	states, err := s.st.SyncStates(ctx)
 	if err != nil {
@@ -82,6 +83,15 @@ func (s *Service) PollAll(ctx context.Context) error {
 		}
 		st, err := s.st.SyncStateFor(ctx, org, integ)
 		if err != nil || st.State == store.SyncStopped {
+			continue
+		}
+		if orphaned(st, now) {
+			// Its worker died mid-sync (a replica killed or lost): nobody
+			// renews the lease. Resume the unfinished chains now, on
+			// whichever replica takes the job, instead of waiting for the
+			// job queue to rescue the dead worker's job.
+			s.log.Warn("resuming a sync whose worker stopped renewing its lease", "integration", integ)
+			params = append(params, river.InsertManyParams{Args: SyncArgs{OrgID: org, IntegrationID: integ, Mode: ModeBackfill}})
 			continue
 		}
 		plan, err := s.PollPlanFor(ctx, in)
@@ -108,6 +118,11 @@ func (s *Service) PollAll(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// orphaned reports a sync marked running whose lease nobody holds any more.
+func orphaned(st store.SyncState, now time.Time) bool {
+	return st.State == store.SyncRunning && (st.LeaseUntil == nil || st.LeaseUntil.Before(now))
 }
 
 // Register adds the sync workers and the once-a-minute poll to runner, and

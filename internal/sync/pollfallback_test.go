@@ -95,3 +95,63 @@ func TestPollerTakesOverWhenWebhooksAreDropped(t *testing.T) {
 		t.Fatalf("after the poll: %+v", plan)
 	}
 }
+
+// TestPollResumesASyncWhoseWorkerDied: a sync left "running" by a worker
+// that stopped renewing its lease (its replica was killed) is resumed by
+// the next periodic poll, without waiting for the job queue to rescue the
+// dead worker's job; a sync whose lease is alive is left alone.
+func TestPollResumesASyncWhoseWorkerDied(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, small("17.11"))
+	runner := jobs.New(f.st, slog.New(slog.DiscardHandler), jobs.Options{}) // no workers: inserts only
+	if err := runner.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc := f.service(labsync.Options{Concurrency: 3, Jobs: runner, LeaseTTL: time.Minute})
+	f.selectAll(t, svc)
+	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+		t.Fatal(err)
+	}
+	queued := func() map[string]int {
+		t.Helper()
+		mode := `json_extract(args, '$.mode')` // River keeps args as JSONB
+		if f.st.Dialect() == store.Postgres {
+			mode = `args->>'mode'`
+		}
+		rows, err := f.st.DB().Query(`SELECT ` + mode + ` FROM river_job WHERE kind = 'sync_integration' AND state = 'available'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]int{}
+		for rows.Next() {
+			var m string
+			rows.Scan(&m)
+			out[m]++
+		}
+		return out
+	}
+	// A live worker: running, lease held for another minute.
+	if ok, err := f.st.AcquireSyncLease(ctx, f.org, f.integ, "live-worker", time.Minute); err != nil || !ok {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
+	st, _ := f.st.SyncStateFor(ctx, f.org, f.integ)
+	st.State = store.SyncRunning
+	if err := f.st.SaveSyncState(ctx, f.org, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.PollAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if q := queued(); q["backfill"] != 0 {
+		t.Fatalf("a sync with a live lease was resumed elsewhere: %v", q)
+	}
+	// The worker dies: its lease runs out and nobody renews it.
+	f.st.SetClock(func() time.Time { return time.Now().Add(2 * time.Minute) })
+	if err := svc.PollAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if q := queued(); q["backfill"] != 1 {
+		t.Fatalf("the orphaned sync was not resumed: %v", q)
+	}
+}
