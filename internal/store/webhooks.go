@@ -134,6 +134,13 @@ const (
 // PostgreSQL sees one round trip per chunk. It also moves each
 // integration's last-received time forward.
 func (s *Store) InsertDeliveries(ctx context.Context, ds []Delivery) ([]InsertResult, error) {
+	if s.dialect == Postgres {
+		res, err := s.insertDeliveriesPostgres(ctx, ds)
+		if err != nil {
+			return nil, fmt.Errorf("store: unable to write webhook deliveries: %w", err)
+		}
+		return res, nil
+	}
 	res := make([]InsertResult, len(ds))
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
 		live, err := s.liveHooks(ctx, tx, ds)

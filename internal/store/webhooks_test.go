@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -48,5 +49,42 @@ func TestInsertDeliveriesReportsDuplicatesWithinAndAcrossBatches(t *testing.T) {
 	c, _ := s.InboxCounts(ctx, b.Org.ID, in.ID)
 	if c["pending"] != 452 {
 		t.Fatalf("stored %v, want 452", c)
+	}
+}
+
+// TestAFailedDeliveryBatchWritesNothingAndLeavesTheStoreUsable: a batch
+// with one impossible row (an integration that does not exist) fails as a
+// whole, stores none of its rows, and the next batch goes through (on
+// PostgreSQL the pipelined transaction is rolled back before its
+// connection is reused).
+func TestAFailedDeliveryBatchWritesNothingAndLeavesTheStoreUsable(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.Open(t)
+	b, _, _ := s.BootstrapIfEmpty(ctx, "A", "a@localhost", "")
+	in := &store.Integration{OrgID: b.Org.ID, Alias: "gl", BaseURL: "https://g.example.com", AuthMethod: store.AuthMethodToken}
+	if err := s.CreateIntegration(ctx, nil, in); err != nil {
+		t.Fatal(err)
+	}
+	d := func(integ int64, key string) store.Delivery {
+		return store.Delivery{OrgID: b.Org.ID, IntegrationID: integ, DedupeKey: key, EventKind: "push", Headers: "{}",
+			Body: []byte(`{}`), ReceivedAt: time.Now().UTC()}
+	}
+	for range 3 { // more than once: a connection left in a broken transaction would fail the next round
+		if _, err := s.InsertDeliveries(ctx, []store.Delivery{d(in.ID, "ok-1"), d(in.ID+1000, "bad")}); err == nil {
+			t.Fatal("a batch with a row of a missing integration was accepted")
+		}
+	}
+	c, _ := s.InboxCounts(ctx, b.Org.ID, in.ID)
+	if c["pending"] != 0 {
+		t.Fatalf("a failed batch stored rows: %v", c)
+	}
+	for i := range 5 {
+		res, err := s.InsertDeliveries(ctx, []store.Delivery{d(in.ID, fmt.Sprintf("good-%d", i))})
+		if err != nil || res[0] != store.Inserted {
+			t.Fatalf("the batch after a failed one: %v %v", res, err)
+		}
+	}
+	if c, _ := s.InboxCounts(ctx, b.Org.ID, in.ID); c["pending"] != 5 {
+		t.Fatalf("stored %v, want 5", c)
 	}
 }
