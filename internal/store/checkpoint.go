@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -23,9 +24,11 @@ const (
 )
 
 type checkpointer struct {
-	db   *sql.DB
-	stop chan struct{}
-	done chan struct{}
+	db     *sql.DB
+	stop   chan struct{}
+	done   chan struct{}
+	closed sync.Once
+	err    error
 }
 
 func startCheckpointer(ctx context.Context, path string) (*checkpointer, error) {
@@ -71,9 +74,13 @@ func (c *checkpointer) checkpoint(mode string) {
 }
 
 // close stops the loop and leaves the WAL folded into the database file.
+// Closing twice is harmless, like closing the store twice.
 func (c *checkpointer) close() error {
-	close(c.stop)
-	<-c.done
-	c.checkpoint("TRUNCATE")
-	return c.db.Close()
+	c.closed.Do(func() {
+		close(c.stop)
+		<-c.done
+		c.checkpoint("TRUNCATE")
+		c.err = c.db.Close()
+	})
+	return c.err
 }

@@ -410,3 +410,13 @@ func TestSQLiteWALIsFoldedBackOnClose(t *testing.T) {
 		t.Fatalf("after reopening: %d tokens, %v", len(ts), err)
 	}
 }
+
+// TestClosingTwiceIsHarmless: callers (and test cleanups) may close a
+// store that was already closed.
+func TestClosingTwiceIsHarmless(t *testing.T) {
+	s := storetest.Open(t)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+}
