@@ -23,16 +23,6 @@ type conn struct {
 	pacer    *pacer
 	integ    int64
 	requests atomic.Int64
-	// inFlight bounds the requests in flight to the run's concurrency,
-	// whatever number of chains are working (some are writing their page).
-	inFlight chan struct{}
-}
-
-// newConn returns a connection to one integration's GitLab with at most
-// the service's concurrency of requests in flight.
-func (s *Service) newConn(client *gitlab.Client, integrationID int64) *conn {
-	return &conn{svc: s, client: client, pacer: s.pacerFor(integrationID), integ: integrationID,
-		inFlight: make(chan struct{}, max(1, s.opts.Concurrency))}
 }
 
 // page is one answer of a list endpoint.
@@ -57,13 +47,7 @@ func (c *conn) get(ctx context.Context, path string, q url.Values, link string) 
 		if err := c.pacer.wait(ctx); err != nil {
 			return page{}, err
 		}
-		select {
-		case c.inFlight <- struct{}{}:
-		case <-ctx.Done():
-			return page{}, ctx.Err()
-		}
 		pg, resp, err := c.do(ctx, path, q, link)
-		<-c.inFlight
 		c.requests.Add(1)
 		var hdr http.Header
 		status := 0
