@@ -226,6 +226,16 @@ func latestSyncJob(ctx context.Context, db *sql.DB) (syncJob, error) {
 	return j, err
 }
 
+// syncJobsLeft counts the sync jobs (full or backfill) not yet ended.
+func syncJobsLeft(ctx context.Context, db *sql.DB) int {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = 'sync_integration'
+		AND args->>'mode' IN ('full', 'backfill') AND state NOT IN ('completed', 'discarded', 'cancelled')`).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
 var pidInClientID = regexp.MustCompile(`_pid(\d+)_`)
 
 func pidOf(clientID string) int {
@@ -381,7 +391,9 @@ func TestReplicasOnPostgres(t *testing.T) {
 		if takeover == 0 && j.state == "running" && pidOf(j.attemptedBy) == survivorPid && j.attemptedAt != nil && j.attemptedAt.After(killedAt) {
 			takeover = time.Since(killedAt)
 		}
-		if j.state == "completed" {
+		if j.state == "completed" && syncJobsLeft(ctx, db) == 0 {
+			// Both the resumed job and the dead worker's own job (which
+			// the queue rescues and retries) must have ended.
 			if takeover == 0 {
 				takeover = time.Since(killedAt)
 			}
