@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 
 	"github.com/labsync/labsync/internal/store"
@@ -98,7 +99,7 @@ func decode(r *http.Request, v any) error {
 			return Errorf(http.StatusBadRequest, "invalid_json", "the request body is not valid JSON (at byte %d)", syn.Offset)
 		case errors.As(err, &typ):
 			return &Error{Status: http.StatusBadRequest, Code: "invalid_json", Field: typ.Field,
-				Message: fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type)}
+				Message: fmt.Sprintf("field %q must be %s", typ.Field, jsonKind(typ.Type))}
 		default:
 			return Errorf(http.StatusBadRequest, "invalid_json", "the request body is not accepted: %v", err)
 		}
@@ -120,3 +121,25 @@ func pathID(r *http.Request, name string) (int64, error) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// jsonKind names what a Go type is in JSON, for messages to API callers.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "a " + t.String()
+}

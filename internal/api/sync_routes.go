@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -112,42 +113,8 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"groups": groupTree(gs)})
+	writeJSON(w, http.StatusOK, map[string]any{"groups": store.GroupTree(gs)})
 	return nil
-}
-
-// groupTree nests groups under their parents; groups whose parent the
-// credential cannot see become roots.
-func groupTree(gs []store.Group) []store.Group {
-	known := map[int64]bool{}
-	children := map[int64][]store.Group{}
-	for _, g := range gs {
-		known[g.GitLabID] = true
-	}
-	var roots []store.Group
-	for _, g := range gs {
-		if g.ParentGitLabID != nil && known[*g.ParentGitLabID] {
-			children[*g.ParentGitLabID] = append(children[*g.ParentGitLabID], g)
-		} else {
-			roots = append(roots, g)
-		}
-	}
-	var build func(g store.Group, depth int) store.Group
-	build = func(g store.Group, depth int) store.Group {
-		g.Subgroups = []store.Group{}
-		if depth > 20 { // GitLab nests at most 20 levels
-			return g
-		}
-		for _, c := range children[g.GitLabID] {
-			g.Subgroups = append(g.Subgroups, build(c, depth+1))
-		}
-		return g
-	}
-	out := make([]store.Group, 0, len(roots))
-	for _, g := range roots {
-		out = append(out, build(g, 0))
-	}
-	return out
 }
 
 func (a *API) getSelection(w http.ResponseWriter, r *http.Request) error {
@@ -181,9 +148,24 @@ func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := decode(r, &sel); err != nil {
+	// Services are decoded over the stored ones, so they change key by key;
+	// a list is decoded fresh, never over the stored entries (a group sent
+	// without auto_import must not inherit the flag of the group stored at
+	// its position).
+	body := struct {
+		Projects        replacement[int64]                `json:"projects"`
+		Groups          replacement[store.GroupSelection] `json:"groups"`
+		Exclusions      replacement[string]               `json:"exclusions"`
+		IncludeArchived *bool                             `json:"include_archived"`
+		Services        store.Services                    `json:"services"`
+		// UpdatedAt is accepted from clients that PUT back what they GET.
+		UpdatedAt json.RawMessage `json:"updated_at"`
+	}{Services: sel.Services}
+	if err := decode(r, &body); err != nil {
 		return err
 	}
+	sel = labsync.MergeSelection(sel, labsync.SelectionChange{Projects: body.Projects.change(), Groups: body.Groups.change(),
+		Exclusions: body.Exclusions.change(), IncludeArchived: body.IncludeArchived, Services: &body.Services})
 	out, err := a.Sync.SaveSelection(r.Context(), p.OrgID, in.ID, sel)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -264,4 +246,27 @@ func intParam(r *http.Request, name string) (int, error) {
 		return 0, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: name, Message: name + " must be a positive integer"}
 	}
 	return n, nil
+}
+
+// replacement is a list a request may set: left out keeps the stored list,
+// null clears it, and a list replaces it.
+type replacement[T any] struct {
+	set  bool
+	list []T
+}
+
+func (r *replacement[T]) UnmarshalJSON(b []byte) error {
+	r.set, r.list = true, []T{}
+	if string(b) == "null" {
+		return nil
+	}
+	return json.Unmarshal(b, &r.list)
+}
+
+// change is the list to set, or nil to keep the stored one.
+func (r replacement[T]) change() *[]T {
+	if !r.set {
+		return nil
+	}
+	return &r.list
 }

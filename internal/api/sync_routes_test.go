@@ -224,3 +224,41 @@ func TestSelectionFieldsLeftOutKeepTheirValue(t *testing.T) {
 		t.Fatalf("earlier choices were lost: %v", body)
 	}
 }
+
+// A list in the body replaces the stored one as sent: a group sent without
+// auto_import does not inherit the flag of the group stored before it, and
+// null clears the list.
+func TestSelectionListsAreReplacedNotMergedEntryByEntry(t *testing.T) {
+	f := newSyncFixture(t, "17.11")
+	path := "/api/v1/integrations/" + strconv.FormatInt(f.integ, 10) + "/selection"
+	var body struct {
+		Groups []struct {
+			ID         int64 `json:"id"`
+			AutoImport bool  `json:"auto_import"`
+		} `json:"groups"`
+		Exclusions []string `json:"exclusions"`
+		Projects   []int64  `json:"projects"`
+	}
+	if code := f.call(t, "PUT", path, f.owner, `{"groups": [{"id": 3, "auto_import": true}], "exclusions": ["a/**"], "projects": [1, 2]}`, &body); code != 200 {
+		t.Fatalf("put: %d", code)
+	}
+	if code := f.call(t, "PUT", path, f.owner, `{"groups": [{"id": 7}], "exclusions": null}`, &body); code != 200 {
+		t.Fatalf("put: %d", code)
+	}
+	if len(body.Groups) != 1 || body.Groups[0].ID != 7 || body.Groups[0].AutoImport {
+		t.Fatalf("groups after sending [{id 7}]: %+v", body.Groups)
+	}
+	if len(body.Exclusions) != 0 {
+		t.Fatalf("exclusions after null: %v", body.Exclusions)
+	}
+	if len(body.Projects) != 2 {
+		t.Fatalf("projects left out changed: %v", body.Projects)
+	}
+	var bad struct {
+		Error struct{ Field, Message string }
+	}
+	if code := f.call(t, "PUT", path, f.owner, `{"groups": "all"}`, &bad); code != 400 || bad.Error.Field != "groups" ||
+		bad.Error.Message != `field "groups" must be a list` {
+		t.Fatalf("groups as a string: %d %+v", code, bad)
+	}
+}

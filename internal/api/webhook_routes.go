@@ -57,12 +57,10 @@ func (a *API) webhookRegister(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// unregisterHooks removes the hooks labsync registered, before a
-// disconnect revokes the credential it needs for that. Failures are
-// reported (with what to remove by hand), not fatal to the disconnect.
-// removeRegisteredHooks removes, on disconnect, the project hooks labsync
-// registered; without a usable client each is reported for the user to
-// remove by hand.
+// removeRegisteredHooks removes the project hooks labsync registered,
+// before a disconnect revokes the credential it needs for that. Failures
+// are reported (with what to remove by hand), not fatal to the disconnect;
+// without a usable client each hook is reported that way.
 func removeRegisteredHooks(ctx context.Context, st *store.Store, wh *webhook.Service, c *gitlab.Client, clientErr error, orgID, id int64) (any, error) {
 	regs, err := st.HookRegistrations(ctx, orgID, id)
 	if err != nil || len(regs) == 0 {

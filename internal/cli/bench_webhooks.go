@@ -2,21 +2,26 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/labsync/labsync/internal/api"
@@ -30,6 +35,8 @@ func newBenchWebhooksCmd() *cobra.Command {
 	var (
 		n, conns, replicas int
 		dbURL, profile     string
+		driverProcess      bool
+		driveOnly          string
 	)
 	cmd := &cobra.Command{
 		Use:   "webhooks",
@@ -44,11 +51,21 @@ With --replicas N (and --database-url), it instead starts N ` + "`labsync serve`
 processes of this binary on that PostgreSQL database, each on its own loopback
 port, spreads the deliveries over them round-robin, checks every delivery
 answered 200 is stored, and stops them with SIGTERM: the throughput of N
-replicas (which also drain the inbox as they would in production).`,
+replicas (which also drain the inbox as they would in production).
+
+With --driver-process, the deliveries come from a separate process of this
+binary (for the receiver and the no-op handler alike), as GitLab's would: the
+receiver then shares the CPU with the load driver only through the operating
+system, not through the Go scheduler of its own process.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
 			ctx := cmd.Context()
+			if driveOnly != "" {
+				// The child of --driver-process: drive, report as JSON.
+				r := drive(strings.Split(driveOnly, ","), os.Getenv(benchTokenEnv), n, conns)
+				return json.NewEncoder(out).Encode(r.wire())
+			}
 			if replicas > 0 {
 				if dbURL == "" {
 					return fmt.Errorf("--replicas needs --database-url: replicas share one PostgreSQL database")
@@ -92,12 +109,22 @@ replicas (which also drain the inbox as they would in production).`,
 			if err != nil {
 				return err
 			}
-			real := drive([]string{url}, secretTok, n, conns)
+			run := func(urls []string) (benchResult, error) {
+				if driverProcess {
+					return driveFromProcess(ctx, urls, secretTok, n, conns)
+				}
+				return drive(urls, secretTok, n, conns), nil
+			}
+			real, err := run([]string{url})
+			if err != nil {
+				return err
+			}
 			after, err := count()
 			if err != nil {
 				return err
 			}
 			real.print(out, "receiver (durable)")
+			real.printCPU(out)
 			stored := after - before
 			fmt.Fprintf(out, "  stored: %d of %d answered 200 (%s)\n", stored, real.ok,
 				map[bool]string{true: "all durable", false: "MISMATCH"}[stored == int64(real.ok)])
@@ -107,8 +134,12 @@ replicas (which also drain the inbox as they would in production).`,
 				return err
 			}
 			defer closeNoop()
-			base := drive([]string{noop}, secretTok, n, conns)
+			base, err := run([]string{noop})
+			if err != nil {
+				return err
+			}
 			base.print(out, "no-op handler")
+			base.printCPU(out)
 			if base.rate > 0 {
 				fmt.Fprintf(out, "ratio: %.2f of the no-op handler's rate\n", real.rate/base.rate)
 			}
@@ -122,6 +153,9 @@ replicas (which also drain the inbox as they would in production).`,
 	cmd.Flags().IntVarP(&conns, "connections", "c", 32, "concurrent keep-alive connections")
 	cmd.Flags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	cmd.Flags().StringVar(&dbURL, "database-url", "", "PostgreSQL URL to bench against (default: SQLite in a temporary directory)")
+	cmd.Flags().BoolVar(&driverProcess, "driver-process", false, "send the deliveries from a separate process of this binary")
+	cmd.Flags().StringVar(&driveOnly, "drive-only", "", "internal: only drive these URLs and print the result as JSON")
+	cmd.Flags().MarkHidden("drive-only")
 	cmd.Flags().IntVar(&replicas, "replicas", 0, "start this many `labsync serve` processes on --database-url and drive them all (0: the receiver in this process)")
 	return cmd
 }
@@ -191,11 +225,108 @@ type benchResult struct {
 	elapsed    time.Duration
 	rate       float64
 	p50, p99   time.Duration
+	// cores is this process's CPU time over the run's wall time: near
+	// GOMAXPROCS means the machine was the limit, well below it means
+	// something serial (a writer, a lock) was.
+	cores float64
+	// written is what this process wrote to storage during the run (-1:
+	// unknown), the database's WAL and its checkpoints included.
+	written int64
+	// driverCores is the load driver's CPU over the wall time when it ran
+	// as its own process (0 otherwise).
+	driverCores float64
+}
+
+// benchTokenEnv carries the bench's webhook secret to a driver process,
+// off its command line.
+const benchTokenEnv = "LABSYNC_BENCH_WEBHOOK_TOKEN"
+
+// wireResult is a benchResult as a driver process reports it.
+type wireResult struct {
+	OK, Failed        int
+	Elapsed, P50, P99 time.Duration
+	Cores             float64
+}
+
+func (b benchResult) wire() wireResult {
+	return wireResult{OK: b.ok, Failed: b.failed, Elapsed: b.elapsed, P50: b.p50, P99: b.p99, Cores: b.cores}
+}
+
+// driveFromProcess runs drive in a child process of this binary and
+// measures this process's CPU and writes meanwhile.
+func driveFromProcess(ctx context.Context, urls []string, token string, n, conns int) (benchResult, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return benchResult{}, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "bench", "webhooks", "--drive-only", strings.Join(urls, ","),
+		"-n", strconv.Itoa(n), "-c", strconv.Itoa(conns))
+	cmd.Env = append(os.Environ(), benchTokenEnv+"="+token)
+	cmd.Stderr = os.Stderr
+	cpu0, w0 := cpuTime(), bytesWritten()
+	outb, err := cmd.Output()
+	if err != nil {
+		return benchResult{}, fmt.Errorf("bench: the load driver process failed: %w", err)
+	}
+	var wr wireResult
+	if err := json.Unmarshal(outb, &wr); err != nil {
+		return benchResult{}, fmt.Errorf("bench: unreadable report from the load driver: %w", err)
+	}
+	r := benchResult{ok: wr.OK, failed: wr.Failed, elapsed: wr.Elapsed, p50: wr.P50, p99: wr.P99, driverCores: wr.Cores, written: -1}
+	if wr.Elapsed > 0 {
+		r.rate = float64(wr.OK) / wr.Elapsed.Seconds()
+		// The child's start-up is counted here too: a slight overestimate.
+		r.cores = float64(cpuTime()-cpu0) / float64(wr.Elapsed)
+	}
+	if w1 := bytesWritten(); w0 >= 0 && w1 >= 0 {
+		r.written = w1 - w0
+	}
+	return r, nil
 }
 
 func (b benchResult) print(w io.Writer, name string) {
 	fmt.Fprintf(w, "%-20s %8.0f deliveries/s  p50 %6.2f ms  p99 %6.2f ms  (%d ok, %d failed, %.2f s)\n",
 		name+":", b.rate, ms(b.p50), ms(b.p99), b.ok, b.failed, b.elapsed.Seconds())
+}
+
+func (b benchResult) printCPU(w io.Writer) {
+	if b.driverCores > 0 {
+		fmt.Fprintf(w, "  CPU: %.2f of %d cores busy in the receiver's process, %.2f in the load driver's", b.cores, runtime.NumCPU(), b.driverCores)
+	} else {
+		fmt.Fprintf(w, "  CPU: %.2f of %d cores busy in this process (load driver included)", b.cores, runtime.GOMAXPROCS(0))
+	}
+	if b.written >= 0 && b.ok > 0 {
+		fmt.Fprintf(w, "; written to disk: %.0f MB, %.1f KiB per delivery", float64(b.written)/1e6, float64(b.written)/1024/float64(b.ok))
+	}
+	fmt.Fprintln(w)
+}
+
+// bytesWritten is write_bytes of /proc/self/io: what this process caused
+// to be written to storage, or -1 where that is not known.
+func bytesWritten() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -212,7 +343,7 @@ func drive(urls []string, token string, n, conns int) benchResult {
 	lat := make([][]time.Duration, conns)
 	var failed atomic.Int64
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0, w0 := time.Now(), cpuTime(), bytesWritten()
 	for c := range conns {
 		wg.Go(func() {
 			for {
@@ -225,7 +356,11 @@ func drive(urls []string, token string, n, conns int) benchResult {
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("X-Gitlab-Event", "Merge Request Hook")
 				req.Header.Set("X-Gitlab-Token", token)
-				req.Header.Set("Idempotency-Key", "bench-"+strconv.FormatInt(i, 10)+"-"+strconv.FormatInt(start.UnixNano(), 36))
+				// A random UUID per delivery, as GitLab sends: keys in random
+				// order cost the dedupe index more than a counter would.
+				key := uuid.New().String()
+				req.Header.Set("Idempotency-Key", key)
+				req.Header.Set("X-Gitlab-Event-UUID", key)
 				t0 := time.Now()
 				res, err := client.Do(req)
 				if err == nil {
@@ -245,7 +380,11 @@ func drive(urls []string, token string, n, conns int) benchResult {
 	elapsed := time.Since(start)
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	r := benchResult{ok: len(all), failed: int(failed.Load()), elapsed: elapsed}
+	r := benchResult{ok: len(all), failed: int(failed.Load()), elapsed: elapsed,
+		cores: float64(cpuTime()-cpu0) / float64(elapsed), written: -1}
+	if w1 := bytesWritten(); w0 >= 0 && w1 >= 0 {
+		r.written = w1 - w0
+	}
 	r.rate = float64(r.ok) / elapsed.Seconds()
 	if len(all) > 0 {
 		r.p50 = all[len(all)*50/100]

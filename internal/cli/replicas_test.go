@@ -148,6 +148,54 @@ func (w *syncedWorld) deliver(client *http.Client, addr string, i int) (int, str
 	return res.StatusCode, string(b)
 }
 
+// resendAll resends every delivery, 0 to len(acked)-1, from 16 goroutines
+// with send, as GitLab retries what it is unsure of; to says where they go,
+// for the failure messages. Each must be answered 200, and each one
+// acknowledged before (acked[i] set) must come back as a duplicate: an
+// acknowledged delivery that is not already stored was lost. It returns how
+// many acknowledged ones came back as duplicates.
+func resendAll(t *testing.T, to string, acked []atomic.Bool, send func(i int) (code int, body string)) int64 {
+	t.Helper()
+	var nAcked int64
+	for i := range acked {
+		if acked[i].Load() {
+			nAcked++
+		}
+	}
+	var dupOfAcked, newOfAcked, next atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(acked) {
+					return
+				}
+				code, resp := send(i)
+				if code != 200 {
+					t.Errorf("resend %d %s: %d %s", i, to, code, resp)
+					return
+				}
+				if acked[i].Load() {
+					if strings.Contains(resp, "duplicate") {
+						dupOfAcked.Add(1)
+					} else {
+						newOfAcked.Add(1)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := newOfAcked.Load(); n != 0 {
+		t.Fatalf("%d deliveries answered 200 were not in the database when resent %s", n, to)
+	}
+	if dupOfAcked.Load() != nAcked {
+		t.Fatalf("%d acknowledged, %d found stored when resent %s", nAcked, dupOfAcked.Load(), to)
+	}
+	return dupOfAcked.Load()
+}
+
 // replica is a serve process whose output can be read while it runs.
 type replica struct {
 	cmd  *exec.Cmd
@@ -416,37 +464,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 
 	// Resend everything to the survivor, as GitLab retries what failed:
 	// every acknowledged delivery must come back as a duplicate.
-	var dupOfAcked, newOfAcked atomic.Int64
-	next.Store(0)
-	for range 16 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= total {
-					return
-				}
-				code, resp := w.deliver(client, survivor.addr, i)
-				if code != 200 {
-					t.Errorf("resend %d to the survivor: %d %s", i, code, resp)
-					return
-				}
-				if acked[i].Load() {
-					if strings.Contains(resp, "duplicate") {
-						dupOfAcked.Add(1)
-					} else {
-						newOfAcked.Add(1)
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if n := newOfAcked.Load(); n != 0 {
-		t.Fatalf("%d deliveries answered 200 before or during the kill were not in the database", n)
-	}
-	if dupOfAcked.Load() != ok.Load() {
-		t.Fatalf("%d acknowledged, %d found stored", ok.Load(), dupOfAcked.Load())
-	}
+	resendAll(t, "to the survivor", acked, func(i int) (int, string) { return w.deliver(client, survivor.addr, i) })
 
 	// The survivor drains the inbox; each delivery is processed once.
 	deadline = time.Now().Add(2 * time.Minute)

@@ -86,6 +86,11 @@ func TestFaults(t *testing.T) {
 		if !errors.As(err, &ne) || !ne.Timeout() {
 			t.Errorf("stalled request: %v, want a client timeout", err)
 		}
+		// The server notices the hang-up on its own schedule; wait for it to
+		// log the 499 so the entry cannot land in a later subtest's log.
+		if !logged(sb, 499) {
+			t.Errorf("the abandoned request was never logged as 499: %+v", sb.Requests())
+		}
 		sb.SetFaults(Faults{})
 		if r := get(t, sb, "/api/v4/projects", sb.AdminToken()); r.status != 200 {
 			t.Errorf("after clearing: %d", r.status)
@@ -146,4 +151,18 @@ func TestParseFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// logged waits, for at most five seconds, until the request log holds an
+// entry with the given status.
+func logged(sb *Sandbox, status int) bool {
+	for range 500 {
+		for _, e := range sb.Requests() {
+			if e.Status == status {
+				return true
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
 }

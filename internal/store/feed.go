@@ -284,8 +284,19 @@ func (s *Store) DataFingerprint(ctx context.Context, orgID, integrationID int64)
 func (u *upsert) bulk(ctx context.Context, table string, cols []string, rows [][]any, tail string, scan func(*sql.Rows) error) error {
 	const maxParams = 30000
 	per := max(1, maxParams/len(cols))
-	for start := 0; start < len(rows); start += per {
-		chunk := rows[start:min(start+per, len(rows))]
+	sizes := make([]int, 0, len(rows)/per+1)
+	if u.s.dialect == SQLite {
+		// A few fixed shapes, each compiled once (stmtcache.go).
+		sizes = batchSizes(len(rows), min(per, 100))
+	} else {
+		for n := len(rows); n > 0; n -= per {
+			sizes = append(sizes, min(n, per))
+		}
+	}
+	start := 0
+	for _, size := range sizes {
+		chunk := rows[start : start+size]
+		start += size
 		var b strings.Builder
 		b.WriteString("INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES ")
 		args := make([]any, 0, len(chunk)*len(cols))
@@ -310,7 +321,7 @@ func (u *upsert) bulk(ctx context.Context, table string, cols []string, rows [][
 			b.WriteByte(')')
 		}
 		b.WriteString(" " + tail)
-		rs, err := u.tx.QueryContext(ctx, b.String(), args...)
+		rs, err := u.s.txQuery(ctx, u.tx, b.String(), args...)
 		if err != nil {
 			return fmt.Errorf("store: unable to save %s: %w", table, err)
 		}

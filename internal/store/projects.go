@@ -205,6 +205,40 @@ type Group struct {
 	Subgroups      []Group `json:"subgroups"`
 }
 
+// GroupTree nests groups under their parents, in Subgroups; groups whose
+// parent the credential cannot see become roots.
+func GroupTree(gs []Group) []Group {
+	known := map[int64]bool{}
+	children := map[int64][]Group{}
+	for _, g := range gs {
+		known[g.GitLabID] = true
+	}
+	var roots []Group
+	for _, g := range gs {
+		if g.ParentGitLabID != nil && known[*g.ParentGitLabID] {
+			children[*g.ParentGitLabID] = append(children[*g.ParentGitLabID], g)
+		} else {
+			roots = append(roots, g)
+		}
+	}
+	var build func(g Group, depth int) Group
+	build = func(g Group, depth int) Group {
+		g.Subgroups = []Group{}
+		if depth > 20 { // GitLab nests at most 20 levels
+			return g
+		}
+		for _, c := range children[g.GitLabID] {
+			g.Subgroups = append(g.Subgroups, build(c, depth+1))
+		}
+		return g
+	}
+	out := make([]Group, 0, len(roots))
+	for _, g := range roots {
+		out = append(out, build(g, 0))
+	}
+	return out
+}
+
 // ReplaceGroups saves the groups discovery found, dropping those it no
 // longer sees.
 func (s *Store) ReplaceGroups(ctx context.Context, orgID, integrationID int64, gs []Group) error {

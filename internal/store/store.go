@@ -66,6 +66,8 @@ type Store struct {
 	now  func() time.Time
 	// ckpt checkpoints SQLite's WAL in the background (checkpoint.go).
 	ckpt *checkpointer
+	// stmts keeps SQLite's batch writes compiled (stmtcache.go).
+	stmts stmtCache
 }
 
 // Open connects to the database and checks that it answers. It does not
@@ -99,6 +101,10 @@ func sqliteDSN(path string, readOnly bool) string {
 		q.Set("_txlock", "immediate")
 		// Commits never checkpoint; the checkpointer does (checkpoint.go).
 		q.Add("_pragma", "wal_autocheckpoint(0)")
+		// A large batch stays in memory until it commits instead of
+		// spilling pages to the WAL mid-transaction, and statement
+		// journals never touch the disk.
+		q.Add("_pragma", "temp_store(MEMORY)")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
@@ -202,6 +208,7 @@ func (s *Store) Close() error {
 	if s.ckpt != nil {
 		errs = append(errs, s.ckpt.close())
 	}
+	s.stmts.close()
 	if s.rdb != s.db {
 		errs = append(errs, s.rdb.Close())
 	}
@@ -219,6 +226,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: unable to begin transaction: %w", err)
 	}
+	defer s.prepareWanted(ctx)
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err

@@ -95,13 +95,17 @@ func (s *Store) webhookEndpoint(ctx context.Context, where string, args ...any) 
 
 // Delivery is one authentic webhook delivery as received.
 type Delivery struct {
-	ID              int64
-	OrgID           int64
-	IntegrationID   int64
-	DedupeKey       string
-	EventKind       string
-	Headers         string // JSON object of the headers worth keeping (no secrets)
+	ID            int64
+	OrgID         int64
+	IntegrationID int64
+	DedupeKey     string
+	EventKind     string
+	Headers       string // JSON object of the headers worth keeping (no secrets)
+	// Body is the JSON as received. It is stored compressed (see Pack);
+	// PendingDeliveries returns it as received, or sets BodyErr when the
+	// stored form cannot be read back.
 	Body            []byte
+	BodyErr         error
 	BodySHA256      []byte
 	ProjectGitLabID *int64
 	ReceivedAt      time.Time
@@ -111,6 +115,10 @@ type Delivery struct {
 	// exists at commit time, so a replica whose cache still trusts a
 	// re-issued or disconnected endpoint cannot store anything through it.
 	HookID string
+
+	packed bool   // Pack ran: stored and codec are set
+	stored []byte // the body as written to the inbox
+	codec  string // how stored encodes Body
 }
 
 // InsertResult is what InsertDeliveries did with one delivery.
@@ -157,11 +165,12 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []Delivery) ([]InsertRe
 			keep, idx = append(keep, d), append(idx, i)
 		}
 		fresh := make([]bool, len(keep))
-		const chunk = 200
-		for lo := 0; lo < len(keep); lo += chunk {
-			if err := s.insertDeliveryChunk(ctx, tx, keep[lo:min(lo+chunk, len(keep))], fresh[lo:]); err != nil {
+		lo := 0
+		for _, n := range batchSizes(len(keep), 64) {
+			if err := s.insertDeliveryChunk(ctx, tx, keep[lo:lo+n], fresh[lo:]); err != nil {
 				return err
 			}
+			lo += n
 		}
 		last := map[[2]int64]time.Time{}
 		for j, d := range keep {
@@ -174,7 +183,7 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []Delivery) ([]InsertRe
 			}
 		}
 		for k, at := range last {
-			if _, err := tx.ExecContext(ctx, `
+			if _, err := s.txExec(ctx, tx, `
 				UPDATE integrations SET webhook_last_received_at = $1
 				WHERE org_id = $2 AND id = $3 AND (webhook_last_received_at IS NULL OR webhook_last_received_at < $1)`,
 				at, k[0], k[1]); err != nil {
@@ -218,7 +227,14 @@ func (s *Store) liveHooks(ctx context.Context, tx *sql.Tx, ds []Delivery) (map[s
 	if s.dialect == Postgres {
 		q.WriteString(` FOR SHARE`)
 	}
-	rows, err := tx.QueryContext(ctx, q.String(), ids...)
+	run := tx.QueryContext
+	if len(ids) == 1 {
+		// The usual batch: one endpoint, one shape worth keeping compiled.
+		run = func(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+			return s.txQuery(ctx, tx, q, args...)
+		}
+	}
+	rows, err := run(ctx, q.String(), ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -235,24 +251,26 @@ func (s *Store) liveHooks(ctx context.Context, tx *sql.Tx, ds []Delivery) (map[s
 
 func (s *Store) insertDeliveryChunk(ctx context.Context, tx *sql.Tx, ds []Delivery, fresh []bool) error {
 	var q strings.Builder
-	q.WriteString(`INSERT INTO webhook_inbox (org_id, integration_id, dedupe_key, event_kind, headers, body, body_sha256,
-		project_gitlab_id, received_at, status) VALUES `)
-	args := make([]any, 0, len(ds)*10)
+	q.WriteString(`INSERT INTO webhook_inbox (org_id, integration_id, dedupe_key, event_kind, headers, body, body_codec,
+		body_sha256, project_gitlab_id, received_at, status) VALUES `)
+	args := make([]any, 0, len(ds)*11)
 	for i, d := range ds {
 		if i > 0 {
 			q.WriteByte(',')
 		}
-		n := len(args)
-		fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10)
+		// Plain ? binds by position: SQLite resolves $N names one by one
+		// against all the earlier ones, quadratic in the batch.
+		q.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
 		status := d.Status
 		if status == "" {
 			status = "pending"
 		}
-		args = append(args, d.OrgID, d.IntegrationID, d.DedupeKey, d.EventKind, d.Headers, d.Body, d.BodySHA256,
-			d.ProjectGitLabID, d.ReceivedAt, status)
+		d.Pack()
+		args = append(args, d.OrgID, d.IntegrationID, d.DedupeKey, d.EventKind, d.Headers, d.stored, d.codec,
+			d.BodySHA256, d.ProjectGitLabID, d.ReceivedAt, status)
 	}
 	q.WriteString(` ON CONFLICT (integration_id, dedupe_key) DO NOTHING RETURNING integration_id, dedupe_key`)
-	rows, err := tx.QueryContext(ctx, q.String(), args...)
+	rows, err := s.txQuery(ctx, tx, q.String(), args...)
 	if err != nil {
 		return err
 	}
@@ -316,7 +334,7 @@ func (s *Store) PendingDeliveries(ctx context.Context, tx *sql.Tx, afterID int64
 		q = tx
 	}
 	rows, err := q.QueryContext(ctx, `
-		SELECT id, org_id, integration_id, dedupe_key, event_kind, body, project_gitlab_id, received_at, status
+		SELECT id, org_id, integration_id, dedupe_key, event_kind, body, body_codec, project_gitlab_id, received_at, status
 		FROM webhook_inbox WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to read webhook inbox: %w", err)
@@ -324,10 +342,14 @@ func (s *Store) PendingDeliveries(ctx context.Context, tx *sql.Tx, afterID int64
 	defer rows.Close()
 	var out []Delivery
 	for rows.Next() {
-		var d Delivery
-		if err := rows.Scan(&d.ID, &d.OrgID, &d.IntegrationID, &d.DedupeKey, &d.EventKind, &d.Body, &d.ProjectGitLabID, &d.ReceivedAt, &d.Status); err != nil {
+		var (
+			d     Delivery
+			codec string
+		)
+		if err := rows.Scan(&d.ID, &d.OrgID, &d.IntegrationID, &d.DedupeKey, &d.EventKind, &d.Body, &codec, &d.ProjectGitLabID, &d.ReceivedAt, &d.Status); err != nil {
 			return nil, fmt.Errorf("store: unable to read webhook inbox: %w", err)
 		}
+		d.Body, d.BodyErr = unpack(d.Body, codec)
 		out = append(out, d)
 	}
 	return out, rows.Err()

@@ -19,6 +19,7 @@ func (s *Store) insertDeliveriesPostgres(ctx context.Context, ds []Delivery) ([]
 		orgs, integs, projects = make([]int64, n), make([]int64, n), make([]*int64, n)
 		keys, kinds, headers   = make([]string, n), make([]string, n), make([]string, n)
 		statuses, hooks        = make([]string, n), make([]string, n)
+		codecs                 = make([]string, n)
 		bodies, sums           = make([][]byte, n), make([][]byte, n)
 		times                  = make([]time.Time, n)
 		hookIDs                []string
@@ -37,7 +38,8 @@ func (s *Store) insertDeliveriesPostgres(ctx context.Context, ds []Delivery) ([]
 		if headers[i] == "" {
 			headers[i] = "{}"
 		}
-		bodies[i], sums[i], times[i] = d.Body, d.BodySHA256, d.ReceivedAt
+		d.Pack()
+		bodies[i], codecs[i], sums[i], times[i] = d.stored, d.codec, d.BodySHA256, d.ReceivedAt
 		if d.HookID != "" && !seen[d.HookID] {
 			seen[d.HookID] = true
 			hookIDs = append(hookIDs, d.HookID)
@@ -59,17 +61,18 @@ func (s *Store) insertDeliveriesPostgres(ctx context.Context, ds []Delivery) ([]
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SELECT hook_id FROM webhook_endpoints WHERE hook_id = ANY($1) FOR SHARE`, hookIDs)
-	b.Queue(`INSERT INTO webhook_inbox (org_id, integration_id, dedupe_key, event_kind, headers, body, body_sha256,
-			project_gitlab_id, received_at, status)
-		SELECT v.org_id, v.integration_id, v.dedupe_key, v.event_kind, v.headers::jsonb, v.body, v.body_sha256,
-			v.project_gitlab_id, v.received_at, v.status
-		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[],
-			$8::bigint[], $9::timestamptz[], $10::text[], $11::text[])
-			AS v(org_id, integration_id, dedupe_key, event_kind, headers, body, body_sha256, project_gitlab_id, received_at, status, hook_id)
+	b.Queue(`INSERT INTO webhook_inbox (org_id, integration_id, dedupe_key, event_kind, headers, body, body_codec,
+			body_sha256, project_gitlab_id, received_at, status)
+		SELECT v.org_id, v.integration_id, v.dedupe_key, v.event_kind, v.headers::jsonb, v.body, v.body_codec,
+			v.body_sha256, v.project_gitlab_id, v.received_at, v.status
+		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::bytea[],
+			$9::bigint[], $10::timestamptz[], $11::text[], $12::text[])
+			AS v(org_id, integration_id, dedupe_key, event_kind, headers, body, body_codec, body_sha256, project_gitlab_id,
+				received_at, status, hook_id)
 		WHERE v.hook_id = '' OR EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.hook_id = v.hook_id)
 		ON CONFLICT (integration_id, dedupe_key) DO NOTHING
 		RETURNING integration_id, dedupe_key`,
-		orgs, integs, keys, kinds, headers, bodies, sums, projects, times, statuses, hooks)
+		orgs, integs, keys, kinds, headers, bodies, codecs, sums, projects, times, statuses, hooks)
 	for k, at := range last {
 		q := `UPDATE integrations SET webhook_last_received_at = $1
 			WHERE org_id = $2 AND id = $3 AND (webhook_last_received_at IS NULL OR webhook_last_received_at < $1)`

@@ -12,12 +12,7 @@ import (
 
 func TestInsertDeliveriesReportsDuplicatesWithinAndAcrossBatches(t *testing.T) {
 	ctx := context.Background()
-	s := storetest.Open(t)
-	b, _, _ := s.BootstrapIfEmpty(ctx, "A", "a@localhost", "")
-	in := &store.Integration{OrgID: b.Org.ID, Alias: "gl", BaseURL: "https://g.example.com", AuthMethod: store.AuthMethodToken}
-	if err := s.CreateIntegration(ctx, nil, in); err != nil {
-		t.Fatal(err)
-	}
+	s, b, in := storeWithIntegration(t)
 	d := func(key string) store.Delivery {
 		return store.Delivery{OrgID: b.Org.ID, IntegrationID: in.ID, DedupeKey: key, EventKind: "push", Headers: "{}",
 			Body: []byte(`{}`), ReceivedAt: time.Now().UTC()}
@@ -59,12 +54,7 @@ func TestInsertDeliveriesReportsDuplicatesWithinAndAcrossBatches(t *testing.T) {
 // connection is reused).
 func TestAFailedDeliveryBatchWritesNothingAndLeavesTheStoreUsable(t *testing.T) {
 	ctx := context.Background()
-	s := storetest.Open(t)
-	b, _, _ := s.BootstrapIfEmpty(ctx, "A", "a@localhost", "")
-	in := &store.Integration{OrgID: b.Org.ID, Alias: "gl", BaseURL: "https://g.example.com", AuthMethod: store.AuthMethodToken}
-	if err := s.CreateIntegration(ctx, nil, in); err != nil {
-		t.Fatal(err)
-	}
+	s, b, in := storeWithIntegration(t)
 	d := func(integ int64, key string) store.Delivery {
 		return store.Delivery{OrgID: b.Org.ID, IntegrationID: integ, DedupeKey: key, EventKind: "push", Headers: "{}",
 			Body: []byte(`{}`), ReceivedAt: time.Now().UTC()}
@@ -87,4 +77,21 @@ func TestAFailedDeliveryBatchWritesNothingAndLeavesTheStoreUsable(t *testing.T) 
 	if c, _ := s.InboxCounts(ctx, b.Org.ID, in.ID); c["pending"] != 5 {
 		t.Fatalf("stored %v, want 5", c)
 	}
+}
+
+// storeWithIntegration returns a migrated store of the test's dialect with
+// an organisation and one token integration in it.
+func storeWithIntegration(t *testing.T) (*store.Store, store.Bootstrap, *store.Integration) {
+	t.Helper()
+	ctx := context.Background()
+	s := storetest.Open(t)
+	b, _, err := s.BootstrapIfEmpty(ctx, "A", "a@localhost", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &store.Integration{OrgID: b.Org.ID, Alias: "gl", BaseURL: "https://g.example.com", AuthMethod: store.AuthMethodToken}
+	if err := s.CreateIntegration(ctx, nil, in); err != nil {
+		t.Fatal(err)
+	}
+	return s, b, in
 }

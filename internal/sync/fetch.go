@@ -1,15 +1,18 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/tidwall/gjson"
 	gl "gitlab.com/gitlab-org/api/client-go/v2"
 
 	"github.com/labsync/labsync/internal/gitlab"
@@ -23,6 +26,16 @@ type conn struct {
 	pacer    *pacer
 	integ    int64
 	requests atomic.Int64
+	// inFlight bounds the requests in flight to the run's concurrency,
+	// whatever number of chains are working (some are writing their page).
+	inFlight chan struct{}
+}
+
+// newConn returns a connection to one integration's GitLab with at most
+// the service's concurrency of requests in flight.
+func (s *Service) newConn(client *gitlab.Client, integrationID int64) *conn {
+	return &conn{svc: s, client: client, pacer: s.pacerFor(integrationID), integ: integrationID,
+		inFlight: make(chan struct{}, max(1, s.opts.Concurrency))}
 }
 
 // page is one answer of a list endpoint.
@@ -47,7 +60,13 @@ func (c *conn) get(ctx context.Context, path string, q url.Values, link string) 
 		if err := c.pacer.wait(ctx); err != nil {
 			return page{}, err
 		}
+		select {
+		case c.inFlight <- struct{}{}:
+		case <-ctx.Done():
+			return page{}, ctx.Err()
+		}
 		pg, resp, err := c.do(ctx, path, q, link)
+		<-c.inFlight
 		c.requests.Add(1)
 		var hdr http.Header
 		status := 0
@@ -90,7 +109,6 @@ func (c *conn) get(ctx context.Context, path string, q url.Values, link string) 
 func (c *conn) do(ctx context.Context, path string, q url.Values, link string) (page, *gl.Response, error) {
 	api := c.client.API()
 	var u *url.URL
-	var pg1 json.RawMessage
 	if link != "" {
 		var err error
 		if u, err = url.Parse(link); err != nil {
@@ -115,17 +133,14 @@ func (c *conn) do(ctx context.Context, path string, q url.Values, link string) (
 	if err != nil {
 		return page{}, nil, err
 	}
-	var items []json.RawMessage
-	var target any = &items
-	if q.Get("_one") != "" {
-		target = &pg1
-	}
-	resp, err := api.Do(req, target)
+	var body bytes.Buffer
+	resp, err := api.Do(req, &body)
 	if err != nil {
 		return page{}, resp, err
 	}
-	if target == &pg1 {
-		items = []json.RawMessage{pg1}
+	items, err := splitItems(body.Bytes(), q.Get("_one") != "")
+	if err != nil {
+		return page{}, resp, err
 	}
 	pg := page{items: items, next: resp.NextPage, nextLink: resp.NextLink}
 	if link == "" && q.Get("pagination") != "keyset" {
@@ -165,4 +180,38 @@ func accessProblem(err error) (*gitlab.APIError, bool) {
 		return ae, true
 	}
 	return nil, false
+}
+
+// errNotJSON is an answer that is not the JSON asked for; like a cut-off
+// answer, it is retried.
+var errNotJSON = errors.New("sync: GitLab's answer is not valid JSON")
+
+// splitItems validates an answer and cuts a list into its items (or
+// returns the one object), each a slice of body. gjson's validator and
+// walker do not build values, which makes this several times cheaper than
+// decoding the page into []json.RawMessage (BenchmarkSplitPage).
+func splitItems(body []byte, one bool) ([]json.RawMessage, error) {
+	if !gjson.ValidBytes(body) {
+		return nil, errNotJSON
+	}
+	if one {
+		return []json.RawMessage{bytes.TrimSpace(body)}, nil
+	}
+	r := gjson.ParseBytes(body)
+	if r.Type == gjson.Null {
+		return nil, nil
+	}
+	if !r.IsArray() {
+		return nil, fmt.Errorf("%w: a list was expected", errNotJSON)
+	}
+	var items []json.RawMessage
+	r.ForEach(func(_, v gjson.Result) bool {
+		if v.Index > 0 && v.Index+len(v.Raw) <= len(body) && string(body[v.Index:v.Index+len(v.Raw)]) == v.Raw {
+			items = append(items, body[v.Index:v.Index+len(v.Raw):v.Index+len(v.Raw)])
+		} else {
+			items = append(items, json.RawMessage(v.Raw))
+		}
+		return true
+	})
+	return items, nil
 }

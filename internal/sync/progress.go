@@ -170,7 +170,7 @@ func (s *Service) Discover(ctx context.Context, orgID, integrationID int64) erro
 		return err
 	}
 	r := &run{svc: s, orgID: orgID, integ: integrationID, integration: integ, state: st,
-		conn: &conn{svc: s, client: client, pacer: s.pacerFor(integrationID), integ: integrationID}}
+		conn: s.newConn(client, integrationID)}
 	if err := r.discover(ctx); err != nil {
 		if isTokenProblem(err) && s.opts.TokenProblem != nil {
 			s.opts.TokenProblem(ctx, orgID, integrationID, err)

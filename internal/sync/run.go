@@ -94,7 +94,7 @@ func (r *run) start(ctx context.Context, cancel context.CancelFunc) error {
 	if err != nil {
 		return fmt.Errorf("sync: no GitLab client for the integration: %w", err)
 	}
-	r.conn = &conn{svc: r.svc, client: client, pacer: r.svc.pacerFor(r.integ), integ: r.integ}
+	r.conn = r.svc.newConn(client, r.integ)
 	r.cancel = cancel
 	if sel, err := r.svc.st.SelectionFor(ctx, r.orgID, r.integ); err != nil {
 		return err
@@ -216,8 +216,12 @@ func resources(s store.Services) []string {
 	return out
 }
 
-// runChains works the unfinished rows with Concurrency workers. A
-// project's pushes run before its commits (commits follow pushed branches).
+// chainsPerRequest is how many chains work per request allowed in flight.
+const chainsPerRequest = 3
+
+// runChains works the unfinished rows with Concurrency × chainsPerRequest
+// workers. A project's pushes run before its commits (commits follow
+// pushed branches).
 func (r *run) runChains(ctx context.Context, selected []store.Project, rows []store.Progress) error {
 	projects := map[int64]store.Project{}
 	for _, p := range selected {
@@ -250,7 +254,10 @@ func (r *run) runChains(ctx context.Context, selected []store.Project, rows []st
 	var wg gosync.WaitGroup
 	var mu gosync.Mutex
 	var failed []string
-	for range r.svc.opts.Concurrency {
+	// More chains than requests in flight: while some chains write their
+	// page, others fetch theirs, so the concurrency allowed at GitLab is
+	// used all the time; conn bounds the requests themselves.
+	for range r.svc.opts.Concurrency * chainsPerRequest {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -18,6 +18,10 @@ type webhookInfo struct {
 	Inbox    map[string]int64
 	// Secret is set only in the response that issued it.
 	Secret string
+	// CanRegister says the integration allows labsync to add its webhook
+	// to GitLab itself; Registered is what the last request for it did.
+	CanRegister bool
+	Registered  []webhook.ProjectHookResult
 }
 
 type integrationView struct {
@@ -90,7 +94,7 @@ func (u *UI) integrationView(r *http.Request, in store.Integration) (integration
 		v.Poll = &plan
 	}
 	if u.Webhooks != nil {
-		wi := &webhookInfo{Health: u.Webhooks.HealthOf(in.WebhookLastReceivedAt)}
+		wi := &webhookInfo{Health: u.Webhooks.HealthOf(in.WebhookLastReceivedAt), CanRegister: in.AllowHookRegistration && u.Integrations != nil}
 		e, err := u.st.WebhookEndpointFor(ctx, s.OrgID, in.ID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -162,6 +166,54 @@ func (u *UI) issueWebhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	v.Webhook.Secret = is.Secret.Reveal()
 	w.Header().Set("Cache-Control", "no-store")
+	u.render(w, r, http.StatusOK, "integration", v)
+	return nil
+}
+
+// registerWebhooks adds labsync's webhook to every selected project in
+// GitLab: the one write to GitLab labsync makes besides OAuth, and only for
+// an integration connected with hook registration allowed. What GitLab did
+// for each project is shown on the integration page.
+func (u *UI) registerWebhooks(w http.ResponseWriter, r *http.Request) error {
+	in, err := u.integration(r)
+	if err != nil {
+		return err
+	}
+	if u.Webhooks == nil || u.Integrations == nil {
+		return errNotFound
+	}
+	if !in.AllowHookRegistration {
+		return &pageError{Status: http.StatusConflict, Title: "Webhook registration is off",
+			Message: "labsync writes to GitLab only when you allowed it to register its webhooks, and this integration was connected without that.",
+			Remedy:  "Add the webhook in GitLab yourself with the URL and secret on the integration page, or connect again with \"Let labsync register its webhooks\" ticked (the token needs the api scope)."}
+	}
+	s := sessionFrom(r.Context())
+	c, err := u.Integrations.Client(r.Context(), s.OrgID, in.ID)
+	if err != nil {
+		var ie *integrations.Error
+		if errors.As(err, &ie) {
+			return &pageError{Status: ie.Status, Title: "GitLab cannot be reached with this integration", Message: ie.Message, Remedy: ie.Remedy}
+		}
+		return err
+	}
+	res, err := u.Webhooks.Register(r.Context(), c, s.OrgID, in.ID)
+	var ie *webhook.InputError
+	if errors.As(err, &ie) {
+		return &pageError{Status: http.StatusConflict, Title: "No webhook yet",
+			Message: "labsync registers the webhook URL and secret it issued, and none is issued yet.",
+			Remedy:  "Create the webhook URL and secret first, then register."}
+	}
+	if err != nil {
+		return err
+	}
+	u.audit(r, s.OrgID, &s.UserID, "webhook.registered", integrationTarget(in.ID), `{"via":"ui"}`)
+	v, err := u.integrationView(r, in)
+	if err != nil {
+		return err
+	}
+	if v.Webhook != nil {
+		v.Webhook.Registered = res
+	}
 	u.render(w, r, http.StatusOK, "integration", v)
 	return nil
 }

@@ -139,40 +139,29 @@ func decodeCursor(c string) (string, int64, bool) {
 	return path, n, ok && err == nil
 }
 
-// groupTree nests groups under their parents (groups whose parent the
-// credential cannot see become roots) and marks the selected ones.
+// groupTree nests groups under their parents (store.GroupTree) and marks
+// the selected ones.
 func groupTree(gs []store.Group, sel []store.GroupSelection) []groupNode {
-	known := map[int64]bool{}
-	for _, g := range gs {
-		known[g.GitLabID] = true
+	chosen := map[int64]store.GroupSelection{}
+	for _, s := range sel {
+		chosen[s.GitLabID] = s
 	}
-	children := map[int64][]store.Group{}
-	var roots []store.Group
-	for _, g := range gs {
-		if g.ParentGitLabID != nil && known[*g.ParentGitLabID] {
-			children[*g.ParentGitLabID] = append(children[*g.ParentGitLabID], g)
-		} else {
-			roots = append(roots, g)
-		}
-	}
-	var build func(g store.Group, depth int) groupNode
-	build = func(g store.Group, depth int) groupNode {
+	var mark func(g store.Group) groupNode
+	mark = func(g store.Group) groupNode {
 		n := groupNode{Group: g}
-		for _, s := range sel {
-			if s.GitLabID == g.GitLabID {
-				n.Checked, n.Auto = true, s.AutoImport
-			}
+		n.Group.Subgroups = nil // the nodes' Children carry them
+		if s, ok := chosen[g.GitLabID]; ok {
+			n.Checked, n.Auto = true, s.AutoImport
 		}
-		if depth < 20 { // GitLab nests at most 20 levels
-			for _, c := range children[g.GitLabID] {
-				n.Children = append(n.Children, build(c, depth+1))
-			}
+		for _, c := range g.Subgroups {
+			n.Children = append(n.Children, mark(c))
 		}
 		return n
 	}
+	roots := store.GroupTree(gs)
 	out := make([]groupNode, 0, len(roots))
 	for _, g := range roots {
-		out = append(out, build(g, 0))
+		out = append(out, mark(g))
 	}
 	return out
 }
@@ -197,39 +186,34 @@ func (u *UI) savePicker(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	onPage := map[int64]bool{}
+	page := &labsync.ProjectPage{}
 	for _, id := range strings.Split(r.PostForm.Get("page_ids"), ",") {
 		if n, err := strconv.ParseInt(id, 10, 64); err == nil {
-			onPage[n] = true
-		}
-	}
-	projects := []int64{}
-	for _, id := range sel.Projects {
-		if !onPage[id] {
-			projects = append(projects, id)
+			page.Shown = append(page.Shown, n)
 		}
 	}
 	for _, id := range r.PostForm["project"] {
-		if n, err := strconv.ParseInt(id, 10, 64); err == nil && onPage[n] && !slices.Contains(projects, n) {
-			projects = append(projects, n)
+		if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+			page.Checked = append(page.Checked, n)
 		}
 	}
-	sel.Projects = projects
-	sel.Groups = []store.GroupSelection{}
+	groups := []store.GroupSelection{}
 	for _, id := range r.PostForm["group"] {
 		if n, err := strconv.ParseInt(id, 10, 64); err == nil {
-			sel.Groups = append(sel.Groups, store.GroupSelection{GitLabID: n, AutoImport: r.PostForm.Get("auto_"+id) == "on"})
+			groups = append(groups, store.GroupSelection{GitLabID: n, AutoImport: r.PostForm.Get("auto_"+id) == "on"})
 		}
 	}
-	sel.Exclusions = []string{}
+	exclusions := []string{}
 	for line := range strings.SplitSeq(r.PostForm.Get("exclusions"), "\n") {
 		if line = strings.TrimSpace(line); line != "" {
-			sel.Exclusions = append(sel.Exclusions, line)
+			exclusions = append(exclusions, line)
 		}
 	}
-	sel.IncludeArchived = r.PostForm.Get("include_archived") == "on"
-	sel.Services = store.Services{MergeRequests: r.PostForm.Get("svc_merge_requests") == "on", Issues: r.PostForm.Get("svc_issues") == "on",
+	archived := r.PostForm.Get("include_archived") == "on"
+	services := store.Services{MergeRequests: r.PostForm.Get("svc_merge_requests") == "on", Issues: r.PostForm.Get("svc_issues") == "on",
 		Pipelines: r.PostForm.Get("svc_pipelines") == "on", Pushes: r.PostForm.Get("svc_pushes") == "on"}
+	sel = labsync.MergeSelection(sel, labsync.SelectionChange{Page: page, Groups: &groups, Exclusions: &exclusions,
+		IncludeArchived: &archived, Services: &services})
 	if _, err := u.Sync.SaveSelection(ctx, s.OrgID, in.ID, sel); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return err

@@ -129,6 +129,9 @@ func truncate(s string, n int) string {
 
 // one normalises and stores a delivery and records its outcome, in tx.
 func (p *Processor) one(ctx context.Context, tx *sql.Tx, d store.Delivery) error {
+	if d.BodyErr != nil {
+		return p.st.FinishDelivery(ctx, tx, d.OrgID, d.ID, "failed", truncate(d.BodyErr.Error(), 500))
+	}
 	status, why, err := p.apply(ctx, tx, d)
 	if err != nil {
 		var pe *payloadError

@@ -209,3 +209,29 @@ func TestTwoProcessorsDrainOnceInOrder(t *testing.T) {
 		t.Fatalf("%d feed entries for %d changes", len(feed), n)
 	}
 }
+
+// A delivery whose stored body no longer decodes is recorded as failed,
+// with why, and does not hold up the deliveries around it.
+func TestAnUnreadableStoredBodyFailsOnlyItsDelivery(t *testing.T) {
+	r := newRig(t, false)
+	r.discover(t, true, 1)
+	if code, _ := r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event", "Merge Request Hook"), fixture(t, "merge_request.json")); code != 200 {
+		t.Fatalf("post: %d", code)
+	}
+	if _, err := r.st.DB().Exec(`UPDATE webhook_inbox SET body = $1, body_codec = 's2'`, []byte("\xffdamaged")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event", "Issue Hook"), fixture(t, "issue.json")); code != 200 {
+		t.Fatalf("post: %d", code)
+	}
+	if _, err := NewProcessor(r.st, nil).ProcessOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var why string
+	if err := r.st.DB().QueryRow(`SELECT error FROM webhook_inbox WHERE status = 'failed'`).Scan(&why); err != nil || !strings.Contains(why, "corrupt") {
+		t.Fatalf("damaged delivery: %q %v", why, err)
+	}
+	if st := r.status(t); st["processed"] != 1 || st["failed"] != 1 {
+		t.Fatalf("inbox outcome %v", st)
+	}
+}

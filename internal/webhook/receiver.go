@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -108,6 +110,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Status:        status,
 		HookID:        hookID,
 	}
+	d.Pack() // here, on the request's goroutine, rather than in the single writer
 	res, err := s.inbox.Submit(r.Context(), d)
 	if err != nil {
 		s.reject(w, "unavailable", http.StatusServiceUnavailable, "temporarily unable to store the delivery; GitLab will retry")
@@ -167,7 +170,10 @@ func isJSONObject(b []byte) bool {
 		case ' ', '\t', '\r', '\n':
 			continue
 		case '{':
-			return json.Valid(b)
+			// gjson validates without building anything, several times
+			// faster than encoding/json; FuzzValidityMatchesEncodingJSON
+			// holds the two to the same verdicts.
+			return gjson.ValidBytes(b)
 		}
 		return false
 	}
@@ -216,13 +222,35 @@ func eventKind(header, objectKind string) string {
 	return strings.ToLower(strings.ReplaceAll(header, " ", "_"))
 }
 
+// keptHeaders is the JSON object of the headers worth keeping, in the
+// order of headersKept.
 func keptHeaders(h http.Header) string {
-	m := make(map[string]string, len(headersKept))
+	b := make([]byte, 0, 256)
+	b = append(b, '{')
 	for _, k := range headersKept {
-		if v := h.Get(k); v != "" {
-			m[k] = v
+		v := h.Get(k)
+		if v == "" {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(append(appendJSONString(b, k), ':'), v)
+	}
+	return string(append(b, '}'))
+}
+
+// appendJSONString appends s as a JSON string. Header values are mostly
+// plain ASCII; anything else goes through encoding/json, which escapes
+// exactly as it would in a marshalled map.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
 		}
 	}
-	b, _ := json.Marshal(m)
-	return string(b)
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
