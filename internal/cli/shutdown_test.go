@@ -30,7 +30,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		dbURL = storetest.FreshPostgresURL(t)
 	}
 	w := newSyncedWorld(t, dbURL, sandbox.Config{Version: "17.11", Seed: 4, Groups: 2, Projects: 12,
-		MRs: 250, Issues: 150, Pipelines: 120, Commits: 150, Latency: 150 * time.Millisecond})
+		MRs: 250, Issues: 150, Pipelines: 120, Commits: 150, Latency: 400 * time.Millisecond})
 	env := append(w.env, "LABSYNC_SHUTDOWN_TIMEOUT=10s", "LABSYNC_LOG_LEVEL=info")
 	srv := startServeAsync(t, env)
 	waitReady(t, srv)
@@ -81,12 +81,29 @@ func TestServeShutsDownGracefully(t *testing.T) {
 			}
 		})
 	}
-	// Stop while deliveries arrive and the sync is still running.
-	for ok.Load() < 100 {
+	// Stop while deliveries arrive and the sync is still running, early
+	// enough that it cannot finish in the shutdown's grace period (a slow
+	// machine once let it, and the job completed instead of being handed
+	// back).
+	// The sync's chains are planned a moment after its job starts (a
+	// fast database once let 20 deliveries through before any existed),
+	// so wait for them as well as for the deliveries.
+	deadline = time.Now().Add(time.Minute)
+	for {
+		if s := jobState(); s != "running" {
+			t.Fatalf("the sync is %s before SIGTERM; make the sandbox slower:\n%s", s, tail(srv.output(), 4000))
+		}
+		left, err := st.ProgressRows(ctx, w.org, w.integ, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok.Load() >= 20 && len(left) >= 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute, %d deliveries acknowledged and %d chains planned and unfinished:\n%s", ok.Load(), len(left), tail(srv.output(), 4000))
+		}
 		time.Sleep(5 * time.Millisecond)
-	}
-	if s := jobState(); s != "running" {
-		t.Fatalf("the sync is %s before SIGTERM; make the sandbox slower", s)
 	}
 	ackedAtTerm := ok.Load()
 	termAt := time.Now()
@@ -98,7 +115,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		t.Fatalf("serve did not exit cleanly on SIGTERM: %v\n%s", err, tail(srv.output(), 4000))
 	}
 	if s := jobState(); s == "running" || s == "completed" {
-		t.Fatalf("the sync job is still claimed by the stopped process (state %s)", s)
+		t.Fatalf("the sync job is still claimed by the stopped process (state %s):\n%s", s, tail(srv.output(), 6000))
 	}
 	state, err := st.SyncStateFor(ctx, w.org, w.integ)
 	if err != nil {
@@ -124,14 +141,16 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		}
 	}
 	deadline = time.Now().Add(3 * time.Minute)
-	for jobState() != "completed" {
+	// Every sync job must have ended: the handed-back job and any the
+	// periodic poll queued to resume the sync may both be at work.
+	for jobState() != "completed" || syncJobsLeft(ctx, st.DB()) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the sync handed back on SIGTERM did not finish (job %s):\n%s", jobState(), tail(srv2.output(), 4000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if left, err := st.ProgressRows(ctx, w.org, w.integ, true); err != nil || len(left) > 0 {
-		t.Fatalf("unfinished progress after the resumed sync: %d rows, %v", len(left), err)
+		t.Fatalf("unfinished progress after the resumed sync: %d rows, %v; first %+v\n%s", len(left), err, left[0], tail(srv2.output(), 4000))
 	}
 	t.Logf("all %d acknowledged deliveries found after the restart; the sync finished %s after it", ok.Load(), time.Since(restarted).Round(100*time.Millisecond))
 }
