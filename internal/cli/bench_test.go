@@ -1,0 +1,36 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A rate-limited backfill that fits in one minute's budget is never
+// throttled; the bench must not print its request rate as budget use
+// (it once printed "624.9%").
+func TestBenchBackfillDoesNotRateABudgetItNeverReached(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a backfill")
+	}
+	b := &backfillBench{version: "17.11", groups: 1, projects: 2, mrs: 3, issues: 3, pipelines: 2, commits: 5,
+		latency: time.Millisecond, concurrency: 4, rateLimit: 2000}
+	var out bytes.Buffer
+	if err := b.run(context.Background(), &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	var line string
+	for l := range strings.SplitSeq(out.String(), "\n") {
+		if strings.HasPrefix(l, "rate budget used") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "not measured") || strings.Contains(line, "%") {
+		t.Fatalf("rate budget line %q, want it marked not measured:\n%s", line, out.String())
+	}
+	if !strings.Contains(out.String(), "answered 429      0 ") {
+		t.Fatalf("a run inside one window's budget was throttled:\n%s", out.String())
+	}
+}
