@@ -206,7 +206,6 @@ func (b *backfillBench) run(ctx context.Context, out io.Writer) error {
 				limited++
 			}
 		}
-		perMin := float64(made) / wall.Minutes()
 		full, used := fullWindows(reqs, t1, t1.Add(wall))
 		if full == 0 && made <= b.rateLimit {
 			// GitLab's window is a minute: a run that needs no more than
@@ -214,6 +213,7 @@ func (b *backfillBench) run(ctx context.Context, out io.Writer) error {
 			// nothing about how well the budget is used.
 			fmt.Fprintf(out, "rate budget used  not measured: %d requests fit in one minute's budget of %d; give the sandbox more projects\n", made, b.rateLimit)
 		} else {
+			perMin := float64(made) / wall.Minutes()
 			fmt.Fprintf(out, "rate budget used  %.1f%% (%.0f requests/min of %d over the whole run)\n", 100*perMin/float64(b.rateLimit), perMin, b.rateLimit)
 		}
 		if full > 0 {

@@ -81,13 +81,11 @@ func TestServeShutsDownGracefully(t *testing.T) {
 			}
 		})
 	}
-	// Stop while deliveries arrive and the sync is still running, early
-	// enough that it cannot finish in the shutdown's grace period (a slow
-	// machine once let it, and the job completed instead of being handed
-	// back).
-	// The sync's chains are planned a moment after its job starts (a
-	// fast database once let 20 deliveries through before any existed),
-	// so wait for them as well as for the deliveries.
+	// Stop while deliveries arrive and the sync is still running: once its
+	// chains are planned (a moment after its job starts; a fast database
+	// once let 20 deliveries through before any existed), and early enough
+	// that it cannot finish in the shutdown's grace period (a slow machine
+	// once let it, and the job completed instead of being handed back).
 	deadline = time.Now().Add(time.Minute)
 	for {
 		if s := jobState(); s != "running" {
