@@ -123,6 +123,8 @@ func (s *Sandbox) routes() http.Handler {
 	api("GET /api/v4/groups/{id}", accessRead, s.getGroup)
 	api("GET /api/v4/groups/{id}/subgroups", accessRead, s.listSubgroups)
 	api("GET /api/v4/groups/{id}/projects", accessRead, s.listGroupProjects)
+	api("GET /api/v4/groups/{id}/merge_requests", accessRead, s.listGroupMRs)
+	api("GET /api/v4/groups/{id}/issues", accessRead, s.listGroupIssues)
 	api("GET /api/v4/merge_requests", accessReadAuth, s.listAllMRs)
 	api("GET /api/v4/projects/{id}/merge_requests", accessRead, s.listProjectMRs)
 	api("GET /api/v4/projects/{id}/merge_requests/{iid}", accessRead, s.getMR)
