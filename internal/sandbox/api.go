@@ -540,7 +540,7 @@ func (s *Sandbox) getMR(c *call) (any, error) {
 	}
 	for _, m := range p.mrs {
 		if m.iid == iid {
-			return s.renderMR(m), nil
+			return s.renderMRDetail(m), nil
 		}
 	}
 	return nil, notFound("Merge Request")
@@ -695,7 +695,7 @@ func (s *Sandbox) getPipeline(c *call) (any, error) {
 	}
 	for _, pl := range p.pipelines {
 		if pl.id == id {
-			return s.renderPipeline(pl), nil
+			return s.renderPipelineDetail(pl), nil
 		}
 	}
 	return nil, notFound("Pipeline")
