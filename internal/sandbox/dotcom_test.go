@@ -199,6 +199,11 @@ func TestGitLabComRateLimitsAnswerAsGitLabComDoes(t *testing.T) {
 	if routes != 600+1+1 {
 		t.Errorf("request log counts %d requests on route GET /api/v4/groups/{id}/projects, want 602", routes)
 	}
+	var byRoute map[string]int
+	mustJSON(t, get(t, sb, "/-/sandbox/requests?by=route", sb.ControlToken()).body, &byRoute)
+	if byRoute["GET /api/v4/groups/{id}/projects"] != 602 || byRoute["GET /api/v4/groups"] != 200+1+1 {
+		t.Errorf("requests by route %v", byRoute)
+	}
 }
 
 func TestGitLabComProjectsListDropsTotalsAboveTenThousandRows(t *testing.T) {

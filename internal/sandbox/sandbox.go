@@ -383,6 +383,23 @@ func (s *Sandbox) Requests() []RequestLogEntry {
 	return slices.Clone(s.reqLog)
 }
 
+// RequestsByRoute counts the logged requests per route pattern (requests no
+// route matched count under their method and path). With ResetRequests at
+// the start of a poll cycle it gives the cycle's requests per endpoint.
+func (s *Sandbox) RequestsByRoute() map[string]int {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	out := map[string]int{}
+	for _, e := range s.reqLog {
+		k := e.Route
+		if k == "" {
+			k = e.Method + " " + e.Path
+		}
+		out[k]++
+	}
+	return out
+}
+
 // ResetRequests empties the request log.
 func (s *Sandbox) ResetRequests() {
 	s.logMu.Lock()
