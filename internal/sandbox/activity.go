@@ -348,9 +348,11 @@ func (s *Sandbox) generatorLoop(ctx context.Context, perMinute float64) {
 	}
 }
 
+// randomActivity changes a random project of the seeded dataset (the
+// gitlab.com profile's public world has its own activity).
 func (s *Sandbox) randomActivity(r *rand.Rand) {
 	s.mu.RLock()
-	n := len(s.projects)
+	n := s.seededProjects
 	s.mu.RUnlock()
 	if n == 0 {
 		return

@@ -263,6 +263,15 @@ func (s *Sandbox) publicChange(r *rand.Rand, mix ActivityMix) {
 	}
 }
 
+// connectedUser is whom a credential belongs to unless told otherwise: alice
+// on the gitlab.com profile, root elsewhere.
+func (s *Sandbox) connectedUser() string {
+	if s.dotcom {
+		return s.userName
+	}
+	return "root"
+}
+
 // controlTokenOK reports whether v is the control API's own credential.
 func (s *Sandbox) controlTokenOK(v string) bool {
 	return s.controlToken != "" && subtle.ConstantTimeCompare([]byte(v), []byte(s.controlToken)) == 1

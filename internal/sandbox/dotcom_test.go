@@ -256,3 +256,46 @@ func BenchmarkStartSelfManaged(b *testing.B) {
 		sb.Close()
 	}
 }
+
+func TestGitLabComOAuthSignsInTheConnectedUserAndOffersNoPublicWorldUsers(t *testing.T) {
+	sb := start(t, dotcomConfig)
+	cfg := oauthConfig(sb)
+	page := get(t, sb, "/oauth/authorize?"+strings.SplitN(cfg.AuthCodeURL("s"), "?", 2)[1], "")
+	if page.status != 200 || strings.Contains(string(page.body), "user-1") || !strings.Contains(string(page.body), `<option value="alice">`) {
+		t.Errorf("consent page %d offers public-world users or lacks alice", page.status)
+	}
+	id, _ := sb.OAuthApp()
+	code, ok := sb.AuthorizeCode(id, testRedirect, "", "")
+	if !ok {
+		t.Fatal("AuthorizeCode refused the default app")
+	}
+	tok, err := cfg.Exchange(t.Context(), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := get(t, sb, "/api/v4/user", tok.AccessToken).json(t); u["username"] != "alice" {
+		t.Errorf("OAuth token of %v, want alice", u["username"])
+	}
+}
+
+func TestGitLabComWorldIsDeterministicAndTheGeneratorKeepsToTheSeededDataset(t *testing.T) {
+	cfg := dotcomConfig
+	a, b := start(t, cfg), start(t, cfg)
+	for _, path := range []string{"/api/v4/projects?order_by=id&per_page=100&page=3", "/api/v4/groups?all_available=true&per_page=100&page=2"} {
+		ra := strings.ReplaceAll(string(get(t, a, path, a.UserToken()).body), a.URL(), "")
+		rb := strings.ReplaceAll(string(get(t, b, path, b.UserToken()).body), b.URL(), "")
+		if ra != rb {
+			t.Errorf("%s differs between equal seeds", path)
+		}
+	}
+	cfg.Generator = 60000
+	g := start(t, cfg)
+	before := a.Manifest().Totals
+	for deadline := time.Now().Add(5 * time.Second); g.Manifest().Totals == before && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // some more changes, to catch any in the public world
+	if m := g.Manifest(); m.Totals == a.Manifest().Totals || m.Public.Totals != (Counts{}) {
+		t.Errorf("generator: seeded totals %+v (before %+v), public world %+v; want seeded activity only", m.Totals, a.Manifest().Totals, m.Public.Totals)
+	}
+}
