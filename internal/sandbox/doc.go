@@ -17,7 +17,9 @@
 //   - Endpoints: /version, /metadata (15.2+), /user (Entities::UserPublic;
 //     is_admin and note only for administrators), /personal_access_tokens/self
 //     (15.5+), /projects (membership, min_access_level, owned, search,
-//     archived, visibility, order_by/sort, offset and keyset pagination),
+//     archived, visibility, last_activity_after/before, updated_after/before
+//     from 15.10 paired with order_by=updated_at as GitLab demands,
+//     order_by/sort, offset and keyset pagination),
 //     /projects/:id, /groups (member groups by default, public and internal
 //     ones too with all_available=true, as GroupsFinder), /groups/:id,
 //     /groups/:id/subgroups, /groups/:id/projects (include_subgroups,
