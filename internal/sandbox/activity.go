@@ -39,7 +39,10 @@ func (s *Sandbox) mutate(projectID int64, f func(p *project, now time.Time) (Cha
 	now := s.clock().UTC().Truncate(time.Millisecond)
 	ch, ds, err := f(p, now)
 	if err == nil {
-		p.lastAct, p.updated = now, now
+		// As Event#update_project_activity: only a stale last_activity_at moves.
+		if iv := s.cfg.LastActivityInterval; iv <= 0 || !p.lastAct.After(now.Add(-iv)) {
+			p.lastAct, p.updated = now, now
+		}
 		ch.ProjectID, ch.UpdatedAt, ch.Hooks = p.id, now, len(ds)
 	}
 	s.mu.Unlock()

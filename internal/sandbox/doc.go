@@ -41,7 +41,11 @@
 //     (PublicProjects, 20,000 by default, about one in ten private, kept as
 //     small structs) changed at PublicActivityPerMin without webhooks;
 //     /projects, /groups?all_available=true and scope=all list that world;
-//     internal visibility does not exist; GitLab.com's rate limits apply
+//     internal visibility does not exist; a project's last_activity_at and
+//     updated_at move at most once an hour, as GitLab's
+//     Event::RESET_PROJECT_ACTIVITY_INTERVAL allows (LastActivityInterval;
+//     the self-managed profile moves them on every change unless told);
+//     GitLab.com's rate limits apply
 //     (2,000 API requests per user and minute, and per endpoint GET /projects
 //     2,000 per 10 minutes, /projects/:id 400, /groups 200, /groups/:id 400,
 //     /groups/:id/projects 600 per minute with ApplicationRateLimiter's 429
@@ -117,6 +121,9 @@
 //     merge requests or issues; activity fills them).
 //   - Per-version gates of the /user fields and of queued_duration are
 //     approximate.
+//   - On the self-managed profile, by default, last_activity_at moves with
+//     every change (GitLab moves it at most hourly; set LastActivityInterval),
+//     and pushes do not keep a separate last_repository_updated_at.
 //   - Instance-wide /merge_requests applies non_archived=true by default like
 //     the group listing; GitLab's instance-wide endpoint has no such filter
 //     (gitlab#353137, still open when checked); kept so, as existing tests

@@ -299,3 +299,46 @@ func TestGitLabComWorldIsDeterministicAndTheGeneratorKeepsToTheSeededDataset(t *
 		t.Errorf("generator: seeded totals %+v (before %+v), public world %+v; want seeded activity only", m.Totals, a.Manifest().Totals, m.Public.Totals)
 	}
 }
+
+func TestGitLabComMovesLastActivityAtMostOnceAnHour(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	cfg := dotcomConfig
+	cfg.Now = func() time.Time { return now }
+	sb := start(t, cfg)
+	var pid int64
+	for _, p := range sb.projects[:sb.seededProjects] {
+		if canRead(p, sb.users[1]) && !p.archived {
+			pid = p.id
+			break
+		}
+	}
+	if pid == 0 {
+		t.Fatal("alice can read no seeded project")
+	}
+	lastActivity := func() string {
+		t.Helper()
+		return get(t, sb, "/api/v4/projects/"+strconv.FormatInt(pid, 10), sb.UserToken()).json(t)["last_activity_at"].(string)
+	}
+	steps := []struct {
+		after time.Duration
+		want  string
+	}{
+		{0, "2026-03-02T10:00:00.000Z"},
+		{10 * time.Minute, "2026-03-02T10:00:00.000Z"},
+		{50 * time.Minute, "2026-03-02T10:00:00.000Z"},
+		{61 * time.Minute, "2026-03-02T11:01:00.000Z"},
+	}
+	for _, st := range steps {
+		now = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC).Add(st.after)
+		ch, err := sb.OpenIssue(pid, "tick")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lastActivity(); got != st.want {
+			t.Errorf("after an issue at +%v: last_activity_at %s, want %s", st.after, got, st.want)
+		}
+		if !ch.UpdatedAt.Equal(now) {
+			t.Errorf("the issue's updated_at %v, want %v", ch.UpdatedAt, now)
+		}
+	}
+}

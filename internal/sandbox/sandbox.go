@@ -129,6 +129,9 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 		if cfg.RateLimitPerMin == 0 {
 			cfg.RateLimitPerMin = dotcomAPILimit
 		}
+		if cfg.LastActivityInterval == 0 {
+			cfg.LastActivityInterval = resetProjectActivityInterval
+		}
 	} else {
 		cfg.Profile, cfg.PublicProjects, cfg.PublicActivityPerMin = ProfileSelfManaged, 0, 0
 	}
