@@ -37,10 +37,14 @@ func (s *Sandbox) mutate(projectID int64, f func(p *project, now time.Time) (Cha
 	}
 	p := s.projects[projectID-1]
 	now := s.clock().UTC().Truncate(time.Millisecond)
+	events := len(p.events)
 	ch, ds, err := f(p, now)
 	if err == nil {
-		// As Event#update_project_activity: only a stale last_activity_at moves.
-		if iv := s.cfg.LastActivityInterval; iv <= 0 || !p.lastAct.After(now.Add(-iv)) {
+		// With LastActivityInterval, as Event#update_project_activity: only a
+		// change that records an event (pushes, opening, merging, closing;
+		// not pipelines or edits) moves a stale last_activity_at. Without
+		// it, every change moves it, as the sandbox always did.
+		if iv := s.cfg.LastActivityInterval; iv <= 0 || (len(p.events) > events && !p.lastAct.After(now.Add(-iv))) {
 			p.lastAct, p.updated = now, now
 		}
 		ch.ProjectID, ch.UpdatedAt, ch.Hooks = p.id, now, len(ds)

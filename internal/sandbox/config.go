@@ -112,9 +112,11 @@ type Config struct {
 	PublicActivityMix ActivityMix
 	// LastActivityInterval is how stale a project's last_activity_at (and
 	// updated_at) must be before activity moves it. GitLab touches them only
-	// when they are older than Event::RESET_PROJECT_ACTIVITY_INTERVAL, one
-	// hour (app/models/event.rb), so a project active every minute shows the
-	// same last_activity_at for an hour. 0 means one hour on the gitlab.com
+	// when an event is recorded (pushes, opening, merging or closing merge
+	// requests and issues; not pipelines, not edits) and only when they are
+	// older than Event::RESET_PROJECT_ACTIVITY_INTERVAL, one hour
+	// (app/models/event.rb), so a project active every minute shows the same
+	// last_activity_at for an hour. 0 means one hour on the gitlab.com
 	// profile and "every change" on the self-managed one (what the sandbox
 	// always did; existing tests rely on it); a negative value means every
 	// change.

@@ -42,7 +42,8 @@
 //     small structs) changed at PublicActivityPerMin without webhooks;
 //     /projects, /groups?all_available=true and scope=all list that world;
 //     internal visibility does not exist; a project's last_activity_at and
-//     updated_at move at most once an hour, as GitLab's
+//     updated_at move only with changes that record an event (not pipelines,
+//     not edits) and at most once an hour, as GitLab's
 //     Event::RESET_PROJECT_ACTIVITY_INTERVAL allows (LastActivityInterval;
 //     the self-managed profile moves them on every change unless told);
 //     GitLab.com's rate limits apply

@@ -307,13 +307,13 @@ func TestGitLabComMovesLastActivityAtMostOnceAnHour(t *testing.T) {
 	sb := start(t, cfg)
 	var pid int64
 	for _, p := range sb.projects[:sb.seededProjects] {
-		if canRead(p, sb.users[1]) && !p.archived {
+		if canRead(p, sb.users[1]) && !p.archived && p.ciEnabled && p.branch(p.defBranch) != nil {
 			pid = p.id
 			break
 		}
 	}
 	if pid == 0 {
-		t.Fatal("alice can read no seeded project")
+		t.Fatal("alice can read no seeded project with CI/CD and a default branch")
 	}
 	lastActivity := func() string {
 		t.Helper()
@@ -327,6 +327,14 @@ func TestGitLabComMovesLastActivityAtMostOnceAnHour(t *testing.T) {
 		{10 * time.Minute, "2026-03-02T10:00:00.000Z"},
 		{50 * time.Minute, "2026-03-02T10:00:00.000Z"},
 		{61 * time.Minute, "2026-03-02T11:01:00.000Z"},
+	}
+	// A pipeline records no event: last_activity_at stays where it was.
+	before := lastActivity()
+	if _, err := sb.RunPipeline(pid, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastActivity(); got != before {
+		t.Errorf("a pipeline moved last_activity_at from %s to %s", before, got)
 	}
 	for _, st := range steps {
 		now = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC).Add(st.after)
