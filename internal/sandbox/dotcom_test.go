@@ -72,6 +72,9 @@ func TestGitLabComListsThePublicWorldToNonMembersButNeverPrivateProjects(t *test
 	alice := sb.users[1]
 	all := readableIDs(t, sb, "/api/v4/projects?order_by=id", tok)
 	mine := readableIDs(t, sb, "/api/v4/projects?membership=true", tok)
+	if m := sb.Manifest(); len(m.UserProjects) != len(mine) || len(m.UserGroups) == 0 {
+		t.Errorf("manifest lists %d user projects and %d groups; membership=true lists %d projects", len(m.UserProjects), len(m.UserGroups), len(mine))
+	}
 	public, private := 0, 0
 	for _, p := range sb.projects {
 		switch {
