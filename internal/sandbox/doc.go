@@ -47,7 +47,8 @@
 //     Event::RESET_PROJECT_ACTIVITY_INTERVAL allows (LastActivityInterval;
 //     the self-managed profile moves them on every change unless told);
 //     GitLab.com's rate limits apply
-//     (2,000 API requests per user and minute, and per endpoint GET /projects
+//     (2,000 API requests per user and minute, 500 per IP without a token,
+//     and per endpoint GET /projects
 //     2,000 per 10 minutes, /projects/:id 400, /groups 200, /groups/:id 400,
 //     /groups/:id/projects 600 per minute with ApplicationRateLimiter's 429
 //     body and Retry-After). See dotcom.go for the sources.

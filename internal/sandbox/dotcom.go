@@ -28,8 +28,9 @@ import (
 //   - Rate limits of GitLab.com (doc/user/gitlab_com/index.md "Rate limits on
 //     GitLab.com", doc/administration/settings/rate_limit_on_projects_api.md,
 //     rate_limit_on_groups_api.md; keys in lib/gitlab/application_rate_limiter.rb):
-//     2,000 authenticated API requests per user per minute (Rack::Attack,
-//     RateLimit-* headers, "Retry later"), and per-endpoint limits by user
+//     2,000 authenticated API requests per user per minute and 500
+//     unauthenticated ones per IP (Rack::Attack, RateLimit-* headers,
+//     "Retry later"), and per-endpoint limits by user
 //     (or by IP when anonymous): GET /projects 2,000 per 10 minutes (400 per
 //     10 minutes anonymous), GET /projects/:id 400 per minute, GET /groups
 //     200 per minute, GET /groups/:id 400 per minute, GET /groups/:id/projects
@@ -60,8 +61,12 @@ var dotcomEndpointLimits = map[string]endpointLimit{
 	"GET /api/v4/groups/{id}/projects": {key: "group_projects_api", limit: 600, interval: time.Minute},
 }
 
-// dotcomAPILimit is GitLab.com's authenticated API limit per user and minute.
-const dotcomAPILimit = 2000
+// GitLab.com's API limits per minute: authenticated (per user; the sandbox
+// counts per token) and unauthenticated (per IP address).
+const (
+	dotcomAPILimit             = 2000
+	dotcomUnauthenticatedLimit = 500
+)
 
 // endpointLimiter counts requests per limit key and user (or address) in
 // fixed windows aligned to the Unix epoch, as ApplicationRateLimiter does

@@ -193,6 +193,9 @@ func TestGitLabComRateLimitsAnswerAsGitLabComDoes(t *testing.T) {
 	if r.header.Get("RateLimit-Limit") != "2000" {
 		t.Errorf("RateLimit-Limit %q, want GitLab.com's 2000 per minute", r.header.Get("RateLimit-Limit"))
 	}
+	if r := get(t, sb, "/api/v4/projects/1", ""); r.header.Get("RateLimit-Limit") != "500" {
+		t.Errorf("anonymous RateLimit-Limit %q, want GitLab.com's 500 per minute", r.header.Get("RateLimit-Limit"))
+	}
 	var routes int
 	for _, e := range sb.Requests() {
 		if e.Route == "GET /api/v4/groups/{id}/projects" {
