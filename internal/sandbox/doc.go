@@ -46,12 +46,13 @@
 //     not edits) and at most once an hour, as GitLab's
 //     Event::RESET_PROJECT_ACTIVITY_INTERVAL allows (LastActivityInterval;
 //     the self-managed profile moves them on every change unless told);
-//     GitLab.com's rate limits apply
-//     (2,000 API requests per user and minute, 500 per IP without a token,
-//     and per endpoint GET /projects
+//     GitLab.com's rate limits apply (2,000 API requests per user and
+//     minute, 500 per IP without a token, and per endpoint GET /projects
 //     2,000 per 10 minutes, /projects/:id 400, /groups 200, /groups/:id 400,
 //     /groups/:id/projects 600 per minute with ApplicationRateLimiter's 429
-//     body and Retry-After). See dotcom.go for the sources.
+//     body and Retry-After). No further GitLab.com-only restriction on
+//     /projects, /groups, /merge_requests or /issues was found in GitLab's
+//     source or docs. See dotcom.go for the sources.
 //   - Pagination headers as GitLab's OffsetHeaderBuilder writes them: X-Page,
 //     X-Per-Page, X-Next-Page, X-Prev-Page, Link (prev, next, first, last),
 //     X-Total and X-Total-Pages, the last two and rel="last" dropped above
