@@ -70,10 +70,11 @@ const (
 
 // endpointLimiter counts requests per limit key and user (or address) in
 // fixed windows aligned to the Unix epoch, as ApplicationRateLimiter does
-// with its period key (now / interval).
+// with its period key (now / interval). One counter per key and caller,
+// reset when a new period starts, keeps memory bounded.
 type endpointLimiter struct {
 	mu     sync.Mutex
-	counts map[string]int
+	counts map[string]*rateWindow
 }
 
 func (l *endpointLimiter) check(now time.Time, route string, who string, anonymous bool) *apiError {
@@ -87,16 +88,18 @@ func (l *endpointLimiter) check(now time.Time, route string, who string, anonymo
 	}
 	secs := int64(lim.interval / time.Second)
 	period := now.Unix() / secs
-	key := fmt.Sprintf("%s:%s:%d", lim.key, who, period)
+	key := lim.key + ":" + who
 	l.mu.Lock()
 	if l.counts == nil {
-		l.counts = map[string]int{}
+		l.counts = map[string]*rateWindow{}
 	}
-	if len(l.counts) > 100000 { // old periods only; bounded memory
-		clear(l.counts)
+	w := l.counts[key]
+	if w == nil || w.start != period {
+		w = &rateWindow{start: period}
+		l.counts[key] = w
 	}
-	l.counts[key]++
-	n := l.counts[key]
+	w.count++
+	n := w.count
 	l.mu.Unlock()
 	if n <= limit {
 		return nil

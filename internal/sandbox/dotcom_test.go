@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -354,5 +355,34 @@ func TestGitLabComMovesLastActivityAtMostOnceAnHour(t *testing.T) {
 		if !ch.UpdatedAt.Equal(now) {
 			t.Errorf("the issue's updated_at %v, want %v", ch.UpdatedAt, now)
 		}
+	}
+}
+
+func TestGitLabComEndpointLimitsResetWithTheirWindow(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	cfg := dotcomConfig
+	cfg.RateLimitPerMin = -1 // the per-endpoint limit alone
+	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	sb := start(t, cfg)
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	for i := 0; i < 400; i++ {
+		if r := get(t, sb, "/api/v4/projects?per_page=1", ""); r.status != 200 {
+			t.Fatalf("anonymous request %d: %d", i+1, r.status)
+		}
+	}
+	if r := get(t, sb, "/api/v4/projects?per_page=1", ""); r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "600" {
+		t.Fatalf("anonymous request 401 in 10 minutes: %d Retry-After %q, want 429 and 600", r.status, r.header.Get("Retry-After"))
+	}
+	advance(9 * time.Minute)
+	if r := get(t, sb, "/api/v4/projects?per_page=1", ""); r.status != http.StatusTooManyRequests {
+		t.Errorf("9 minutes later: %d, want still 429", r.status)
+	}
+	advance(time.Minute)
+	if r := get(t, sb, "/api/v4/projects?per_page=1", ""); r.status != 200 {
+		t.Errorf("in the next 10-minute window: %d, want 200", r.status)
+	}
+	if r := get(t, sb, "/api/v4/projects?per_page=1", sb.UserToken()); r.status != 200 {
+		t.Errorf("an authenticated user is throttled by anonymous requests: %d", r.status)
 	}
 }
