@@ -39,6 +39,15 @@ import (
 //     and Retry-After set to the limit's interval in seconds
 //     (lib/api/helpers/rate_limiter.rb, too_many_requests!). They set no
 //     RateLimit-* headers of their own.
+//   - Project activity as GitLab records it: last_activity_at (and the
+//     project's updated_at) move only with changes that record an event and
+//     only when older than an hour (app/models/event.rb,
+//     RESET_PROJECT_ACTIVITY_INTERVAL; Config.LastActivityInterval), so a
+//     listing ordered by last_activity_at does not reveal which projects
+//     changed in the last minutes; item listings with updated_after do.
+//   - The connected user, alice, is a Maintainer of the seeded groups she
+//     belongs to and of a few projects outside them, so she may register
+//     project hooks there.
 //   - Pagination is GitLab's everywhere: X-Total and X-Total-Pages are
 //     omitted above 10,000 rows, and /projects stops offset pagination at
 //     50,000 rows (keyset with order_by=id goes further).
