@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -384,5 +385,34 @@ func TestGitLabComEndpointLimitsResetWithTheirWindow(t *testing.T) {
 	}
 	if r := get(t, sb, "/api/v4/projects?per_page=1", sb.UserToken()); r.status != 200 {
 		t.Errorf("an authenticated user is throttled by anonymous requests: %d", r.status)
+	}
+}
+
+// BenchmarkGitLabComListings measures what the listings a poller uses cost
+// the sandbox with the default 20,000-project public world.
+func BenchmarkGitLabComListings(b *testing.B) {
+	sb, err := Start(b.Context(), Config{Profile: ProfileGitLabCom, Seed: 1, Groups: 3, Projects: 10, MRs: 10, Issues: 10, Pipelines: 5, Commits: 20, RateLimitPerMin: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sb.Close()
+	for _, path := range []string{"/api/v4/projects?per_page=100", "/api/v4/projects?per_page=100&membership=true",
+		"/api/v4/projects?per_page=100&order_by=last_activity_at", "/api/v4/groups/1/merge_requests?per_page=100&updated_after=2024-01-01T00:00:00Z",
+		"/api/v4/merge_requests?scope=all&per_page=100"} {
+		b.Run(path, func(b *testing.B) {
+			req, _ := http.NewRequest(http.MethodGet, sb.URL()+path, nil)
+			req.Header.Set("Private-Token", sb.UserToken())
+			for b.Loop() {
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					b.Fatalf("%s: %d", path, res.StatusCode)
+				}
+			}
+		})
 	}
 }
