@@ -22,9 +22,11 @@ import (
 //     all_available is set; lib/api/groups.rb defaults it to false for
 //     non-administrators), and scope=all on /merge_requests and /issues spans
 //     every readable project (MergeRequestsFinder, IssuesFinder).
-//   - No internal visibility: GitLab.com restricts the Internal level
-//     (doc/user/gitlab_com/index.md), so generated "internal" groups and
-//     projects are private on this profile.
+//   - No internal visibility: since July 2019 GitLab.com refuses it for new
+//     projects, groups and snippets (gitlab#12388; the note in
+//     doc/api/project_snippets.md and other pages). Older internal projects
+//     still exist there; the sandbox makes every generated "internal" group
+//     and project private on this profile.
 //   - Rate limits of GitLab.com (doc/user/gitlab_com/index.md "Rate limits on
 //     GitLab.com", doc/administration/settings/rate_limit_on_projects_api.md,
 //     rate_limit_on_groups_api.md; keys in lib/gitlab/application_rate_limiter.rb):
