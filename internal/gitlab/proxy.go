@@ -1,16 +1,20 @@
 package gitlab
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpproxy"
 )
@@ -484,4 +488,80 @@ func (p *Proxy) proxyTransport(t *http.Transport, direct func(ctx context.Contex
 		}
 		return direct(ctx, network, addr)
 	}
+}
+
+// Redact removes the proxy's credentials from s, for texts that may echo
+// them (a proxy's own error page). It is safe on a nil *Proxy.
+func (p *Proxy) Redact(s string) string { return p.redact(s) }
+
+// Tunnel opens a CONNECT tunnel through the proxy that serves gitlabURL to
+// target (GitLab's host:port), for the step-by-step diagnosis: it returns
+// the open tunnel, over which the caller speaks TLS to GitLab itself, and
+// the proxy as scheme://host:port. The proxy is dialed with d; an https
+// proxy's own certificate is verified against the system roots and caPEM.
+// Failures are a *ProxyError (ProxyUnreachable or ProxyConnectRefused). It
+// does not check GitLab's address: the caller checks it against the address
+// policy first, as [Options.Proxy] describes. It fails when no proxy serves
+// gitlabURL.
+func (p *Proxy) Tunnel(ctx context.Context, d *net.Dialer, gitlabURL *url.URL, target string, caPEM []byte) (net.Conn, string, error) {
+	pu, err := p.For(gitlabURL)
+	if err != nil {
+		return nil, "", err
+	}
+	if pu == nil {
+		return nil, "", errors.New("gitlab: no proxy serves " + gitlabURL.Redacted())
+	}
+	shown := printable(pu)
+	unreachable := func(err error) error {
+		return &ProxyError{Stage: ProxyUnreachable, Proxy: shown, Setting: p.source, Target: target, Err: err}
+	}
+	c, err := d.DialContext(ctx, "tcp", proxyAddr(pu))
+	if err != nil {
+		return nil, shown, unreachable(err)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		c.SetDeadline(deadline)
+	}
+	if pu.Scheme == "https" {
+		conf, err := TLSConfig(caPEM)
+		if err != nil {
+			c.Close()
+			return nil, shown, unreachable(err)
+		}
+		conf.ServerName = pu.Hostname()
+		tc := tls.Client(c, conf)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, shown, unreachable(err)
+		}
+		c = tc
+	}
+	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: target}, Host: target, Header: http.Header{}}
+	if pu.User != nil {
+		pw, _ := pu.User.Password()
+		req.Header.Set("Proxy-Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(pu.User.Username()+":"+pw)))
+	}
+	if err := req.Write(c); err != nil {
+		c.Close()
+		return nil, shown, unreachable(err)
+	}
+	// The proxy sends nothing after its answer until the client speaks, so
+	// the buffered reader holds no bytes of the tunnel.
+	resp, err := http.ReadResponse(bufio.NewReader(io.LimitReader(c, 64<<10)), req)
+	if err != nil {
+		c.Close()
+		return nil, shown, unreachable(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		c.Close()
+		status := p.redact(resp.Status)
+		if len(status) > 120 {
+			status = status[:120]
+		}
+		return nil, shown, &ProxyError{Stage: ProxyConnectRefused, Proxy: shown, Setting: p.source, Target: target,
+			StatusCode: resp.StatusCode, Status: status}
+	}
+	c.SetDeadline(time.Time{})
+	return c, shown, nil
 }
