@@ -371,3 +371,58 @@ func TestAClientForAnInsecureHTTPGitLabNeedsTheOptIn(t *testing.T) {
 		t.Fatalf("with the opt-in: %v, insecure %v", err, c != nil && c.Insecure())
 	}
 }
+
+// Plain http to a GitLab (with the insecure opt-in) goes through the proxy
+// without a CONNECT: the proxy forwards each request, and labsync checks
+// GitLab's address before each one.
+func TestPlainHTTPThroughAProxyIsCheckedAgainstTheAddressPolicyPerRequest(t *testing.T) {
+	gl := &gitlabtest.GitLab{Token: "glpat-proxytest", Version: "17.11.2-ee"}
+	srv := gitlabtest.Serve(t, gl)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	target := "gitlab.corp.example:" + port
+	px := gitlabtest.StartConnectProxy(t, &gitlabtest.ConnectProxy{Routes: map[string]string{target: srv.Listener.Addr().String()}})
+	base, err := NormalizeBaseURL("http://"+target, AllowInsecureHTTP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		resolve string
+		code    int
+		kind    Kind
+	}{
+		{"an allowed address is forwarded", "203.0.113.7", http.StatusOK, ""},
+		{"a loopback address is refused before the proxy is asked", "127.0.0.1", 0, KindAddressRefused},
+		{"an unresolvable name is refused", "", 0, KindDNS},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(px.Forwards())
+			res := hosts{}
+			if tc.resolve != "" {
+				res["gitlab.corp.example"] = tc.resolve
+			}
+			c, err := New(Options{BaseURL: base, AllowInsecureHTTP: true, Resolver: res,
+				Proxy: mustProxy(t, ProxySettings{HTTPProxy: "http://" + px.Addr()})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, err := version(t, c)
+			if tc.kind == "" {
+				if err != nil || code != tc.code {
+					t.Fatalf("GET /version: %d %v", code, err)
+				}
+				if got := px.Forwards()[before:]; !slices.Equal(got, []string{target}) {
+					t.Fatalf("forwarded %v, want one request to %s", got, target)
+				}
+				return
+			}
+			if ae := ClassifyError(err); ae == nil || ae.Kind != tc.kind {
+				t.Fatalf("error %v classified as %+v, want %s", err, ae, tc.kind)
+			}
+			if got := px.Forwards()[before:]; len(got) != 0 {
+				t.Fatalf("the proxy was asked to forward %v", got)
+			}
+		})
+	}
+}
