@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,12 +85,14 @@ type Proxy struct {
 	source string // which variable the proxy URLs came from
 	fn     func(*url.URL) (*url.URL, error)
 	// addrs maps the lower-case host:port of every configured proxy to its
-	// printable form.
-	addrs map[string]string
+	// printable form and the variable it came from.
+	addrs map[string]proxyEntry
 	// secrets are texts that must not appear in any message: the proxy
 	// passwords and their Basic authorization values.
 	secrets []string
 }
+
+type proxyEntry struct{ shown, setting string }
 
 // ProxyConfigError says why a proxy setting is not usable. Its message names
 // the variable and never repeats a user name or password.
@@ -113,7 +116,7 @@ func (e *ProxyConfigError) Error() string {
 func NewProxy(s ProxySettings) (*Proxy, error) {
 	gp := strings.TrimSpace(s.GitLabProxy)
 	var cfg httpproxy.Config
-	p := &Proxy{addrs: map[string]string{}}
+	p := &Proxy{addrs: map[string]proxyEntry{}}
 	switch {
 	case strings.EqualFold(gp, ProxyNone):
 		return nil, nil
@@ -122,7 +125,7 @@ func NewProxy(s ProxySettings) (*Proxy, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.add(u)
+		p.add(u, EnvGitLabProxy)
 		cfg = httpproxy.Config{HTTPProxy: u.String(), HTTPSProxy: u.String(), NoProxy: s.NoProxy}
 		p.source = EnvGitLabProxy
 	default:
@@ -139,7 +142,7 @@ func NewProxy(s ProxySettings) (*Proxy, error) {
 			if err != nil {
 				return nil, err
 			}
-			p.add(u)
+			p.add(u, EnvHTTPSProxy)
 			cfg.HTTPSProxy = u.String()
 			sources = append(sources, EnvHTTPSProxy)
 		}
@@ -148,7 +151,7 @@ func NewProxy(s ProxySettings) (*Proxy, error) {
 			if err != nil {
 				return nil, err
 			}
-			p.add(u)
+			p.add(u, EnvHTTPProxy)
 			cfg.HTTPProxy = u.String()
 			sources = append(sources, EnvHTTPProxy)
 		}
@@ -209,8 +212,12 @@ func parseProxyURL(setting, raw string) (*url.URL, error) {
 
 // add records a proxy URL's address and its credentials (to be kept out of
 // every message).
-func (p *Proxy) add(u *url.URL) {
-	p.addrs[strings.ToLower(proxyAddr(u))] = printable(u)
+func (p *Proxy) add(u *url.URL, setting string) {
+	key := strings.ToLower(proxyAddr(u))
+	if e, ok := p.addrs[key]; ok {
+		setting = e.setting + " and " + setting
+	}
+	p.addrs[key] = proxyEntry{printable(u), setting}
 	if u.User != nil {
 		if pw, ok := u.User.Password(); ok && pw != "" {
 			p.secrets = append(p.secrets, pw, url.QueryEscape(pw), url.PathEscape(pw))
@@ -258,7 +265,15 @@ func (p *Proxy) Describe(target *url.URL) string {
 	if err != nil || pu == nil {
 		return ""
 	}
-	return printable(pu) + " (" + p.source + ")"
+	return printable(pu) + " (" + p.settingOf(pu) + ")"
+}
+
+// settingOf names the variable proxy URL pu came from.
+func (p *Proxy) settingOf(pu *url.URL) string {
+	if e, ok := p.addrs[strings.ToLower(proxyAddr(pu))]; ok {
+		return e.setting
+	}
+	return p.source
 }
 
 // Source names the variable (or variables) the proxy was read from.
@@ -275,10 +290,11 @@ func (p *Proxy) String() string {
 		return "direct"
 	}
 	var parts []string
-	for _, v := range p.addrs {
-		parts = append(parts, v)
+	for _, e := range p.addrs {
+		parts = append(parts, e.shown+" ("+e.setting+")")
 	}
-	return strings.Join(parts, ", ") + " (" + p.source + ")"
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
 }
 
 // GoString is String, so that %#v does not print the credentials either.
@@ -303,9 +319,9 @@ func (p *Proxy) redact(s string) string {
 
 // isProxyAddr reports whether addr (host:port, as net/http dials it) is one
 // of the configured proxies, and its printable form.
-func (p *Proxy) isProxyAddr(addr string) (string, bool) {
-	v, ok := p.addrs[strings.ToLower(addr)]
-	return v, ok
+func (p *Proxy) isProxyAddr(addr string) (proxyEntry, bool) {
+	e, ok := p.addrs[strings.ToLower(addr)]
+	return e, ok
 }
 
 // ProxyStage names where a connection through a proxy failed.
@@ -454,14 +470,14 @@ func (p *Proxy) proxyTransport(t *http.Transport, direct func(ctx context.Contex
 		if req.URL.Scheme == "http" {
 			// Plain http is forwarded by the proxy without a CONNECT: check
 			// GitLab's address here, per request.
-			if err := checkProxiedTarget(req.Context(), policy, res, printable(pu), p.source, req.URL.Host); err != nil {
+			if err := checkProxiedTarget(req.Context(), policy, res, printable(pu), p.settingOf(pu), req.URL.Host); err != nil {
 				return nil, err
 			}
 		}
 		return pu, nil
 	}
 	t.GetProxyConnectHeader = func(ctx context.Context, pu *url.URL, target string) (http.Header, error) {
-		return nil, checkProxiedTarget(ctx, policy, res, printable(pu), p.source, target)
+		return nil, checkProxiedTarget(ctx, policy, res, printable(pu), p.settingOf(pu), target)
 	}
 	t.OnProxyConnectResponse = func(_ context.Context, pu *url.URL, req *http.Request, resp *http.Response) error {
 		if resp.StatusCode == http.StatusOK {
@@ -471,7 +487,7 @@ func (p *Proxy) proxyTransport(t *http.Transport, direct func(ctx context.Contex
 		if len(status) > 120 {
 			status = status[:120]
 		}
-		return &ProxyError{Stage: ProxyConnectRefused, Proxy: printable(pu), Setting: p.source, Target: req.Host,
+		return &ProxyError{Stage: ProxyConnectRefused, Proxy: printable(pu), Setting: p.settingOf(pu), Target: req.Host,
 			StatusCode: resp.StatusCode, Status: status}
 	}
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -479,10 +495,10 @@ func (p *Proxy) proxyTransport(t *http.Transport, direct func(ctx context.Contex
 		// not judge it (a proxy on this machine or a private network is
 		// normal). Should GitLab's own URL name the proxy's address and be
 		// exempt from the proxy by NO_PROXY, it is dialed as the proxy too.
-		if shown, ok := p.isProxyAddr(addr); ok {
+		if e, ok := p.isProxyAddr(addr); ok {
 			c, err := toProxy.DialContext(ctx, network, addr)
 			if err != nil {
-				return nil, &ProxyError{Stage: ProxyUnreachable, Proxy: shown, Setting: p.source, Err: err}
+				return nil, &ProxyError{Stage: ProxyUnreachable, Proxy: e.shown, Setting: e.setting, Err: err}
 			}
 			return c, nil
 		}
@@ -513,7 +529,7 @@ func (p *Proxy) Tunnel(ctx context.Context, d *net.Dialer, gitlabURL *url.URL, t
 	}
 	shown := printable(pu)
 	unreachable := func(err error) error {
-		return &ProxyError{Stage: ProxyUnreachable, Proxy: shown, Setting: p.source, Target: target, Err: err}
+		return &ProxyError{Stage: ProxyUnreachable, Proxy: shown, Setting: p.settingOf(pu), Target: target, Err: err}
 	}
 	c, err := d.DialContext(ctx, "tcp", proxyAddr(pu))
 	if err != nil {
@@ -559,7 +575,7 @@ func (p *Proxy) Tunnel(ctx context.Context, d *net.Dialer, gitlabURL *url.URL, t
 		if len(status) > 120 {
 			status = status[:120]
 		}
-		return nil, shown, &ProxyError{Stage: ProxyConnectRefused, Proxy: shown, Setting: p.source, Target: target,
+		return nil, shown, &ProxyError{Stage: ProxyConnectRefused, Proxy: shown, Setting: p.settingOf(pu), Target: target,
 			StatusCode: resp.StatusCode, Status: status}
 	}
 	c.SetDeadline(time.Time{})

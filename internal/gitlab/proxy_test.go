@@ -426,3 +426,23 @@ func TestPlainHTTPThroughAProxyIsCheckedAgainstTheAddressPolicyPerRequest(t *tes
 		})
 	}
 }
+
+func TestAProxyIsDescribedByTheVariableItCameFromWithoutCredentials(t *testing.T) {
+	p := mustProxy(t, ProxySettings{HTTPSProxy: "http://u:secret-pw@secure.proxy:3128", HTTPProxy: "http://plain.proxy:8080"})
+	for _, c := range []struct{ target, want string }{
+		{"https://gitlab.corp.example", "http://secure.proxy:3128 (HTTPS_PROXY)"},
+		{"http://gitlab.corp.example", "http://plain.proxy:8080 (HTTP_PROXY)"},
+	} {
+		u, _ := url.Parse(c.target)
+		if got := p.Describe(u); got != c.want {
+			t.Errorf("Describe(%s) = %q, want %q", c.target, got, c.want)
+		}
+	}
+	if got, want := p.String(), "http://plain.proxy:8080 (HTTP_PROXY), http://secure.proxy:3128 (HTTPS_PROXY)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	var none *Proxy
+	if u, _ := url.Parse("https://gitlab.com"); none.Describe(u) != "" || none.String() != "direct" {
+		t.Errorf("a nil proxy: %q %q", none.Describe(u), none.String())
+	}
+}

@@ -150,7 +150,10 @@ func (p *Processor) services(ctx context.Context, sv servicesCache, d store.Deli
 
 // serviceOff returns why a delivery of kind is ignored when the service it
 // belongs to is switched off in s, or "" when it is on (or kind belongs to
-// no service).
+// no service). The receiver has answered such a delivery 2xx already: GitLab
+// disables a hook after four failed deliveries in a row (temporarily, then
+// for good after 40 since gitlab-org/gitlab!166329; before it, a 4xx
+// disabled it for good), and a switched-off service is no failure.
 func serviceOff(kind string, s store.Services) string {
 	var on bool
 	var name string
