@@ -5,9 +5,12 @@
 // something is wrong, what to do. Both the connection test of the REST API and
 // `labsync doctor` run it.
 //
+// The diagnosis reaches GitLab the way the service does, directly or through
+// the configured outbound proxy, and says which.
+//
 // The diagnosis only reads (through the guarded client of package gitlab),
-// never switches TLS verification off, and never puts the token into its
-// report.
+// never switches TLS verification off, and never puts the token or the
+// proxy's credentials into its report.
 package diagnose
 
 import (
@@ -242,6 +245,15 @@ type runner struct {
 	api     *gitlab.Client // authenticated
 	authErr *gitlab.APIError
 	version *gitlab.Version
+}
+
+// clientResolver is the resolver for the GitLab clients of later steps: nil
+// (the dialer's own resolution) unless a test replaced the default.
+func (r *runner) clientResolver() gitlab.Resolver {
+	if d, ok := r.res.(*net.Resolver); ok && d == net.DefaultResolver {
+		return nil
+	}
+	return r.res
 }
 
 func (r *runner) closeConn() {

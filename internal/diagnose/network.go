@@ -420,7 +420,7 @@ func trusted(leaf *x509.Certificate, intermediates []*x509.Certificate, caPEM []
 
 func (r *runner) checkHTTP(ctx context.Context) Step {
 	c, err := gitlab.New(gitlab.Options{BaseURL: r.base, CAPEM: r.in.CAPEM, Policy: r.in.Policy, Timeout: r.in.Timeout, UserAgent: "labsync-doctor",
-		Proxy: r.in.Proxy, Resolver: r.res, AllowInsecureHTTP: r.in.AllowInsecureHTTP})
+		Proxy: r.in.Proxy, Resolver: r.clientResolver(), AllowInsecureHTTP: r.in.AllowInsecureHTTP})
 	if err != nil {
 		return Step{Status: Fail, Kind: gitlab.KindUnexpected, Seen: err.Error() + ".", Remedy: "Fix the settings named above."}
 	}
