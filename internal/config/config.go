@@ -98,9 +98,9 @@ type setting struct {
 
 // credentialSettings are variables that may hold credentials: their flag
 // does not show the variable's value as its default (help output would print
-// it), and a flag value with credentials is refused (it would stay in shell
-// history and the process list).
-var credentialSettings = map[string]bool{gitlab.EnvGitLabProxy: true}
+// it). A --gitlab-proxy value with credentials is refused too (it would stay
+// in shell history and the process list).
+var credentialSettings = map[string]bool{gitlab.EnvGitLabProxy: true, "LABSYNC_DATABASE_URL": true}
 
 var settings = []setting{
 	{"LABSYNC_ADDR", "addr", "127.0.0.1:8787", "address to listen on"},

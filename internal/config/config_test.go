@@ -181,3 +181,25 @@ func TestGitLabProxyCredentialsStayOutOfFlagsHelpAndErrors(t *testing.T) {
 		t.Fatalf("a refused proxy URL: %v", err)
 	}
 }
+
+// A variable that may hold a password is used, but its value is not shown
+// as the default of its flag in help output.
+func TestHelpDoesNotShowCredentialsFromTheEnvironment(t *testing.T) {
+	env := map[string]string{"LABSYNC_DATABASE_URL": "postgres://u:db-Pa55@db/x", "LABSYNC_GITLAB_PROXY": "http://u:px-Pa55@proxy:3128"}
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	RegisterFlags(fs, func(k string) string { return env[k] })
+	if help := fs.FlagUsages(); strings.Contains(help, "db-Pa55") || strings.Contains(help, "px-Pa55") {
+		t.Fatalf("help shows a password:\n%s", help)
+	}
+	c, err := load(t, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL.Reveal() != env["LABSYNC_DATABASE_URL"] || c.GitLabProxy == nil {
+		t.Fatalf("the variables were not used: database %v, proxy %v", c.DatabaseURL, c.GitLabProxy)
+	}
+	c, err = load(t, env, "--database-url", "postgres://db.example.com/y")
+	if err != nil || c.DatabaseURL.Reveal() != "postgres://db.example.com/y" {
+		t.Fatalf("the flag did not win over the variable: %v", err)
+	}
+}
