@@ -1,8 +1,10 @@
 // Package api is labsync's REST API under /api/v1: JSON in and out,
-// authenticated by API token (and, later, the UI session), every query
-// scoped to the caller's organisation. Handlers return errors; one place,
-// serveError, decides what the caller sees. It never returns a secret after
-// the response that created it.
+// authenticated by API token or the UI session (accounts' authenticators),
+// every query scoped to the caller's organisation. It is a face: handlers
+// decode the request, call one service method and encode its answer; they
+// return errors, and one place, serveError, maps a problem's kind to the
+// HTTP status and JSON the caller sees. It never returns a secret after the
+// response that created it, and never imports the web package.
 package api
 
 import (

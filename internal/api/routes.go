@@ -5,14 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/integrations"
-	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
-	"github.com/labsync/labsync/internal/vault"
 	"github.com/labsync/labsync/internal/webhook"
 )
 
@@ -20,13 +19,14 @@ import (
 type Deps struct {
 	Store  *store.Store
 	Log    *slog.Logger
-	Vault  *vault.Vault
-	Jobs   *jobs.Runner
 	Config config.Config
 	// Webhooks receives deliveries and issues webhook endpoints.
 	Webhooks *webhook.Service
 	// Integrations connects GitLabs and hands out their clients.
 	Integrations *integrations.Service
+	// Accounts authenticates callers and owns members, tokens and the
+	// organisation; New builds one over Store when it is nil.
+	Accounts *accounts.Service
 	// Sync discovers, selects, backfills and polls; nil on a server that
 	// does not run it.
 	Sync *labsync.Service
@@ -37,7 +37,7 @@ type API struct {
 	Deps
 	store *store.Store
 	log   *slog.Logger
-	auths []Authenticator
+	auths []accounts.Authenticator
 	// routes lists every authenticated route, for the access matrix.
 	routes []Route
 }
@@ -56,8 +56,9 @@ type Mux interface {
 	Handle(pattern string, h http.Handler)
 }
 
-// New returns the API. More authenticators (the UI session) may be added.
-func New(d Deps, extra ...Authenticator) *API {
+// New returns the API. Requests are authenticated by API token, then by
+// each of extra in turn (serve adds the UI session's).
+func New(d Deps, extra ...accounts.Authenticator) *API {
 	if d.Integrations != nil && d.Webhooks != nil {
 		// Disconnecting removes registered hooks and forgets the cached
 		// webhook endpoint, whichever door (API, UI, CLI) it came through.
@@ -68,7 +69,10 @@ func New(d Deps, extra ...Authenticator) *API {
 			Forget: d.Webhooks.Invalidate,
 		})
 	}
-	return &API{Deps: d, store: d.Store, log: d.Log, auths: append([]Authenticator{tokenAuthenticator(d.Store)}, extra...)}
+	if d.Accounts == nil {
+		d.Accounts = accounts.New(d.Store, d.Log, d.Integrations, accounts.Options{})
+	}
+	return &API{Deps: d, store: d.Store, log: d.Log, auths: append([]accounts.Authenticator{d.Accounts.TokenAuthenticator()}, extra...)}
 }
 
 // Register mounts every route on mux.
@@ -98,7 +102,7 @@ func (a *API) route(mux Mux, pattern string, level access, h handlerFunc) {
 			serveError(w, r, a.log, errForbidden)
 			return
 		}
-		if err := h(w, r.WithContext(WithPrincipal(r.Context(), p))); err != nil {
+		if err := h(w, r.WithContext(accounts.WithPrincipal(r.Context(), p))); err != nil {
 			serveError(w, r, a.log, err)
 		}
 	}))
@@ -113,24 +117,24 @@ func (a *API) public(mux Mux, pattern string, h handlerFunc) {
 	}))
 }
 
-func (a *API) authenticate(r *http.Request) (Principal, error) {
-	if p, ok := PrincipalFrom(r.Context()); ok {
+func (a *API) authenticate(r *http.Request) (accounts.Principal, error) {
+	if p, ok := accounts.PrincipalFrom(r.Context()); ok {
 		return p, nil
 	}
 	for _, auth := range a.auths {
 		p, ok, err := auth(r)
 		if err != nil {
-			return Principal{}, err
+			return accounts.Principal{}, err
 		}
 		if ok {
 			return p, nil
 		}
 	}
-	return Principal{}, errUnauthenticated
+	return accounts.Principal{}, accounts.ErrUnauthenticated
 }
 
-func caller(r *http.Request) Principal {
-	p, _ := PrincipalFrom(r.Context())
+func caller(r *http.Request) accounts.Principal {
+	p, _ := accounts.PrincipalFrom(r.Context())
 	return p
 }
 

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/api"
-	"github.com/labsync/labsync/internal/auth"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
@@ -33,7 +33,7 @@ func TestConnectAndIntegrationsCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, prefix, hash, _ := auth.NewAPIToken()
+	tok, prefix, hash, _ := accounts.NewAPIToken()
 	if _, err := st.CreateAPIToken(ctx, b.Org.ID, b.Owner.ID, "cli", prefix, hash); err != nil {
 		t.Fatal(err)
 	}

@@ -2,10 +2,11 @@
 // (html/template, embedded templates, one CSS and one small script, nothing
 // fetched from elsewhere) over the same services the REST API calls.
 //
-// It owns the UI's sign-in: sessions (a random token in an HttpOnly cookie,
-// only its SHA-256 in the database), CSRF tokens on every state-changing
-// form, and sign-in throttling stored in the database so it holds across
-// replicas.
+// It is a face: a page parses the form, calls one service method and
+// renders the answer, or the problem, as a page. Sign-in, its throttle and
+// sessions are accounts' use-cases; the UI keeps the session token in an
+// HttpOnly cookie and checks the CSRF token of every state-changing form.
+// It never imports the api package: the two faces sit side by side.
 //
 // It must never put a secret (token, client secret, webhook secret,
 // password, session token) into a page, a log line or an error, except the
@@ -25,11 +26,14 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/labsync/labsync/internal/api"
+	"github.com/labsync/labsync/internal/accounts"
+	"github.com/labsync/labsync/internal/config"
+	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
+	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/webhook"
 )
 
 //go:embed templates/*.html
@@ -38,42 +42,37 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Options tune the UI; the zero value is right for production.
-type Options struct {
-	// IdleTimeout ends a session unused for this long (default 12 h).
-	IdleTimeout time.Duration
-	// MaxAge ends a session this long after sign-in (default 7 days).
-	MaxAge time.Duration
-}
-
-func (o Options) withDefaults() Options {
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 12 * time.Hour
-	}
-	if o.MaxAge <= 0 {
-		o.MaxAge = 7 * 24 * time.Hour
-	}
-	return o
+// Deps are what the UI is built from: the services it calls.
+type Deps struct {
+	Store  *store.Store
+	Log    *slog.Logger
+	Config config.Config
+	// Accounts signs users in and holds their sessions; required.
+	Accounts *accounts.Service
+	// Webhooks issues and registers webhook endpoints; nil hides them.
+	Webhooks *webhook.Service
+	// Integrations connects GitLabs; nil on a server without it.
+	Integrations *integrations.Service
+	// Sync discovers, selects and syncs; nil on a server that does not run it.
+	Sync *labsync.Service
 }
 
 // UI is the web interface. Build it with New and mount it with Register.
 type UI struct {
-	api.Deps
+	Deps
 	st     *store.Store
 	log    *slog.Logger
 	pages  map[string]*template.Template
 	secure bool
-	opts   Options
 }
 
-// New returns the UI over the API's dependencies.
-func New(d api.Deps, opts Options) *UI {
-	opts = opts.withDefaults()
+// New returns the UI over d.
+func New(d Deps) *UI {
 	log := d.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &UI{Deps: d, st: d.Store, log: log, pages: parsePages(), secure: isHTTPS(d.Config.PublicURL), opts: opts}
+	return &UI{Deps: d, st: d.Store, log: log, pages: parsePages(), secure: isHTTPS(d.Config.PublicURL)}
 }
 
 func isHTTPS(publicURL string) bool {
@@ -82,7 +81,9 @@ func isHTTPS(publicURL string) bool {
 }
 
 // Mux is where routes are mounted (the server's mux).
-type Mux = api.Mux
+type Mux interface {
+	Handle(pattern string, h http.Handler)
+}
 
 // Register mounts the UI's routes on mux. The API must be registered too:
 // the UI's pages live at / and leave /api/v1 to it.
@@ -184,7 +185,7 @@ func (u *UI) page(mux Mux, pattern string, lvl level, h handlerFunc) {
 			u.serveError(w, r, errSignedOut)
 			return
 		}
-		if !safeMethod(r.Method) && !validCSRF(s.token, r.PostFormValue(csrfField)) {
+		if !accounts.SafeMethod(r.Method) && !s.ValidCSRF(r.PostFormValue(csrfField)) {
 			u.serveError(w, r, errCSRF)
 			return
 		}
@@ -198,15 +199,11 @@ func (u *UI) page(mux Mux, pattern string, lvl level, h handlerFunc) {
 			return
 		}
 		ctx := withSession(r.Context(), s)
-		ctx = api.WithPrincipal(ctx, api.Principal{OrgID: s.OrgID, UserID: s.UserID, Role: s.Role})
+		ctx = accounts.WithPrincipal(ctx, s.Principal())
 		if err := h(w, r.WithContext(ctx)); err != nil {
 			u.serveError(w, r, err)
 		}
 	})))
-}
-
-func safeMethod(m string) bool {
-	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 var (
