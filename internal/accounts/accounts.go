@@ -30,11 +30,14 @@ type Principal struct {
 	UserID  int64
 	Role    store.Role
 	TokenID int64 // 0 for a UI session or the command line
+	// Via names the face the request came through ("api", "ui"); the
+	// face sets it, and audit entries record it.
+	Via string
 }
 
 // Actor is p as the integrations service names a caller.
 func (p Principal) Actor() integrations.Actor {
-	return integrations.Actor{OrgID: p.OrgID, UserID: p.UserID}
+	return integrations.Actor{OrgID: p.OrgID, UserID: p.UserID, Via: p.Via}
 }
 
 // IsAdmin reports whether p is an owner or an admin of their organisation.

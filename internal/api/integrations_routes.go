@@ -33,10 +33,7 @@ func (a *API) registerIntegrations(mux Mux) {
 	a.route(mux, "PUT /api/v1/oauth-apps", adminOnly, a.saveOAuthApp)
 }
 
-func actor(r *http.Request) integrations.Actor {
-	p := caller(r)
-	return integrations.Actor{OrgID: p.OrgID, UserID: p.UserID}
-}
+func actor(r *http.Request) integrations.Actor { return caller(r).Actor() }
 
 func (a *API) connectToken(w http.ResponseWriter, r *http.Request) error {
 	var in integrations.TokenInput

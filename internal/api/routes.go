@@ -1,13 +1,11 @@
 package api
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 
 	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/config"
-	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
@@ -59,16 +57,6 @@ type Mux interface {
 // New returns the API. Requests are authenticated by API token, then by
 // each of extra in turn (serve adds the UI session's).
 func New(d Deps, extra ...accounts.Authenticator) *API {
-	if d.Integrations != nil && d.Webhooks != nil {
-		// Disconnecting removes registered hooks and forgets the cached
-		// webhook endpoint, whichever door (API, UI, CLI) it came through.
-		d.Integrations.SetDisconnectHooks(integrations.DisconnectHooks{
-			RemoveRegistered: func(ctx context.Context, c *gitlab.Client, cerr error, orgID, id int64) (any, error) {
-				return removeRegisteredHooks(ctx, d.Store, d.Webhooks, c, cerr, orgID, id)
-			},
-			Forget: d.Webhooks.Invalidate,
-		})
-	}
 	if d.Accounts == nil {
 		d.Accounts = accounts.New(d.Store, d.Log, d.Integrations, accounts.Options{})
 	}
@@ -102,6 +90,7 @@ func (a *API) route(mux Mux, pattern string, level access, h handlerFunc) {
 			serveError(w, r, a.log, errForbidden)
 			return
 		}
+		p.Via = "api"
 		if err := h(w, r.WithContext(accounts.WithPrincipal(r.Context(), p))); err != nil {
 			serveError(w, r, a.log, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
@@ -28,8 +29,7 @@ func (a *API) registerSync(mux Mux) {
 	a.route(mux, "GET /api/v1/events/stream", anyMember, a.streamEvents)
 }
 
-var errSyncUnavailable = &problem.Error{Kind: problem.Unavailable, Code: "sync_unavailable",
-	Message: "this server does not run the sync service"}
+var errSyncUnavailable = integrations.ErrSyncUnavailable
 
 // integrationOf resolves {id} to one of the caller's integrations; another
 // organisation's integration is 404.
@@ -140,7 +140,7 @@ func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if a.Sync == nil {
+	if a.Sync == nil || a.Integrations == nil {
 		return errSyncUnavailable
 	}
 	p := caller(r)
@@ -164,17 +164,11 @@ func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &body); err != nil {
 		return err
 	}
-	sel = labsync.MergeSelection(sel, labsync.SelectionChange{Projects: body.Projects.change(), Groups: body.Groups.change(),
-		Exclusions: body.Exclusions.change(), IncludeArchived: body.IncludeArchived, Services: &body.Services})
-	if err := labsync.ValidatePatterns(sel.Exclusions); err != nil {
-		return &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: "exclusions", Message: err.Error()}
-	}
-	out, err := a.Sync.SaveSelection(r.Context(), p.OrgID, in.ID, sel)
+	out, err := a.Integrations.ChangeSelection(r.Context(), p.Actor(), in.ID, labsync.SelectionChange{Projects: body.Projects.change(),
+		Groups: body.Groups.change(), Exclusions: body.Exclusions.change(), IncludeArchived: body.IncludeArchived, Services: &body.Services})
 	if err != nil {
 		return err
 	}
-	a.store.Audit(r.Context(), store.AuditEntry{OrgID: p.OrgID, ActorUserID: &p.UserID, Actor: "api", Action: "sync.selection_changed",
-		Target: "integration:" + strconv.FormatInt(in.ID, 10), Detail: []byte(`{}`)})
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -204,15 +198,13 @@ func (a *API) startSync(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if a.Sync == nil {
+	if a.Sync == nil || a.Integrations == nil {
 		return errSyncUnavailable
 	}
 	p := caller(r)
-	if err := a.Sync.StartSync(r.Context(), p.OrgID, in.ID, labsync.ModeFull); err != nil {
+	if err := a.Integrations.StartSync(r.Context(), p.Actor(), in.ID); err != nil {
 		return err
 	}
-	a.store.Audit(r.Context(), store.AuditEntry{OrgID: p.OrgID, ActorUserID: &p.UserID, Actor: "api", Action: "sync.started",
-		Target: "integration:" + strconv.FormatInt(in.ID, 10), Detail: []byte(`{}`)})
 	rep, err := a.Sync.Progress(r.Context(), p.OrgID, in.ID, false)
 	if err != nil {
 		return err

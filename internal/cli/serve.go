@@ -106,6 +106,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	deps.Sync.Register(runner)
 
+	// The integration use-cases (disconnecting with hook removal, issuing
+	// and registering webhooks, changing the selection) call these two.
+	deps.Integrations.SetPeers(deps.Webhooks, deps.Sync)
 	deps.Accounts = accounts.New(st, log, deps.Integrations, accounts.Options{})
 
 	if role.Serves() {

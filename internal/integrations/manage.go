@@ -17,6 +17,7 @@ import (
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/webhook"
 )
 
 // UpdateInput changes an integration's settings; nil fields stay as they are.
@@ -166,7 +167,7 @@ type DisconnectResult struct {
 	RevocationError string `json:"revocation_error,omitempty"`
 	// Hooks says, per project, whether the webhooks labsync registered
 	// were removed.
-	Hooks any `json:"webhooks_removed,omitempty"`
+	Hooks []webhook.ProjectHookResult `json:"webhooks_removed,omitempty"`
 	// OAuthAppDeleted is true when the OAuth application's client secret
 	// was deleted too (no other live integration used it).
 	OAuthAppDeleted bool `json:"oauth_app_deleted"`
@@ -197,9 +198,9 @@ func (s *Service) Disconnect(ctx context.Context, who Actor, id int64) (Disconne
 		}
 		return res, err
 	}
-	if s.hooks.RemoveRegistered != nil {
+	if s.webhooks != nil {
 		c, cerr := s.Client(ctx, who.OrgID, id)
-		if res.Hooks, err = s.hooks.RemoveRegistered(ctx, c, cerr, who.OrgID, id); err != nil {
+		if res.Hooks, err = s.removeRegisteredHooks(ctx, c, cerr, who.OrgID, id); err != nil {
 			return DisconnectResult{}, err
 		}
 	}
@@ -224,8 +225,8 @@ func (s *Service) Disconnect(ctx context.Context, who Actor, id int64) (Disconne
 	res.Note += fmt.Sprintf(" The webhook secret is deleted: deliveries to its URL now answer 404. Every synced merge request, issue, pipeline, push and commit of this integration will be deleted by %s.",
 		res.PurgeDeadline.Format(time.RFC3339))
 	s.forget(id)
-	if s.hooks.Forget != nil && i.WebhookHookID != nil {
-		s.hooks.Forget(*i.WebhookHookID)
+	if s.webhooks != nil && i.WebhookHookID != nil {
+		s.webhooks.Invalidate(*i.WebhookHookID)
 	}
 	s.daysToExpiry.DeleteLabelValues(fmt.Sprint(id))
 	s.audit(ctx, who.OrgID, &who.UserID, "user", "integration.disconnected", id, map[string]any{"alias": i.Alias,

@@ -33,6 +33,9 @@ import (
 type Actor struct {
 	OrgID  int64
 	UserID int64
+	// Via names the door the use-case came through ("api", "ui"), for
+	// the audit entry; empty when it does not matter.
+	Via string
 }
 
 // tokenPair is what an OAuth credential seals.

@@ -40,7 +40,9 @@ import (
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
+	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/vault"
+	"github.com/labsync/labsync/internal/webhook"
 )
 
 // CallbackPath is where GitLab sends the browser back after consent; the
@@ -79,7 +81,10 @@ type Service struct {
 	clients map[int64]*cachedClient
 
 	daysToExpiry *prometheus.GaugeVec
-	hooks        DisconnectHooks
+	// webhooks and sync are the services the integration use-cases call
+	// (SetPeers); nil until set.
+	webhooks *webhook.Service
+	sync     *labsync.Service
 }
 
 type cachedClient struct {

@@ -83,6 +83,7 @@ func startLabsync(t *testing.T, ctx context.Context) *labsyncServer {
 	deps.Integrations.RegisterJobs()
 	deps.Sync = labsync.New(st, labsync.Options{Log: log, Clients: deps.Integrations.Client})
 	deps.Sync.Register(runner)
+	deps.Integrations.SetPeers(deps.Webhooks, deps.Sync)
 	deps.Accounts = accounts.New(st, log, deps.Integrations, accounts.Options{})
 	api.New(deps, deps.Accounts.SessionAuthenticator()).Register(srv)
 	web.New(uiDeps(deps)).Register(srv)

@@ -153,8 +153,7 @@ func (u *UI) connectOAuth(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s := sessionFrom(r.Context())
-	res, err := u.Integrations.StartOAuth(r.Context(), integrations.Actor{OrgID: s.OrgID, UserID: s.UserID}, integrations.StartInput{
+	res, err := u.Integrations.StartOAuth(r.Context(), actor(r), integrations.StartInput{
 		BaseURL: f.baseURL(), ClientID: f.ClientID, ClientSecret: f.clientSecret, Alias: f.Alias, CAPEM: f.CAPEM,
 		AllowHookRegistration: f.AllowHooks})
 	if err != nil {
@@ -171,8 +170,7 @@ func (u *UI) connectToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s := sessionFrom(r.Context())
-	res, err := u.Integrations.ConnectToken(r.Context(), integrations.Actor{OrgID: s.OrgID, UserID: s.UserID}, integrations.TokenInput{
+	res, err := u.Integrations.ConnectToken(r.Context(), actor(r), integrations.TokenInput{
 		BaseURL: f.baseURL(), Token: f.token, Alias: f.Alias, CAPEM: f.CAPEM, AllowHookRegistration: f.AllowHooks})
 	if err != nil {
 		return u.connectFailed(w, r, f, err)

@@ -122,6 +122,7 @@ func newFixture(t testing.TB, opts accounts.Options) *fixture {
 	f.deps.Integrations.SetNetworkTimeout(5 * time.Second)
 	f.deps.Webhooks = webhook.New(st, vlt, log, webhook.Options{PublicURL: f.srv.URL})
 	f.deps.Sync = labsync.New(st, labsync.Options{Log: log, Clients: f.deps.Integrations.Client})
+	f.deps.Integrations.SetPeers(f.deps.Webhooks, f.deps.Sync)
 	f.deps.Accounts = accounts.New(st, log, f.deps.Integrations, opts)
 	api.New(f.deps, f.deps.Accounts.SessionAuthenticator()).Register(mux)
 	web.New(uiDeps(f.deps)).Register(mux)

@@ -18,7 +18,6 @@ package web
 import (
 	"embed"
 	"errors"
-	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -199,7 +198,9 @@ func (u *UI) page(mux Mux, pattern string, lvl level, h handlerFunc) {
 			return
 		}
 		ctx := withSession(r.Context(), s)
-		ctx = accounts.WithPrincipal(ctx, s.Principal())
+		p := s.Principal()
+		p.Via = "ui"
+		ctx = accounts.WithPrincipal(ctx, p)
 		if err := h(w, r.WithContext(ctx)); err != nil {
 			u.serveError(w, r, err)
 		}
@@ -297,19 +298,13 @@ func (u *UI) integration(r *http.Request) (store.Integration, error) {
 	return u.st.Integration(r.Context(), sessionFrom(r.Context()).OrgID, id)
 }
 
-func (u *UI) audit(r *http.Request, orgID int64, userID *int64, action, target string, detail string) {
-	if detail == "" {
-		detail = "{}"
-	}
-	if err := u.st.Audit(r.Context(), store.AuditEntry{OrgID: orgID, ActorUserID: userID, Actor: "user", Action: action,
-		Target: target, Detail: []byte(detail)}); err != nil {
-		u.log.Warn("audit log write failed", "action", action, "err", err)
-	}
+// actor is the signed-in user, as the integrations service names a caller.
+func actor(r *http.Request) integrations.Actor {
+	p, _ := accounts.PrincipalFrom(r.Context())
+	return p.Actor()
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func integrationTarget(id int64) string { return fmt.Sprintf("integration:%d", id) }
 
 // clientIP is the peer address; forwarded headers are not trusted.
 func clientIP(r *http.Request) string {
