@@ -16,7 +16,6 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
-	"strconv"
 
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
@@ -155,18 +154,6 @@ func decode(r *http.Request, v any) error {
 	}
 	return nil
 }
-
-// pathID parses a positive integer path value.
-func pathID(r *http.Request, name string) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		// Not "bad request": a malformed id names nothing that exists.
-		return 0, store.ErrNotFound
-	}
-	return id, nil
-}
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // jsonKind names what a Go type is in JSON, for messages to API callers.
 func jsonKind(t reflect.Type) string {

@@ -144,7 +144,7 @@ func (a *API) listIntegrations(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) showIntegration(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func (a *API) showIntegration(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) updateIntegration(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (a *API) updateIntegration(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) disconnectIntegration(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -187,7 +187,7 @@ func (a *API) disconnectIntegration(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (a *API) testIntegration(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func (a *API) testIntegration(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) refreshIntegration(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return err
 	}

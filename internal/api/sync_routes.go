@@ -31,10 +31,10 @@ func (a *API) registerSync(mux Mux) {
 
 var errSyncUnavailable = integrations.ErrSyncUnavailable
 
-// integrationOf resolves {id} to one of the caller's integrations; another
+// integration resolves {id} to one of the caller's integrations; another
 // organisation's integration is 404.
-func (a *API) integrationOf(r *http.Request) (store.Integration, error) {
-	id, err := pathID(r, "id")
+func (a *API) integration(r *http.Request) (store.Integration, error) {
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return store.Integration{}, err
 	}
@@ -45,7 +45,7 @@ func (a *API) integrationOf(r *http.Request) (store.Integration, error) {
 // ?archived=, ?limit= (≤ 1000) and ?cursor=. ?refresh=true (admins)
 // refreshes it from GitLab first; an empty cache is filled on first use.
 func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationOf(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 
 // listGroups serves the groups tree.
 func (a *API) listGroups(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationOf(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getSelection(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationOf(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func (a *API) getSelection(w http.ResponseWriter, r *http.Request) error {
 // left out keeps its current value (services are all on until changed), so
 // sending only "groups" never switches the services off by omission.
 func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationOf(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
 // syncProgress reports the sync: state, totals per resource and, unless
 // ?detail=false, every project's chains (pages, items, rate, ETA, errors).
 func (a *API) syncProgress(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationOf(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func (a *API) syncProgress(w http.ResponseWriter, r *http.Request) error {
 // startSync queues a full sync (discovery, selection, backfill of what is
 // new, resumption of what is unfinished). It answers 202.
 func (a *API) startSync(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationOf(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}

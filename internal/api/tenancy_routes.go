@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+
+	"github.com/labsync/labsync/internal/store"
 )
 
 // registerTenancy mounts the organisation, members and API token routes.
@@ -83,7 +85,7 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) changeMember(w http.ResponseWriter, r *http.Request) error {
-	uid, err := pathID(r, "user_id")
+	uid, err := store.ParseID(r.PathValue("user_id"))
 	if err != nil {
 		return err
 	}
@@ -106,7 +108,7 @@ func (a *API) changeMember(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) removeMember(w http.ResponseWriter, r *http.Request) error {
-	uid, err := pathID(r, "user_id")
+	uid, err := store.ParseID(r.PathValue("user_id"))
 	if err != nil {
 		return err
 	}
@@ -150,7 +152,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) error {
 // revokeToken revokes one of the caller's tokens; owners and admins may
 // revoke any token of the organisation. Another's token is "not found".
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return err
 	}

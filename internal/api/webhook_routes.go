@@ -25,7 +25,7 @@ func (a *API) registerWebhooks(mux Mux) {
 // GitLab, for users who opted in (allow_hook_registration) with a token
 // that has the api scope; everyone else adds the webhook in GitLab.
 func (a *API) webhookRegister(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationFor(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -95,16 +95,8 @@ func (a *API) webhookView(r *http.Request, in store.Integration) (webhookView, e
 	return v, nil
 }
 
-func (a *API) integrationFor(r *http.Request) (store.Integration, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return store.Integration{}, err
-	}
-	return a.store.Integration(r.Context(), caller(r).OrgID, id)
-}
-
 func (a *API) webhookShow(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationFor(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -117,7 +109,7 @@ func (a *API) webhookShow(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) webhookIssue(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationFor(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -153,7 +145,7 @@ func (a *API) webhookIssue(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) webhookSigning(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationFor(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}

@@ -237,26 +237,6 @@ func (s *Service) Disconnect(ctx context.Context, who Actor, id int64) (Disconne
 	return res, err
 }
 
-func (s *Service) revokeIntegration(ctx context.Context, i store.Integration) (bool, string) {
-	cred, err := s.st.Credential(ctx, i.OrgID, i.ID)
-	if err != nil {
-		return false, "no credential to revoke"
-	}
-	p, err := s.openPair(ctx, i.OrgID, i.ID, cred)
-	if err != nil {
-		return false, "the stored token could not be opened"
-	}
-	conf, hc, err := s.oauthConfigFor(ctx, i)
-	if err != nil {
-		return false, err.Error()
-	}
-	base, _ := gitlab.NormalizeBaseURL(i.BaseURL)
-	if err := s.revokeAt(ctx, hc, base, conf.ClientID, conf.ClientSecret, p); err != nil {
-		return false, err.Error()
-	}
-	return true, ""
-}
-
 // TestInput is a connection to diagnose without saving it.
 type TestInput struct {
 	BaseURL string        `json:"base_url"`

@@ -386,3 +386,12 @@ func (s *Service) warmKey(ctx context.Context, orgID int64) error {
 	_, err := s.vault.Seal(ctx, orgID, vault.Binding{Table: "credentials", Row: "warm-up", Field: "none"}, nil)
 	return err
 }
+
+// Actor is who acts: a user within an organisation.
+type Actor struct {
+	OrgID  int64
+	UserID int64
+	// Via names the door the use-case came through ("api", "ui"), for
+	// the audit entry; empty when it does not matter.
+	Via string
+}

@@ -279,19 +279,10 @@ func (u *UI) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	u.render(w, r, status, "error", map[string]any{"Title": pe.Title, "Error": pe})
 }
 
-// pathID parses the {id} of a path; a malformed id names nothing.
-func pathID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, store.ErrNotFound
-	}
-	return id, nil
-}
-
 // integration resolves {id} to one of the caller's integrations; another
 // organisation's is store.ErrNotFound.
 func (u *UI) integration(r *http.Request) (store.Integration, error) {
-	id, err := pathID(r)
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return store.Integration{}, err
 	}
