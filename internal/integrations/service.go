@@ -5,6 +5,13 @@
 // warnings, OAuth refresh that spends each single-use refresh token exactly
 // once across replicas, settings and disconnection.
 //
+// It owns the use-cases on an integration and their audit entries,
+// whichever face (API, UI, command line) they come through: changing the
+// selection and starting a sync (through the sync service), issuing and
+// registering webhooks and removing them on disconnect (through the webhook
+// service); both are given by [Service.SetPeers]. Refusals the user can act
+// on are *problem.Error values; it never chooses an HTTP status.
+//
 // Other features reach GitLab only through [Service.Client], which returns
 // the integration's one long-lived, read-only guarded client, and report a
 // credential GitLab refused with [Service.MarkTokenProblem].
