@@ -106,7 +106,7 @@ func newConnectFixtureAt(t *testing.T, clock func() time.Time) *connectFixture {
 	t.Cleanup(f.wh.Stop)
 	f.sync = labsync.New(st, labsync.Options{Log: log, Clients: f.svc.Client, PerPage: 5, RetryBase: time.Millisecond})
 	f.svc.SetPeers(f.wh, f.sync)
-	f.api = api.New(api.Deps{Store: st, Log: log, Config: cfg, Integrations: f.svc, Webhooks: f.wh, Sync: f.sync})
+	f.api = api.New(api.Deps{Store: st, Log: log, Integrations: f.svc, Webhooks: f.wh, Sync: f.sync})
 	f.api.Register(mux)
 	return f
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/labsync/labsync/internal/accounts"
-	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
@@ -15,9 +14,8 @@ import (
 
 // Deps are what the API is built from. Features add their service here.
 type Deps struct {
-	Store  *store.Store
-	Log    *slog.Logger
-	Config config.Config
+	Store *store.Store
+	Log   *slog.Logger
 	// Webhooks receives deliveries and issues webhook endpoints.
 	Webhooks *webhook.Service
 	// Integrations connects GitLabs and hands out their clients.

@@ -43,7 +43,7 @@ func TestConnectAndIntegrationsCommands(t *testing.T) {
 	t.Cleanup(srv.Close)
 	cfg := config.Config{PublicURL: srv.URL, AllowLoopbackGitLab: true}
 	svc := integrations.New(st, vault.New(kek, st.OrgKeys()), nil, cfg, slog.New(slog.DiscardHandler), nil)
-	api.New(api.Deps{Store: st, Log: slog.New(slog.DiscardHandler), Config: cfg, Integrations: svc}).Register(mux)
+	api.New(api.Deps{Store: st, Log: slog.New(slog.DiscardHandler), Integrations: svc}).Register(mux)
 
 	sb, err := sandbox.Start(ctx, sandbox.Config{Version: "15.11", TLS: sandbox.TLSCA, Groups: 1, Projects: 2})
 	if err != nil {

@@ -67,7 +67,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	srv := server.New(st, log)
 	role := cfg.Role
 	runner := jobs.New(st, log, jobs.Options{InsertOnly: !role.Works(), JobTimeout: cfg.JobTimeout})
-	deps := api.Deps{Store: st, Log: log, Config: cfg}
+	deps := api.Deps{Store: st, Log: log}
 	// Every role builds the webhook service: the web role receives with it,
 	// and its metrics (inbox depth and lag, webhook health) come from the
 	// database, so a worker reports them too.

@@ -73,7 +73,7 @@ func startLabsync(t *testing.T, ctx context.Context) *labsyncServer {
 	cfg := config.Config{PublicURL: publicURL, AllowLoopbackGitLab: true, ShutdownTimeout: 5 * time.Second}
 	srv := server.New(st, log)
 	runner := jobs.New(st, log, jobs.Options{})
-	deps := api.Deps{Store: st, Log: log, Config: cfg}
+	deps := api.Deps{Store: st, Log: log}
 	deps.Webhooks = webhook.New(st, vlt, log, webhook.Options{PublicURL: publicURL, Registerer: srv.Registry()})
 	processor := webhook.NewProcessor(st, log)
 	deps.Webhooks.OnStored(processor.Wake)
@@ -86,7 +86,7 @@ func startLabsync(t *testing.T, ctx context.Context) *labsyncServer {
 	deps.Integrations.SetPeers(deps.Webhooks, deps.Sync)
 	deps.Accounts = accounts.New(st, log, deps.Integrations, accounts.Options{})
 	api.New(deps, deps.Accounts.SessionAuthenticator()).Register(srv)
-	web.New(uiDeps(deps)).Register(srv)
+	web.New(uiDeps(deps, cfg)).Register(srv)
 	if err := runner.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -66,8 +66,8 @@ var hashOnce = sync.OnceValue(func() string {
 })
 
 // uiDeps are the UI's share of the API's dependencies.
-func uiDeps(d api.Deps) web.Deps {
-	return web.Deps{Store: d.Store, Log: d.Log, Config: d.Config, Accounts: d.Accounts, Webhooks: d.Webhooks,
+func uiDeps(d api.Deps, cfg config.Config) web.Deps {
+	return web.Deps{Store: d.Store, Log: d.Log, Config: cfg, Accounts: d.Accounts, Webhooks: d.Webhooks,
 		Integrations: d.Integrations, Sync: d.Sync}
 }
 
@@ -117,7 +117,7 @@ func newFixture(t testing.TB, opts accounts.Options) *fixture {
 	kek, _, _ := vault.GenerateKEK()
 	vlt := vault.New(kek, st.OrgKeys())
 	cfg := config.Config{PublicURL: f.srv.URL, AllowLoopbackGitLab: true}
-	f.deps = api.Deps{Store: st, Log: log, Config: cfg}
+	f.deps = api.Deps{Store: st, Log: log}
 	f.deps.Integrations = integrations.New(st, vlt, nil, cfg, log, nil)
 	f.deps.Integrations.SetNetworkTimeout(5 * time.Second)
 	f.deps.Webhooks = webhook.New(st, vlt, log, webhook.Options{PublicURL: f.srv.URL})
@@ -125,7 +125,7 @@ func newFixture(t testing.TB, opts accounts.Options) *fixture {
 	f.deps.Integrations.SetPeers(f.deps.Webhooks, f.deps.Sync)
 	f.deps.Accounts = accounts.New(st, log, f.deps.Integrations, opts)
 	api.New(f.deps, f.deps.Accounts.SessionAuthenticator()).Register(mux)
-	web.New(uiDeps(f.deps)).Register(mux)
+	web.New(uiDeps(f.deps, cfg)).Register(mux)
 	return f
 }
 
