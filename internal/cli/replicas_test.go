@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labsync/labsync/internal/auth"
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
@@ -99,7 +99,7 @@ func newSyncedWorld(t *testing.T, databaseURL string, sbCfg sandbox.Config) *syn
 	if w.hook, err = wh.Issue(ctx, w.org, w.integ, false); err != nil {
 		t.Fatal(err)
 	}
-	tok, prefix, hash, _ := auth.NewAPIToken()
+	tok, prefix, hash, _ := accounts.NewAPIToken()
 	if _, err := st.CreateAPIToken(ctx, w.org, b.Owner.ID, "replicas-test", prefix, hash); err != nil {
 		t.Fatal(err)
 	}
