@@ -15,13 +15,17 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/labsync/labsync/internal/api"
 	"github.com/labsync/labsync/internal/diagnose"
+	"github.com/labsync/labsync/internal/problem"
 )
 
 // The client commands (connect, integrations, sync) act through the REST
 // API of a running `labsync serve`, exactly as the web UI does, with the
 // one client of this file: one way to find the server, read the API token,
-// bound a request's time and turn an error answer into what the user sees.
+// bound a request's time and turn an error answer back into the
+// *problem.Error it was made from, which Run's report shows and maps to the
+// exit status like any other.
 const (
 	envAPIToken = "LABSYNC_API_TOKEN"
 	envServer   = "LABSYNC_SERVER"
@@ -95,9 +99,9 @@ func (f *apiFlags) client() (*apiClient, error) {
 }
 
 // do sends in (nil: no body) as JSON to method path and decodes a success
-// answer into out (nil: ignored). An error answer becomes an *apiError
-// carrying what the API said; a server that cannot be reached is named
-// with what to check.
+// answer into out (nil: ignored). An error answer becomes the
+// *problem.Error the server answered with; a server that cannot be reached
+// is named with what to check.
 func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -136,45 +140,35 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 	return nil
 }
 
-// apiError is an error answer of the API: the user-facing error it carries
-// and, when a connection check refused the request, the check's steps.
-type apiError struct {
-	Status    int
-	Code      string
-	Message   string
-	Remedy    string
-	Field     string
-	Diagnosis *diagnose.Report
-}
-
-func (e *apiError) Error() string { return e.Message }
-
-// decodeAPIError reads the API's error body ({"error": {...}, "diagnosis":
-// ...}); an answer without one is named by its status.
-func decodeAPIError(res *http.Response, raw []byte) *apiError {
+// decodeAPIError turns the API's error body ({"error": {...}, "diagnosis":
+// ...}) back into the problem the server made it from, the connection
+// check's report included; an answer without one is a problem named by its
+// status.
+func decodeAPIError(res *http.Response, raw []byte) *problem.Error {
 	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-			Remedy  string `json:"remedy"`
-			Field   string `json:"field"`
-		} `json:"error"`
+		Error     api.ErrorBody    `json:"error"`
 		Diagnosis *diagnose.Report `json:"diagnosis"`
 	}
 	if json.Unmarshal(raw, &body) != nil || body.Error.Message == "" {
-		return &apiError{Status: res.StatusCode, Message: fmt.Sprintf("labsync answered %s", res.Status)}
+		return &problem.Error{Kind: api.KindOf(res.StatusCode), Message: fmt.Sprintf("labsync answered %s", res.Status)}
 	}
-	e := body.Error
-	return &apiError{Status: res.StatusCode, Code: e.Code, Message: e.Message, Remedy: e.Remedy, Field: e.Field, Diagnosis: body.Diagnosis}
+	p := body.Error.Problem(res.StatusCode)
+	if body.Diagnosis != nil {
+		p.Diagnosis = body.Diagnosis
+	}
+	return p
 }
 
-// withAPIErrors makes every command of the tree under cmd show an API
-// error the one way: the connection check's steps when it carries them,
-// then "labsync: message" and the remedy, and exit status 1.
+// withAPIErrors makes every command of the tree under cmd print the
+// connection check's steps ahead of a problem that carries them (a
+// refused connection). The problem itself is shown, and its kind mapped to
+// the exit status, where every command's error is: Run's report.
 func withAPIErrors(cmd *cobra.Command) *cobra.Command {
 	if run := cmd.RunE; run != nil {
 		cmd.RunE = func(cmd *cobra.Command, args []string) error {
-			return showAPIError(cmd.ErrOrStderr(), run(cmd, args))
+			err := run(cmd, args)
+			showDiagnosis(cmd.ErrOrStderr(), err)
+			return err
 		}
 	}
 	for _, c := range cmd.Commands() {
@@ -183,22 +177,19 @@ func withAPIErrors(cmd *cobra.Command) *cobra.Command {
 	return cmd
 }
 
-// showAPIError writes err to w and returns the exit status it maps to when
-// err is an API error; anything else it returns as it is.
-func showAPIError(w io.Writer, err error) error {
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		return err
+// showDiagnosis writes the steps of the connection check err carries, if
+// it carries one.
+func showDiagnosis(w io.Writer, err error) {
+	var p *problem.Error
+	if !errors.As(err, &p) {
+		return
 	}
-	if ae.Diagnosis != nil {
-		fmt.Fprintln(w, "The connection check:")
-		for _, s := range ae.Diagnosis.Steps {
-			_ = diagnose.WriteStep(w, s)
-		}
+	rep, ok := p.Diagnosis.(*diagnose.Report)
+	if !ok || rep == nil {
+		return
 	}
-	fmt.Fprintln(w, "labsync:", ae.Message)
-	if ae.Remedy != "" {
-		fmt.Fprintln(w, "  → "+ae.Remedy)
+	fmt.Fprintln(w, "The connection check:")
+	for _, s := range rep.Steps {
+		_ = diagnose.WriteStep(w, s)
 	}
-	return exitError{code: 1}
 }
