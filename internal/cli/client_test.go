@@ -8,13 +8,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labsync/labsync/internal/api"
 	"github.com/labsync/labsync/internal/auth"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
+	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
 	labsync "github.com/labsync/labsync/internal/sync"
@@ -26,6 +29,22 @@ import (
 // the id of an integration of the organisation.
 func apiServer(t *testing.T, withSync bool) (url, token string, integration int64) {
 	t.Helper()
+	a := apiServerFor(t, withSync, "https://gitlab.example.com", nil)
+	return a.url, a.token, a.integration
+}
+
+// testAPI is a server of apiServerFor and what it serves.
+type testAPI struct {
+	url, token       string
+	org, integration int64
+	st               *store.Store
+	sync             *labsync.Service // nil without the sync service
+}
+
+// apiServerFor is apiServer with the integration's GitLab at baseURL and
+// the sync service's options (nil: none).
+func apiServerFor(t *testing.T, withSync bool, baseURL string, opts *labsync.Options) testAPI {
+	t.Helper()
 	ctx := context.Background()
 	st := storetest.Open(t)
 	b, _, err := st.BootstrapIfEmpty(ctx, "A", "owner@a", "")
@@ -36,7 +55,7 @@ func apiServer(t *testing.T, withSync bool) (url, token string, integration int6
 	if _, err := st.CreateAPIToken(ctx, b.Org.ID, b.Owner.ID, "cli", prefix, hash); err != nil {
 		t.Fatal(err)
 	}
-	in := &store.Integration{OrgID: b.Org.ID, Alias: "prod", BaseURL: "https://gitlab.example.com", AuthMethod: store.AuthMethodToken}
+	in := &store.Integration{OrgID: b.Org.ID, Alias: "prod", BaseURL: baseURL, AuthMethod: store.AuthMethodToken}
 	if err := st.CreateIntegration(ctx, nil, in); err != nil {
 		t.Fatal(err)
 	}
@@ -45,13 +64,16 @@ func apiServer(t *testing.T, withSync bool) (url, token string, integration int6
 	deps := api.Deps{Store: st, Log: log,
 		Integrations: integrations.New(st, vault.New(kek, st.OrgKeys()), nil, config.Config{}, log, nil)}
 	if withSync {
-		deps.Sync = labsync.New(st, labsync.Options{})
+		if opts == nil {
+			opts = &labsync.Options{}
+		}
+		deps.Sync = labsync.New(st, *opts)
 	}
 	mux := http.NewServeMux()
 	api.New(deps).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv.URL, tok, in.ID
+	return testAPI{url: srv.URL, token: tok, org: b.Org.ID, integration: in.ID, st: st, sync: deps.Sync}
 }
 
 // deadURL is a loopback URL nothing listens on.
@@ -166,4 +188,46 @@ func TestClientCommandsShowAnAPIErrorAsItsMessageAndRemedyAndExitWith1(t *testin
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
 	})
+}
+
+// TestSyncStartsASyncAndFollowsItsProgressThroughTheAPI backfills two
+// sandbox projects with `labsync sync --start` (the server runs the sync
+// within the request, having no job queue) and reads the plain progress
+// lines.
+func TestSyncStartsASyncAndFollowsItsProgressThroughTheAPI(t *testing.T) {
+	isolate(t)
+	ctx := context.Background()
+	sb, err := sandbox.Start(ctx, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 2, MRs: 3, Issues: 2, Pipelines: 1, Commits: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	admin := sb.AdminToken()
+	a := apiServerFor(t, true, sb.URL(),
+		&labsync.Options{Clients: labsync.StaticClients(sb.URL(), nil, func() string { return admin }, 30*time.Second)})
+	// Select every project, as the picker would.
+	if err := a.sync.Discover(ctx, a.org, a.integration); err != nil {
+		t.Fatal(err)
+	}
+	projects, err := a.st.AllProjects(ctx, a.org, a.integration)
+	if err != nil || len(projects) != 2 {
+		t.Fatalf("discovered %d projects: %v", len(projects), err)
+	}
+	sel := store.Selection{Services: store.AllServices}
+	for _, p := range projects {
+		sel.Projects = append(sel.Projects, p.GitLabID)
+	}
+	if _, err := a.sync.SaveSelection(ctx, a.org, a.integration, sel); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Setenv(envAPIToken, a.token)
+	code, out, errOut := run(t, ctx, "sync", "--server", a.url, "--integration", fmt.Sprint(a.integration), "--start")
+	if code != 0 || !strings.HasPrefix(out, "sync idle\n") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	m := regexp.MustCompile(`(?m)^all items=(\d+)/(\d+) `).FindStringSubmatch(out)
+	if m == nil || m[1] != m[2] || m[1] == "0" {
+		t.Fatalf("no finished total with items:\n%s", out)
+	}
 }
