@@ -68,6 +68,7 @@ func apiServerFor(t *testing.T, withSync bool, baseURL string, opts *labsync.Opt
 			opts = &labsync.Options{}
 		}
 		deps.Sync = labsync.New(st, *opts)
+		deps.Integrations.SetPeers(nil, deps.Sync)
 	}
 	mux := http.NewServeMux()
 	api.New(deps).Register(mux)
