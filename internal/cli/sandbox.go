@@ -49,8 +49,16 @@ per minute. There, as in GitLab, a project's last_activity_at moves at most
 once an hour (--last-activity-interval).
 
 Faults (--faults, comma-separated): errors=0.1 (share of 500/502),
-stall=0.05:30s (share of requests held), latency=50ms, drop-webhooks,
-expire-tokens=2m (tokens expire that long after first use).`,
+stall=0.05:30s (share of requests held), latency=50ms, drop-webhooks (every
+project's) or drop-webhooks=3:17 (only those projects' deliveries),
+expire-tokens=2m (tokens expire that long after first use).
+
+POST /-/sandbox/activity also deletes, renames, transfers, archives and
+unarchives projects, removes members, deletes and moves issues, as GitLab
+does (actions delete_project, rename_project, transfer_project,
+archive_project, unarchive_project, remove_member, delete_issue, move_issue).
+Where GitLab delays deletion (gitlab.com, and self-managed from 18.0) a
+deleted project is first marked for --deletion-delay (7 days).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -147,6 +155,7 @@ expire-tokens=2m (tokens expire that long after first use).`,
 	f.IntVar(&cfg.PublicActivityPerMin, "public-activity", 0, "gitlab.com profile: changes per minute on random public-world projects")
 	f.StringVar(&mix, "public-mix", "", "gitlab.com profile: weights of the public activity, such as mrs=4,issues=3,pushes=2,pipelines=1 (equal when empty)")
 	f.DurationVar(&cfg.LastActivityInterval, "last-activity-interval", 0, "how stale last_activity_at must be before activity moves it (GitLab: 1h, the gitlab.com profile's default; 0 on self-managed: every change)")
+	f.DurationVar(&cfg.DeletionDelay, "deletion-delay", 0, "how long a project marked for deletion stays, where GitLab delays deletion (0: 7 days)")
 	f.BoolVar(&manifest, "manifest", false, "print the dataset manifest as JSON and exit")
 	return cmd
 }

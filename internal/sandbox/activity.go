@@ -18,7 +18,7 @@ var (
 
 // Change describes what an activity call created or modified.
 type Change struct {
-	Kind      string    `json:"kind"` // merge_request, issue, push, pipeline
+	Kind      string    `json:"kind"` // merge_request, issue, push, pipeline, project, member
 	Action    string    `json:"action"`
 	ProjectID int64     `json:"project_id"`
 	ID        int64     `json:"id,omitempty"`
@@ -30,8 +30,9 @@ type Change struct {
 
 // mutate runs f under the write lock and then queues the deliveries it made.
 func (s *Sandbox) mutate(projectID int64, f func(p *project, now time.Time) (Change, []delivery, error)) (Change, error) {
+	s.reap()
 	s.mu.Lock()
-	if projectID < 1 || int(projectID) > len(s.projects) {
+	if projectID < 1 || int(projectID) > len(s.projects) || s.projects[projectID-1].deleted {
 		s.mu.Unlock()
 		return Change{}, fmt.Errorf("%w: project %d", ErrNotFound, projectID)
 	}

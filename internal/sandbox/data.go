@@ -64,6 +64,8 @@ type project struct {
 	archived    bool
 	ciEnabled   bool
 	sha256      bool
+	deleted     bool      // gone: 404 everywhere, in no listing
+	markedAt    time.Time // marked for deletion (delayed deletion); zero: not marked
 	defBranch   string
 	created     time.Time
 	lastAct     time.Time
@@ -114,6 +116,7 @@ type issue struct {
 	created     time.Time
 	updated     time.Time
 	closed      time.Time
+	movedTo     int64 // id of the issue it was moved to
 }
 
 type pipeline struct {

@@ -87,8 +87,21 @@
 //     expiring mid-run); TLS with its own CA and the broken variants
 //     self-signed, expired and wrong host; a request log whose entries name
 //     the route, so requests per endpoint can be counted (RequestsByRoute).
+//   - Lifecycle changes (lifecycle.go): DeleteProject (gone at once on
+//     self-managed before 18.0; elsewhere first marked for deletion as
+//     Projects::MarkForDeletionService does — archived, path and name
+//     suffixed, marked_for_deletion_at/on — and gone after DeletionDelay on
+//     the sandbox clock), RenameProject and TransferProject (the id stays,
+//     the old full path keeps answering like GitLab's redirect routes),
+//     ArchiveProject, RemoveMember (a private project then answers 404, a
+//     public or internal one stays readable), DeleteIssue (404 afterwards, no
+//     hook) and MoveIssue (a new issue in the target, the old one closed with
+//     moved_to_id). A gone project answers 404 on every route and leaves
+//     every listing and X-Total. Faults.DropWebhooksOf drops one project's
+//     deliveries while the others deliver.
 //   - A control API under /-/sandbox/ (ControlToken) for the same activity,
-//     faults, tokens, manifest, request log and deliveries.
+//     lifecycle changes, faults, tokens, manifest, request log and
+//     deliveries.
 //
 // # What it does not model (yet)
 //

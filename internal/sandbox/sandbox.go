@@ -43,6 +43,8 @@ type Sandbox struct {
 	refresh        map[string]*token // refresh token -> access token it belongs to
 	adminToken     string
 	defaultApp     *oauthApp
+	redirects      map[string]*project // old full paths of renamed, transferred or marked projects
+	marked         atomic.Int64        // projects marked for deletion and not yet gone
 
 	// The gitlab.com profile (dotcom.go).
 	dotcom             bool
@@ -157,7 +159,8 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	s := &Sandbox{cfg: cfg, ver: ver, clock: cfg.Now, dotcom: dotcom,
 		tokens: map[string]*token{}, apps: map[string]*oauthApp{}, grants: map[string]*grant{}, refresh: map[string]*token{},
-		hookQ: make(chan delivery, 4096)}
+		redirects: map[string]*project{},
+		hookQ:     make(chan delivery, 4096)}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -450,11 +453,11 @@ func (s *Sandbox) projectByRef(ref string) *project {
 		return nil
 	}
 	for _, p := range s.projects {
-		if p.fullPath() == ref {
+		if !p.deleted && p.fullPath() == ref {
 			return p
 		}
 	}
-	return nil
+	return s.redirects[ref]
 }
 
 func (s *Sandbox) groupByRef(ref string) *group {

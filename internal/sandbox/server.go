@@ -257,6 +257,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, a access, h h
 			return
 		}
 	}
+	s.reap()
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		s.mu.RLock()
 	} else {
