@@ -125,6 +125,12 @@ type Config struct {
 	// it is gone, where deletion is delayed (the gitlab.com profile and
 	// self-managed from 18.0); 0 means DefaultDeletionDelay (seven days).
 	DeletionDelay time.Duration
+	// Git backs every project with a real bare repository (git.go): commit
+	// ids are the repository's, activity makes real commits, and Git smart
+	// HTTP is served at /<path_with_namespace>.git. It needs Debian's git
+	// and costs a git fast-import per seeded project at Start; off, commit
+	// ids are invented and no Git is served.
+	Git bool
 }
 
 // GitLab's Event::RESET_PROJECT_ACTIVITY_INTERVAL.

@@ -136,6 +136,7 @@ type pipeline struct {
 type commit struct {
 	sha     string
 	parent  string
+	merged  string // second parent of a merge commit (Config.Git)
 	title   string
 	author  *user
 	created time.Time

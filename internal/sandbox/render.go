@@ -458,6 +458,9 @@ func (s *Sandbox) renderCommit(p *project, c *commit) *commitJSON {
 	if c.parent != "" {
 		parents = append(parents, c.parent)
 	}
+	if c.merged != "" {
+		parents = append(parents, c.merged)
+	}
 	return &commitJSON{ID: c.sha, ShortID: c.sha[:8], CreatedAt: gtime(c.created), ParentIDs: parents, Title: c.title, Message: c.title + "\n",
 		AuthorName: c.author.name, AuthorEmail: c.author.email, AuthoredDate: gtime(c.created), CommitterName: c.author.name,
 		CommitterEmail: c.author.email, CommittedDate: gtime(c.created), Trailers: when(s.ver.atLeast(15, 0), map[string]string{}),

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -75,6 +76,12 @@ type Sandbox struct {
 	hookHTTP  atomic.Pointer[http.Client]
 	deliverMu sync.Mutex
 	delivered []Delivery
+
+	// Real Git (Config.Git, git.go); gitDir is "" when off.
+	gitDir   string
+	gitBin   string
+	gitMu    sync.Mutex     // guards gitReady
+	gitReady map[int64]bool // projects whose repository exists
 
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
@@ -171,9 +178,15 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if dotcom {
 		s.generatePublic()
 	}
+	if cfg.Git {
+		if err := s.startGit(); err != nil {
+			return nil, err
+		}
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		s.removeGit()
 		return nil, fmt.Errorf("sandbox: listen: %w", err)
 	}
 	s.ln = ln
@@ -184,6 +197,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 		scheme = "https"
 		if tlsCfg, err = s.setupTLS(); err != nil {
 			ln.Close()
+			s.removeGit()
 			return nil, err
 		}
 	}
@@ -240,11 +254,25 @@ func hostForURL(h string) string {
 	return h
 }
 
-// Close stops the server, the generator and webhook delivery. It is safe to call twice.
+// Close stops the server, the generator and webhook delivery, and removes
+// the repositories (Config.Git). It is safe to call twice.
 func (s *Sandbox) Close() error {
 	s.stop()
 	s.shutdown()
 	s.wg.Wait()
+	return s.removeGit()
+}
+
+func (s *Sandbox) removeGit() error {
+	s.gitMu.Lock()
+	defer s.gitMu.Unlock()
+	if s.gitDir == "" {
+		return nil
+	}
+	if err := os.RemoveAll(s.gitDir); err != nil {
+		return fmt.Errorf("sandbox: remove repositories: %w", err)
+	}
+	s.gitReady = nil
 	return nil
 }
 
