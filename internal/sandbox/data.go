@@ -97,6 +97,7 @@ type mergeRequest struct {
 	source      string
 	sha         string
 	mergeSHA    string
+	base        string // a merged merge request's branch point (Config.Git)
 	labels      []string
 	created     time.Time
 	updated     time.Time

@@ -115,6 +115,9 @@ func (s *Sandbox) initRepo(p *project) error {
 func (s *Sandbox) ensureRepo(p *project) error {
 	s.gitMu.Lock()
 	defer s.gitMu.Unlock()
+	if s.gitReady == nil {
+		return errors.New("sandbox: closed, its repositories are gone")
+	}
 	if s.gitReady[p.id] {
 		return nil
 	}
@@ -197,7 +200,7 @@ func (s *Sandbox) importProject(p *project) error {
 		mark++
 		writeFI(&b, fiCommit{ref: headRef, mark: mark, author: c.author, when: c.created, message: c.title + "\n", file: readme(p, c.title, i+1)})
 	}
-	mrMark := map[int64]int{}
+	mrMark, baseIdx := map[int64]int{}, map[int64]int{}
 	for _, m := range p.mrs {
 		mark++
 		mrMark[m.id] = mark
@@ -214,6 +217,7 @@ func (s *Sandbox) importProject(p *project) error {
 		}
 		if base > 0 {
 			from = ":" + strconv.Itoa(base)
+			baseIdx[m.id] = base
 		}
 		ref := fmt.Sprintf("refs/merge-requests/%d/head", m.iid)
 		author := s.userByID(m.authorID)
@@ -242,6 +246,9 @@ func (s *Sandbox) importProject(p *project) error {
 		re[m.sha] = marks[mrMark[m.id]]
 		m.sha = marks[mrMark[m.id]]
 		if m.state == stateMerged {
+			if i := baseIdx[m.id]; i > 0 {
+				m.base = p.commits[i-1].sha
+			}
 			i, _ := slices.BinarySearchFunc(p.commits, m.merged, func(c *commit, t time.Time) int { return c.created.Compare(t) })
 			switch {
 			case i < len(p.commits):
@@ -350,10 +357,11 @@ func gitText(w http.ResponseWriter, status int, msg string) {
 	_, _ = w.Write([]byte(msg + "\n"))
 }
 
-// gitAbilities says what a token may do over Git HTTP, as
-// Gitlab::Auth#abilities_for_scopes: api, read_api (14.x and later) and
-// read_repository download code; api and write_repository push. OAuth access
-// tokens get full abilities.
+// gitAbilities says what a token may do over Git HTTP, as the current
+// Gitlab::Auth#abilities_for_scopes: api, read_api and read_repository
+// download code; api and write_repository push. (Older lib/gitlab/auth.rb
+// gave read_api no Git ability; the sandbox does not gate that by version.)
+// OAuth access tokens get full abilities.
 func gitAbilities(t *token) (download, push bool) {
 	if t.kind == tokenOAuth {
 		return true, true
@@ -385,6 +393,8 @@ func (s *Sandbox) serveGit(w http.ResponseWriter, r *http.Request) {
 	case (rest == "/git-upload-pack" || rest == "/git-receive-pack") && r.Method == http.MethodPost:
 		service = rest[1:]
 	}
+	// Name the route in the request log, as the API's patterns do.
+	r.Pattern = r.Method + " /{path_with_namespace}.git" + rest
 	if service != "git-upload-pack" && service != "git-receive-pack" {
 		// Dumb HTTP and other paths: GitLab serves smart HTTP only.
 		http.NotFound(w, r)

@@ -135,6 +135,14 @@ func TestGitClonesShowTheCommitIDsTheAPIReports(t *testing.T) {
 				if mc, ok := r["merge_commit_sha"].(string); ok {
 					gitCmd(t, mirror, "", "", "cat-file", "-e", mc+"^{commit}")
 				}
+				// diff_refs.base_sha is where the merge request's head branched off.
+				if dr, ok := r["diff_refs"].(map[string]any); !ok {
+					t.Errorf("MR !%d has no diff_refs", m.iid)
+				} else if base, _ := dr["base_sha"].(string); base != "" {
+					if parent := gitCmd(t, mirror, "", "", "rev-parse", r["sha"].(string)+"^"); parent != base || dr["head_sha"] != r["sha"] {
+						t.Errorf("MR !%d diff_refs %v; the head's parent is %s", m.iid, dr, parent)
+					}
+				}
 			}
 			var pls []struct {
 				SHA string `json:"sha"`
@@ -259,6 +267,12 @@ func TestGitOverHTTPAuthenticatesAsGitLabDoes(t *testing.T) {
 		r := do2(t, req)
 		if r.status != 200 || !strings.Contains(string(r.body), "version 2") || !strings.Contains(string(r.body), "fetch") {
 			t.Errorf("v2 advertisement: %d %q", r.status, r.body)
+		}
+	})
+	t.Run("the request log names Git routes", func(t *testing.T) {
+		by := sb.RequestsByRoute()
+		if by["GET /{path_with_namespace}.git/info/refs"] == 0 {
+			t.Errorf("requests by route %v: no Git info/refs route", by)
 		}
 	})
 	t.Run("git clone fails without credentials", func(t *testing.T) {
