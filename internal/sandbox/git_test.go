@@ -351,3 +351,35 @@ func BenchmarkStartGit(b *testing.B) {
 		})
 	}
 }
+
+func TestGitOnGitLabComMakesPublicWorldRepositoriesOnFirstUse(t *testing.T) {
+	requireGit(t)
+	sb := start(t, Config{Profile: ProfileGitLabCom, PublicProjects: 50, Seed: 1, Groups: 2, Projects: 3, Commits: 3, Git: true})
+	var p *project
+	for _, q := range sb.projects[sb.seededProjects:] {
+		if q.vis == "public" && !q.archived {
+			p = q
+			break
+		}
+	}
+	if n := len(sb.gitReady); n != sb.seededProjects {
+		t.Errorf("%d repositories after Start, want the %d seeded ones only", n, sb.seededProjects)
+	}
+	url := sb.URL() + "/" + p.fullPath() + ".git"
+	dir := t.TempDir()
+	// Anonymous: public projects are readable by anyone, as on GitLab.com.
+	gitCmd(t, dir, "", "", "clone", "--quiet", url, "empty")
+	if out := gitCmd(t, filepath.Join(dir, "empty"), "", "", "rev-parse", "--show-object-format"); out != "sha1" {
+		t.Errorf("object format %q", out)
+	}
+	ch, err := sb.Push(p.id, "", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gitCmd(t, dir, "alice", sb.UserToken(), "clone", "--quiet", url, "repo")
+	got := strings.Fields(gitCmd(t, filepath.Join(dir, "repo"), "", "", "log", "--format=%H"))
+	api := apiCommitIDs(t, sb, p.id, sb.UserToken())
+	if len(got) != 3 || got[0] != ch.SHA || strings.Join(got, " ") != strings.Join(api, " ") {
+		t.Errorf("git log %v, API %v, push %s", got, api, ch.SHA)
+	}
+}
