@@ -38,7 +38,7 @@ func (s *Sandbox) gitRepo(p *project) string {
 // or system configuration, and upload-pack settings as Gitaly sets them so
 // partial clones work.
 func (s *Sandbox) gitEnv() []string {
-	return []string{"PATH=/usr/bin:/bin", "HOME=" + s.gitDir, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+	return []string{"PATH=" + filepath.Dir(s.gitBin) + ":/usr/bin:/bin", "HOME=" + s.gitDir, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
 		"GIT_CONFIG_COUNT=2", "GIT_CONFIG_KEY_0=uploadpack.allowFilter", "GIT_CONFIG_VALUE_0=true",
 		"GIT_CONFIG_KEY_1=uploadpack.allowAnySHA1InWant", "GIT_CONFIG_VALUE_1=true"}
 }
