@@ -96,7 +96,9 @@ func (s *Sandbox) liveProject(id int64) *project {
 // deletion is delayed (the gitlab.com profile, self-managed from 18.0) the
 // project is first marked for deletion, as Projects::MarkForDeletionService
 // does: archived, its name and path suffixed with "-deletion_scheduled-<id>"
-// (from 18.0; "-deleted-<id>" before), marked_for_deletion_at and
+// (from 18.0 here; GitLab switched behind the feature flag
+// rename_group_path_upon_deletion_scheduling, gitlab#526081, so the release
+// is approximate; "-deleted-<id>" before), marked_for_deletion_at and
 // marked_for_deletion_on set to today; it stays readable and listed until
 // Config.DeletionDelay has passed on the sandbox clock, then it is gone.
 // Deleting a project already marked deletes it at once, like
