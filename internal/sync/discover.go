@@ -69,6 +69,7 @@ func (r *run) discover(ctx context.Context) error {
 		q.Set("pagination", "keyset")
 	}
 	link := ""
+	seen := map[int64]bool{}
 	for pageNo := int64(1); ; {
 		if !keyset {
 			q.Set("page", strconv.FormatInt(pageNo, 10))
@@ -84,6 +85,7 @@ func (r *run) discover(ctx context.Context) error {
 				continue
 			}
 			ps = append(ps, p)
+			seen[p.GitLabID] = true
 		}
 		if err := r.svc.st.UpsertDiscoveredProjects(ctx, r.orgID, r.integ, ps); err != nil {
 			return err
@@ -100,9 +102,53 @@ func (r *run) discover(ctx context.Context) error {
 			pageNo = pg.next
 		}
 	}
+	r.state.SeesInstance, r.state.VisibleProjects = admin, int64(len(seen))
+	if err := r.forgetUnseen(ctx, seen, admin); err != nil {
+		return err
+	}
 	now := r.svc.st.Now()
 	r.state.DiscoveredAt = &now
 	return nil
+}
+
+// forgetUnseen deals with the cached projects this discovery did not
+// list. One that holds no synced data is forgotten. One that does (it is,
+// or was, selected) is asked for by id: a 404 or 403 marks it gone
+// (deleted, or the credential lost access); a project still visible but
+// no longer the user's (a non-admin listing is membership-only) is gone
+// too unless it was selected by id. A project renamed or transferred
+// is listed under its new path and keeps its rows (ids, not paths).
+func (r *run) forgetUnseen(ctx context.Context, seen map[int64]bool, admin bool) error {
+	all, err := r.svc.st.AllProjects(ctx, r.orgID, r.integ)
+	if err != nil {
+		return err
+	}
+	var forget []int64
+	var gone []store.GoneProject
+	for _, p := range all {
+		if seen[p.GitLabID] || p.Gone != "" {
+			continue
+		}
+		forget = append(forget, p.GitLabID)
+		if !p.Selected {
+			continue
+		}
+		_, err := r.conn.getOne(ctx, fmt.Sprintf("projects/%d", p.GitLabID), nil)
+		switch ae, access := accessProblem(err); {
+		case access:
+			gone = append(gone, goneFrom(p.GitLabID, ae))
+		case err != nil:
+			return err
+		case !admin && !slices.Contains(r.sel.Projects, p.GitLabID):
+			gone = append(gone, store.GoneProject{GitLabID: p.GitLabID, Gone: store.GoneNotMember,
+				Reason: "the project is still visible to the credential, but its user is no longer a member"})
+		}
+	}
+	if err := r.svc.st.MarkProjectsGone(ctx, r.orgID, r.integ, gone); err != nil {
+		return err
+	}
+	// Rows with synced data stay (gone, until the purge); others go.
+	return r.svc.st.ForgetProjects(ctx, r.orgID, r.integ, forget)
 }
 
 // version is the integration's GitLab version, from the integration row
@@ -126,7 +172,8 @@ func (r *run) version(ctx context.Context) gitlab.Version {
 // Selected resolves a selection against the discovery cache: single
 // projects, projects of groups (and their subgroups) selected with
 // auto-import, minus archived projects unless included (a project picked by
-// id stays), minus exclusions, which win over everything.
+// id stays), minus gone projects, minus exclusions, which win over
+// everything.
 func Selected(sel store.Selection, groups []store.Group, projects []store.Project) ([]store.Project, error) {
 	ex := make([]*regexp.Regexp, 0, len(sel.Exclusions))
 	for _, pat := range sel.Exclusions {
@@ -160,6 +207,9 @@ func Selected(sel store.Selection, groups []store.Group, projects []store.Projec
 		}
 		if p.Archived && !sel.IncludeArchived && !picked {
 			continue
+		}
+		if p.Gone != "" {
+			continue // deleted, access lost, or no longer a member
 		}
 		if slices.ContainsFunc(ex, func(re *regexp.Regexp) bool { return re.MatchString(p.PathWithNamespace) }) {
 			continue

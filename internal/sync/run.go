@@ -24,6 +24,12 @@ type run struct {
 	state       store.SyncState
 	sel         store.Selection
 	mode        Mode
+	settings    store.SyncSettings
+	// polledIDs are the projects (projects.id) this run's poll covered,
+	// and pollStart when it started: once the run ends without error,
+	// their data is fresh as of pollStart.
+	polledIDs []int64
+	pollStart time.Time
 
 	cancel   context.CancelFunc
 	stopOnce gosync.Once
@@ -74,8 +80,12 @@ func (s *Service) Run(ctx context.Context, orgID, integrationID int64, mode Mode
 	if state.State == store.SyncStopped {
 		return fmt.Errorf("%w: %s", ErrStopped, state.Reason)
 	}
+	settings, err := s.st.SyncSettingsFor(ctx, orgID, integrationID)
+	if err != nil {
+		return err
+	}
 	now := s.st.Now()
-	state.State, state.Reason, state.StartedAt, state.FinishedAt, state.Concurrency = store.SyncRunning, "", &now, nil, s.opts.Concurrency
+	state.State, state.Reason, state.StartedAt, state.FinishedAt, state.Concurrency = store.SyncRunning, "", &now, nil, s.concurrencyFor(settings)
 	if state.MRWatermark == nil {
 		// Backfills cover what changed before the first run; incremental
 		// polls take over from its start.
@@ -84,7 +94,7 @@ func (s *Service) Run(ctx context.Context, orgID, integrationID int64, mode Mode
 	if err := s.st.SaveSyncState(ctx, orgID, state); err != nil {
 		return err
 	}
-	r := &run{svc: s, orgID: orgID, integ: integrationID, integration: integ, state: state, mode: mode}
+	r := &run{svc: s, orgID: orgID, integ: integrationID, integration: integ, state: state, mode: mode, settings: settings}
 	err = r.start(ctx, cancel)
 	return r.finish(context.WithoutCancel(ctx), err)
 }
@@ -94,7 +104,7 @@ func (r *run) start(ctx context.Context, cancel context.CancelFunc) error {
 	if err != nil {
 		return fmt.Errorf("sync: no GitLab client for the integration: %w", err)
 	}
-	r.conn = r.svc.newConn(client, r.integ)
+	r.conn = r.svc.newConnN(client, r.integ, r.svc.concurrencyFor(r.settings))
 	r.cancel = cancel
 	if sel, err := r.svc.st.SelectionFor(ctx, r.orgID, r.integ); err != nil {
 		return err
@@ -147,6 +157,12 @@ func (r *run) finish(ctx context.Context, err error) error {
 	// Keep the watermarks and discovery time this run advanced.
 	st.MRWatermark, st.IssueWatermark, st.ActivityWatermark = r.state.MRWatermark, r.state.IssueWatermark, r.state.ActivityWatermark
 	st.DiscoveredAt, st.SweepOffset = r.state.DiscoveredAt, r.state.SweepOffset
+	st.SeesInstance, st.VisibleProjects = r.state.SeesInstance, r.state.VisibleProjects
+	if err == nil && r.stopErr == nil && len(r.polledIDs) > 0 {
+		if perr := r.svc.st.MarkProjectsPolled(ctx, r.orgID, r.integ, r.polledIDs, r.pollStart); perr != nil {
+			err = perr
+		}
+	}
 	if r.conn != nil {
 		st.Requests += r.conn.requests.Load()
 	}
@@ -257,7 +273,7 @@ func (r *run) runChains(ctx context.Context, selected []store.Project, rows []st
 	// More chains than requests in flight: while some chains write their
 	// page, others fetch theirs, so the concurrency allowed at GitLab is
 	// used all the time; conn bounds the requests themselves.
-	for range r.svc.opts.Concurrency * chainsPerRequest {
+	for range r.svc.concurrencyFor(r.settings) * chainsPerRequest {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -307,6 +323,16 @@ func (r *run) chain(ctx context.Context, p store.Project, row store.Progress) er
 	}
 	row.Status = store.ProgressRunning
 	row.LastError, row.ErrorKind, row.ErrorStatus = "", "", 0
+	if row.Resource == ResourcePipelines && !p.CIEnabled {
+		// CI/CD is off in the project: nothing to fetch, and no error.
+		t := r.svc.st.Now()
+		row.Status, row.FinishedAt, row.NextPage, row.LastError = store.ProgressCIDisabled, &t, "", ciDisabledNote
+		if err := r.svc.st.SaveProgress(ctx, nil, r.orgID, row); err != nil {
+			return err
+		}
+		r.svc.changed()
+		return nil
+	}
 	// The status is written with the first page, in its transaction.
 	var err error
 	switch row.Resource {
@@ -341,6 +367,11 @@ func (r *run) chain(ctx context.Context, p store.Project, row store.Progress) er
 		cur.Status, cur.ErrorKind, cur.ErrorStatus = store.ProgressForbidden, string(ae.Kind), ae.Status
 		if ae.Status == 404 {
 			cur.Status = store.ProgressNotFound
+		} else if row.Resource == ResourcePipelines {
+			// Project pipelines answer 403 when CI/CD is disabled (whatever
+			// the project JSON said): shown as such, not as an error.
+			cur.Status = store.ProgressCIDisabled
+			cur.LastError = ciDisabledNote + " (GitLab answered 403: " + err.Error() + ")"
 		}
 		t := r.svc.st.Now()
 		cur.FinishedAt, cur.NextPage = &t, ""
@@ -362,6 +393,10 @@ func (r *run) source(row store.Progress) string {
 
 const gitlabTime = "2006-01-02T15:04:05.000Z"
 
+// ciDisabledNote is what a pipelines chain of a project without CI/CD
+// shows instead of an error.
+const ciDisabledNote = "CI/CD is disabled in this project: its pipelines are not synced"
+
 // updatedChain pages merge requests, issues or pipelines ordered by
 // updated_at ascending, moving updated_after to the last item's updated_at
 // instead of using offsets: an item updated during the chain moves behind
@@ -380,6 +415,9 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 		}
 	} else if row.Mode == "incremental" && row.Watermark != nil {
 		cursor = row.Watermark.Add(-r.svc.opts.Overlap)
+	} else if row.Mode != "incremental" && r.settings.HistorySince != nil {
+		// The integration's history start date bounds the backfill.
+		cursor = *r.settings.HistorySince
 	}
 	for {
 		q := url.Values{"per_page": {strconv.Itoa(r.svc.opts.PerPage)}, "order_by": {"updated_at"}, "sort": {"asc"},
@@ -508,6 +546,8 @@ func (r *run) pushChain(ctx context.Context, p store.Project, row store.Progress
 			"page": {strconv.FormatInt(pageNo, 10)}}
 		if row.Mode == "incremental" && row.Watermark != nil {
 			q.Set("after", row.Watermark.Add(-r.svc.opts.Overlap).UTC().AddDate(0, 0, -1).Format(time.DateOnly))
+		} else if row.Mode != "incremental" && r.settings.HistorySince != nil {
+			q.Set("after", r.settings.HistorySince.UTC().AddDate(0, 0, -1).Format(time.DateOnly))
 		}
 		pg, err := r.conn.get(ctx, path, q, "")
 		if err != nil {
@@ -625,6 +665,10 @@ func (r *run) walkCommits(ctx context.Context, p store.Project, row *store.Progr
 	}
 	for {
 		q := url.Values{"per_page": {strconv.Itoa(r.svc.opts.PerPage)}, "ref_name": {ref}, "page": {strconv.FormatInt(pageNo, 10)}}
+		if !untilKnown && r.settings.HistorySince != nil {
+			// The backfill's history start date; `since` is the commit date.
+			q.Set("since", r.settings.HistorySince.UTC().Format(gitlabTime))
+		}
 		pg, err := r.conn.get(ctx, path, q, "")
 		if err != nil {
 			return err
