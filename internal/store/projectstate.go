@@ -305,3 +305,37 @@ func (s *Store) DeleteProjectItemsExcept(ctx context.Context, orgID, integration
 	}
 	return deleted, nil
 }
+
+// DeleteItems deletes merge requests or issues (table) of org's
+// integration by GitLab id: an issue moved to another project (GitLab
+// keeps the original, closed, with moved_to_id) is gone from its old
+// project here. It returns how many it deleted.
+// It runs inside tx when tx is non-nil.
+func (s *Store) DeleteItems(ctx context.Context, tx *sql.Tx, orgID, integrationID int64, table string, gitlabIDs []int64) (int64, error) {
+	if table != "merge_requests" && table != "issues" {
+		return 0, fmt.Errorf("store: cannot delete from %q", table)
+	}
+	var n int64
+	run := func(tx *sql.Tx) error {
+		for _, id := range gitlabIDs {
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE org_id = $1 AND integration_id = $2 AND gitlab_id = $3`,
+				orgID, integrationID, id)
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			n += k
+		}
+		return nil
+	}
+	var err error
+	if tx != nil {
+		err = run(tx)
+	} else {
+		err = s.InTx(ctx, run)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to delete %s: %w", table, err)
+	}
+	return n, nil
+}

@@ -151,6 +151,85 @@ func (r *run) forgetUnseen(ctx context.Context, seen map[int64]bool, admin bool)
 	return r.svc.st.ForgetProjects(ctx, r.orgID, r.integ, forget)
 }
 
+// sweepDeleted finds merge requests and issues deleted in GitLab (or
+// moved out of their project) among the selected projects, cheaply: one
+// per_page=1 request per project and resource gives GitLab's count in
+// X-Total; only where labsync stores more than that are the project's ids
+// listed and the missing ones deleted (moved issues, which GitLab keeps
+// closed with moved_to_id, are left out of the ids kept). Above 10,000
+// rows GitLab omits X-Total: such a project is not swept (listing its ids
+// would cost a hundred requests or more every hour). Projects whose
+// backfill is not done are left for later.
+func (r *run) sweepDeleted(ctx context.Context, selected []store.Project) error {
+	rows, err := r.svc.st.ProgressRows(ctx, r.orgID, r.integ, false)
+	if err != nil {
+		return err
+	}
+	type key struct {
+		project  int64
+		resource string
+	}
+	backfilled := map[key]bool{}
+	for _, row := range rows {
+		if row.Mode == "incremental" || row.Status == store.ProgressDone {
+			backfilled[key{row.ProjectID, row.Resource}] = true
+		}
+	}
+	for _, p := range selected {
+		for _, res := range []string{ResourceMergeRequests, ResourceIssues} {
+			if !backfilled[key{p.ID, res}] {
+				continue
+			}
+			path := fmt.Sprintf("projects/%d/%s", p.GitLabID, res)
+			pg, err := r.conn.get(ctx, path, url.Values{"per_page": {"1"}, "state": {"all"}}, "")
+			if err != nil {
+				if _, ok := accessProblem(err); ok {
+					continue // the chains record it
+				}
+				return err
+			}
+			stored, err := r.svc.st.CountProjectItems(ctx, r.orgID, r.integ, p.ID, res)
+			if err != nil {
+				return err
+			}
+			if pg.total == nil || stored <= *pg.total {
+				continue
+			}
+			keep := map[int64]bool{}
+			q := url.Values{"per_page": {"100"}, "state": {"all"}, "order_by": {"created_at"}, "sort": {"asc"}}
+			for pageNo := int64(1); pageNo > 0 && pageNo < 1000; {
+				q.Set("page", strconv.FormatInt(pageNo, 10))
+				pg, err := r.conn.get(ctx, path, q, "")
+				if err != nil {
+					return err
+				}
+				for _, raw := range pg.items {
+					var j struct {
+						ID        int64  `json:"id"`
+						MovedToID *int64 `json:"moved_to_id"`
+					}
+					if json.Unmarshal(raw, &j) == nil && j.ID != 0 && j.MovedToID == nil {
+						keep[j.ID] = true
+					}
+				}
+				pageNo = pg.next
+				if len(pg.items) == 0 {
+					break
+				}
+			}
+			n, err := r.svc.st.DeleteProjectItemsExcept(ctx, r.orgID, r.integ, p.ID, res, keep)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				r.svc.log.Info("removed items deleted or moved in GitLab", "integration", r.integ, "project", p.GitLabID, "resource", res, "count", n)
+				r.svc.changed()
+			}
+		}
+	}
+	return nil
+}
+
 // version is the integration's GitLab version, from the integration row
 // or asked once; zero when unknown.
 func (r *run) version(ctx context.Context) gitlab.Version {

@@ -318,6 +318,7 @@ func (r *run) listPoll(ctx context.Context, path, resource string, watermark **t
 		var high time.Time
 		var mrs []store.MergeRequest
 		var iss []store.Issue
+		var moved []int64
 		for _, raw := range pg.items {
 			var pid struct {
 				ProjectID int64 `json:"project_id"`
@@ -344,7 +345,9 @@ func (r *run) listPoll(ctx context.Context, path, resource string, watermark **t
 				if is.UpdatedAt.After(high) {
 					high = is.UpdatedAt
 				}
-				if _, ok := selected[pid.ProjectID]; ok {
+				if movedAway(raw) {
+					moved = append(moved, is.GitLabID)
+				} else if _, ok := selected[pid.ProjectID]; ok {
 					iss = append(iss, is)
 				}
 			}
@@ -356,6 +359,11 @@ func (r *run) listPoll(ctx context.Context, path, resource string, watermark **t
 		}
 		if len(iss) > 0 {
 			if _, err := r.svc.st.UpsertIssues(ctx, nil, r.orgID, r.integ, store.SourcePoll, iss); err != nil {
+				return err
+			}
+		}
+		if len(moved) > 0 {
+			if _, err := r.svc.st.DeleteItems(ctx, nil, r.orgID, r.integ, "issues", moved); err != nil {
 				return err
 			}
 		}
@@ -488,4 +496,14 @@ func goneFrom(gitlabID int64, ae *gitlab.APIError) store.GoneProject {
 	}
 	return store.GoneProject{GitLabID: gitlabID, Gone: store.GoneNotFound,
 		Reason: "GitLab answers 404 on the project: it was deleted, or the credential can no longer see it (GitLab answers 404 to both)"}
+}
+
+// movedAway reports an issue GitLab moved to another project: the
+// original stays, closed, with moved_to_id set (the new one is an issue of
+// its new project, fetched there when that project is selected).
+func movedAway(raw json.RawMessage) bool {
+	var j struct {
+		MovedToID *int64 `json:"moved_to_id"`
+	}
+	return json.Unmarshal(raw, &j) == nil && j.MovedToID != nil && *j.MovedToID != 0
 }

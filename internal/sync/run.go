@@ -111,14 +111,22 @@ func (r *run) start(ctx context.Context, cancel context.CancelFunc) error {
 	} else {
 		r.sel = sel
 	}
+	discovered := false
 	if r.mode == ModeFull || r.state.DiscoveredAt == nil || r.svc.st.Now().Sub(*r.state.DiscoveredAt) > r.svc.opts.DiscoveryEvery {
 		if err := r.discover(ctx); err != nil {
 			return r.stopIfToken(err)
 		}
+		discovered = true
 	}
 	selected, err := r.applySelection(ctx)
 	if err != nil {
 		return err
+	}
+	if discovered && r.mode == ModePoll {
+		// Once per discovery cycle (an hour): deleted and moved items.
+		if err := r.sweepDeleted(ctx, selected); err != nil {
+			return r.stopIfToken(err)
+		}
 	}
 	if err := r.svc.st.ResumeProgress(ctx, r.orgID, r.integ); err != nil {
 		return err
@@ -433,6 +441,7 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 		var mrs []store.MergeRequest
 		var iss []store.Issue
 		var pls []store.Pipeline
+		var moved []int64
 		var bad unreadable
 		for _, raw := range pg.items {
 			var upd time.Time
@@ -452,7 +461,11 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 					continue
 				}
 				is.ProjectGitLabID, upd = p.GitLabID, is.UpdatedAt
-				iss = append(iss, is)
+				if movedAway(raw) {
+					moved = append(moved, is.GitLabID)
+				} else {
+					iss = append(iss, is)
+				}
 			case ResourcePipelines:
 				pl, err := normPipeline(r.integ, p.GitLabID, raw)
 				if err != nil {
@@ -498,6 +511,9 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 				_, err = r.svc.st.UpsertMergeRequests(ctx, tx, r.orgID, r.integ, r.source(row), mrs)
 			case ResourceIssues:
 				_, err = r.svc.st.UpsertIssues(ctx, tx, r.orgID, r.integ, r.source(row), iss)
+				if err == nil && len(moved) > 0 {
+					_, err = r.svc.st.DeleteItems(ctx, tx, r.orgID, r.integ, "issues", moved)
+				}
 			case ResourcePipelines:
 				_, err = r.svc.st.UpsertPipelines(ctx, tx, r.orgID, r.integ, r.source(row), pls)
 			}
