@@ -20,6 +20,7 @@ func newSandboxCmd() *cobra.Command {
 		tlsMode   string
 		rateLimit string
 		faults    string
+		mix       string
 		manifest  bool
 	)
 	cmd := &cobra.Command{
@@ -31,6 +32,20 @@ CA certificate that signed its server certificate. It serves until interrupted.
 
 The dataset is generated from --seed and the counts, so equal flags give equal
 data. --manifest prints the counts per project as JSON and exits.
+
+--profile gitlab.com serves GitLab.com as an ordinary user sees it: no
+administrator token is printed but alice's personal access token (alice
+belongs to a few of the seeded groups and projects) and a control token for
+the /-/sandbox/ controls, which GitLab's API refuses. Around the seeded
+dataset lies a public world of other users' groups and projects
+(--public-projects, 20,000 by default; about one in ten private), changed
+--public-activity times a minute (merge requests, issues, pushes, pipelines,
+weighed by --public-mix such as mrs=4,issues=3,pushes=2,pipelines=1) without
+webhooks. /projects, /groups?all_available=true and scope=all list that world;
+GitLab.com's rate limits apply: 2,000 API requests a minute (--rate-limit to
+change, off to drop), GET /projects 2,000 per 10 minutes, GET /projects/:id
+400, GET /groups 200, GET /groups/:id 400 and GET /groups/:id/projects 600
+per minute.
 
 Faults (--faults, comma-separated): errors=0.1 (share of 500/502),
 stall=0.05:30s (share of requests held), latency=50ms, drop-webhooks,
@@ -47,7 +62,9 @@ expire-tokens=2m (tokens expire that long after first use).`,
 			if cfg.TLS != sandbox.TLSNone && cfg.TLSDir == "" {
 				return fmt.Errorf("--tls %s needs --tls-dir to write the CA certificate to", tlsMode)
 			}
-			if rateLimit != "" {
+			if rateLimit == "off" {
+				cfg.RateLimitPerMin = -1
+			} else if rateLimit != "" {
 				n, ok := strings.CutSuffix(rateLimit, "/min")
 				if cfg.RateLimitPerMin, err = strconv.Atoi(n); err != nil || !ok || cfg.RateLimitPerMin < 0 {
 					return fmt.Errorf("--rate-limit %q: want N/min, such as 600/min", rateLimit)
@@ -55,6 +72,12 @@ expire-tokens=2m (tokens expire that long after first use).`,
 			}
 			if cfg.Faults, err = sandbox.ParseFaults(faults); err != nil {
 				return err
+			}
+			if cfg.PublicActivityMix, err = sandbox.ParseActivityMix(mix); err != nil {
+				return err
+			}
+			if cfg.Profile == sandbox.ProfileGitLabCom && !cmd.Flags().Changed("version") {
+				cfg.Version = "" // the newest profile, as GitLab.com runs
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -74,9 +97,15 @@ expire-tokens=2m (tokens expire that long after first use).`,
 				return enc.Encode(sb.Manifest())
 			}
 			id, secret := sb.OAuthApp()
-			fmt.Fprintf(out, "GitLab sandbox %s listening\n", sb.Version())
+			m := sb.Manifest()
+			fmt.Fprintf(out, "GitLab sandbox %s (%s) listening\n", sb.Version(), sb.Profile())
 			fmt.Fprintf(out, "  URL:            %s   (API: %s/api/v4)\n", sb.URL(), sb.URL())
-			fmt.Fprintf(out, "  admin token:    %s   (user root, scope api)\n", sb.AdminToken())
+			if sb.Profile() == sandbox.ProfileGitLabCom {
+				fmt.Fprintf(out, "  user token:     %s   (user %s, not an administrator, scopes api read_repository)\n", sb.UserToken(), m.User)
+				fmt.Fprintf(out, "  control token:  %s   (the /-/sandbox/ controls only; GitLab's API refuses it)\n", sb.ControlToken())
+			} else {
+				fmt.Fprintf(out, "  admin token:    %s   (user root, scope api)\n", sb.AdminToken())
+			}
 			fmt.Fprintf(out, "  OAuth app id:   %s\n", id)
 			fmt.Fprintf(out, "  OAuth secret:   %s\n", secret)
 			fmt.Fprintf(out, "  OAuth redirect: http://127.0.0.1:8787/api/v1/connectors/gitlab/callback\n")
@@ -84,9 +113,12 @@ expire-tokens=2m (tokens expire that long after first use).`,
 			if p := sb.CAPath(); p != "" {
 				fmt.Fprintf(out, "  CA certificate: %s   (TLS mode %s)\n", p, cfg.TLS)
 			}
-			m := sb.Manifest()
 			fmt.Fprintf(out, "  dataset:        %d groups, %d projects, %d MRs, %d issues, %d pipelines, %d commits (seed %d)\n",
 				m.Groups, m.Projects, m.Totals.MergeRequests, m.Totals.Issues, m.Totals.Pipelines, m.Totals.Commits, cfg.Seed)
+			if p := m.Public; p != nil {
+				fmt.Fprintf(out, "  public world:   %d groups, %d projects (%d public) of %d other users, %d changes/min\n",
+					p.Groups, p.Projects, p.Visible, p.Users, cfg.PublicActivityPerMin)
+			}
 			fmt.Fprintf(out, "  controls:       %s/-/sandbox/{manifest,requests,deliveries,faults,activity,tokens}\n", sb.URL())
 			fmt.Fprintln(out, "Press Ctrl-C to stop.")
 			<-ctx.Done()
@@ -106,9 +138,13 @@ expire-tokens=2m (tokens expire that long after first use).`,
 	f.StringVar(&cfg.TLSDir, "tls-dir", "", "serve HTTPS and write ca.pem, server.pem and server-key.pem here")
 	f.StringVar(&tlsMode, "tls", "none", "TLS variant: none, ca, self-signed, expired, wrong-host (ca when only --tls-dir is given)")
 	f.DurationVar(&cfg.Latency, "latency", 0, "latency added to every response, such as 20ms")
-	f.StringVar(&rateLimit, "rate-limit", "", "per-token request limit, such as 600/min")
+	f.StringVar(&rateLimit, "rate-limit", "", "per-token request limit, such as 600/min, or off (the gitlab.com profile has 2000/min unless told)")
 	f.StringVar(&faults, "faults", "", "faults to inject, such as errors=0.05,stall=0.01:30s,drop-webhooks")
 	f.Float64Var(&cfg.Generator, "activity", 0, "random activity events per minute (MRs, issues, pushes, pipelines)")
+	f.StringVar(&cfg.Profile, "profile", sandbox.ProfileSelfManaged, "self-managed, or gitlab.com (an ordinary user's token, a public world, GitLab.com's rate limits)")
+	f.IntVar(&cfg.PublicProjects, "public-projects", sandbox.DefaultPublicProjects, "gitlab.com profile: other users' projects in the public world")
+	f.IntVar(&cfg.PublicActivityPerMin, "public-activity", 0, "gitlab.com profile: changes per minute on random public-world projects")
+	f.StringVar(&mix, "public-mix", "", "gitlab.com profile: weights of the public activity, such as mrs=4,issues=3,pushes=2,pipelines=1 (equal when empty)")
 	f.BoolVar(&manifest, "manifest", false, "print the dataset manifest as JSON and exit")
 	return cmd
 }

@@ -90,14 +90,14 @@ func (p *project) branch(name string) *branch {
 }
 
 // OpenMR opens a merge request from a new branch into the default branch,
-// authored by root, and fires merge request hooks (action "open").
+// authored by the project's creator (root in the seeded dataset), and fires merge request hooks (action "open").
 func (s *Sandbox) OpenMR(projectID int64, title string) (Change, error) {
 	return s.mutate(projectID, func(p *project, now time.Time) (Change, []delivery, error) {
 		if title == "" {
 			title = "Sandbox change"
 		}
 		s.nextMRID++
-		m := &mergeRequest{id: s.nextMRID, iid: p.nextMRIID, p: p, title: title, description: "Opened by the sandbox.", authorID: 1, assigneeID: 1,
+		m := &mergeRequest{id: s.nextMRID, iid: p.nextMRIID, p: p, title: title, description: "Opened by the sandbox.", authorID: p.creatorID, assigneeID: p.creatorID,
 			created: now, updated: now}
 		p.nextMRIID++
 		m.source = fmt.Sprintf("sandbox/mr-%d", m.iid)
@@ -106,11 +106,11 @@ func (s *Sandbox) OpenMR(projectID int64, title string) (Change, error) {
 		if b := p.branch(p.defBranch); b != nil {
 			head = b.head
 		}
-		p.branches = append(p.branches, &branch{name: m.source, head: &commit{sha: m.sha, parent: parentOf(head), title: title, author: s.users[0], created: now}})
+		p.branches = append(p.branches, &branch{name: m.source, head: &commit{sha: m.sha, parent: parentOf(head), title: title, author: s.userByID(p.creatorID), created: now}})
 		sortBranches(p.branches)
 		p.mrs = append(p.mrs, m)
 		s.mrs = insertSorted(s.mrs, m, func(m *mergeRequest) (time.Time, int64) { return m.created, m.id })
-		s.addEvent(p, &event{action: "opened", targetType: "MergeRequest", targetID: m.id, targetIID: m.iid, title: m.title, authorID: 1, created: now})
+		s.addEvent(p, &event{action: "opened", targetType: "MergeRequest", targetID: m.id, targetIID: m.iid, title: m.title, authorID: p.creatorID, created: now})
 		ds := s.fire(p, "merge_requests_events", "Merge Request Hook", s.mrHook(m, "open", nil))
 		return Change{Kind: "merge_request", Action: "open", ID: m.id, IID: m.iid, SHA: m.sha}, ds, nil
 	})
@@ -149,16 +149,16 @@ func (s *Sandbox) MergeMR(projectID, iid int64) (Change, error) {
 		}
 		changes := map[string]any{"state_id": map[string]any{"previous": 1, "current": 3},
 			"updated_at": map[string]any{"previous": hookTime(m.updated), "current": hookTime(now)}}
-		m.state, m.merged, m.updated, m.mergeUserID, m.draft = stateMerged, now, now, 1, false
+		m.state, m.merged, m.updated, m.mergeUserID, m.draft = stateMerged, now, now, p.creatorID, false
 		m.mergeSHA = fakeSHA(p.sha256, "merge", p.id, m.iid, now.UnixNano())
-		before := p.pushCommits(s, []*commit{{sha: m.mergeSHA, title: fmt.Sprintf("Merge branch '%s' into '%s'", m.source, p.defBranch), author: s.users[0], created: now}})
+		before := p.pushCommits(s, []*commit{{sha: m.mergeSHA, title: fmt.Sprintf("Merge branch '%s' into '%s'", m.source, p.defBranch), author: s.userByID(p.creatorID), created: now}})
 		for i, b := range p.branches {
 			if b.name == m.source {
 				p.branches = slices.Delete(p.branches, i, i+1)
 				break
 			}
 		}
-		s.addEvent(p, &event{action: "accepted", targetType: "MergeRequest", targetID: m.id, targetIID: m.iid, title: m.title, authorID: 1, created: now})
+		s.addEvent(p, &event{action: "accepted", targetType: "MergeRequest", targetID: m.id, targetIID: m.iid, title: m.title, authorID: p.creatorID, created: now})
 		ds := s.fire(p, "merge_requests_events", "Merge Request Hook", s.mrHook(m, "merge", changes))
 		ds = append(ds, s.fire(p, "push_events", "Push Hook", s.pushHook(p, p.defBranch, before, p.commits[len(p.commits)-1:]))...)
 		return Change{Kind: "merge_request", Action: "merge", ID: m.id, IID: m.iid, SHA: m.mergeSHA}, ds, nil
@@ -178,24 +178,24 @@ func (s *Sandbox) CloseMR(projectID, iid int64) (Change, error) {
 		changes := map[string]any{"state_id": map[string]any{"previous": 1, "current": 2},
 			"updated_at": map[string]any{"previous": hookTime(m.updated), "current": hookTime(now)}}
 		m.state, m.closed, m.updated = stateClosed, now, now
-		s.addEvent(p, &event{action: "closed", targetType: "MergeRequest", targetID: m.id, targetIID: m.iid, title: m.title, authorID: 1, created: now})
+		s.addEvent(p, &event{action: "closed", targetType: "MergeRequest", targetID: m.id, targetIID: m.iid, title: m.title, authorID: p.creatorID, created: now})
 		ds := s.fire(p, "merge_requests_events", "Merge Request Hook", s.mrHook(m, "close", changes))
 		return Change{Kind: "merge_request", Action: "close", ID: m.id, IID: m.iid, SHA: m.sha}, ds, nil
 	})
 }
 
-// OpenIssue opens an issue authored by root (hooks: action "open").
+// OpenIssue opens an issue authored by the project's creator (root in the seeded dataset) (hooks: action "open").
 func (s *Sandbox) OpenIssue(projectID int64, title string) (Change, error) {
 	return s.mutate(projectID, func(p *project, now time.Time) (Change, []delivery, error) {
 		if title == "" {
 			title = "Sandbox issue"
 		}
 		s.nextIssueID++
-		is := &issue{id: s.nextIssueID, iid: p.nextIssIID, p: p, title: title, description: "Opened by the sandbox.", authorID: 1, created: now, updated: now}
+		is := &issue{id: s.nextIssueID, iid: p.nextIssIID, p: p, title: title, description: "Opened by the sandbox.", authorID: p.creatorID, created: now, updated: now}
 		p.nextIssIID++
 		p.issues = append(p.issues, is)
 		s.issues = insertSorted(s.issues, is, func(i *issue) (time.Time, int64) { return i.created, i.id })
-		s.addEvent(p, &event{action: "opened", targetType: "Issue", targetID: is.id, targetIID: is.iid, title: is.title, authorID: 1, created: now})
+		s.addEvent(p, &event{action: "opened", targetType: "Issue", targetID: is.id, targetIID: is.iid, title: is.title, authorID: p.creatorID, created: now})
 		ds := s.fire(p, "issues_events", "Issue Hook", s.issueHook(is, "open", nil))
 		return Change{Kind: "issue", Action: "open", ID: is.id, IID: is.iid}, ds, nil
 	})
@@ -215,7 +215,7 @@ func (s *Sandbox) CloseIssue(projectID, iid int64) (Change, error) {
 			"closed_at":  map[string]any{"previous": nil, "current": hookTime(now)},
 			"updated_at": map[string]any{"previous": hookTime(is.updated), "current": hookTime(now)}}
 		is.state, is.closed, is.updated = stateClosed, now, now
-		s.addEvent(p, &event{action: "closed", targetType: "Issue", targetID: is.id, targetIID: is.iid, title: is.title, authorID: 1, created: now})
+		s.addEvent(p, &event{action: "closed", targetType: "Issue", targetID: is.id, targetIID: is.iid, title: is.title, authorID: p.creatorID, created: now})
 		ds := s.fire(p, "issues_events", "Issue Hook", s.issueHook(is, "close", changes))
 		return Change{Kind: "issue", Action: "close", ID: is.id, IID: is.iid}, ds, nil
 	})
@@ -243,7 +243,7 @@ func (p *project) pushCommits(s *Sandbox, cs []*commit) string {
 	return before
 }
 
-// Push pushes n new commits by root to branch (the default branch when
+// Push pushes n new commits by the project's creator to branch (the default branch when
 // empty; a new branch starts from the default branch's head) and fires push
 // hooks. Only the default branch's history is listed by the commits API.
 func (s *Sandbox) Push(projectID int64, branchName string, n int) (Change, error) {
@@ -256,7 +256,7 @@ func (s *Sandbox) Push(projectID int64, branchName string, n int) (Change, error
 		}
 		cs := make([]*commit, n)
 		for i := range cs {
-			cs[i] = &commit{sha: fakeSHA(p.sha256, "push", p.id, branchName, now.UnixNano(), i), title: fmt.Sprintf("Sandbox commit %d", i+1), author: s.users[0], created: now}
+			cs[i] = &commit{sha: fakeSHA(p.sha256, "push", p.id, branchName, now.UnixNano(), i), title: fmt.Sprintf("Sandbox commit %d", i+1), author: s.userByID(p.creatorID), created: now}
 		}
 		action, before := "pushed to", ""
 		if branchName == p.defBranch {
@@ -286,7 +286,7 @@ func (s *Sandbox) Push(projectID int64, branchName string, n int) (Change, error
 			before = zeroSHA(p.sha256)
 		}
 		last := cs[len(cs)-1]
-		s.addEvent(p, &event{action: action, authorID: 1, created: now,
+		s.addEvent(p, &event{action: action, authorID: p.creatorID, created: now,
 			push: &pushData{count: n, action: map[string]string{"pushed to": "pushed", "pushed new": "created"}[action], ref: branchName, from: cs[0].parent, to: last.sha, commitTitle: last.title}})
 		ds := s.fire(p, "push_events", "Push Hook", s.pushHook(p, branchName, before, cs))
 		return Change{Kind: "push", Action: "push", SHA: last.sha}, ds, nil
@@ -323,7 +323,7 @@ func (s *Sandbox) RunPipeline(projectID int64, ref, status string) (Change, erro
 			sha = b.head.sha
 		}
 		s.nextPipelineID++
-		pl := &pipeline{id: s.nextPipelineID, iid: p.nextPipeIID, p: p, ref: ref, sha: sha, status: status, source: "push", userID: 1,
+		pl := &pipeline{id: s.nextPipelineID, iid: p.nextPipeIID, p: p, ref: ref, sha: sha, status: status, source: "push", userID: p.creatorID,
 			created: now, updated: now, started: now, finished: now}
 		p.nextPipeIID++
 		p.pipelines = append(p.pipelines, pl)

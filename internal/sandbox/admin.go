@@ -13,7 +13,8 @@ import (
 )
 
 // adminRoutes serves the sandbox's own control API under /-/sandbox/, a
-// prefix GitLab's API never uses. Every call needs a token of an
+// prefix GitLab's API never uses. Every call needs Sandbox.ControlToken: on
+// the gitlab.com profile the control credential, elsewhere a token of an
 // administrator with the api scope (Sandbox.AdminToken).
 //
 //	GET    /-/sandbox/manifest          Manifest as JSON
@@ -29,14 +30,16 @@ import (
 func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
 	admin := func(pattern string, h func(r *http.Request) (any, error)) {
 		mux.Handle(pattern, s.plain(func(w http.ResponseWriter, r *http.Request) {
-			t, aerr := s.authenticate(tokenFromRequest(r))
-			if aerr != nil {
-				writeErr(w, aerr)
-				return
-			}
-			if !t.user.admin || !slices.Contains(t.scopes, "api") {
-				writeErr(w, errForbidden)
-				return
+			if v := tokenFromRequest(r); !s.controlTokenOK(v) {
+				t, aerr := s.authenticate(v)
+				if aerr != nil {
+					writeErr(w, aerr)
+					return
+				}
+				if !t.user.admin || !slices.Contains(t.scopes, "api") {
+					writeErr(w, errForbidden)
+					return
+				}
 			}
 			out, err := h(r)
 			switch {

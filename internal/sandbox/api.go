@@ -206,7 +206,9 @@ func (s *Sandbox) listProjectsFrom(c *call, from []*project) (any, error) {
 	}
 	sorted := true // the list arrives in id order, which is creation order
 	switch orderBy {
-	case "id", "created_at":
+	case "id", "created_at", "star_count", "similarity":
+		// Nobody stars sandbox projects; similarity without search is GitLab's
+		// default order, and with search every match here ranks alike.
 		sorted = false
 	case "name":
 		slices.SortStableFunc(ps, func(a, b *project) int { return dir * cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.id, b.id)) })
@@ -359,10 +361,23 @@ func (s *Sandbox) listSubgroups(c *call) (any, error) {
 	return s.listGroupsFrom(c, g.children, true)
 }
 
+// listGroupProjects serves GET /groups/:id/projects as lib/api/groups.rb and
+// GroupProjectsFinder do: the group's own projects, its descendants' too with
+// include_subgroups=true (default false), only projects the caller can read,
+// the /projects filters (archived, visibility, search, owned,
+// min_access_level) and orders (order_by created_at by default, also id,
+// name, path, updated_at, last_activity_at, star_count; sort desc by
+// default). with_shared (default true) adds projects shared with the group;
+// the dataset shares none, so it only has to be a valid boolean.
 func (s *Sandbox) listGroupProjects(c *call) (any, error) {
 	g, err := c.group()
 	if err != nil {
 		return nil, err
+	}
+	if v := c.q("with_shared"); v != "" {
+		if _, ok := c.boolParam("with_shared"); !ok {
+			return nil, badParam("with_shared")
+		}
 	}
 	var ps []*project
 	var walk func(g *group)
@@ -382,7 +397,18 @@ func (s *Sandbox) listGroupProjects(c *call) (any, error) {
 
 // --- merge requests -------------------------------------------------------
 
-func (s *Sandbox) filterMRs(c *call, from []*mergeRequest, instance bool) ([]*mergeRequest, error) {
+// listKind says where an MR or issue listing was asked: on one project, on a
+// group (its projects and its subgroups' projects), or instance-wide.
+type listKind int
+
+const (
+	listProject listKind = iota
+	listGroup
+	listInstance
+)
+
+func (s *Sandbox) filterMRs(c *call, from []*mergeRequest, kind listKind) ([]*mergeRequest, error) {
+	instance := kind == listInstance
 	tf, err := c.timeFilter()
 	if err != nil {
 		return nil, err
@@ -420,7 +446,7 @@ func (s *Sandbox) filterMRs(c *call, from []*mergeRequest, instance bool) ([]*me
 		if (state != "all" && stateNames[m.state] != state) || !tf.keep(m.created, m.updated) {
 			continue
 		}
-		if instance && (!canRead(m.p, c.user) || (nonArchived && m.p.archived)) {
+		if kind != listProject && (!canRead(m.p, c.user) || (nonArchived && m.p.archived)) {
 			continue
 		}
 		if (scope == "created_by_me" && (c.user == nil || m.authorID != c.user.id)) || (scope == "assigned_to_me" && (c.user == nil || m.assigneeID != c.user.id)) {
@@ -481,7 +507,7 @@ func sortItems[T any](c *call, xs []T, key func(T) (created, updated time.Time, 
 }
 
 func (s *Sandbox) listAllMRs(c *call) (any, error) {
-	ms, err := s.filterMRs(c, s.mrs, true)
+	ms, err := s.filterMRs(c, s.mrs, listInstance)
 	if err != nil {
 		return nil, err
 	}
@@ -493,7 +519,7 @@ func (s *Sandbox) listProjectMRs(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := s.filterMRs(c, p.mrs, false)
+	ms, err := s.filterMRs(c, p.mrs, listProject)
 	if err != nil {
 		return nil, err
 	}
@@ -514,7 +540,7 @@ func (s *Sandbox) getMR(c *call) (any, error) {
 	}
 	for _, m := range p.mrs {
 		if m.iid == iid {
-			return s.renderMR(m), nil
+			return s.renderMRDetail(m), nil
 		}
 	}
 	return nil, notFound("Merge Request")
@@ -522,7 +548,8 @@ func (s *Sandbox) getMR(c *call) (any, error) {
 
 // --- issues ---------------------------------------------------------------
 
-func (s *Sandbox) filterIssues(c *call, from []*issue, instance bool) ([]*issue, error) {
+func (s *Sandbox) filterIssues(c *call, from []*issue, kind listKind) ([]*issue, error) {
+	instance := kind == listInstance
 	tf, err := c.timeFilter()
 	if err != nil {
 		return nil, err
@@ -554,7 +581,7 @@ func (s *Sandbox) filterIssues(c *call, from []*issue, instance bool) ([]*issue,
 		if (state != "all" && stateNames[is.state] != state) || !tf.keep(is.created, is.updated) {
 			continue
 		}
-		if instance && (!canRead(is.p, c.user) || (nonArchived && is.p.archived)) {
+		if kind != listProject && (!canRead(is.p, c.user) || (nonArchived && is.p.archived)) {
 			continue
 		}
 		if (scope == "created_by_me" && (c.user == nil || is.authorID != c.user.id)) || (scope == "assigned_to_me" && (c.user == nil || is.assigneeID != c.user.id)) {
@@ -569,7 +596,7 @@ func (s *Sandbox) filterIssues(c *call, from []*issue, instance bool) ([]*issue,
 }
 
 func (s *Sandbox) listAllIssues(c *call) (any, error) {
-	is, err := s.filterIssues(c, s.issues, true)
+	is, err := s.filterIssues(c, s.issues, listInstance)
 	if err != nil {
 		return nil, err
 	}
@@ -581,7 +608,7 @@ func (s *Sandbox) listProjectIssues(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	is, err := s.filterIssues(c, p.issues, false)
+	is, err := s.filterIssues(c, p.issues, listProject)
 	if err != nil {
 		return nil, err
 	}
@@ -668,7 +695,7 @@ func (s *Sandbox) getPipeline(c *call) (any, error) {
 	}
 	for _, pl := range p.pipelines {
 		if pl.id == id {
-			return s.renderPipeline(pl), nil
+			return s.renderPipelineDetail(pl), nil
 		}
 	}
 	return nil, notFound("Pipeline")

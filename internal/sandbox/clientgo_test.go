@@ -74,6 +74,20 @@ func TestClientGoListsEverything(t *testing.T) {
 					}
 				}
 			})
+			t.Run("group merge requests and issues", func(t *testing.T) {
+				for _, g := range sb.groups {
+					wantMRs, wantIssues := subtreeIDs(sb, g, sb.users[0], false)
+					mrs := scan(t, "group MRs", func(p gitlab.PaginationOptionFunc) ([]*gitlab.BasicMergeRequest, *gitlab.Response, error) {
+						return gl.MergeRequests.ListGroupMergeRequests(g.id, &gitlab.ListGroupMergeRequestsOptions{ListOptions: lo}, p)
+					})
+					issues := scan(t, "group issues", func(p gitlab.PaginationOptionFunc) ([]*gitlab.Issue, *gitlab.Response, error) {
+						return gl.Issues.ListGroupIssues(g.id, &gitlab.ListGroupIssuesOptions{ListOptions: lo}, p)
+					})
+					if mrs != len(wantMRs) || issues != len(wantIssues) {
+						t.Errorf("group %s: listed %d MRs, %d issues; want %d, %d", g.fullPath, mrs, issues, len(wantMRs), len(wantIssues))
+					}
+				}
+			})
 			t.Run("instance-wide merge requests and issues", func(t *testing.T) {
 				mrs := scan(t, "merge requests", func(p gitlab.PaginationOptionFunc) ([]*gitlab.BasicMergeRequest, *gitlab.Response, error) {
 					return gl.MergeRequests.ListMergeRequests(&gitlab.ListMergeRequestsOptions{ListOptions: gitlab.ListOptions{PerPage: 20}, Scope: gitlab.Ptr("all")}, p)

@@ -70,7 +70,8 @@ type Config struct {
 	Latency time.Duration
 	// RateLimitPerMin, when > 0, throttles each token (or client address) to
 	// that many API requests per fixed 60 s window, as GitLab's
-	// throttle_authenticated_api does.
+	// throttle_authenticated_api does. On the gitlab.com profile 0 means
+	// GitLab.com's 2,000 per minute and a negative value turns it off.
 	RateLimitPerMin int
 	// TLS selects the certificate served; TLSDir, when set, receives ca.pem
 	// (and server.pem/server-key.pem).
@@ -84,6 +85,78 @@ type Config struct {
 	// Generator, when > 0, makes the sandbox create that many random activity
 	// events per minute until Close.
 	Generator float64
+
+	// Profile is ProfileSelfManaged (the default, "") or ProfileGitLabCom.
+	// The gitlab.com profile serves the seeded dataset as one ordinary user's
+	// world inside a public universe: no administrator token is handed out
+	// (UserToken is alice's personal access token, ControlToken opens the
+	// control API), other users' public groups and projects are listed by
+	// /projects, /groups?all_available=true and scope=all, internal
+	// visibility does not exist, and GitLab.com's rate limits apply. Version
+	// defaults to the newest profile there.
+	Profile string
+	// PublicProjects is the size of the gitlab.com profile's public world:
+	// other users' projects (about one in ten private, the rest public), in
+	// PublicProjects/10 groups owned by PublicProjects/50 users. 0 means
+	// 20,000. Ignored on other profiles.
+	PublicProjects int
+	// PublicActivityPerMin, when > 0 on the gitlab.com profile, makes that
+	// many changes per minute on random projects of the public world (merge
+	// requests, issues, pushes, pipelines in PublicActivityMix proportions),
+	// moving updated_at and last_activity_at on the sandbox clock. Nobody
+	// registered hooks there, so no webhook fires for them.
+	PublicActivityPerMin int
+	// PublicActivityMix weighs the kinds of public activity; the zero value
+	// weighs them equally.
+	PublicActivityMix ActivityMix
+}
+
+// Profile names for Config.Profile.
+const (
+	ProfileSelfManaged = "self-managed"
+	ProfileGitLabCom   = "gitlab.com"
+)
+
+// DefaultPublicProjects is the gitlab.com profile's public world size when
+// Config.PublicProjects is 0.
+const DefaultPublicProjects = 20000
+
+// ActivityMix gives relative weights of the kinds of generated activity.
+type ActivityMix struct {
+	MergeRequests int `json:"merge_requests"`
+	Issues        int `json:"issues"`
+	Pushes        int `json:"pushes"`
+	Pipelines     int `json:"pipelines"`
+}
+
+// ParseActivityMix parses "mrs=4,issues=3,pushes=2,pipelines=1"; kinds not
+// named weigh 0, and an empty spec weighs all kinds equally.
+func ParseActivityMix(spec string) (ActivityMix, error) {
+	var m ActivityMix
+	for part := range strings.SplitSeq(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return m, fmt.Errorf("sandbox: activity mix %q: want a weight of 0 or more", part)
+		}
+		switch k {
+		case "mrs", "merge_requests":
+			m.MergeRequests = n
+		case "issues":
+			m.Issues = n
+		case "pushes":
+			m.Pushes = n
+		case "pipelines":
+			m.Pipelines = n
+		default:
+			return m, fmt.Errorf("sandbox: unknown activity kind %q (mrs, issues, pushes, pipelines)", k)
+		}
+	}
+	return m, nil
 }
 
 // Faults are failures injected on demand. The zero value injects nothing.

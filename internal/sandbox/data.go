@@ -237,7 +237,7 @@ func (s *Sandbox) generate() {
 		top = 1
 	}
 	for i := range cfg.Groups {
-		g := &group{id: int64(i + 1), vis: vis[r.IntN(len(vis))], created: base.Add(time.Duration(i+1) * time.Minute), members: map[int64]int{1: accessOwner}}
+		g := &group{id: int64(i + 1), vis: s.visibilityFor(vis[r.IntN(len(vis))]), created: base.Add(time.Duration(i+1) * time.Minute), members: map[int64]int{1: accessOwner}}
 		if i >= top {
 			g.parent = s.groups[(i-top)%top]
 			g.path = fmt.Sprintf("sub-%d", i+1)
@@ -252,6 +252,9 @@ func (s *Sandbox) generate() {
 		}
 		if i%2 == 0 {
 			g.members[2] = accessDeveloper
+			if s.dotcom { // alice is the connected user there: she may register hooks
+				g.members[2] = accessMaintainer
+			}
 		}
 		if i == 0 {
 			g.members[3] = accessReporter
@@ -264,7 +267,7 @@ func (s *Sandbox) generate() {
 		id := int64(i + 1)
 		p := &project{
 			id: id, path: fmt.Sprintf("project-%d", id), name: fmt.Sprintf("Project %d", id),
-			vis: vis[r.IntN(len(vis))], defBranch: s.ver.defaultBranch(), creatorID: 1,
+			vis: s.visibilityFor(vis[r.IntN(len(vis))]), defBranch: s.ver.defaultBranch(), creatorID: 1,
 			members: map[int64]int{},
 		}
 		p.description = sentence(r, 5)
@@ -278,6 +281,9 @@ func (s *Sandbox) generate() {
 		}
 		if i%4 == 0 {
 			p.members[4] = accessMaintainer
+		}
+		if s.dotcom && i%7 == 3 { // and a member of a few projects outside her groups
+			p.members[2] = accessMaintainer
 		}
 		p.lastAct = p.created
 

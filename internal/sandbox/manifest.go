@@ -1,9 +1,12 @@
 package sandbox
 
+import "strings"
+
 // Manifest counts what the sandbox holds, so tests can compare what a
 // client listed. Counts are what an administrator lists with state=all.
 type Manifest struct {
 	Version        string `json:"version"`
+	Profile        string `json:"profile"`
 	Seed           int64  `json:"seed"`
 	Groups         int    `json:"groups"`
 	TopLevelGroups int    `json:"top_level_groups"`
@@ -17,6 +20,31 @@ type Manifest struct {
 	NonArchived Counts          `json:"non_archived"`
 	PerProject  []ProjectCounts `json:"per_project"`
 	PerGroup    []GroupCounts   `json:"per_group"`
+
+	// The gitlab.com profile only. Groups, Projects and the counts above
+	// cover the seeded dataset, not the public world, which Public sums up.
+	// User is the connected user, UserToken their personal access token and
+	// ControlToken the control API's credential (what AdminToken is on the
+	// other profiles). The manifest is served to the control credential only.
+	User         string        `json:"user,omitempty"`
+	UserToken    string        `json:"user_token,omitempty"`
+	ControlToken string        `json:"control_token,omitempty"`
+	Public       *PublicCounts `json:"public,omitempty"`
+}
+
+// PublicCounts sums up the gitlab.com profile's public world.
+type PublicCounts struct {
+	Users    int `json:"users"`
+	Groups   int `json:"groups"`
+	Projects int `json:"projects"`
+	// Visible is how many of Projects are public (the rest are private to
+	// their owners); VisibleGroups likewise.
+	Visible       int `json:"visible_projects"`
+	VisibleGroups int `json:"visible_groups"`
+	// Changes is how many public-world changes the activity made so far.
+	Changes int64 `json:"changes"`
+	// Totals counts what the activity created there.
+	Totals Counts `json:"totals"`
 }
 
 // Counts are resource counts.
@@ -63,14 +91,36 @@ type GroupCounts struct {
 func (s *Sandbox) Manifest() Manifest {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	m := Manifest{Version: s.cfg.Version, Seed: s.cfg.Seed, Groups: len(s.groups), Projects: len(s.projects)}
-	for _, g := range s.groups {
+	m := Manifest{Version: s.cfg.Version, Profile: s.cfg.Profile, Seed: s.cfg.Seed, Groups: s.seededGroups, Projects: s.seededProjects}
+	if s.dotcom {
+		m.User, m.UserToken, m.ControlToken = s.userName, s.userToken, s.controlToken
+		pc := &PublicCounts{Groups: len(s.groups) - s.seededGroups, Projects: len(s.projects) - s.seededProjects, Changes: s.publicChanges.Load()}
+		for _, u := range s.users {
+			if strings.HasPrefix(u.username, "user-") {
+				pc.Users++
+			}
+		}
+		for _, g := range s.groups[s.seededGroups:] {
+			if g.vis == "public" {
+				pc.VisibleGroups++
+			}
+		}
+		for _, p := range s.projects[s.seededProjects:] {
+			if p.vis == "public" {
+				pc.Visible++
+			}
+			pc.Totals.add(Counts{MergeRequests: len(p.mrs), Issues: len(p.issues), Pipelines: len(p.pipelines), Commits: len(p.commits),
+				Branches: len(p.branches), Events: len(p.events), Hooks: len(p.hooks)})
+		}
+		m.Public = pc
+	}
+	for _, g := range s.groups[:s.seededGroups] {
 		if g.parent == nil {
 			m.TopLevelGroups++
 		}
 		m.PerGroup = append(m.PerGroup, GroupCounts{ID: g.id, FullPath: g.fullPath, Subgroups: len(g.children), Projects: len(g.projects)})
 	}
-	for _, p := range s.projects {
+	for _, p := range s.projects[:s.seededProjects] {
 		pc := ProjectCounts{ID: p.id, Path: p.fullPath(), Archived: p.archived, CIEnabled: p.ciEnabled, ObjectFormat: "sha1",
 			Counts: Counts{MergeRequests: len(p.mrs), Issues: len(p.issues), Pipelines: len(p.pipelines), Commits: len(p.commits),
 				Branches: len(p.branches), Events: len(p.events), Hooks: len(p.hooks)}}

@@ -47,6 +47,13 @@ func TestPythonGitlab(t *testing.T) {
 				"pipelines": m.Totals.Pipelines, "pipelines_forbidden": m.CIDisabled,
 				"all_merge_requests": m.NonArchived.MergeRequests, "all_issues": m.NonArchived.Issues,
 				"pages": (m.Projects + 3) / 4}
+			for _, g := range sb.groups {
+				if g.parent == nil {
+					mrs, issues := subtreeIDs(sb, g, sb.users[0], false)
+					want["group_merge_requests"] += len(mrs)
+					want["group_issues"] += len(issues)
+				}
+			}
 			for k, v := range want {
 				if got[k] != v {
 					t.Errorf("%s: python-gitlab listed %d, manifest %d", k, got[k], v)

@@ -57,26 +57,6 @@ func (s *Sandbox) userBasic(u *user) *userBasic {
 
 func (s *Sandbox) userByIDBasic(id int64) *userBasic { return s.userBasic(s.userByID(id)) }
 
-type userFull struct {
-	userBasic
-	CreatedAt        gtime  `json:"created_at"`
-	Bio              string `json:"bio"`
-	PublicEmail      string `json:"public_email"`
-	Email            string `json:"email"`
-	IsAdmin          bool   `json:"is_admin"`
-	CanCreateGroup   bool   `json:"can_create_group"`
-	CanCreateProject bool   `json:"can_create_project"`
-	TwoFactorEnabled bool   `json:"two_factor_enabled"`
-	External         bool   `json:"external"`
-	Bot              bool   `json:"bot"`
-	LastActivityOn   string `json:"last_activity_on"`
-}
-
-func (s *Sandbox) renderUser(u *user) any {
-	return &userFull{userBasic: *s.userBasic(u), CreatedAt: gtime(u.created), Email: u.email, IsAdmin: u.admin,
-		CanCreateGroup: true, CanCreateProject: true, LastActivityOn: s.clock().UTC().Format("2006-01-02")}
-}
-
 type namespaceJSON struct {
 	ID        int64   `json:"id"`
 	Name      string  `json:"name"`

@@ -44,6 +44,17 @@ type Sandbox struct {
 	adminToken     string
 	defaultApp     *oauthApp
 
+	// The gitlab.com profile (dotcom.go).
+	dotcom             bool
+	seededProjects     int   // projects[:seededProjects] are the seeded dataset
+	seededGroups       int   // likewise for groups
+	firstPublicProject int64 // 0: no public world
+	userName           string
+	userToken          string
+	controlToken       string
+	publicChanges      atomic.Int64
+	endpoints          endpointLimiter
+
 	faults   atomic.Pointer[Faults]
 	faultGen atomic.Int64 // bumped by SetFaults; tokens remember the generation of their first use
 
@@ -70,7 +81,11 @@ type Sandbox struct {
 
 // RequestLogEntry is one request the sandbox answered.
 type RequestLogEntry struct {
-	Method string    `json:"method"`
+	Method string `json:"method"`
+	// Route is the endpoint's pattern, such as
+	// "GET /api/v4/groups/{id}/merge_requests": requests per endpoint are
+	// counted by it. Empty for paths no route matched.
+	Route  string    `json:"route,omitempty"`
 	Path   string    `json:"path"`
 	Query  string    `json:"query,omitempty"`
 	Status int       `json:"status"`
@@ -96,8 +111,30 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
+	dotcom, err := isDotcom(cfg.Profile)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Version == "" {
 		cfg.Version = "17.11"
+		if dotcom {
+			cfg.Version = Profiles[len(Profiles)-1]
+		}
+	}
+	if dotcom {
+		cfg.Profile = ProfileGitLabCom
+		if cfg.PublicProjects == 0 {
+			cfg.PublicProjects = DefaultPublicProjects
+		}
+		if cfg.RateLimitPerMin == 0 {
+			cfg.RateLimitPerMin = dotcomAPILimit
+		}
+	} else {
+		cfg.Profile, cfg.PublicProjects, cfg.PublicActivityPerMin = ProfileSelfManaged, 0, 0
+	}
+	m := cfg.PublicActivityMix
+	if cfg.PublicProjects < 0 || cfg.PublicActivityPerMin < 0 || m.MergeRequests < 0 || m.Issues < 0 || m.Pushes < 0 || m.Pipelines < 0 {
+		return nil, errors.New("sandbox: PublicProjects, PublicActivityPerMin and PublicActivityMix must not be negative")
 	}
 	ver, err := parseVersion(cfg.Version)
 	if err != nil {
@@ -115,7 +152,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return nil, fmt.Errorf("sandbox: Addr %q must be a loopback address", cfg.Addr)
 	}
-	s := &Sandbox{cfg: cfg, ver: ver, clock: cfg.Now,
+	s := &Sandbox{cfg: cfg, ver: ver, clock: cfg.Now, dotcom: dotcom,
 		tokens: map[string]*token{}, apps: map[string]*oauthApp{}, grants: map[string]*grant{}, refresh: map[string]*token{},
 		hookQ: make(chan delivery, 4096)}
 	if s.clock == nil {
@@ -124,6 +161,10 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	f := cfg.Faults
 	s.faults.Store(&f)
 	s.generate()
+	s.seededProjects, s.seededGroups = len(s.projects), len(s.groups)
+	if dotcom {
+		s.generatePublic()
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -142,8 +183,16 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	s.baseURL = fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(hostForURL(host), fmt.Sprint(port)))
 
-	// Credentials: an admin PAT with api scope and a default OAuth application.
-	s.adminToken = s.CreateToken(TokenSpec{User: "root", Name: "sandbox-admin", Scopes: []string{"api", "read_api", "read_user", "read_repository", "sudo"}})
+	// Credentials: an admin PAT with api scope (self-managed) or an ordinary
+	// user's PAT and a control credential that is no GitLab token at all
+	// (gitlab.com), and a default OAuth application.
+	if dotcom {
+		s.userName = "alice"
+		s.userToken = s.CreateToken(TokenSpec{User: s.userName, Name: "labsync", Scopes: []string{"api", "read_repository"}})
+		s.controlToken = "sbctl-" + randomString(32)
+	} else {
+		s.adminToken = s.CreateToken(TokenSpec{User: "root", Name: "sandbox-admin", Scopes: []string{"api", "read_api", "read_user", "read_repository", "sudo"}})
+	}
 	s.defaultApp = s.newApp("labsync", "http://127.0.0.1:8787/api/v1/connectors/gitlab/callback", "api read_api read_user")
 
 	s.hookHTTP.Store(&http.Client{Timeout: 10 * time.Second}) // GitLab's webhook timeout
@@ -163,6 +212,13 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 		_ = err // http.ErrServerClosed after Close
 	}()
 	go func() { defer s.wg.Done(); s.deliverLoop(runCtx) }()
+	if s.firstPublicProject > 0 && cfg.PublicActivityPerMin > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.publicActivityLoop(runCtx, cfg.PublicActivityPerMin, cfg.PublicActivityMix)
+		}()
+	}
 	if cfg.Generator > 0 {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.generatorLoop(runCtx, cfg.Generator) }()
@@ -212,8 +268,32 @@ func (s *Sandbox) CAPEM() []byte { return slices.Clone(s.caPEM) }
 func (s *Sandbox) CAPath() string { return s.caPath }
 
 // AdminToken is a personal access token of root (an instance administrator)
-// with the api scope.
+// with the api scope. It is empty on the gitlab.com profile, where nobody
+// connects as an administrator: use UserToken and ControlToken there.
 func (s *Sandbox) AdminToken() string { return s.adminToken }
+
+// UserToken is the credential a user connects with: on the gitlab.com
+// profile an ordinary user's (alice's) personal access token with the api
+// scope, elsewhere the administrator's token.
+func (s *Sandbox) UserToken() string {
+	if s.dotcom {
+		return s.userToken
+	}
+	return s.adminToken
+}
+
+// ControlToken opens the control API under /-/sandbox/. On the gitlab.com
+// profile it is a credential of its own that GitLab's API refuses (401);
+// elsewhere it is AdminToken.
+func (s *Sandbox) ControlToken() string {
+	if s.dotcom {
+		return s.controlToken
+	}
+	return s.adminToken
+}
+
+// Profile is ProfileSelfManaged or ProfileGitLabCom.
+func (s *Sandbox) Profile() string { return s.cfg.Profile }
 
 // Now is the sandbox clock.
 func (s *Sandbox) Now() time.Time { return s.clock() }

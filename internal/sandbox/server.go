@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -123,6 +124,8 @@ func (s *Sandbox) routes() http.Handler {
 	api("GET /api/v4/groups/{id}", accessRead, s.getGroup)
 	api("GET /api/v4/groups/{id}/subgroups", accessRead, s.listSubgroups)
 	api("GET /api/v4/groups/{id}/projects", accessRead, s.listGroupProjects)
+	api("GET /api/v4/groups/{id}/merge_requests", accessRead, s.listGroupMRs)
+	api("GET /api/v4/groups/{id}/issues", accessRead, s.listGroupIssues)
 	api("GET /api/v4/merge_requests", accessReadAuth, s.listAllMRs)
 	api("GET /api/v4/projects/{id}/merge_requests", accessRead, s.listProjectMRs)
 	api("GET /api/v4/projects/{id}/merge_requests/{iid}", accessRead, s.getMR)
@@ -161,7 +164,7 @@ func (s *Sandbox) plain(h http.HandlerFunc) http.Handler {
 			return
 		}
 		h(rec, r)
-		s.logRequest(RequestLogEntry{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.statusOr200(), Time: start})
+		s.logRequest(RequestLogEntry{Method: r.Method, Route: r.Pattern, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.statusOr200(), Time: start})
 	})
 }
 
@@ -193,7 +196,7 @@ func (s *Sandbox) apiHandler(a access, h handlerFunc) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		start := s.clock()
 		defer func() {
-			s.logRequest(RequestLogEntry{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.statusOr200(), Time: start})
+			s.logRequest(RequestLogEntry{Method: r.Method, Route: r.Pattern, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.statusOr200(), Time: start})
 		}()
 		s.serveAPI(rec, r, a, h)
 	})
@@ -243,6 +246,16 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, a access, h h
 	} else if a != accessRead {
 		writeErr(w, errUnauthorized)
 		return
+	}
+	if s.dotcom {
+		who := "ip:" + clientIP(r)
+		if c.user != nil {
+			who = fmt.Sprintf("user:%d", c.user.id)
+		}
+		if err := s.endpoints.check(s.clock(), r.Pattern, who, c.user == nil); err != nil {
+			writeErr(w, err)
+			return
+		}
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		s.mu.RLock()
@@ -316,6 +329,14 @@ func writeErr(w http.ResponseWriter, err error) {
 	_ = json.NewEncoder(w).Encode(ae.body)
 }
 
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
 func tokenFromRequest(r *http.Request) string {
 	if v := r.Header.Get("Private-Token"); v != "" {
 		return v
@@ -349,7 +370,7 @@ func (l *rateLimiter) check(s *Sandbox, w http.ResponseWriter, r *http.Request, 
 	}
 	key, name := "token:"+tok, "throttle_authenticated_api"
 	if tok == "" {
-		key, name = "ip:"+strings.Split(r.RemoteAddr, ":")[0], "throttle_unauthenticated_api"
+		key, name = "ip:"+clientIP(r), "throttle_unauthenticated_api"
 	}
 	now := s.clock().Unix()
 	start := now - now%60

@@ -5,7 +5,8 @@ Usage: list_counts.py URL TOKEN PER_PAGE
 Used by the sandbox's tests to check that a client nobody here wrote sees what
 the sandbox's manifest says: projects, and per project merge requests, issues
 and pipelines (403 where CI/CD is disabled), plus instance-wide merge requests
-and issues with scope=all.
+and issues with scope=all, and merge requests and issues of every top-level
+group (subgroups included).
 """
 import json
 import sys
@@ -18,7 +19,8 @@ def main():
     gl = gitlab.Gitlab(url, private_token=token, per_page=per_page)
     out = {"projects": 0, "pages": 0, "merge_requests": 0, "issues": 0,
            "pipelines": 0, "pipelines_forbidden": 0,
-           "all_merge_requests": 0, "all_issues": 0}
+           "all_merge_requests": 0, "all_issues": 0,
+           "group_merge_requests": 0, "group_issues": 0}
     projects = gl.projects.list(iterator=True)
     for p in projects:
         out["projects"] += 1
@@ -33,6 +35,9 @@ def main():
     out["pages"] = projects.total_pages or 0
     out["all_merge_requests"] = sum(1 for _ in gl.mergerequests.list(iterator=True, scope="all", state="all"))
     out["all_issues"] = sum(1 for _ in gl.issues.list(iterator=True, scope="all", state="all"))
+    for g in gl.groups.list(iterator=True, top_level_only=True, all_available=True):
+        out["group_merge_requests"] += sum(1 for _ in g.mergerequests.list(iterator=True, state="all"))
+        out["group_issues"] += sum(1 for _ in g.issues.list(iterator=True, state="all"))
     json.dump(out, sys.stdout)
 
 
