@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/labsync/labsync/internal/auth"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -59,11 +60,11 @@ func tokenAuthenticator(st *store.Store) Authenticator {
 	}
 }
 
-var errUnauthenticated = &Error{Status: http.StatusUnauthorized, Code: "unauthenticated",
+var errUnauthenticated = &problem.Error{Kind: problem.Unauthenticated, Code: "unauthenticated",
 	Message: "missing, unknown or revoked API token",
 	Remedy:  "send Authorization: Bearer <token>; create one with `labsync admin token create`"}
 
-var errForbidden = &Error{Status: http.StatusForbidden, Code: "forbidden",
+var errForbidden = &problem.Error{Kind: problem.Forbidden, Code: "forbidden",
 	Message: "your role does not allow this", Remedy: "ask an owner or admin of your organisation"}
 
 // access says who may call a route.

@@ -9,6 +9,7 @@ import (
 	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/jobs"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/vault"
@@ -80,7 +81,7 @@ func (a *API) Register(mux Mux) {
 	a.registerWebhooks(mux)     // webhook_routes.go
 	a.public(mux, "GET /api/v1/openapi.json", a.openAPI)
 	mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serveError(w, r, a.log, Errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
+		serveError(w, r, a.log, problem.New(problem.NotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	}))
 }
 

@@ -3,11 +3,11 @@ package api
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
 )
@@ -28,7 +28,7 @@ func (a *API) registerSync(mux Mux) {
 	a.route(mux, "GET /api/v1/events/stream", anyMember, a.streamEvents)
 }
 
-var errSyncUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "sync_unavailable",
+var errSyncUnavailable = &problem.Error{Kind: problem.Unavailable, Code: "sync_unavailable",
 	Message: "this server does not run the sync service"}
 
 // integrationOf resolves {id} to one of the caller's integrations; another
@@ -66,7 +66,7 @@ func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 		path, id, ok := strings.Cut(string(b), "\x00")
 		n, perr := strconv.ParseInt(id, 10, 64)
 		if err != nil || !ok || perr != nil {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "cursor", Message: "cursor is not one this API returned"}
+			return &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: "cursor", Message: "cursor is not one this API returned"}
 		}
 		q.AfterPath, q.AfterID = path, n
 	}
@@ -166,14 +166,11 @@ func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
 	}
 	sel = labsync.MergeSelection(sel, labsync.SelectionChange{Projects: body.Projects.change(), Groups: body.Groups.change(),
 		Exclusions: body.Exclusions.change(), IncludeArchived: body.IncludeArchived, Services: &body.Services})
+	if err := labsync.ValidatePatterns(sel.Exclusions); err != nil {
+		return &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: "exclusions", Message: err.Error()}
+	}
 	out, err := a.Sync.SaveSelection(r.Context(), p.OrgID, in.ID, sel)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if strings.Contains(err.Error(), "pattern") || strings.Contains(err.Error(), "exclusion") {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "exclusions", Message: err.Error()}
-		}
 		return err
 	}
 	a.store.Audit(r.Context(), store.AuditEntry{OrgID: p.OrgID, ActorUserID: &p.UserID, Actor: "api", Action: "sync.selection_changed",
@@ -231,7 +228,7 @@ func boolParam(r *http.Request, name string) (*bool, error) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: name, Message: name + " must be true or false"}
+		return nil, &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: name, Message: name + " must be true or false"}
 	}
 	return &b, nil
 }
@@ -243,7 +240,7 @@ func intParam(r *http.Request, name string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: name, Message: name + " must be a positive integer"}
+		return 0, &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: name, Message: name + " must be a positive integer"}
 	}
 	return n, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labsync/labsync/internal/auth"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -63,7 +64,7 @@ func (a *API) deleteOrganization(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if in.Confirm != o.Name {
-		return &Error{Status: http.StatusBadRequest, Code: "confirmation_required", Field: "confirm",
+		return &problem.Error{Kind: problem.Malformed, Code: "confirmation_required", Field: "confirm",
 			Message: "deleting an organisation destroys its keys and every row it owns, with no undo",
 			Remedy:  fmt.Sprintf("send {\"confirm\": %q} to confirm", o.Name)}
 	}
@@ -93,14 +94,14 @@ func parseRole(s string) (store.Role, error) {
 	case store.RoleOwner, store.RoleAdmin, store.RoleMember:
 		return r, nil
 	}
-	return "", &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "role",
+	return "", &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: "role",
 		Message: fmt.Sprintf("role %q is not one of owner, admin, member", s)}
 }
 
-var errOwnersOnly = &Error{Status: http.StatusForbidden, Code: "forbidden",
+var errOwnersOnly = &problem.Error{Kind: problem.Forbidden, Code: "forbidden",
 	Message: "only an owner may make someone an owner or change an owner", Remedy: "ask an owner of your organisation"}
 
-var errLastOwner = &Error{Status: http.StatusConflict, Code: "last_owner",
+var errLastOwner = &problem.Error{Kind: problem.Conflict, Code: "last_owner",
 	Message: "an organisation must keep at least one owner", Remedy: "make someone else an owner first"}
 
 // addMember adds a user by email. A new user gets a one-time password in
@@ -116,7 +117,7 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 	}
 	addr, err := mail.ParseAddress(strings.TrimSpace(in.Email))
 	if err != nil || addr.Address != strings.TrimSpace(in.Email) {
-		return &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "email", Message: "email must be a plain address such as ada@example.com"}
+		return &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: "email", Message: "email must be a plain address such as ada@example.com"}
 	}
 	if in.Role == "" {
 		in.Role = string(store.RoleMember)
@@ -257,10 +258,10 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" || len(in.Name) > 100 {
-		return &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "name", Message: "name must be 1 to 100 characters, to recognise the token by"}
+		return &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: "name", Message: "name must be 1 to 100 characters, to recognise the token by"}
 	}
 	if in.ExpiresInDays < 0 || in.ExpiresInDays > maxTokenDays {
-		return &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "expires_in_days",
+		return &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: "expires_in_days",
 			Message: fmt.Sprintf("expires_in_days must be between 1 and %d, or 0 for a token that does not expire", maxTokenDays)}
 	}
 	var exp *time.Time

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/webhook"
@@ -33,7 +34,7 @@ func (a *API) webhookRegister(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !in.AllowHookRegistration {
-		return &Error{Status: http.StatusConflict, Code: "hook_registration_off",
+		return &problem.Error{Kind: problem.Conflict, Code: "hook_registration_off",
 			Message: "labsync does not write to GitLab unless you allow it to register webhooks",
 			Remedy:  "PATCH the integration with {\"allow_hook_registration\": true} (needs a token with the api scope), or add the webhook in GitLab yourself with the URL and secret shown here"}
 	}
@@ -43,7 +44,7 @@ func (a *API) webhookRegister(w http.ResponseWriter, r *http.Request) error {
 	p := caller(r)
 	c, err := a.Integrations.Client(r.Context(), p.OrgID, in.ID)
 	if err != nil {
-		return a.integrationError(w, err)
+		return err
 	}
 	res, err := a.Webhooks.Register(r.Context(), c, p.OrgID, in.ID)
 	if err != nil {

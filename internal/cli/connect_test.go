@@ -74,6 +74,11 @@ func TestConnectAndIntegrationsCommands(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "TLS certificate") || !strings.Contains(errOut, "CA") {
 		t.Fatalf("connect without CA: %d\n%s", code, errOut)
 	}
+	// The steps come once, ahead of the one line that names the failure.
+	if steps, last := strings.Index(errOut, "The connection check:"), strings.LastIndex(errOut, "labsync: "); code != 1 || steps != 0 ||
+		strings.Count(errOut, "The connection check:") != 1 || last < 0 || strings.Count(errOut, "labsync: ") != 1 {
+		t.Fatalf("connect without CA: exit %d\n%s", code, errOut)
+	}
 
 	code, out, errOut = run(t, ctx, "connect", "oauth", server, "--url", sb.URL(), "--client-id", appID, "--client-secret-file", secretFile,
 		"--ca-file", caFile, "--alias", "oauth", "--wait", "0")

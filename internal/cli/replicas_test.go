@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/labsync/labsync/internal/auth"
+	"github.com/labsync/labsync/internal/bench"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
@@ -127,7 +128,7 @@ func (w *syncedWorld) startSync(t *testing.T, addr string) {
 // id (10,000,000 + i) no sandbox object has, so each delivery makes one
 // row and one feed event of its own.
 func mrDelivery(projectID int64, i int) []byte {
-	b := string(benchPayload())
+	b := string(bench.Payload())
 	b = strings.Replace(b, `"object_attributes":{"id":99,"iid":1,`, fmt.Sprintf(`"object_attributes":{"id":%d,"iid":%d,`, 10_000_000+i, 100_000+i), 1)
 	b = strings.Replace(b, `"project":{"id":1,`, fmt.Sprintf(`"project":{"id":%d,`, projectID), 1)
 	return []byte(b)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/labsync/labsync/internal/diagnose"
 	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
 )
@@ -46,7 +46,7 @@ func (s *Service) Update(ctx context.Context, who Actor, id int64, in UpdateInpu
 		return UpdateResult{}, err
 	}
 	if i.Status == store.StatusDisconnected {
-		return UpdateResult{}, &Error{Status: http.StatusConflict, Code: CodeUnusable, Message: fmt.Sprintf("integration %q is disconnected", i.Alias), Remedy: "Connect the GitLab again."}
+		return UpdateResult{}, &problem.Error{Kind: problem.Conflict, Code: CodeUnusable, Message: fmt.Sprintf("integration %q is disconnected", i.Alias), Remedy: "Connect the GitLab again."}
 	}
 	base, err := gitlab.NormalizeBaseURL(i.BaseURL)
 	if err != nil {
@@ -110,7 +110,7 @@ func (s *Service) Update(ctx context.Context, who Actor, id int64, in UpdateInpu
 		case len(cred.Scopes) == 0:
 			res.Notices = append(res.Notices, "This GitLab does not list the token's scopes; webhook registration works only if the token has the api scope.")
 		case !slices.Contains(cred.Scopes, "api"):
-			e := &Error{Status: http.StatusUnprocessableEntity, Code: CodeNeedsScope, Field: "allow_hook_registration",
+			e := &problem.Error{Kind: problem.Invalid, Code: CodeNeedsScope, Field: "allow_hook_registration",
 				Message: fmt.Sprintf("webhook registration needs the api scope; this credential has %s", strings.Join(cred.Scopes, ", "))}
 			if i.AuthMethod == store.AuthMethodOAuth {
 				e.Remedy = fmt.Sprintf("Allow the api scope in the GitLab application, then reauthorize with allow_hook_registration (POST /api/v1/integrations/gitlab/start {\"integration_id\": %d}) after turning this on — or create the webhook in GitLab yourself.", i.ID)
@@ -354,9 +354,9 @@ func (s *Service) oauthSteps(ctx context.Context, i store.Integration, rep *diag
 	c, err := s.Client(ctx, i.OrgID, i.ID)
 	if err != nil {
 		st := diagnose.Step{ID: diagnose.StepVersion, Status: diagnose.Fail, Seen: err.Error()}
-		var e *Error
+		var e *problem.Error
 		if errors.As(err, &e) {
-			st.Remedy, st.Kind = e.Remedy, e.Kind
+			st.Remedy, st.Kind = e.Remedy, gitlab.Kind(e.Reason)
 		}
 		set(st)
 		skipRest(diagnose.StepVersion, "Not checked: the integration cannot be used.")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/labsync/labsync/internal/diagnose"
 	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/vault"
@@ -153,7 +154,7 @@ func (s *Service) freshToken(ctx context.Context, orgID, integrationID int64, re
 	for {
 		cred, err := s.st.Credential(ctx, orgID, integrationID)
 		if errors.Is(err, store.ErrNotFound) {
-			return tokenPair{}, &Error{Status: http.StatusConflict, Code: CodeUnusable,
+			return tokenPair{}, &problem.Error{Kind: problem.Conflict, Code: CodeUnusable,
 				Message: "the integration has no credential any more (it was disconnected)", Remedy: "Connect it again."}
 		}
 		if err != nil {
@@ -285,7 +286,7 @@ func (s *Service) reauthorize(ctx context.Context, i store.Integration, reason s
 		s.audit(ctx, i.OrgID, nil, "system", "integration.token_refresh_failed", i.ID, map[string]any{"reason": reason})
 	}
 	s.forget(i.ID)
-	return &Error{Status: http.StatusConflict, Code: CodeUnusable, Message: fmt.Sprintf("integration %q needs reauthorization: %s", i.Alias, reason),
+	return &problem.Error{Kind: problem.Conflict, Code: CodeUnusable, Message: fmt.Sprintf("integration %q needs reauthorization: %s", i.Alias, reason),
 		Remedy: "Reconnect it with OAuth (POST /api/v1/integrations/gitlab/start with integration_id, or `labsync connect oauth --reauthorize ID`)."}
 }
 
@@ -480,7 +481,7 @@ func (s *Service) resolveApp(ctx context.Context, who Actor, base gitlab.BaseURL
 	if clientID == "" && clientSecret.IsZero() {
 		app, err := s.st.OAuthAppFor(ctx, who.OrgID, base.String())
 		if errors.Is(err, store.ErrNotFound) {
-			return app, &Error{Status: http.StatusUnprocessableEntity, Code: CodeNoOAuthApp, Field: "client_id",
+			return app, &problem.Error{Kind: problem.Invalid, Code: CodeNoOAuthApp, Field: "client_id",
 				Message: fmt.Sprintf("your organisation has no OAuth application registered for %s", base),
 				Remedy: fmt.Sprintf("Create an application in GitLab (Admin Area → Applications, or User settings → Applications) with the redirect URI %s, confidential, the scopes %s, and give its Application ID and Secret here (or register it once with PUT /api/v1/oauth-apps).",
 					s.RedirectURI(), strings.Join(DefaultScopes, ", "))}
@@ -547,7 +548,7 @@ type CompleteInput struct {
 // when any step fails.
 func (s *Service) CompleteOAuth(ctx context.Context, in CompleteInput) (View, error) {
 	if strings.TrimSpace(in.State) == "" {
-		return View{}, &Error{Status: http.StatusBadRequest, Code: CodeStateMissing, Field: "state",
+		return View{}, &problem.Error{Kind: problem.Malformed, Code: CodeStateMissing, Field: "state",
 			Message: "the OAuth callback carries no state, so labsync cannot tell which connection it completes",
 			Remedy:  "Start the connection again from labsync; do not open the GitLab authorization page from a bookmark or another tool."}
 	}
@@ -555,15 +556,15 @@ func (s *Service) CompleteOAuth(ctx context.Context, in CompleteInput) (View, er
 	st, err := s.st.ConsumeOAuthState(ctx, hash[:], in.Who.OrgID, in.Who.UserID)
 	switch {
 	case errors.Is(err, store.ErrStateForeign):
-		return View{}, &Error{Status: http.StatusForbidden, Code: CodeStateForeign, Field: "state",
+		return View{}, &problem.Error{Kind: problem.Forbidden, Code: CodeStateForeign, Field: "state",
 			Message: "this authorization was started by another user or organisation; it cannot be completed by you",
 			Remedy:  "Start the connection yourself from labsync."}
 	case errors.Is(err, store.ErrStateExpired):
-		return View{}, &Error{Status: http.StatusBadRequest, Code: CodeStateExpired, Field: "state",
+		return View{}, &problem.Error{Kind: problem.Malformed, Code: CodeStateExpired, Field: "state",
 			Message: fmt.Sprintf("this authorization expired (it must be completed within %d minutes)", int(StateTTL.Minutes())),
 			Remedy:  "Start the connection again."}
 	case errors.Is(err, store.ErrNotFound):
-		return View{}, &Error{Status: http.StatusBadRequest, Code: CodeStateUnknown, Field: "state",
+		return View{}, &problem.Error{Kind: problem.Malformed, Code: CodeStateUnknown, Field: "state",
 			Message: "this authorization is unknown or was already used (each one works once)",
 			Remedy:  "Start the connection again; if you reloaded the page, the connection may already exist — check the list of integrations."}
 	case err != nil:
@@ -582,11 +583,11 @@ func (s *Service) CompleteOAuth(ctx context.Context, in CompleteInput) (View, er
 		if in.ErrorDescription != "" {
 			msg += fmt.Sprintf(" (GitLab: %q)", shorten(in.ErrorDescription, 200))
 		}
-		return View{}, &Error{Status: http.StatusBadRequest, Code: CodeAuthorization, Message: msg,
+		return View{}, &problem.Error{Kind: problem.Malformed, Code: CodeAuthorization, Message: msg,
 			Remedy: fmt.Sprintf("Start again and approve the request; the application must allow the scopes %s.", strings.Join(st.Scopes, ", "))}
 	}
 	if in.Code.IsZero() {
-		return View{}, &Error{Status: http.StatusBadRequest, Code: CodeAuthorization, Field: "code",
+		return View{}, &problem.Error{Kind: problem.Malformed, Code: CodeAuthorization, Field: "code",
 			Message: "the OAuth callback carries no authorization code", Remedy: "Start the connection again."}
 	}
 	base, err := gitlab.NormalizeBaseURL(st.BaseURL)
@@ -614,7 +615,7 @@ func (s *Service) CompleteOAuth(ctx context.Context, in CompleteInput) (View, er
 	tok, err := conf.Exchange(octx, strings.TrimSpace(in.Code.Reveal()), oauth2.VerifierOption(string(verifier)))
 	if err != nil {
 		if refused, why := oauthRefused(err); refused {
-			return View{}, &Error{Status: http.StatusBadRequest, Code: CodeAuthorization,
+			return View{}, &problem.Error{Kind: problem.Malformed, Code: CodeAuthorization,
 				Message: "GitLab refused the authorization code: " + why,
 				Remedy:  fmt.Sprintf("Check that the application registered in GitLab has exactly the redirect URI %s and that its id and secret are the ones labsync holds, then start again (codes work once and expire after 10 minutes).", st.RedirectURI)}
 		}
@@ -635,7 +636,7 @@ func (s *Service) CompleteOAuth(ctx context.Context, in CompleteInput) (View, er
 	}
 	if !hasAny(scopes, "read_api", "api") {
 		revoke()
-		return View{}, &Error{Status: http.StatusUnprocessableEntity, Code: CodeNeedsScope,
+		return View{}, &problem.Error{Kind: problem.Invalid, Code: CodeNeedsScope,
 			Message: fmt.Sprintf("GitLab granted the scopes %s, without read_api (or api), which labsync needs to read projects, merge requests, issues and pipelines", strings.Join(scopes, ", ")),
 			Remedy:  "Edit the application in GitLab to allow read_api, read_user and read_repository, then start again."}
 	}
@@ -699,7 +700,7 @@ func (s *Service) CompleteOAuth(ctx context.Context, in CompleteInput) (View, er
 	if err != nil {
 		revoke()
 		if errors.Is(err, store.ErrConflict) {
-			return View{}, &Error{Status: http.StatusConflict, Code: "conflict", Field: "alias",
+			return View{}, &problem.Error{Kind: problem.Conflict, Code: "conflict", Field: "alias",
 				Message: fmt.Sprintf("an integration named %q already exists in this organisation", st.Alias), Remedy: "Start again with another alias."}
 		}
 		return View{}, err
@@ -740,7 +741,7 @@ func tokenInfoScopes(ctx context.Context, hc *http.Client, base gitlab.BaseURL, 
 		Scopes []string        `json:"scopes"`
 	}
 	if err := json.Unmarshal(body, &info); err != nil {
-		return nil, &Error{Status: http.StatusBadGateway, Code: CodeGitLabUnreachable, Kind: gitlab.KindUnexpected,
+		return nil, &problem.Error{Kind: problem.Upstream, Code: CodeGitLabUnreachable, Reason: string(gitlab.KindUnexpected),
 			Message: "GitLab's /oauth/token/info did not answer with JSON", Remedy: "Check that the URL points at GitLab itself."}
 	}
 	if len(info.Scopes) > 0 {

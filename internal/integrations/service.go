@@ -37,6 +37,7 @@ import (
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/jobs"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/vault"
@@ -167,7 +168,7 @@ func (s *Service) Client(ctx context.Context, orgID, integrationID int64) (*gitl
 	}
 	cred, err := s.st.Credential(ctx, orgID, integrationID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &Error{Status: http.StatusConflict, Code: CodeUnusable,
+		return nil, &problem.Error{Kind: problem.Conflict, Code: CodeUnusable,
 			Message: fmt.Sprintf("integration %q has no credential", i.Alias), Remedy: "Connect it again."}
 	}
 	if err != nil {
@@ -212,7 +213,7 @@ func (s *Service) forget(integrationID int64) {
 func usable(i store.Integration) error {
 	switch i.Status {
 	case store.StatusNeedsNewToken, store.StatusNeedsReauthorization, store.StatusDisconnected:
-		e := &Error{Status: http.StatusConflict, Code: CodeUnusable,
+		e := &problem.Error{Kind: problem.Conflict, Code: CodeUnusable,
 			Message: fmt.Sprintf("integration %q cannot be used: %s", i.Alias, statusWords(i.Status))}
 		if i.StatusReason != "" {
 			e.Message += " — " + i.StatusReason
@@ -302,7 +303,7 @@ func (w *watch) RoundTrip(req *http.Request) (*http.Response, error) {
 // the integration is now unusable. Other errors are ignored. Clients from
 // Client already do this on their own; calling it again is harmless.
 func (s *Service) MarkTokenProblem(ctx context.Context, orgID, integrationID int64, err error) bool {
-	var own *Error
+	var own *problem.Error
 	if errors.As(err, &own) {
 		return own.Code == CodeUnusable
 	}
@@ -324,8 +325,7 @@ func (s *Service) MarkTokenProblem(ctx context.Context, orgID, integrationID int
 			return false
 		}
 		if _, ferr := s.freshToken(ctx, orgID, integrationID, pair.AccessToken); ferr != nil {
-			var e *Error
-			return errors.As(ferr, &e) && e.Code == CodeUnusable
+			return isUnusable(ferr)
 		}
 		s.forget(integrationID)
 		return false

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/labsync/labsync/internal/integrations"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/webhook"
@@ -183,23 +184,22 @@ func (u *UI) registerWebhooks(w http.ResponseWriter, r *http.Request) error {
 		return errNotFound
 	}
 	if !in.AllowHookRegistration {
-		return &pageError{Status: http.StatusConflict, Title: "Webhook registration is off",
+		return &problem.Error{Kind: problem.Conflict, Title: "Webhook registration is off",
 			Message: "labsync writes to GitLab only when you allowed it to register its webhooks, and this integration was connected without that.",
 			Remedy:  "Add the webhook in GitLab yourself with the URL and secret on the integration page, or connect again with \"Let labsync register its webhooks\" ticked (the token needs the api scope)."}
 	}
 	s := sessionFrom(r.Context())
 	c, err := u.Integrations.Client(r.Context(), s.OrgID, in.ID)
 	if err != nil {
-		var ie *integrations.Error
+		var ie *problem.Error
 		if errors.As(err, &ie) {
-			return &pageError{Status: ie.Status, Title: "GitLab cannot be reached with this integration", Message: ie.Message, Remedy: ie.Remedy}
+			return ie.WithTitle("GitLab cannot be reached with this integration")
 		}
 		return err
 	}
 	res, err := u.Webhooks.Register(r.Context(), c, s.OrgID, in.ID)
-	var ie *webhook.InputError
-	if errors.As(err, &ie) {
-		return &pageError{Status: http.StatusConflict, Title: "No webhook yet",
+	if errors.Is(err, webhook.ErrNotIssued) {
+		return &problem.Error{Kind: problem.Conflict, Title: "No webhook yet",
 			Message: "labsync registers the webhook URL and secret it issued, and none is issued yet.",
 			Remedy:  "Create the webhook URL and secret first, then register."}
 	}

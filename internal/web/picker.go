@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
 )
@@ -103,7 +104,7 @@ func (u *UI) pickerView(r *http.Request, in store.Integration) (pickerView, erro
 	if v.Cursor != "" {
 		path, id, ok := decodeCursor(v.Cursor)
 		if !ok {
-			return v, &pageError{Status: http.StatusBadRequest, Title: "Bad page link", Message: "This page link is not one labsync made."}
+			return v, &problem.Error{Kind: problem.Malformed, Title: "Bad page link", Message: "This page link is not one labsync made."}
 		}
 		pq.AfterPath, pq.AfterID = path, id
 	}
@@ -175,12 +176,12 @@ func (u *UI) savePicker(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if u.Sync == nil {
-		return &pageError{Status: http.StatusServiceUnavailable, Title: "Sync unavailable", Message: "This server does not run the sync service."}
+		return &problem.Error{Kind: problem.Unavailable, Title: "Sync unavailable", Message: "This server does not run the sync service."}
 	}
 	ctx := r.Context()
 	s := sessionFrom(ctx)
 	if err := r.ParseForm(); err != nil {
-		return &pageError{Status: http.StatusBadRequest, Title: "Form not accepted", Message: "The form could not be read."}
+		return &problem.Error{Kind: problem.Malformed, Title: "Form not accepted", Message: "The form could not be read."}
 	}
 	sel, err := u.st.SelectionFor(ctx, s.OrgID, in.ID)
 	if err != nil {
@@ -251,7 +252,7 @@ func (u *UI) startSync(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if u.Sync == nil {
-		return &pageError{Status: http.StatusServiceUnavailable, Title: "Sync unavailable", Message: "This server does not run the sync service."}
+		return &problem.Error{Kind: problem.Unavailable, Title: "Sync unavailable", Message: "This server does not run the sync service."}
 	}
 	s := sessionFrom(r.Context())
 	if err := u.Sync.StartSync(r.Context(), s.OrgID, in.ID, labsync.ModeFull); err != nil {

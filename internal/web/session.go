@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/labsync/labsync/internal/api"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -139,12 +140,12 @@ func SessionAuthenticator(st *store.Store, opts Options) api.Authenticator {
 			return api.Principal{}, false, err
 		}
 		if !safeMethod(r.Method) && !validCSRF(s.token, r.Header.Get(CSRFHeader)) {
-			return api.Principal{}, false, &api.Error{Status: http.StatusForbidden, Code: "csrf",
+			return api.Principal{}, false, &problem.Error{Kind: problem.Forbidden, Code: "csrf",
 				Message: "a request made with the UI session must carry the X-CSRF-Token header",
 				Remedy:  "send the csrf token of the page (meta name=csrf-token) in X-CSRF-Token, or use an API token"}
 		}
 		if !s.PasswordChanged {
-			return api.Principal{}, false, &api.Error{Status: http.StatusForbidden, Code: "password_change_required",
+			return api.Principal{}, false, &problem.Error{Kind: problem.Forbidden, Code: "password_change_required",
 				Message: "change the one-time password before using labsync", Remedy: "open /account/password in the UI"}
 		}
 		return api.Principal{OrgID: s.OrgID, UserID: s.UserID, Role: s.Role}, true, nil

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/labsync/labsync/internal/api"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -208,45 +209,76 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
-// pageError is an error with the status and words the user should see.
-type pageError struct {
-	Status  int
+var (
+	errNotFound = &problem.Error{Kind: problem.NotFound, Code: "not_found", Title: "Not found",
+		Message: "There is nothing here, or it belongs to another organisation."}
+	errForbidden = &problem.Error{Kind: problem.Forbidden, Code: "forbidden", Title: "Not allowed", Message: "Your role does not allow this.",
+		Remedy: "Ask an owner or admin of your organisation."}
+	errCSRF = &problem.Error{Kind: problem.Forbidden, Code: "csrf", Title: "Form expired",
+		Message: "This form was not sent from a labsync page you have open, so nothing was changed.",
+		Remedy:  "Go back, reload the page and try again."}
+	errSignedOut = &problem.Error{Kind: problem.Unauthenticated, Code: "unauthenticated", Title: "Signed out",
+		Message: "Your session has ended, so nothing was changed.", Remedy: "Sign in again."}
+	errInternal = &problem.Error{Kind: problem.Internal, Code: "internal", Title: "Something went wrong",
+		Message: "The page could not be shown; the server log has the details."}
+)
+
+// statuses is the one place a problem's kind becomes the status of the
+// error page; the page's headline is the problem's Title, else the
+// status's text.
+var statuses = map[problem.Kind]int{
+	problem.Internal:        http.StatusInternalServerError,
+	problem.Malformed:       http.StatusBadRequest,
+	problem.Invalid:         http.StatusUnprocessableEntity,
+	problem.Unsupported:     http.StatusUnsupportedMediaType,
+	problem.Unauthenticated: http.StatusUnauthorized,
+	problem.Forbidden:       http.StatusForbidden,
+	problem.NotFound:        http.StatusNotFound,
+	problem.Conflict:        http.StatusConflict,
+	problem.RateLimited:     http.StatusTooManyRequests,
+	problem.Upstream:        http.StatusBadGateway,
+	problem.Unavailable:     http.StatusServiceUnavailable,
+	problem.Canceled:        499,
+}
+
+// statusOf is the status of a page showing a problem of kind k.
+func statusOf(k problem.Kind) int {
+	if s, ok := statuses[k]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// errorPage is what templates/error.html shows.
+type errorPage struct {
 	Title   string
 	Message string
 	Remedy  string
 }
 
-func (e *pageError) Error() string { return e.Message }
-
-var (
-	errNotFound  = &pageError{Status: http.StatusNotFound, Title: "Not found", Message: "There is nothing here, or it belongs to another organisation."}
-	errForbidden = &pageError{Status: http.StatusForbidden, Title: "Not allowed", Message: "Your role does not allow this.",
-		Remedy: "Ask an owner or admin of your organisation."}
-	errCSRF = &pageError{Status: http.StatusForbidden, Title: "Form expired", Message: "This form was not sent from a labsync page you have open, so nothing was changed.",
-		Remedy: "Go back, reload the page and try again."}
-	errSignedOut = &pageError{Status: http.StatusUnauthorized, Title: "Signed out", Message: "Your session has ended, so nothing was changed.",
-		Remedy: "Sign in again."}
-)
-
-// serveError renders err as a page. Unknown errors are logged and shown as
-// a 500 without details.
+// serveError renders err as a page with the status of its kind. Errors that
+// are no problem (and Internal ones) are logged and shown as a 500 without
+// details.
 func (u *UI) serveError(w http.ResponseWriter, r *http.Request, err error) {
-	var pe *pageError
+	var p *problem.Error
 	switch {
-	case errors.As(err, &pe):
+	case errors.As(err, &p):
 	case errors.Is(err, store.ErrNotFound):
-		pe = errNotFound
+		p = errNotFound
 	default:
-		var ae *api.Error
-		if errors.As(err, &ae) {
-			pe = &pageError{Status: ae.Status, Title: http.StatusText(ae.Status), Message: ae.Message, Remedy: ae.Remedy}
-			break
-		}
+		p, _ = problem.From(err)
+	}
+	if p == nil || p.Kind == problem.Internal {
 		u.log.Error("page failed", "method", r.Method, "route", r.Pattern, "err", err)
-		pe = &pageError{Status: http.StatusInternalServerError, Title: "Something went wrong", Message: "The page could not be shown; the server log has the details."}
+		p = errInternal
+	}
+	status := statusOf(p.Kind)
+	pe := errorPage{Title: p.Title, Message: p.Message, Remedy: p.Remedy}
+	if pe.Title == "" {
+		pe.Title = http.StatusText(status)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	u.render(w, r, pe.Status, "error", map[string]any{"Title": pe.Title, "Error": pe})
+	u.render(w, r, status, "error", map[string]any{"Title": pe.Title, "Error": pe})
 }
 
 // pathID parses the {id} of a path; a malformed id names nothing.
