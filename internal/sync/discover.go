@@ -231,9 +231,16 @@ func (r *run) sweepDeleted(ctx context.Context, selected []store.Project) error 
 }
 
 // version is the integration's GitLab version, from the integration row
-// or asked once; zero when unknown.
+// or asked once per service and integration (a poll must not spend a
+// request on it every minute); zero when unknown.
 func (r *run) version(ctx context.Context) gitlab.Version {
 	if v, err := gitlab.ParseVersion(r.integration.GitLabVersion); err == nil {
+		return v
+	}
+	r.svc.mu.Lock()
+	v, ok := r.svc.versions[r.integ]
+	r.svc.mu.Unlock()
+	if ok {
 		return v
 	}
 	raw, err := r.conn.getOne(ctx, "version", nil)
@@ -244,7 +251,10 @@ func (r *run) version(ctx context.Context) gitlab.Version {
 		Version string `json:"version"`
 	}
 	json.Unmarshal(raw, &j)
-	v, _ := gitlab.ParseVersion(j.Version)
+	v, _ = gitlab.ParseVersion(j.Version)
+	r.svc.mu.Lock()
+	r.svc.versions[r.integ] = v
+	r.svc.mu.Unlock()
 	return v
 }
 

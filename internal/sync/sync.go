@@ -91,7 +91,10 @@ type Service struct {
 
 	mu     gosync.Mutex
 	pacers map[int64]*pacer
-	notify chan struct{}
+	// versions caches the GitLab version of integrations whose row does
+	// not record it.
+	versions map[int64]gitlab.Version
+	notify   chan struct{}
 	// pages group-commits the page writes of concurrent chains.
 	pages   *groupTx
 	metrics *metrics
@@ -129,7 +132,7 @@ func New(st *store.Store, opts Options) *Service {
 	}
 	b := make([]byte, 8)
 	rand.Read(b)
-	return &Service{st: st, opts: opts, log: log, owner: hex.EncodeToString(b), pacers: map[int64]*pacer{},
+	return &Service{st: st, opts: opts, log: log, owner: hex.EncodeToString(b), pacers: map[int64]*pacer{}, versions: map[int64]gitlab.Version{},
 		notify: make(chan struct{}), pages: &groupTx{st: st}, metrics: newMetrics()}
 }
 
