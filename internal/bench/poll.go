@@ -188,7 +188,82 @@ func (b *Poll) Run(ctx context.Context, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "non-members kept  %d projects stored whose user is not a member and not selected by id, %s world (target 0) (%s)\n", n, w.name, harness)
 	}
-	return b.droppedWebhook(ctx, out, st, svc, org, quiet)
+	if err := b.droppedWebhook(ctx, out, st, svc, org, quiet); err != nil {
+		return err
+	}
+	return b.adminInstance(ctx, out, st, svc, org, &mu, clients)
+}
+
+// adminInstance measures the one case where the poller asks instance-wide:
+// an administrator on 17.11 self-managed with every group selected. It
+// counts a quiet cycle instance-wide (what chooseInstanceWide picks), then
+// the same cycle through the selection (the state told that the
+// credential does not see the instance).
+func (b *Poll) adminInstance(ctx context.Context, out io.Writer, st *store.Store, svc *labsync.Service, org int64,
+	mu *gosync.Mutex, clients map[int64]labsync.ClientSource) error {
+	sb, err := sandbox.Start(ctx, sandbox.Config{Version: "17.11", Seed: 14, Groups: 10, Projects: 125, MRs: 5, Issues: 5, Pipelines: 3, Commits: 10})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	in := &store.Integration{OrgID: org, Alias: fmt.Sprintf("bench-poll-admin-%d", time.Now().UnixNano()), BaseURL: sb.URL(),
+		AuthMethod: store.AuthMethodToken}
+	if err := st.CreateIntegration(ctx, nil, in); err != nil {
+		return err
+	}
+	tok := sb.AdminToken()
+	mu.Lock()
+	clients[in.ID] = labsync.StaticClients(sb.URL(), nil, func() string { return tok }, 30*time.Second)
+	mu.Unlock()
+	if err := svc.Discover(ctx, org, in.ID); err != nil {
+		return err
+	}
+	gs, err := st.Groups(ctx, org, in.ID)
+	if err != nil {
+		return err
+	}
+	sel := store.Selection{Services: store.AllServices, IncludeArchived: true}
+	roots := 0
+	for _, g := range gs {
+		sel.Groups = append(sel.Groups, store.GroupSelection{GitLabID: g.GitLabID, AutoImport: true})
+		if g.ParentGitLabID == nil {
+			roots++
+		}
+	}
+	if _, err := svc.SaveSelection(ctx, org, in.ID, sel); err != nil {
+		return err
+	}
+	for _, mode := range []labsync.Mode{labsync.ModeFull, labsync.ModePoll} {
+		if err := svc.Run(ctx, org, in.ID, mode); err != nil {
+			return err
+		}
+	}
+	cycle := func() (int, error) {
+		sb.ResetRequests()
+		if err := svc.Run(ctx, org, in.ID, labsync.ModePoll); err != nil {
+			return 0, err
+		}
+		return apiRequests(sb.Requests()), nil
+	}
+	wide, err := cycle()
+	if err != nil {
+		return err
+	}
+	state, err := st.SyncStateFor(ctx, org, in.ID)
+	if err != nil {
+		return err
+	}
+	state.SeesInstance = false
+	if err := st.SaveSyncState(ctx, org, state); err != nil {
+		return err
+	}
+	narrow, err := cycle()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "admin, 17.11      every group selected (%d top-level), %d projects: a quiet cycle costs %d requests instance-wide (chosen) and %d through the selection (%s)\n",
+		roots, state.VisibleProjects, wide, narrow, harness)
+	return nil
 }
 
 // setUp discovers as the user, selects the two groups the user can see

@@ -39,10 +39,11 @@ type pollScope struct {
 // requests and covers at least half of the projects the credential sees
 // (at most one changed item in two is then not ours). On a non-admin
 // credential, and always on gitlab.com, scope=all spans every public
-// project: it is never chosen there. Measured with `labsync bench poll`:
-// the 17.11 admin run with everything selected stays at 3 requests per
-// quiet cycle instance-wide where the selection path would spend
-// 3 × (groups + loose).
+// project: it is never chosen there. Measured with `labsync bench poll`
+// (its "admin, 17.11" line): an administrator with all 7 top-level groups
+// (125 projects) selected spends 7 requests per quiet cycle instance-wide
+// (3 listings and the pipeline sweep's 4) against 25 through the
+// selection (7 × 3 and the same 4).
 func chooseInstanceWide(st store.SyncState, groups, loose, selected int) bool {
 	if !st.SeesInstance || st.VisibleProjects <= 0 {
 		return false
@@ -53,11 +54,17 @@ func chooseInstanceWide(st store.SyncState, groups, loose, selected int) bool {
 	return int64(selected)*2 >= st.VisibleProjects
 }
 
-// groupEndpointsFrom is the first version whose group merge request and
-// issue listings include subgroups' items (GitLab 10.5, January 2018,
-// "Include subgroup issuables on the group page") and whose group project
-// listing takes include_subgroups (11.x). Before it, every selected
-// project is polled through its own endpoints.
+// groupEndpointsFrom is the version from which the poller asks through
+// group endpoints. Group merge request and issue listings include
+// subgroups' items since GitLab 10.5 (January 2018, "Include subgroup
+// issuables on the group page", gitlab-ce#42443); the group project
+// listing's include_subgroups was documented and used against GitLab 11.x
+// (gitlab-foss#54498, late 2018), though its exact first release was not
+// found, so 11.0 is a conservative floor. Before it, every selected project
+// is polled through its own endpoints. The group project listing also
+// returns projects shared with the group unless with_shared=false, and
+// transferred projects have been reported in it (gitlab#26861): the
+// poller keeps only projects in the group's namespace either way.
 var groupEndpointsFrom = [2]int{11, 0}
 
 // scope splits the selected projects into outermost selected groups and
