@@ -85,7 +85,9 @@ func (s *Store) MarkProjectsPolled(ctx context.Context, orgID, integrationID int
 
 // SelectedOrGoneProjects lists the projects of org's integration that are
 // selected or gone, ordered by path: what freshness and gone reasons are
-// shown for.
+// shown for. LastWebhookAt is the later of the last delivery that changed
+// the project's rows and its last delivery in the webhook inbox (every
+// authentic delivery is there, even one that changed nothing).
 func (s *Store) SelectedOrGoneProjects(ctx context.Context, orgID, integrationID int64) ([]Project, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE org_id = $1 AND integration_id = $2
 		AND (selected = $3 OR gone <> '') ORDER BY path_with_namespace, id`, orgID, integrationID, true)
@@ -101,7 +103,26 @@ func (s *Store) SelectedOrGoneProjects(ctx context.Context, orgID, integrationID
 		}
 		out = append(out, p)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: unable to list projects: %w", err)
+	}
+	rows.Close()
+	for i, p := range out {
+		var at time.Time
+		err := s.rdb.QueryRowContext(ctx, `SELECT received_at FROM webhook_inbox WHERE integration_id = $1 AND project_gitlab_id = $2
+			AND org_id = $3 ORDER BY received_at DESC LIMIT 1`, integrationID, p.GitLabID, orgID).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: unable to read a project's last delivery: %w", err)
+		}
+		if p.LastWebhookAt == nil || at.After(*p.LastWebhookAt) {
+			at := at.UTC()
+			out[i].LastWebhookAt = &at
+		}
+	}
+	return out, nil
 }
 
 // SyncSettings are an integration's sync settings (issue 14), kept in

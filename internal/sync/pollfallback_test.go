@@ -219,3 +219,45 @@ func TestASilentProjectIsPolledEveryMinuteWhileOthersDeliver(t *testing.T) {
 		t.Fatalf("every project delivers, plan %+v", plan)
 	}
 }
+
+// TestAProjectsLastDeliveryComesFromTheInbox: a delivery for a project
+// that changed no row (an ignored event) still counts as its webhook
+// working: its plan is every 15 minutes while the integration's webhooks
+// deliver.
+func TestAProjectsLastDeliveryComesFromTheInbox(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, small("17.11"))
+	svc := f.service(labsync.Options{Concurrency: 3})
+	f.selectAll(t, svc)
+	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := f.st.AllProjects(ctx, f.org, f.integ)
+	var p store.Project
+	for _, x := range ps {
+		if x.Selected {
+			p = x
+			break
+		}
+	}
+	pid := p.GitLabID
+	now := f.st.Now()
+	if _, err := f.st.InsertDeliveries(ctx, []store.Delivery{{OrgID: f.org, IntegrationID: f.integ, DedupeKey: "note-1",
+		EventKind: "note", Headers: "{}", Body: []byte("{}"), ReceivedAt: now, Status: "ignored", ProjectGitLabID: &pid}}); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := svc.ProjectFreshness(ctx, f.org, f.integ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range fs {
+		if x.ProjectID != pid {
+			continue
+		}
+		if x.LastWebhookAt == nil || x.LastWebhookAt.Sub(now).Abs() > time.Second || x.Plan.Every != labsync.HealthyPollEvery {
+			t.Fatalf("after an ignored delivery: %+v", x)
+		}
+		return
+	}
+	t.Fatal("the project is not shown")
+}
