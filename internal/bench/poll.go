@@ -115,7 +115,7 @@ func (b *Poll) Run(ctx context.Context, out io.Writer) error {
 		}})
 	world := func(name string, perMin int) (*pollWorld, error) {
 		sb, err := sandbox.Start(ctx, sandbox.Config{Profile: sandbox.ProfileGitLabCom, PublicProjects: b.PublicProjects,
-			PublicActivityPerMin: perMin, Seed: 14, Groups: 10, Projects: 125, MRs: 5, Issues: 5, Pipelines: 3, Commits: 10})
+			PublicActivityPerMin: perMin, Seed: 14, Groups: 10, Projects: 132, MRs: 5, Issues: 5, Pipelines: 3, Commits: 10})
 		if err != nil {
 			return nil, err
 		}

@@ -6,9 +6,18 @@
 // stopped; requests are paced by GitLab's RateLimit headers and retried with
 // backoff.
 //
+// Polls ask through the selection (group and project endpoints), so their
+// cost follows the selection and its changes, not the instance; a project
+// whose webhook is missing or silent is polled every minute; projects that
+// are deleted, lose access or leave the selection are marked gone with the
+// reason, and the data of those the credential can no longer see is
+// hard-deleted after LostDataGrace unless the integration keeps it.
+//
 // It must never write to GitLab (the gitlab client's guard refuses anything
-// but GET/HEAD), never log a token, and never touch another organisation's
-// rows: every store call carries the integration's organisation.
+// but GET/HEAD), never log a token, never touch another organisation's
+// rows (every store call carries the integration's organisation), and
+// never store a project the credential's user is not a member of unless
+// it was selected (by id, or through a selected group).
 //
 // Importers alias the package (labsync "…/internal/sync") to keep the
 // standard library's sync in reach.
