@@ -190,7 +190,7 @@ type LostProject struct {
 func (s *Store) LostProjectsToPurge(ctx context.Context, goneBefore time.Time) ([]LostProject, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT p.org_id, p.integration_id, p.id, p.gitlab_id, p.gone_at FROM projects p
 		JOIN integrations i ON i.id = p.integration_id AND i.org_id = p.org_id
-		WHERE p.gone IN ($1, $2, $3) AND p.gone_at <= $4 AND p.data_purged_at IS NULL AND i.keep_lost_project_data = $5
+		WHERE p.gone <> '' AND p.gone IN ($1, $2, $3) AND p.gone_at <= $4 AND p.data_purged_at IS NULL AND i.keep_lost_project_data = $5
 		ORDER BY p.gone_at, p.id`, GoneNotFound, GoneForbidden, GoneNotMember, goneBefore.UTC(), false)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to list lost projects: %w", err)

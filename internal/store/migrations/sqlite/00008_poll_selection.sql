@@ -30,12 +30,16 @@ ALTER TABLE projects ADD COLUMN data_purged_at DATETIME;
 ALTER TABLE sync_state ADD COLUMN sees_instance BOOLEAN NOT NULL DEFAULT 0;
 ALTER TABLE sync_state ADD COLUMN visible_projects BIGINT NOT NULL DEFAULT 0;
 
+-- The purge sweep's question, every minute: gone projects by when.
+CREATE INDEX projects_gone ON projects (gone_at) WHERE gone <> '';
+
 -- A project's last webhook delivery, read from the inbox (every authentic
 -- delivery is there, whether or not it changed a row).
 CREATE INDEX webhook_inbox_project ON webhook_inbox (integration_id, project_gitlab_id, received_at);
 
 -- +goose Down
 DROP INDEX webhook_inbox_project;
+DROP INDEX projects_gone;
 ALTER TABLE sync_state DROP COLUMN visible_projects;
 ALTER TABLE sync_state DROP COLUMN sees_instance;
 ALTER TABLE projects DROP COLUMN data_purged_at;
