@@ -149,6 +149,7 @@ func (b *Poll) Run(ctx context.Context, out io.Writer) error {
 	}
 
 	// Poll both every Interval, Cycles times, counting requests per cycle.
+	runStart := time.Now()
 	perCycle := map[string][]int{}
 	for i := range b.Cycles {
 		if i > 0 {
@@ -174,10 +175,25 @@ func (b *Poll) Run(ctx context.Context, out io.Writer) error {
 			}
 		}
 	}
+	// What an instance-wide poll would have had to page through: the
+	// merge requests updated anywhere during the runs, as GitLab counts
+	// them for the user (scope=all; a quarter of the public changes are
+	// merge requests with the default mix).
+	var activity []string
+	for _, w := range []*pollWorld{busy, quiet} {
+		n, err := updatedSince(ctx, w.sb.URL(), w.token, runStart)
+		if err != nil {
+			return err
+		}
+		activity = append(activity, fmt.Sprintf("world activity    %s world: %s merge requests updated anywhere during the polls (GitLab's X-Total of /merge_requests?scope=all)\n", w.name, n))
+	}
 	mb, mq := mean(perCycle["busy"]), mean(perCycle["quiet"])
 	bound := 3*(quiet.groups+quiet.loose) + 2
 	fmt.Fprintf(out, "setting           gitlab.com profile, %d public projects; selection %d groups (%d projects) + %d loose projects (%s)\n",
 		b.PublicProjects, quiet.groups, len(quiet.selected)-quiet.loose, quiet.loose, harness)
+	for _, a := range activity {
+		fmt.Fprint(out, a)
+	}
 	fmt.Fprintf(out, "requests/cycle    busy public world (%d updates/min): %.1f %v; quiet public world: %.1f %v; difference %+.1f%% (target ±5%%) (%s, a cycle every %s)\n",
 		b.PublicPerMin, mb, perCycle["busy"], mq, perCycle["quiet"], 100*(mb-mq)/math.Max(mq, 1), harness, b.Interval)
 	fmt.Fprintf(out, "quiet cycle       %.1f requests, bound 3 × (%d groups + %d loose) + 2 = %d (%s)\n", mq, quiet.groups, quiet.loose, bound, harness)
@@ -348,6 +364,29 @@ func (w *pollWorld) nonMembers(ctx context.Context, st *store.Store, org int64) 
 		}
 	}
 	return n, nil
+}
+
+// updatedSince is GitLab's count of merge requests updated since t that
+// the user can see (X-Total; "above 10,000" when GitLab omits it).
+func updatedSince(ctx context.Context, base, token string, t time.Time) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v4/merge_requests?scope=all&state=all&per_page=1&updated_after="+
+		t.UTC().Format(time.RFC3339), nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("PRIVATE-TOKEN", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("bench: counting merge requests: GitLab answered %s", resp.Status)
+	}
+	if n := resp.Header.Get("X-Total"); n != "" {
+		return n, nil
+	}
+	return "above 10,000", nil
 }
 
 // memberProjects lists the ids of the projects token's user is a member
