@@ -45,7 +45,8 @@ webhooks. /projects, /groups?all_available=true and scope=all list that world;
 GitLab.com's rate limits apply: 2,000 API requests a minute (--rate-limit to
 change, off to drop), GET /projects 2,000 per 10 minutes, GET /projects/:id
 400, GET /groups 200, GET /groups/:id 400 and GET /groups/:id/projects 600
-per minute.
+per minute. There, as in GitLab, a project's last_activity_at moves at most
+once an hour (--last-activity-interval).
 
 Faults (--faults, comma-separated): errors=0.1 (share of 500/502),
 stall=0.05:30s (share of requests held), latency=50ms, drop-webhooks,
@@ -145,6 +146,7 @@ expire-tokens=2m (tokens expire that long after first use).`,
 	f.IntVar(&cfg.PublicProjects, "public-projects", sandbox.DefaultPublicProjects, "gitlab.com profile: other users' projects in the public world")
 	f.IntVar(&cfg.PublicActivityPerMin, "public-activity", 0, "gitlab.com profile: changes per minute on random public-world projects")
 	f.StringVar(&mix, "public-mix", "", "gitlab.com profile: weights of the public activity, such as mrs=4,issues=3,pushes=2,pipelines=1 (equal when empty)")
+	f.DurationVar(&cfg.LastActivityInterval, "last-activity-interval", 0, "how stale last_activity_at must be before activity moves it (GitLab: 1h, the gitlab.com profile's default; 0 on self-managed: every change)")
 	f.BoolVar(&manifest, "manifest", false, "print the dataset manifest as JSON and exit")
 	return cmd
 }

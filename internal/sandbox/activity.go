@@ -37,9 +37,16 @@ func (s *Sandbox) mutate(projectID int64, f func(p *project, now time.Time) (Cha
 	}
 	p := s.projects[projectID-1]
 	now := s.clock().UTC().Truncate(time.Millisecond)
+	events := len(p.events)
 	ch, ds, err := f(p, now)
 	if err == nil {
-		p.lastAct, p.updated = now, now
+		// With LastActivityInterval, as Event#update_project_activity: only a
+		// change that records an event (pushes, opening, merging, closing;
+		// not pipelines or edits) moves a stale last_activity_at. Without
+		// it, every change moves it, as the sandbox always did.
+		if iv := s.cfg.LastActivityInterval; iv <= 0 || (len(p.events) > events && !p.lastAct.After(now.Add(-iv))) {
+			p.lastAct, p.updated = now, now
+		}
 		ch.ProjectID, ch.UpdatedAt, ch.Hooks = p.id, now, len(ds)
 	}
 	s.mu.Unlock()
@@ -348,9 +355,11 @@ func (s *Sandbox) generatorLoop(ctx context.Context, perMinute float64) {
 	}
 }
 
+// randomActivity changes a random project of the seeded dataset (the
+// gitlab.com profile's public world has its own activity).
 func (s *Sandbox) randomActivity(r *rand.Rand) {
 	s.mu.RLock()
-	n := len(s.projects)
+	n := s.seededProjects
 	s.mu.RUnlock()
 	if n == 0 {
 		return

@@ -18,7 +18,7 @@ import (
 // administrator with the api scope (Sandbox.AdminToken).
 //
 //	GET    /-/sandbox/manifest          Manifest as JSON
-//	GET    /-/sandbox/requests          request log; DELETE empties it
+//	GET    /-/sandbox/requests          request log (?by=route: counts per route); DELETE empties it
 //	GET    /-/sandbox/deliveries        webhook deliveries
 //	GET    /-/sandbox/faults            faults in force; PUT replaces them
 //	                                    (body: a spec as ParseFaults takes, or Faults JSON)
@@ -57,7 +57,12 @@ func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
 		}))
 	}
 	admin("GET /-/sandbox/manifest", func(*http.Request) (any, error) { return s.Manifest(), nil })
-	admin("GET /-/sandbox/requests", func(*http.Request) (any, error) { return s.Requests(), nil })
+	admin("GET /-/sandbox/requests", func(r *http.Request) (any, error) {
+		if r.URL.Query().Get("by") == "route" {
+			return s.RequestsByRoute(), nil
+		}
+		return s.Requests(), nil
+	})
 	admin("DELETE /-/sandbox/requests", func(*http.Request) (any, error) { s.ResetRequests(); return nil, nil })
 	admin("GET /-/sandbox/deliveries", func(*http.Request) (any, error) { return s.Deliveries(), nil })
 	admin("GET /-/sandbox/faults", func(*http.Request) (any, error) { return s.Faults(), nil })

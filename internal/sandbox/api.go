@@ -162,9 +162,31 @@ func (s *Sandbox) filterProjects(c *call, from []*project) ([]*project, error) {
 	}
 	search := strings.ToLower(c.q("search"))
 	vis := c.q("visibility")
+	// last_activity_after/before and updated_after/before (GitLab 15.10) as
+	// lib/api/projects.rb declares them.
+	var actAfter, actBefore, updAfter, updBefore time.Time
+	for _, x := range []struct {
+		name string
+		dst  *time.Time
+		ok   bool
+	}{{"last_activity_after", &actAfter, true}, {"last_activity_before", &actBefore, true},
+		{"updated_after", &updAfter, c.s.ver.atLeast(15, 10)}, {"updated_before", &updBefore, c.s.ver.atLeast(15, 10)}} {
+		if !x.ok {
+			continue
+		}
+		t, err := c.timeParam(x.name)
+		if err != nil {
+			return nil, err
+		}
+		*x.dst = t
+	}
 	out := make([]*project, 0, len(from))
 	for _, p := range from {
 		if !canRead(p, c.user) || (archivedSet && p.archived != archived) || (vis != "" && p.vis != vis) {
+			continue
+		}
+		if (!actAfter.IsZero() && !p.lastAct.After(actAfter)) || (!actBefore.IsZero() && !p.lastAct.Before(actBefore)) ||
+			(!updAfter.IsZero() && !p.updated.After(updAfter)) || (!updBefore.IsZero() && !p.updated.Before(updBefore)) {
 			continue
 		}
 		if membership || minLevel > 0 || owned {
@@ -274,6 +296,12 @@ func (s *Sandbox) keysetProjects(c *call, ps []*project) (any, error) {
 }
 
 func (s *Sandbox) listProjects(c *call) (any, error) {
+	// validate_updated_at_order_and_filter! (lib/api/projects.rb): the
+	// updated_at filters need order_by=updated_at; order_by defaults to
+	// created_at, so leaving it out is refused too.
+	if s.ver.atLeast(15, 10) && (c.q("updated_after") != "" || c.q("updated_before") != "") && c.q("order_by") != "updated_at" {
+		return nil, msgErr(http.StatusBadRequest, "400 Bad request - `updated_at` filter and `updated_at` sorting must be paired")
+	}
 	return s.listProjectsFrom(c, slices.Clone(s.projects))
 }
 

@@ -75,8 +75,11 @@ func TestClientGoListsEverything(t *testing.T) {
 				}
 			})
 			t.Run("group merge requests and issues", func(t *testing.T) {
-				for _, g := range sb.groups {
+				for i, g := range sb.groups {
 					wantMRs, wantIssues := subtreeIDs(sb, g, sb.users[0], false)
+					if mg := m.PerGroup[i].NonArchived; mg.MergeRequests != len(wantMRs) || mg.Issues != len(wantIssues) {
+						t.Errorf("manifest group %s: %d MRs, %d issues; listing wants %d, %d", g.fullPath, mg.MergeRequests, mg.Issues, len(wantMRs), len(wantIssues))
+					}
 					mrs := scan(t, "group MRs", func(p gitlab.PaginationOptionFunc) ([]*gitlab.BasicMergeRequest, *gitlab.Response, error) {
 						return gl.MergeRequests.ListGroupMergeRequests(g.id, &gitlab.ListGroupMergeRequestsOptions{ListOptions: lo}, p)
 					})

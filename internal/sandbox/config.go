@@ -103,13 +103,28 @@ type Config struct {
 	// PublicActivityPerMin, when > 0 on the gitlab.com profile, makes that
 	// many changes per minute on random projects of the public world (merge
 	// requests, issues, pushes, pipelines in PublicActivityMix proportions),
-	// moving updated_at and last_activity_at on the sandbox clock. Nobody
+	// moving the items' updated_at on the sandbox clock, and the projects'
+	// last_activity_at and updated_at as LastActivityInterval allows. Nobody
 	// registered hooks there, so no webhook fires for them.
 	PublicActivityPerMin int
 	// PublicActivityMix weighs the kinds of public activity; the zero value
 	// weighs them equally.
 	PublicActivityMix ActivityMix
+	// LastActivityInterval is how stale a project's last_activity_at (and
+	// updated_at) must be before activity moves it. GitLab touches them only
+	// when an event is recorded (pushes, opening, merging or closing merge
+	// requests and issues; not pipelines, not edits) and only when they are
+	// older than Event::RESET_PROJECT_ACTIVITY_INTERVAL, one hour
+	// (app/models/event.rb), so a project active every minute shows the same
+	// last_activity_at for an hour. 0 means one hour on the gitlab.com
+	// profile and "every change" on the self-managed one (what the sandbox
+	// always did; existing tests rely on it); a negative value means every
+	// change.
+	LastActivityInterval time.Duration
 }
+
+// GitLab's Event::RESET_PROJECT_ACTIVITY_INTERVAL.
+const resetProjectActivityInterval = time.Hour
 
 // Profile names for Config.Profile.
 const (

@@ -263,6 +263,7 @@ func (s *Sandbox) generate() {
 	}
 
 	var mrID, issID, pipeID int64
+	outside := 0 // projects outside alice's groups, on the gitlab.com profile
 	for i := range cfg.Projects {
 		id := int64(i + 1)
 		p := &project{
@@ -282,8 +283,11 @@ func (s *Sandbox) generate() {
 		if i%4 == 0 {
 			p.members[4] = accessMaintainer
 		}
-		if s.dotcom && i%7 == 3 { // and a member of a few projects outside her groups
-			p.members[2] = accessMaintainer
+		if s.dotcom && p.group != nil && groupAccess(p.group, 2) == 0 {
+			// ... and of every third project outside her groups.
+			if outside++; outside%3 == 1 {
+				p.members[2] = accessMaintainer
+			}
 		}
 		p.lastAct = p.created
 

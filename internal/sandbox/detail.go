@@ -66,7 +66,8 @@ func (s *Sandbox) renderPipelineDetail(pl *pipeline) *pipelineDetailJSON {
 		d := int64(pl.finished.Sub(pl.started) / time.Second)
 		out.Duration = &d
 	}
-	// queued_duration joined the pipeline entity in GitLab 13.6 (coarse gate).
+	// queued_duration: the GitLab release that added it to this entity was
+	// not confirmed here; gated at 13.6 as an estimate.
 	if s.ver.atLeast(13, 6) {
 		var q *float64
 		if !pl.started.IsZero() {

@@ -14,14 +14,45 @@
 //     are archived, some have CI/CD disabled, some (from 16.9) are SHA-256
 //     repositories with 64-hex commit ids. Data is kept as compact structs and
 //     rendered to JSON per request.
-//   - Endpoints: /version, /metadata (15.2+), /user, /personal_access_tokens/self
+//   - Endpoints: /version, /metadata (15.2+), /user (Entities::UserPublic;
+//     is_admin and note only for administrators), /personal_access_tokens/self
 //     (15.5+), /projects (membership, min_access_level, owned, search,
-//     archived, visibility, order_by/sort, offset and keyset pagination),
-//     /projects/:id, /groups, /groups/:id, /groups/:id/subgroups,
-//     /groups/:id/projects, project and instance-wide merge_requests and
-//     issues (state, scope, created/updated_after/before, order_by, iids[]),
-//     /projects/:id/pipelines (403 where CI/CD is disabled), repository commits
-//     (ref_name, since, until), branches, events and project hooks CRUD.
+//     archived, visibility, last_activity_after/before, updated_after/before
+//     from 15.10 paired with order_by=updated_at as GitLab demands,
+//     order_by/sort, offset and keyset pagination),
+//     /projects/:id, /groups (member groups by default, public and internal
+//     ones too with all_available=true, as GroupsFinder), /groups/:id,
+//     /groups/:id/subgroups, /groups/:id/projects (include_subgroups,
+//     with_shared, archived, order_by last_activity_at and the others),
+//     project, group and instance-wide merge_requests and issues (state,
+//     scope, created/updated_after/before, order_by, iids[]; group listings
+//     include subgroups and only readable projects, non_archived=true by
+//     default, 404 for a group the caller cannot see), /projects/:id/pipelines
+//     (403 where CI/CD is disabled) and the single pipeline in its detail
+//     shape (user, timings, duration, queued_duration, detailed_status), the
+//     single merge request with diff_refs, pipeline and head_pipeline,
+//     repository commits (ref_name, since, until), branches, events and
+//     project hooks CRUD.
+//   - Two profiles (Config.Profile). self-managed: root's admin token, the
+//     seeded dataset only. gitlab.com: an ordinary user (alice, a member of a
+//     few seeded groups and projects) connects with a PAT and no admin token
+//     exists; a separate control token opens /-/sandbox/; around the seeded
+//     dataset lies a public world of other users' groups and projects
+//     (PublicProjects, 20,000 by default, about one in ten private, kept as
+//     small structs) changed at PublicActivityPerMin without webhooks;
+//     /projects, /groups?all_available=true and scope=all list that world;
+//     internal visibility does not exist; a project's last_activity_at and
+//     updated_at move only with changes that record an event (not pipelines,
+//     not edits) and at most once an hour, as GitLab's
+//     Event::RESET_PROJECT_ACTIVITY_INTERVAL allows (LastActivityInterval;
+//     the self-managed profile moves them on every change unless told);
+//     GitLab.com's rate limits apply (2,000 API requests per user and
+//     minute, 500 per IP without a token, and per endpoint GET /projects
+//     2,000 per 10 minutes, /projects/:id 400, /groups 200, /groups/:id 400,
+//     /groups/:id/projects 600 per minute with ApplicationRateLimiter's 429
+//     body and Retry-After). No further GitLab.com-only restriction on
+//     /projects, /groups, /merge_requests or /issues was found in GitLab's
+//     source or docs. See dotcom.go for the sources.
 //   - Pagination headers as GitLab's OffsetHeaderBuilder writes them: X-Page,
 //     X-Per-Page, X-Next-Page, X-Prev-Page, Link (prev, next, first, last),
 //     X-Total and X-Total-Pages, the last two and rel="last" dropped above
@@ -43,7 +74,9 @@
 //     on the sandbox clock and fires project hooks with the version's headers
 //     (X-Gitlab-Event, X-Gitlab-Token, X-Gitlab-Event-UUID 14.8+,
 //     X-Gitlab-Instance 15.5+, X-Gitlab-Webhook-UUID 16.2+, Idempotency-Key
-//     17.4+, Standard Webhooks signature 19.0+) and GitLab's payload shapes.
+//     17.4+, Standard Webhooks signature 19.0+) and the payload field sets
+//     and time formats of GitLab's webhook_events.md examples. Activity is
+//     authored by the project's creator (root in the seeded dataset).
 //   - Version differences: draft (14.0+) next to work_in_progress, merge_user
 //     (14.7+) next to merged_by, detailed_merge_status (15.6+),
 //     repository_object_format (16.9+), default branch master before 14.0,
@@ -52,8 +85,9 @@
 //     RateLimit-* headers, 429 "Retry later" with Retry-After); faults on
 //     demand (latency, a share of 500/502, stalls, dropped webhooks, tokens
 //     expiring mid-run); TLS with its own CA and the broken variants
-//     self-signed, expired and wrong host; a request log.
-//   - A control API under /-/sandbox/ (admin token) for the same activity,
+//     self-signed, expired and wrong host; a request log whose entries name
+//     the route, so requests per endpoint can be counted (RequestsByRoute).
+//   - A control API under /-/sandbox/ (ControlToken) for the same activity,
 //     faults, tokens, manifest, request log and deliveries.
 //
 // # What it does not model (yet)
@@ -81,6 +115,22 @@
 //   - ETag/conditional requests, gzip, Sidekiq latency between a change and its
 //     webhook (deliveries are immediate and sequential), X-Request-Id,
 //     Cloudflare/HAProxy headers of GitLab.com, GitLab.com-only fields.
+//   - On the gitlab.com profile: the search rate limits (search= on issues
+//     and merge requests), the users API limits, Cloudflare and HAProxy
+//     limits in front of GitLab.com, namespaces of users (public-world
+//     projects all live in groups), projects shared with groups (with_shared
+//     has nothing to add), forks, stars, and history in public-world projects
+//     before the sandbox started (they start with empty repositories and no
+//     merge requests or issues; activity fills them).
+//   - Per-version gates of the /user fields and of queued_duration are
+//     approximate.
+//   - On the self-managed profile, by default, last_activity_at moves with
+//     every change (GitLab moves it at most hourly; set LastActivityInterval),
+//     and pushes do not keep a separate last_repository_updated_at.
+//   - Instance-wide /merge_requests applies non_archived=true by default like
+//     the group listing; GitLab's instance-wide endpoint has no such filter
+//     (gitlab#353137, still open when checked); kept so, as existing tests
+//     and the manifest's NonArchived counts rely on it.
 //   - Version gates are coarse: a field appears at the release named above
 //     and stays, even where GitLab later deprecated or removed it.
 //

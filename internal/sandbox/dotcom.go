@@ -22,14 +22,17 @@ import (
 //     all_available is set; lib/api/groups.rb defaults it to false for
 //     non-administrators), and scope=all on /merge_requests and /issues spans
 //     every readable project (MergeRequestsFinder, IssuesFinder).
-//   - No internal visibility: GitLab.com restricts the Internal level
-//     (doc/user/gitlab_com/index.md), so generated "internal" groups and
-//     projects are private on this profile.
+//   - No internal visibility: since July 2019 GitLab.com refuses it for new
+//     projects, groups and snippets (gitlab#12388; the note in
+//     doc/api/project_snippets.md and other pages). Older internal projects
+//     still exist there; the sandbox makes every generated "internal" group
+//     and project private on this profile.
 //   - Rate limits of GitLab.com (doc/user/gitlab_com/index.md "Rate limits on
 //     GitLab.com", doc/administration/settings/rate_limit_on_projects_api.md,
 //     rate_limit_on_groups_api.md; keys in lib/gitlab/application_rate_limiter.rb):
-//     2,000 authenticated API requests per user per minute (Rack::Attack,
-//     RateLimit-* headers, "Retry later"), and per-endpoint limits by user
+//     2,000 authenticated API requests per user per minute and 500
+//     unauthenticated ones per IP (Rack::Attack, RateLimit-* headers,
+//     "Retry later"), and per-endpoint limits by user
 //     (or by IP when anonymous): GET /projects 2,000 per 10 minutes (400 per
 //     10 minutes anonymous), GET /projects/:id 400 per minute, GET /groups
 //     200 per minute, GET /groups/:id 400 per minute, GET /groups/:id/projects
@@ -38,6 +41,15 @@ import (
 //     and Retry-After set to the limit's interval in seconds
 //     (lib/api/helpers/rate_limiter.rb, too_many_requests!). They set no
 //     RateLimit-* headers of their own.
+//   - Project activity as GitLab records it: last_activity_at (and the
+//     project's updated_at) move only with changes that record an event and
+//     only when older than an hour (app/models/event.rb,
+//     RESET_PROJECT_ACTIVITY_INTERVAL; Config.LastActivityInterval), so a
+//     listing ordered by last_activity_at does not reveal which projects
+//     changed in the last minutes; item listings with updated_after do.
+//   - The connected user, alice, is a Maintainer of the seeded groups she
+//     belongs to and of a few projects outside them, so she may register
+//     project hooks there.
 //   - Pagination is GitLab's everywhere: X-Total and X-Total-Pages are
 //     omitted above 10,000 rows, and /projects stops offset pagination at
 //     50,000 rows (keyset with order_by=id goes further).
@@ -60,15 +72,20 @@ var dotcomEndpointLimits = map[string]endpointLimit{
 	"GET /api/v4/groups/{id}/projects": {key: "group_projects_api", limit: 600, interval: time.Minute},
 }
 
-// dotcomAPILimit is GitLab.com's authenticated API limit per user and minute.
-const dotcomAPILimit = 2000
+// GitLab.com's API limits per minute: authenticated (per user; the sandbox
+// counts per token) and unauthenticated (per IP address).
+const (
+	dotcomAPILimit             = 2000
+	dotcomUnauthenticatedLimit = 500
+)
 
 // endpointLimiter counts requests per limit key and user (or address) in
 // fixed windows aligned to the Unix epoch, as ApplicationRateLimiter does
-// with its period key (now / interval).
+// with its period key (now / interval). One counter per key and caller,
+// reset when a new period starts, keeps memory bounded.
 type endpointLimiter struct {
 	mu     sync.Mutex
-	counts map[string]int
+	counts map[string]*rateWindow
 }
 
 func (l *endpointLimiter) check(now time.Time, route string, who string, anonymous bool) *apiError {
@@ -82,16 +99,18 @@ func (l *endpointLimiter) check(now time.Time, route string, who string, anonymo
 	}
 	secs := int64(lim.interval / time.Second)
 	period := now.Unix() / secs
-	key := fmt.Sprintf("%s:%s:%d", lim.key, who, period)
+	key := lim.key + ":" + who
 	l.mu.Lock()
 	if l.counts == nil {
-		l.counts = map[string]int{}
+		l.counts = map[string]*rateWindow{}
 	}
-	if len(l.counts) > 100000 { // old periods only; bounded memory
-		clear(l.counts)
+	w := l.counts[key]
+	if w == nil || w.start != period {
+		w = &rateWindow{start: period}
+		l.counts[key] = w
 	}
-	l.counts[key]++
-	n := l.counts[key]
+	w.count++
+	n := w.count
 	l.mu.Unlock()
 	if n <= limit {
 		return nil
@@ -261,6 +280,15 @@ func (s *Sandbox) publicChange(r *rand.Rand, mix ActivityMix) {
 	if err == nil {
 		s.publicChanges.Add(1)
 	}
+}
+
+// connectedUser is whom a credential belongs to unless told otherwise: alice
+// on the gitlab.com profile, root elsewhere.
+func (s *Sandbox) connectedUser() string {
+	if s.dotcom {
+		return s.userName
+	}
+	return "root"
 }
 
 // controlTokenOK reports whether v is the control API's own credential.

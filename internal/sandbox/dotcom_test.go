@@ -1,9 +1,11 @@
 package sandbox
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -72,6 +74,9 @@ func TestGitLabComListsThePublicWorldToNonMembersButNeverPrivateProjects(t *test
 	alice := sb.users[1]
 	all := readableIDs(t, sb, "/api/v4/projects?order_by=id", tok)
 	mine := readableIDs(t, sb, "/api/v4/projects?membership=true", tok)
+	if m := sb.Manifest(); len(m.UserProjects) != len(mine) || len(m.UserGroups) == 0 {
+		t.Errorf("manifest lists %d user projects and %d groups; membership=true lists %d projects", len(m.UserProjects), len(m.UserGroups), len(mine))
+	}
 	public, private := 0, 0
 	for _, p := range sb.projects {
 		switch {
@@ -190,6 +195,9 @@ func TestGitLabComRateLimitsAnswerAsGitLabComDoes(t *testing.T) {
 	if r.header.Get("RateLimit-Limit") != "2000" {
 		t.Errorf("RateLimit-Limit %q, want GitLab.com's 2000 per minute", r.header.Get("RateLimit-Limit"))
 	}
+	if r := get(t, sb, "/api/v4/projects/1", ""); r.header.Get("RateLimit-Limit") != "500" {
+		t.Errorf("anonymous RateLimit-Limit %q, want GitLab.com's 500 per minute", r.header.Get("RateLimit-Limit"))
+	}
 	var routes int
 	for _, e := range sb.Requests() {
 		if e.Route == "GET /api/v4/groups/{id}/projects" {
@@ -198,6 +206,11 @@ func TestGitLabComRateLimitsAnswerAsGitLabComDoes(t *testing.T) {
 	}
 	if routes != 600+1+1 {
 		t.Errorf("request log counts %d requests on route GET /api/v4/groups/{id}/projects, want 602", routes)
+	}
+	var byRoute map[string]int
+	mustJSON(t, get(t, sb, "/-/sandbox/requests?by=route", sb.ControlToken()).body, &byRoute)
+	if byRoute["GET /api/v4/groups/{id}/projects"] != 602 || byRoute["GET /api/v4/groups"] != 200+1+1 {
+		t.Errorf("requests by route %v", byRoute)
 	}
 }
 
@@ -249,5 +262,157 @@ func BenchmarkStartSelfManaged(b *testing.B) {
 			b.Fatal(err)
 		}
 		sb.Close()
+	}
+}
+
+func TestGitLabComOAuthSignsInTheConnectedUserAndOffersNoPublicWorldUsers(t *testing.T) {
+	sb := start(t, dotcomConfig)
+	cfg := oauthConfig(sb)
+	page := get(t, sb, "/oauth/authorize?"+strings.SplitN(cfg.AuthCodeURL("s"), "?", 2)[1], "")
+	if page.status != 200 || strings.Contains(string(page.body), "user-1") || !strings.Contains(string(page.body), `<option value="alice">`) {
+		t.Errorf("consent page %d offers public-world users or lacks alice", page.status)
+	}
+	id, _ := sb.OAuthApp()
+	code, ok := sb.AuthorizeCode(id, testRedirect, "", "")
+	if !ok {
+		t.Fatal("AuthorizeCode refused the default app")
+	}
+	tok, err := cfg.Exchange(t.Context(), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := get(t, sb, "/api/v4/user", tok.AccessToken).json(t); u["username"] != "alice" {
+		t.Errorf("OAuth token of %v, want alice", u["username"])
+	}
+}
+
+func TestGitLabComWorldIsDeterministicAndTheGeneratorKeepsToTheSeededDataset(t *testing.T) {
+	cfg := dotcomConfig
+	a, b := start(t, cfg), start(t, cfg)
+	for _, path := range []string{"/api/v4/projects?order_by=id&per_page=100&page=3", "/api/v4/groups?all_available=true&per_page=100&page=2"} {
+		ra := strings.ReplaceAll(string(get(t, a, path, a.UserToken()).body), a.URL(), "")
+		rb := strings.ReplaceAll(string(get(t, b, path, b.UserToken()).body), b.URL(), "")
+		if ra != rb {
+			t.Errorf("%s differs between equal seeds", path)
+		}
+	}
+	cfg.Generator = 60000
+	g := start(t, cfg)
+	before := a.Manifest().Totals
+	for deadline := time.Now().Add(5 * time.Second); g.Manifest().Totals == before && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // some more changes, to catch any in the public world
+	if m := g.Manifest(); m.Totals == a.Manifest().Totals || m.Public.Totals != (Counts{}) {
+		t.Errorf("generator: seeded totals %+v (before %+v), public world %+v; want seeded activity only", m.Totals, a.Manifest().Totals, m.Public.Totals)
+	}
+}
+
+func TestGitLabComMovesLastActivityAtMostOnceAnHour(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	cfg := dotcomConfig
+	cfg.Now = func() time.Time { return now }
+	sb := start(t, cfg)
+	var pid int64
+	for _, p := range sb.projects[:sb.seededProjects] {
+		if canRead(p, sb.users[1]) && !p.archived && p.ciEnabled && p.branch(p.defBranch) != nil {
+			pid = p.id
+			break
+		}
+	}
+	if pid == 0 {
+		t.Fatal("alice can read no seeded project with CI/CD and a default branch")
+	}
+	lastActivity := func() string {
+		t.Helper()
+		return get(t, sb, "/api/v4/projects/"+strconv.FormatInt(pid, 10), sb.UserToken()).json(t)["last_activity_at"].(string)
+	}
+	steps := []struct {
+		after time.Duration
+		want  string
+	}{
+		{0, "2026-03-02T10:00:00.000Z"},
+		{10 * time.Minute, "2026-03-02T10:00:00.000Z"},
+		{50 * time.Minute, "2026-03-02T10:00:00.000Z"},
+		{61 * time.Minute, "2026-03-02T11:01:00.000Z"},
+	}
+	// A pipeline records no event: last_activity_at stays where it was.
+	before := lastActivity()
+	if _, err := sb.RunPipeline(pid, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastActivity(); got != before {
+		t.Errorf("a pipeline moved last_activity_at from %s to %s", before, got)
+	}
+	for _, st := range steps {
+		now = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC).Add(st.after)
+		ch, err := sb.OpenIssue(pid, "tick")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lastActivity(); got != st.want {
+			t.Errorf("after an issue at +%v: last_activity_at %s, want %s", st.after, got, st.want)
+		}
+		if !ch.UpdatedAt.Equal(now) {
+			t.Errorf("the issue's updated_at %v, want %v", ch.UpdatedAt, now)
+		}
+	}
+}
+
+func TestGitLabComEndpointLimitsResetWithTheirWindow(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	cfg := dotcomConfig
+	cfg.RateLimitPerMin = -1 // the per-endpoint limit alone
+	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	sb := start(t, cfg)
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	for i := 0; i < 400; i++ {
+		if r := get(t, sb, "/api/v4/projects?per_page=1", ""); r.status != 200 {
+			t.Fatalf("anonymous request %d: %d", i+1, r.status)
+		}
+	}
+	if r := get(t, sb, "/api/v4/projects?per_page=1", ""); r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "600" {
+		t.Fatalf("anonymous request 401 in 10 minutes: %d Retry-After %q, want 429 and 600", r.status, r.header.Get("Retry-After"))
+	}
+	advance(9 * time.Minute)
+	if r := get(t, sb, "/api/v4/projects?per_page=1", ""); r.status != http.StatusTooManyRequests {
+		t.Errorf("9 minutes later: %d, want still 429", r.status)
+	}
+	advance(time.Minute)
+	if r := get(t, sb, "/api/v4/projects?per_page=1", ""); r.status != 200 {
+		t.Errorf("in the next 10-minute window: %d, want 200", r.status)
+	}
+	if r := get(t, sb, "/api/v4/projects?per_page=1", sb.UserToken()); r.status != 200 {
+		t.Errorf("an authenticated user is throttled by anonymous requests: %d", r.status)
+	}
+}
+
+// BenchmarkGitLabComListings measures what the listings a poller uses cost
+// the sandbox with the default 20,000-project public world.
+func BenchmarkGitLabComListings(b *testing.B) {
+	sb, err := Start(b.Context(), Config{Profile: ProfileGitLabCom, Seed: 1, Groups: 3, Projects: 10, MRs: 10, Issues: 10, Pipelines: 5, Commits: 20, RateLimitPerMin: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sb.Close()
+	for _, path := range []string{"/api/v4/projects?per_page=100", "/api/v4/projects?per_page=100&membership=true",
+		"/api/v4/projects?per_page=100&order_by=last_activity_at", "/api/v4/groups/1/merge_requests?per_page=100&updated_after=2024-01-01T00:00:00Z",
+		"/api/v4/merge_requests?scope=all&per_page=100"} {
+		b.Run(path, func(b *testing.B) {
+			req, _ := http.NewRequest(http.MethodGet, sb.URL()+path, nil)
+			req.Header.Set("Private-Token", sb.UserToken())
+			for b.Loop() {
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					b.Fatalf("%s: %d", path, res.StatusCode)
+				}
+			}
+		})
 	}
 }

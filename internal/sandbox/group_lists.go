@@ -9,14 +9,16 @@ import (
 // GitLab serves GET /groups/:id/merge_requests and GET /groups/:id/issues
 // through MergeRequestsFinder and IssuesFinder with the group's id and
 // include_subgroups: true (lib/api/merge_requests.rb, lib/api/issues.rb), so
-// descendant groups' projects are always included; that has held since GitLab
-// 11.x (gitlab-ce#42443 for issues, gitlab-ce#45082 for merge requests), before
-// the oldest profile modelled here. Only projects the caller can read count
-// (IssuableFinder limits the group's projects to those visible to the user),
-// scope and state default to "all", and non_archived defaults to true on both
-// (group merge requests since GitLab 12.8, gitlab!23809; group issues before
-// that). A group the caller cannot see is "404 Group Not Found", as
-// find_group! answers. Items have the same shapes as the project listings.
+// descendant groups' projects are always included; an 11.x-era
+// lib/api/merge_requests.rb already passes it (gitlab-ce#42443 asked it for
+// issues, gitlab-ce#45082 for merge requests), older than the oldest profile
+// modelled here. Only projects the caller can read count (IssuableFinder
+// limits the group's projects to those visible to the user), scope and state
+// default to "all", and non_archived defaults to true on both (group merge
+// requests since gitlab!23809, early 2020, before the 12.10 profile; group
+// issues before that). A group the caller cannot see is "404 Group Not
+// Found", as find_group! answers. Items have the same shapes as the project
+// listings.
 
 // groupProjects returns g's projects and those of all its descendants.
 func groupProjects(g *group) []*project {

@@ -265,3 +265,39 @@ func TestProjectsMembershipAndMinAccessLevelListOnlyTheUsersProjects(t *testing.
 		})
 	}
 }
+
+func TestProjectsFilterByLastActivityAndUpdatedAt(t *testing.T) {
+	sb := start(t, Config{Version: "17.11", Seed: 3, Groups: 2, Projects: 10, MRs: 1, Commits: 1})
+	admin := sb.AdminToken()
+	since := sb.Now().Add(-time.Second).UTC().Format(time.RFC3339)
+	if _, err := sb.OpenIssue(4, "active"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, query string
+		status      int
+		want        []int64
+	}{
+		{"last activity after", "last_activity_after=" + since, 200, []int64{4}},
+		{"updated after, paired with updated_at order", "updated_after=" + since + "&order_by=updated_at", 200, []int64{4}},
+		{"updated after without order_by", "updated_after=" + since, 400, nil},
+		{"updated before with another order", "updated_before=" + since + "&order_by=id", 400, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := get(t, sb, "/api/v4/projects?"+tt.query, admin)
+			if r.status != tt.status {
+				t.Fatalf("%d %s, want %d", r.status, r.body, tt.status)
+			}
+			if tt.status == 400 {
+				if want := `{"message":"400 Bad request - ` + "`updated_at` filter and `updated_at` sorting must be paired" + `"}` + "\n"; string(r.body) != want {
+					t.Errorf("body %s, want %s", r.body, want)
+				}
+				return
+			}
+			if got := listIDs(t, sb, "/api/v4/projects?"+tt.query, admin); !equalIDs(got, tt.want) {
+				t.Errorf("listed %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -26,7 +26,12 @@ type Manifest struct {
 	// User is the connected user, UserToken their personal access token and
 	// ControlToken the control API's credential (what AdminToken is on the
 	// other profiles). The manifest is served to the control credential only.
-	User         string        `json:"user,omitempty"`
+	User string `json:"user,omitempty"`
+	// UserProjects and UserGroups are the ids of the projects and groups the
+	// connected user is a member of (directly or through a group), the only
+	// ones a membership-scoped listing returns.
+	UserProjects []int64       `json:"user_projects,omitempty"`
+	UserGroups   []int64       `json:"user_groups,omitempty"`
 	UserToken    string        `json:"user_token,omitempty"`
 	ControlToken string        `json:"control_token,omitempty"`
 	Public       *PublicCounts `json:"public,omitempty"`
@@ -79,12 +84,18 @@ type ProjectCounts struct {
 	Counts
 }
 
-// GroupCounts are one group's direct subgroups and projects.
+// GroupCounts are one group's direct subgroups and projects, and what its
+// group listings hold for an administrator: AllProjects counts the projects
+// of the group and its descendants (include_subgroups=true), NonArchived
+// sums their counts over the non-archived ones (what /groups/:id/merge_requests
+// and /groups/:id/issues list by default).
 type GroupCounts struct {
-	ID        int64  `json:"id"`
-	FullPath  string `json:"full_path"`
-	Subgroups int    `json:"subgroups"`
-	Projects  int    `json:"projects"`
+	ID          int64  `json:"id"`
+	FullPath    string `json:"full_path"`
+	Subgroups   int    `json:"subgroups"`
+	Projects    int    `json:"projects"`
+	AllProjects int    `json:"all_projects"`
+	NonArchived Counts `json:"non_archived"`
 }
 
 // Manifest returns the current counts (activity included).
@@ -94,6 +105,17 @@ func (s *Sandbox) Manifest() Manifest {
 	m := Manifest{Version: s.cfg.Version, Profile: s.cfg.Profile, Seed: s.cfg.Seed, Groups: s.seededGroups, Projects: s.seededProjects}
 	if s.dotcom {
 		m.User, m.UserToken, m.ControlToken = s.userName, s.userToken, s.controlToken
+		u := s.userByName(s.userName)
+		for _, p := range s.projects[:s.seededProjects] {
+			if accessLevel(p, u) > 0 {
+				m.UserProjects = append(m.UserProjects, p.id)
+			}
+		}
+		for _, g := range s.groups[:s.seededGroups] {
+			if groupAccess(g, u.id) > 0 {
+				m.UserGroups = append(m.UserGroups, g.id)
+			}
+		}
 		pc := &PublicCounts{Groups: len(s.groups) - s.seededGroups, Projects: len(s.projects) - s.seededProjects, Changes: s.publicChanges.Load()}
 		for _, u := range s.users {
 			if strings.HasPrefix(u.username, "user-") {
@@ -118,7 +140,15 @@ func (s *Sandbox) Manifest() Manifest {
 		if g.parent == nil {
 			m.TopLevelGroups++
 		}
-		m.PerGroup = append(m.PerGroup, GroupCounts{ID: g.id, FullPath: g.fullPath, Subgroups: len(g.children), Projects: len(g.projects)})
+		gc := GroupCounts{ID: g.id, FullPath: g.fullPath, Subgroups: len(g.children), Projects: len(g.projects)}
+		for _, p := range groupProjects(g) {
+			gc.AllProjects++
+			if !p.archived {
+				gc.NonArchived.add(Counts{MergeRequests: len(p.mrs), Issues: len(p.issues), Pipelines: len(p.pipelines), Commits: len(p.commits),
+					Branches: len(p.branches), Events: len(p.events), Hooks: len(p.hooks)})
+			}
+		}
+		m.PerGroup = append(m.PerGroup, gc)
 	}
 	for _, p := range s.projects[:s.seededProjects] {
 		pc := ProjectCounts{ID: p.id, Path: p.fullPath(), Archived: p.archived, CIEnabled: p.ciEnabled, ObjectFormat: "sha1",

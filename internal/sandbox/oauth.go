@@ -158,10 +158,17 @@ func (s *Sandbox) oauthAuthorizePage(w http.ResponseWriter, r *http.Request) {
 		hidden[k] = form.Get(k)
 	}
 	hidden["scope"] = strings.Join(scopes, " ")
+	// The seeded users; on the gitlab.com profile the connected user comes
+	// first and the public world's users are not offered.
 	var users []string
+	if s.dotcom {
+		users = append(users, s.userName)
+	}
 	s.mu.RLock()
-	for _, u := range s.users {
-		users = append(users, u.username)
+	for _, u := range s.users[:min(4, len(s.users))] {
+		if u.username != s.userName {
+			users = append(users, u.username)
+		}
 	}
 	s.mu.RUnlock()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -190,8 +197,8 @@ func (s *Sandbox) oauthAuthorizeDecide(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	u := s.userByName(form.Get("sandbox_user"))
-	if u == nil {
-		u = s.users[0]
+	if u == nil || (form.Get("sandbox_user") == "" && s.dotcom) {
+		u = s.userByName(s.connectedUser())
 	}
 	g := &grant{code: randomString(64), app: app, user: u, redirect: redirect, scopes: scopes,
 		challenge: form.Get("code_challenge"), method: form.Get("code_challenge_method"), created: s.clock()}
@@ -204,7 +211,8 @@ func (s *Sandbox) oauthAuthorizeDecide(w http.ResponseWriter, r *http.Request) {
 }
 
 // AuthorizeCode performs the consent step without a browser, as user
-// (default root) approving every scope of the app: it returns the code that
+// (default root, alice on the gitlab.com profile) approving every scope of
+// the app: it returns the code that
 // /oauth/authorize would put in the redirect. challenge may be "" (no PKCE).
 func (s *Sandbox) AuthorizeCode(clientID, redirectURI, username, challenge string) (string, bool) {
 	s.mu.Lock()
@@ -212,6 +220,9 @@ func (s *Sandbox) AuthorizeCode(clientID, redirectURI, username, challenge strin
 	app := s.apps[clientID]
 	if app == nil || !slices.Contains(app.redirects, redirectURI) {
 		return "", false
+	}
+	if username == "" {
+		username = s.connectedUser()
 	}
 	u := s.userByName(username)
 	if u == nil {

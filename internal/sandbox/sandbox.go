@@ -129,6 +129,9 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 		if cfg.RateLimitPerMin == 0 {
 			cfg.RateLimitPerMin = dotcomAPILimit
 		}
+		if cfg.LastActivityInterval == 0 {
+			cfg.LastActivityInterval = resetProjectActivityInterval
+		}
 	} else {
 		cfg.Profile, cfg.PublicProjects, cfg.PublicActivityPerMin = ProfileSelfManaged, 0, 0
 	}
@@ -381,6 +384,23 @@ func (s *Sandbox) Requests() []RequestLogEntry {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
 	return slices.Clone(s.reqLog)
+}
+
+// RequestsByRoute counts the logged requests per route pattern (requests no
+// route matched count under their method and path). With ResetRequests at
+// the start of a poll cycle it gives the cycle's requests per endpoint.
+func (s *Sandbox) RequestsByRoute() map[string]int {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	out := map[string]int{}
+	for _, e := range s.reqLog {
+		k := e.Route
+		if k == "" {
+			k = e.Method + " " + e.Path
+		}
+		out[k]++
+	}
+	return out
 }
 
 // ResetRequests empties the request log.

@@ -371,6 +371,9 @@ func (l *rateLimiter) check(s *Sandbox, w http.ResponseWriter, r *http.Request, 
 	key, name := "token:"+tok, "throttle_authenticated_api"
 	if tok == "" {
 		key, name = "ip:"+clientIP(r), "throttle_unauthenticated_api"
+		if s.dotcom { // GitLab.com: 500 unauthenticated requests per IP and minute
+			limit = min(limit, dotcomUnauthenticatedLimit)
+		}
 	}
 	now := s.clock().Unix()
 	start := now - now%60
