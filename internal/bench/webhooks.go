@@ -180,7 +180,7 @@ func benchReceiver(ctx context.Context, st *store.Store) (string, string, func()
 	srv := server.New(st, log)
 	wh := webhook.New(st, v, log, webhook.Options{PublicURL: "http://" + ln.Addr().String(), Registerer: srv.Registry()})
 	wh.Start()
-	api.New(api.Deps{Store: st, Log: log, Vault: v, Webhooks: wh}).Register(srv)
+	api.New(api.Deps{Store: st, Log: log, Webhooks: wh}).Register(srv)
 	is, err := wh.Issue(ctx, org.ID, in.ID, false)
 	if err != nil {
 		return "", "", nil, nil, err
