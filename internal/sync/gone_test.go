@@ -417,3 +417,51 @@ func TestDeletedIssuesAreSweptWhereCountsDiffer(t *testing.T) {
 		}
 	}
 }
+
+// TestALooseProjectGoneIsNoticedByTheNextPoll: a project selected on its
+// own is asked for by every poll (its activity), so its deletion shows at
+// the next poll, before any discovery.
+func TestALooseProjectGoneIsNoticedByTheNextPoll(t *testing.T) {
+	ctx := context.Background()
+	sb, err := sandbox.Start(ctx, small("17.11"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	px := newLifecycleProxy(t, sb.URL())
+	f := attach(t, sb, storetest.Open(t))
+	svc := labsync.New(f.st, labsync.Options{Concurrency: 3, PerPage: 5, RetryBase: 5 * time.Millisecond,
+		Clients: labsync.StaticClients(px.URL(), nil, f.tok, 10*time.Second)})
+	if err := svc.Discover(ctx, f.org, f.integ); err != nil {
+		t.Fatal(err)
+	}
+	var picked []int64
+	for _, p := range sb.Manifest().PerProject {
+		if !p.Archived && len(picked) < 2 {
+			picked = append(picked, p.ID)
+		}
+	}
+	if _, err := svc.SaveSelection(ctx, f.org, f.integ, store.Selection{Projects: picked, Services: store.AllServices}); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []labsync.Mode{labsync.ModeFull, labsync.ModePoll} {
+		if err := svc.Run(ctx, f.org, f.integ, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	px.set(func(px *lifecycleProxy) { px.status[picked[0]] = 404 })
+	if err := svc.Run(ctx, f.org, f.integ, labsync.ModePoll); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := freshnessOf(t, svc, f, picked[0])
+	if !ok || got.Gone != store.GoneNotFound || got.Selected {
+		t.Fatalf("after one poll the deleted project shows %+v", got)
+	}
+	if got.FreshAsOf == nil || !got.FreshAsOf.Before(*got.GoneAt) || got.LastPollAt.After(*got.GoneAt) {
+		t.Fatalf("a poll that got 404 on the project counted as making its data fresh: %+v", got)
+	}
+	other, _ := freshnessOf(t, svc, f, picked[1])
+	if other.Gone != "" || !other.Selected {
+		t.Fatalf("the other project shows %+v", other)
+	}
+}

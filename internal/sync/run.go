@@ -167,7 +167,7 @@ func (r *run) finish(ctx context.Context, err error) error {
 	st.DiscoveredAt, st.SweepOffset = r.state.DiscoveredAt, r.state.SweepOffset
 	st.SeesInstance, st.VisibleProjects = r.state.SeesInstance, r.state.VisibleProjects
 	if err == nil && r.stopErr == nil && len(r.polledIDs) > 0 {
-		if perr := r.svc.st.MarkProjectsPolled(ctx, r.orgID, r.integ, r.polledIDs, r.pollStart); perr != nil {
+		if perr := r.markFresh(ctx); perr != nil {
 			err = perr
 		}
 	}
@@ -193,6 +193,39 @@ func (r *run) finish(ctx context.Context, err error) error {
 	}
 	r.svc.changed()
 	return err
+}
+
+// markFresh records that the poll covered its projects, except gone ones
+// and those a resource of which GitLab refused (403, 404) or that failed:
+// their data is not known complete.
+func (r *run) markFresh(ctx context.Context) error {
+	rows, err := r.svc.st.ProgressRows(ctx, r.orgID, r.integ, false)
+	if err != nil {
+		return err
+	}
+	stale := map[int64]bool{}
+	for _, row := range rows {
+		switch row.Status {
+		case store.ProgressForbidden, store.ProgressNotFound, store.ProgressFailed:
+			stale[row.ProjectID] = true
+		}
+	}
+	ps, err := r.svc.st.SelectedOrGoneProjects(ctx, r.orgID, r.integ)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if p.Gone != "" {
+			stale[p.ID] = true
+		}
+	}
+	ids := make([]int64, 0, len(r.polledIDs))
+	for _, id := range r.polledIDs {
+		if !stale[id] {
+			ids = append(ids, id)
+		}
+	}
+	return r.svc.st.MarkProjectsPolled(ctx, r.orgID, r.integ, ids, r.pollStart)
 }
 
 // applySelection marks the selected projects and makes sure each has a
