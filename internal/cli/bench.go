@@ -12,10 +12,11 @@ import (
 func newBenchCmd() *cobra.Command {
 	b := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmarks that print figures (webhook intake, backfill)",
+		Short: "Benchmarks that print figures (webhook intake, backfill, poll)",
 	}
 	b.AddCommand(newBenchWebhooksCmd())
 	b.AddCommand(newBenchBackfillCmd())
+	b.AddCommand(newBenchPollCmd())
 	return b
 }
 
