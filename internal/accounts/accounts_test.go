@@ -53,7 +53,7 @@ func TestSignInRefusalsAreProblemsOfTheirKind(t *testing.T) {
 	if _, err := svc.SignIn(ctx, "", "x", "10.0.0.1"); kindOf(err) != problem.Malformed {
 		t.Fatalf("empty email: %v", err)
 	}
-	for i := range accounts.MaxFailuresPerEmail {
+	for i := range accounts.MaxFailuresPerPair {
 		if _, err := svc.SignIn(ctx, "owner@localhost", "wrong", "10.0.0.1"); kindOf(err) != problem.Unauthenticated {
 			t.Fatalf("wrong password %d: %v", i, err)
 		}
@@ -61,7 +61,7 @@ func TestSignInRefusalsAreProblemsOfTheirKind(t *testing.T) {
 	_, err = svc.SignIn(ctx, "owner@localhost", first.Password, "10.0.0.1")
 	var th *accounts.Throttled
 	if kindOf(err) != problem.RateLimited || !errors.As(err, &th) || th.Wait <= 0 || th.Wait > accounts.FailureWindow {
-		t.Fatalf("after %d failures the right password: %v", accounts.MaxFailuresPerEmail, err)
+		t.Fatalf("after %d failures the right password: %v", accounts.MaxFailuresPerPair, err)
 	}
 }
 
