@@ -41,8 +41,9 @@ var attemptLimits = store.AttemptLimits{Window: FailureWindow, PerPair: MaxFailu
 
 // Throttle scopes: the two password checks are counted apart.
 const (
-	scopeSignIn   = "signin"
-	scopePassword = "password"
+	scopeSignIn     = "signin"
+	scopePassword   = "password"
+	scopeInvitation = "invitation"
 )
 
 // MinPasswordLength is the shortest password a user may choose.
@@ -99,6 +100,9 @@ func (s *Service) SignIn(ctx context.Context, email, password, ip string) (Signe
 		return SignedIn{}, err
 	}
 	if err := s.st.MarkSignedIn(ctx, user.ID); err != nil {
+		return SignedIn{}, err
+	}
+	if err := s.st.MarkMemberSignedIn(ctx, user.OrgID, user.ID); err != nil {
 		return SignedIn{}, err
 	}
 	tok, exp, err := s.StartSession(ctx, user.OrgID, user.ID)

@@ -32,7 +32,13 @@ CREATE TABLE invitations (
 );
 CREATE INDEX invitations_org ON invitations (org_id, email);
 
+-- The last sign-in into this organisation: member lists show it rather
+-- than the user's last sign-in anywhere, which belongs to other
+-- organisations.
+ALTER TABLE memberships ADD COLUMN last_sign_in_at DATETIME;
+
 -- +goose Down
+ALTER TABLE memberships DROP COLUMN last_sign_in_at;
 DROP TABLE invitations;
 CREATE TABLE login_failures (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
