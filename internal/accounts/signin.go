@@ -128,7 +128,7 @@ func (s *Service) reserveAttempt(ctx context.Context, scope, account, ip string)
 	if scope == scopePassword {
 		msg = "Too many wrong current passwords."
 	}
-	remedy := fmt.Sprintf("Signing in from this address is paused. Try again in %s, or ask an owner to reset your password.", roundWait(refused.Wait))
+	remedy := fmt.Sprintf("Signing in from this address is paused. Try again in %s; signing in from elsewhere is not affected.", roundWait(refused.Wait))
 	if refused.Limit == "account" {
 		remedy = fmt.Sprintf("This account has seen many failed attempts, so it accepts one attempt every %d seconds. Try again in a few seconds.",
 			int(AccountSpacing.Seconds()))
