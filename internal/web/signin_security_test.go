@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/labsync/labsync/internal/accounts"
@@ -63,5 +65,47 @@ func TestTheClientAddressComesFromForwardedHeadersOnlyBehindATrustedProxy(t *tes
 				t.Fatalf("with no trusted proxy the address is %q, want the peer", got)
 			}
 		})
+	}
+}
+
+// signinFrom signs in with the browser's address set by the trusted
+// proxy (X-Forwarded-For) and returns the page.
+func (b *browser) signinFrom(addr, email, password string) page {
+	b.t.Helper()
+	p := b.get("/signin")
+	form := url.Values{"csrf_token": {csrfOf(b.t, p)}, "email": {email}, "password": {password}}
+	req, _ := http.NewRequest("POST", b.base+"/signin", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", addr)
+	return b.do(req)
+}
+
+func TestBehindATrustedProxyOneClientsFailuresDoNotLockOutAnother(t *testing.T) {
+	// The test server's clients connect from loopback: that is the proxy.
+	f := newFixture(t, accounts.Options{}, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+	attacker, owner := f.browser(t), f.browser(t)
+	for i := range accounts.MaxFailuresPerAddress {
+		email := "owner@a.test"
+		if i >= accounts.MaxFailuresPerPair {
+			email = "member@a.test"
+		}
+		attacker.signinFrom("203.0.113.9", email, "a wrong password")
+	}
+	if p := attacker.signinFrom("203.0.113.9", "owner@a.test", ownerPassword); p.status != http.StatusTooManyRequests {
+		t.Fatalf("the attacker's address is not paused: %d", p.status)
+	}
+	if p := owner.signinFrom("198.51.100.20", "owner@a.test", ownerPassword); p.status != http.StatusSeeOther {
+		t.Fatalf("the owner from their own address got %d, want 303: %.300s", p.status, p.body)
+	}
+}
+
+func TestWithoutTrustedProxiesAForgedForwardedForDoesNotEscapeThePause(t *testing.T) {
+	f := newFixture(t, accounts.Options{})
+	b := f.browser(t)
+	for i := range accounts.MaxFailuresPerPair {
+		b.signinFrom("203.0.113."+strconv.Itoa(i+1), "owner@a.test", "a wrong password")
+	}
+	if p := b.signinFrom("198.51.100.77", "owner@a.test", ownerPassword); p.status != http.StatusTooManyRequests {
+		t.Fatalf("a forged X-Forwarded-For escaped the pause: %d", p.status)
 	}
 }
