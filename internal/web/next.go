@@ -27,7 +27,12 @@ func safeNext(next string) string {
 	if len(next) > 1 && (next[1] == '/') {
 		return ""
 	}
-	lower := strings.ToLower(next)
+	// Encoded separators and controls are refused in the path, where a
+	// server or browser that decodes them would see another origin; the
+	// query and fragment may carry them.
+	pathPart, _, _ := strings.Cut(next, "?")
+	pathPart, _, _ = strings.Cut(pathPart, "#")
+	lower := strings.ToLower(pathPart)
 	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") || strings.Contains(lower, "%09") ||
 		strings.Contains(lower, "%0a") || strings.Contains(lower, "%0d") || strings.Contains(lower, "%00") {
 		return ""

@@ -74,7 +74,7 @@ func TestKnownOpenRedirectPayloadsStayOnSite(t *testing.T) {
 }
 
 func TestOrdinaryPathsOfThisSiteAreKeptAsTheyAre(t *testing.T) {
-	for _, p := range []string{"/", "/connectors", "/integrations/3/projects?search=a%20b&page=2", "/data/issues?state=opened#top"} {
+	for _, p := range []string{"/", "/connectors", "/integrations/3/projects?search=a%20b&page=2", "/data/issues?state=opened#top", "/integrations/3/projects?search=group%2Fproject"} {
 		t.Run(p, func(t *testing.T) {
 			if got := safeNext(p); got != p {
 				t.Fatalf("safeNext(%q) = %q", p, got)
