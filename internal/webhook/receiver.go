@@ -198,6 +198,8 @@ func (s *Service) reject(w http.ResponseWriter, result string, code int, msg str
 func dedupeKey(h http.Header, event string, sum []byte, signed bool) string {
 	if signed {
 		// The signature covers webhook-id, so it is the delivery's identity.
+		// GitLab (19.0, gitlab-org/gitlab MR 230944) sends the delivery's
+		// Idempotency-Key as webhook-id, so a retry keeps it.
 		id := h.Get("webhook-id")
 		if len(id) > 200 {
 			s := sha256.Sum256([]byte(id))
