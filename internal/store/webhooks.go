@@ -498,3 +498,61 @@ func (s *Store) DeleteHookRegistration(ctx context.Context, orgID, integrationID
 		orgID, integrationID, projectGitLabID)
 	return err
 }
+
+// InboxSummary is what became of one integration's deliveries: how many
+// are in each status, the rows and change-feed entries webhooks wrote, and
+// when the first was received and the last processed. The webhook benchmark
+// checks with it that every acknowledged delivery was stored and processed.
+type InboxSummary struct {
+	ByStatus map[string]int64
+	// MergeRequests is the integration's merge request rows.
+	MergeRequests int64
+	// WebhookEvents is the integration's change-feed entries written by
+	// webhook processing.
+	WebhookEvents int64
+	// FirstReceived and LastProcessed are nil when no delivery has them.
+	FirstReceived, LastProcessed *time.Time
+}
+
+// InboxSummary summarises org's deliveries for one integration.
+func (s *Store) InboxSummary(ctx context.Context, orgID, integrationID int64) (InboxSummary, error) {
+	by, err := s.InboxCounts(ctx, orgID, integrationID)
+	if err != nil {
+		return InboxSummary{}, err
+	}
+	sum := InboxSummary{ByStatus: by}
+	counts := []struct {
+		q   string
+		dst *int64
+	}{
+		{`SELECT COUNT(*) FROM merge_requests WHERE org_id = $1 AND integration_id = $2`, &sum.MergeRequests},
+		{`SELECT COUNT(*) FROM events WHERE org_id = $1 AND integration_id = $2 AND source = '` + SourceWebhook + `'`, &sum.WebhookEvents},
+	}
+	for _, c := range counts {
+		if err := s.rdb.QueryRowContext(ctx, c.q, orgID, integrationID).Scan(c.dst); err != nil {
+			return InboxSummary{}, fmt.Errorf("store: unable to summarise webhook inbox: %w", err)
+		}
+	}
+	// ORDER BY … LIMIT 1 rather than MIN/MAX: the column keeps its type,
+	// which SQLite's driver needs to return a time.
+	times := []struct {
+		q   string
+		dst **time.Time
+	}{
+		{`SELECT received_at FROM webhook_inbox WHERE org_id = $1 AND integration_id = $2 ORDER BY received_at LIMIT 1`, &sum.FirstReceived},
+		{`SELECT processed_at FROM webhook_inbox WHERE org_id = $1 AND integration_id = $2 AND processed_at IS NOT NULL
+			ORDER BY processed_at DESC LIMIT 1`, &sum.LastProcessed},
+	}
+	for _, t := range times {
+		var at time.Time
+		err := s.rdb.QueryRowContext(ctx, t.q, orgID, integrationID).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return InboxSummary{}, fmt.Errorf("store: unable to summarise webhook inbox: %w", err)
+		}
+		*t.dst = &at
+	}
+	return sum, nil
+}
