@@ -30,7 +30,27 @@ type Processor struct {
 	// Idle is how long to wait for new deliveries before looking again
 	// (other replicas' deliveries arrive without a wake-up).
 	Idle time.Duration
+
+	// mu makes ProcessOnce calls on one processor take turns.
+	mu sync.Mutex
+	// ahead is the next batch, read and planned while the previous one
+	// was being written (nil: none).
+	ahead *readAhead
 }
+
+// readAhead is a batch read and planned while the batch before it was
+// being written.
+type readAhead struct {
+	plans []plan
+	at    time.Time // when the call that planned it returned
+}
+
+// aheadFresh bounds how long after the call that planned it a batch
+// planned ahead may still be taken: later, it is planned again, so that
+// services and selections are read when the deliveries are processed, not
+// long before. The processor's own loop asks for the next batch at once
+// after a non-empty one.
+const aheadFresh = 50 * time.Millisecond
 
 // NewProcessor returns a processor; call Start.
 func NewProcessor(st *store.Store, log *slog.Logger) *Processor {
@@ -88,14 +108,57 @@ func (p *Processor) Stop() {
 // one upsert) and records every outcome in a few statements. A batch that
 // fails is retried one delivery per transaction, so a failing delivery is
 // recorded as failed and does not hold up the others.
+//
+// While a batch is written, the next one (the deliveries after it) is read
+// and planned beside it, and taken by the next call if that comes at once
+// (see aheadFresh). If the write does not succeed, that batch is dropped:
+// the deliveries before it are still pending and go first.
 func (p *Processor) ProcessOnce(ctx context.Context) (int, error) {
-	ds, err := p.st.PendingDeliveries(ctx, nil, 0, p.batch)
-	if err != nil || len(ds) == 0 {
-		return 0, err
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var plans []plan
+	if a := p.ahead; a != nil && len(a.plans) > 0 && time.Since(a.at) < aheadFresh {
+		plans = a.plans
 	}
-	plans := p.plan(ctx, ds)
+	p.ahead = nil
+	if plans == nil {
+		ds, err := p.st.PendingDeliveries(ctx, nil, 0, p.batch)
+		if err != nil || len(ds) == 0 {
+			return 0, err
+		}
+		plans = p.plan(ctx, ds)
+	}
+	ds := make([]store.Delivery, len(plans))
+	for i, pl := range plans {
+		ds[i] = pl.d
+	}
+	next := make(chan *readAhead, 1)
+	go func() {
+		more, err := p.st.PendingDeliveries(ctx, nil, ds[len(ds)-1].ID, p.batch)
+		if err != nil || len(more) == 0 {
+			next <- nil
+			return
+		}
+		next <- &readAhead{plans: p.plan(ctx, more)}
+	}()
+	n, err := p.writeBatch(ctx, plans)
+	ahead := <-next
+	if err == nil && n == len(plans) && ahead != nil {
+		ahead.at = time.Now()
+		p.ahead = ahead
+	}
+	return n, err
+}
+
+// writeBatch writes planned deliveries in one transaction, or one
+// transaction each when that fails, and returns how many it took.
+func (p *Processor) writeBatch(ctx context.Context, plans []plan) (int, error) {
+	ds := make([]store.Delivery, len(plans))
+	for i, pl := range plans {
+		ds[i] = pl.d
+	}
 	n := 0
-	err = p.st.InTx(ctx, func(tx *sql.Tx) error {
+	err := p.st.InTx(ctx, func(tx *sql.Tx) error {
 		todo, err := p.lockPending(ctx, tx, plans)
 		if err != nil {
 			return err
