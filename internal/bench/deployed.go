@@ -156,6 +156,9 @@ func (w *Webhooks) benchDeployed(ctx context.Context, out, errOut io.Writer) err
 	}
 	fmt.Fprintf(out, "  CPU: %.2f cores busy in labsync serve over %.2f s (until drained), %.2f in the load driver's process",
 		float64(cpu1-cpu0)/float64(wall), wall.Seconds(), real.driverCores)
+	if real.ok > 0 {
+		fmt.Fprintf(out, "; serve: %.0f µs of CPU per delivery", float64((cpu1-cpu0).Microseconds())/float64(real.ok))
+	}
 	if w0 >= 0 && w1 >= 0 && real.ok > 0 {
 		fmt.Fprintf(out, "; written to disk by serve: %.0f MB, %.1f KiB per delivery", float64(w1-w0)/1e6, float64(w1-w0)/1024/float64(real.ok))
 	}
@@ -174,10 +177,11 @@ func (w *Webhooks) benchDeployed(ctx context.Context, out, errOut io.Writer) err
 	if err != nil {
 		return err
 	}
+	cpuN = cpuTime() - cpuN
 	base0.print(out, "no-op receiver")
-	if base0.elapsed > 0 {
-		fmt.Fprintf(out, "  CPU: %.2f cores busy in the no-op receiver's process, %.2f in the load driver's\n",
-			float64(cpuTime()-cpuN)/float64(base0.elapsed), base0.driverCores)
+	if base0.elapsed > 0 && base0.ok > 0 {
+		fmt.Fprintf(out, "  CPU: %.2f cores busy in the no-op receiver's process (%.0f µs per delivery), %.2f in the load driver's\n",
+			float64(cpuN)/float64(base0.elapsed), float64(cpuN.Microseconds())/float64(base0.ok), base0.driverCores)
 	}
 	if base0.rate > 0 {
 		fmt.Fprintf(out, "ratio to the no-op receiver: processed %.2f, acknowledged %.2f; load average %s\n",
@@ -312,7 +316,10 @@ func walPosition(ctx context.Context, st *store.Store) int64 {
 	return n
 }
 
-// loadAverage is the first three fields of /proc/loadavg, or "unknown".
+// loadAverage is the first three fields of /proc/loadavg, or "unknown",
+// followed by the share of the last 10 s in which some task waited for a
+// CPU (/proc/pressure/cpu) where the kernel reports it: figures taken while
+// other work held the CPUs are not comparable with a quiet machine's.
 func loadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
@@ -322,5 +329,13 @@ func loadAverage() string {
 	if len(f) < 3 {
 		return "unknown"
 	}
-	return strings.Join(f[:3], " ")
+	s := strings.Join(f[:3], " ")
+	if p, err := os.ReadFile("/proc/pressure/cpu"); err == nil {
+		for _, field := range strings.Fields(strings.SplitN(string(p), "\n", 2)[0]) {
+			if v, ok := strings.CutPrefix(field, "avg10="); ok {
+				s += ", tasks waiting for a CPU " + v + "% of the last 10 s"
+			}
+		}
+	}
+	return s
 }
