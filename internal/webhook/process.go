@@ -57,8 +57,15 @@ func NewProcessor(st *store.Store, log *slog.Logger) *Processor {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	batch := 200
+	if st.Dialect() == store.SQLite {
+		// The processor's transaction holds the one writer the intake's
+		// group commit waits for: shorter ones keep acknowledgements
+		// quick (labsync bench webhooks: lower p99 at 64 than at 200).
+		batch = 64
+	}
 	return &Processor{st: st, log: log, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		batch: 200, Idle: 500 * time.Millisecond}
+		batch: batch, Idle: 500 * time.Millisecond}
 }
 
 // Wake tells the processor new deliveries are stored.
