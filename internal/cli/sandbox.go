@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -11,8 +12,27 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
 )
+
+// sandboxRedirectURI is labsync's OAuth callback at its public URL: the flag,
+// else LABSYNC_PUBLIC_URL, else http://LABSYNC_ADDR, else the sandbox's
+// default (labsync's default address).
+func sandboxRedirectURI(publicURL string) string {
+	if publicURL == "" {
+		publicURL = os.Getenv("LABSYNC_PUBLIC_URL")
+	}
+	if publicURL == "" {
+		if addr := os.Getenv("LABSYNC_ADDR"); addr != "" {
+			publicURL = "http://" + addr
+		}
+	}
+	if publicURL == "" {
+		return sandbox.DefaultRedirectURI
+	}
+	return strings.TrimRight(publicURL, "/") + integrations.CallbackPath
+}
 
 func newSandboxCmd() *cobra.Command {
 	var (
@@ -22,6 +42,7 @@ func newSandboxCmd() *cobra.Command {
 		faults    string
 		mix       string
 		manifest  bool
+		publicURL string
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox",
@@ -100,6 +121,14 @@ live in a temporary directory removed on exit.`,
 			if cfg.Profile == sandbox.ProfileGitLabCom && !cmd.Flags().Changed("version") {
 				cfg.Version = "" // the newest profile, as GitLab.com runs
 			}
+			if len(cfg.RedirectURIs) == 0 {
+				cfg.RedirectURIs = []string{sandboxRedirectURI(publicURL)}
+			}
+			for _, r := range cfg.RedirectURIs {
+				if u, err := url.Parse(r); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return fmt.Errorf("--redirect-uri %q: want an absolute http(s) URL such as %s", r, sandbox.DefaultRedirectURI)
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if manifest {
@@ -129,7 +158,10 @@ live in a temporary directory removed on exit.`,
 			}
 			fmt.Fprintf(out, "  OAuth app id:   %s\n", id)
 			fmt.Fprintf(out, "  OAuth secret:   %s\n", secret)
-			fmt.Fprintf(out, "  OAuth redirect: http://127.0.0.1:8787/api/v1/connectors/gitlab/callback\n")
+			fmt.Fprintf(out, "  OAuth scopes:   %s\n", strings.Join(sb.OAuthScopes(), " "))
+			for _, r := range sb.OAuthRedirectURIs() {
+				fmt.Fprintf(out, "  OAuth redirect: %s\n", r)
+			}
 			fmt.Fprintf(out, "  consent page:   %s/  (follow the link)\n", sb.URL())
 			if p := sb.CAPath(); p != "" {
 				fmt.Fprintf(out, "  CA certificate: %s   (TLS mode %s)\n", p, cfg.TLS)
@@ -173,5 +205,7 @@ live in a temporary directory removed on exit.`,
 	f.DurationVar(&cfg.DeletionDelay, "deletion-delay", 0, "how long a project marked for deletion stays, where GitLab delays deletion (0: 7 days)")
 	f.BoolVar(&cfg.Git, "git", false, "back every project with a real Git repository and serve Git smart HTTP (needs git)")
 	f.BoolVar(&manifest, "manifest", false, "print the dataset manifest as JSON and exit")
+	f.StringArrayVar(&cfg.RedirectURIs, "redirect-uri", nil, "redirect URI of the OAuth application (repeatable; default: labsync's callback at --labsync-url)")
+	f.StringVar(&publicURL, "labsync-url", "", "labsync's public URL, for the OAuth redirect URI (default $LABSYNC_PUBLIC_URL, else http://$LABSYNC_ADDR, else http://127.0.0.1:8787)")
 	return cmd
 }

@@ -131,6 +131,11 @@ type Config struct {
 	// and costs a git fast-import per seeded project at Start; off, commit
 	// ids are invented and no Git is served.
 	Git bool
+	// RedirectURIs are the redirect URIs of the pre-registered OAuth
+	// application (OAuthApp); empty means DefaultRedirectURI. More
+	// applications are registered with RegisterOAuthApp or, as in GitLab,
+	// POST /api/v4/applications with an administrator's token.
+	RedirectURIs []string
 }
 
 // GitLab's Event::RESET_PROJECT_ACTIVITY_INTERVAL.

@@ -68,7 +68,12 @@
 //     a browser can use, redirect URIs matched exactly, authorization_code with
 //     PKCE (S256 and plain), single-use codes (10 minutes), refresh tokens that
 //     work once and rotate, access tokens that live 7200 s from 15.0,
-//     /oauth/revoke and /oauth/token/info.
+//     /oauth/revoke and /oauth/token/info. The pre-registered application
+//     holds every scope the version offers (OAuthScopes, as Gitlab::Auth's
+//     lists grew: read_repository 10.7, profile and email 11.1,
+//     write_repository 11.11, read_api 12.10, …) and the redirect URIs of
+//     Config.RedirectURIs; administrators register more with the
+//     Applications API (POST, GET and DELETE /applications, 10.5+).
 //   - Activity (OpenMR, UpdateMR, MergeMR, CloseMR, OpenIssue, CloseIssue,
 //     Push, RunPipeline, or a generator at a given rate) that moves updated_at
 //     on the sandbox clock and fires project hooks with the version's headers

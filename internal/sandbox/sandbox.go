@@ -38,6 +38,7 @@ type Sandbox struct {
 	nextEventID    int64
 	nextHookID     int64
 	nextTokenID    int64
+	nextAppID      int64
 	tokens         map[string]*token
 	apps           map[string]*oauthApp
 	grants         map[string]*grant
@@ -213,7 +214,11 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	} else {
 		s.adminToken = s.CreateToken(TokenSpec{User: "root", Name: "sandbox-admin", Scopes: []string{"api", "read_api", "read_user", "read_repository", "sudo"}})
 	}
-	s.defaultApp = s.newApp("labsync", "http://127.0.0.1:8787/api/v1/connectors/gitlab/callback", "api read_api read_user")
+	redirects := cfg.RedirectURIs
+	if len(redirects) == 0 {
+		redirects = []string{DefaultRedirectURI}
+	}
+	s.defaultApp = s.newApp("labsync", redirects, oauthScopes(ver))
 
 	s.hookHTTP.Store(&http.Client{Timeout: 10 * time.Second}) // GitLab's webhook timeout
 	s.srv = &http.Server{Handler: s.routes(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
@@ -387,7 +392,8 @@ func (s *Sandbox) ExpireToken(value string) bool {
 }
 
 // OAuthApp returns the pre-registered OAuth application's client id and
-// secret. Its redirect URI is http://127.0.0.1:8787/api/v1/connectors/gitlab/callback.
+// secret. Its redirect URIs are Config.RedirectURIs (DefaultRedirectURI when
+// none) and it holds every scope the version offers (OAuthScopes).
 func (s *Sandbox) OAuthApp() (id, secret string) { return s.defaultApp.uid, s.defaultApp.secret }
 
 // RegisterOAuthApp registers an OAuth application with one or more redirect
@@ -397,7 +403,7 @@ func (s *Sandbox) RegisterOAuthApp(redirectURI string, scopes ...string) (id, se
 	if sc == "" {
 		sc = "api read_api read_user"
 	}
-	a := s.newApp("app", redirectURI, sc)
+	a := s.newApp("app", strings.Fields(redirectURI), strings.Fields(sc))
 	return a.uid, a.secret
 }
 

@@ -142,6 +142,10 @@ func (s *Sandbox) routes() http.Handler {
 	api("POST /api/v4/projects/{id}/hooks", accessWrite, s.createHook)
 	api("PUT /api/v4/projects/{id}/hooks/{hid}", accessWrite, s.updateHook)
 	api("DELETE /api/v4/projects/{id}/hooks/{hid}", accessWrite, s.deleteHook)
+	// The Applications API (lib/api/applications.rb, 10.5+), administrators only.
+	api("POST /api/v4/applications", accessWrite, gate(s.ver.atLeast(10, 5), s.createApplication))
+	api("GET /api/v4/applications", accessReadAuth, gate(s.ver.atLeast(10, 5), s.listApplications))
+	api("DELETE /api/v4/applications/{id}", accessWrite, gate(s.ver.atLeast(10, 5), s.deleteApplication))
 	mux.Handle("/api/v4/", s.apiHandler(accessRead, func(*call) (any, error) { return nil, errNoRoute }))
 
 	mux.Handle("GET /oauth/authorize", s.plain(s.oauthAuthorizePage))
