@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"time"
 )
 
 // adminRoutes serves the sandbox's own control API under /-/sandbox/, a
@@ -31,6 +30,8 @@ import (
 //	                                     {"action": "delete_issue", "project_id": 1, "iid": 2}
 //	                                     {"action": "move_issue", "project_id": 1, "iid": 2, "to_project_id": 3}
 //	POST   /-/sandbox/tokens            {"user": "alice", "scopes": ["read_api"], "expires_at": "2030-01-01T00:00:00Z"} → {"token": …}
+//	                                    {"kind": "project|group|service_account", "project_id": 1, "group_id": 2,
+//	                                     "access_level": 40, "name": "", "scopes": […], "expires_at": …} → AccessToken
 //	POST   /-/sandbox/tokens/revoke     {"token": …}
 //	POST   /-/sandbox/tokens/expire     {"token": …}
 func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
@@ -145,16 +146,16 @@ func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
 		return nil, errors.New("unknown action " + strconv.Quote(a.Action))
 	})
 	admin("POST /-/sandbox/tokens", func(r *http.Request) (any, error) {
-		var spec struct {
-			User      string    `json:"user"`
-			Name      string    `json:"name"`
-			Scopes    []string  `json:"scopes"`
-			ExpiresAt time.Time `json:"expires_at"`
-		}
+		var spec AccessTokenSpec
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&spec); err != nil {
 			return nil, err
 		}
-		return map[string]string{"token": s.CreateToken(TokenSpec(spec))}, nil
+		if spec.Kind == "" || spec.Kind == TokenPersonal {
+			// Personal tokens keep their old contract: unknown users fall back to root.
+			v := s.CreateToken(TokenSpec{User: spec.User, Name: spec.Name, Scopes: spec.Scopes, ExpiresAt: spec.ExpiresAt})
+			return map[string]string{"token": v}, nil
+		}
+		return s.CreateAccessToken(spec)
 	})
 	tokenOp := func(op func(string) bool) func(r *http.Request) (any, error) {
 		return func(r *http.Request) (any, error) {

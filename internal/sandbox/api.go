@@ -134,6 +134,12 @@ func (s *Sandbox) getPATSelf(c *call) (any, error) {
 	if t.kind != tokenPAT {
 		return nil, msgErr(http.StatusNotFound, "404 Not Found")
 	}
+	return s.renderPAT(t), nil
+}
+
+// renderPAT is Entities::PersonalAccessToken, for personal, project, group
+// and service-account tokens alike.
+func (s *Sandbox) renderPAT(t *token) map[string]any {
 	var exp any
 	if !t.expires.IsZero() {
 		exp = t.expires.UTC().Format("2006-01-02")
@@ -143,7 +149,7 @@ func (s *Sandbox) getPATSelf(c *call) (any, error) {
 	if s.ver.atLeast(17, 0) {
 		out["description"] = nil
 	}
-	return out, nil
+	return out
 }
 
 // --- projects -------------------------------------------------------------

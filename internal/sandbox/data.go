@@ -38,6 +38,7 @@ type user struct {
 	email    string
 	admin    bool
 	created  time.Time
+	userType string // "" for people, project_bot or service_account (access_tokens.go)
 }
 
 type group struct {

@@ -64,6 +64,18 @@
 //     scopes and expiry (mandatory from 16.0), expired and revoked tokens
 //     (401 invalid_token), missing scopes (403 insufficient_scope), read_api
 //     only for GET/HEAD.
+//   - Token kinds (access_tokens.go, CreateAccessToken): project access
+//     tokens (13.0+) and group access tokens (14.7+) act as a bot user
+//     project_<id>_bot_<hex> / group_<id>_bot_<hex> (no random segment
+//     before 16.0: project_<id>_bot, project_<id>_bot1, …) that is a member
+//     of that one project or group (Maintainer unless told), so it sees
+//     that resource and public data only; service accounts (16.1+) are bots
+//     service_account_<hex> (a group's: service_account_group_<id>_<hex>)
+//     that belong where they are added. /user answers bot: true for all of
+//     them, /personal_access_tokens/self gives their scopes and expiry, and
+//     GET /projects/:id/access_tokens (13.9+, Maintainers) and
+//     /groups/:id/access_tokens (14.7+, Owners) list the active bot tokens
+//     with access_level, so a bot finds its own token there.
 //   - OAuth2 as GitLab's Doorkeeper: /oauth/authorize with a consent page that
 //     a browser can use, redirect URIs matched exactly, authorization_code with
 //     PKCE (S256 and plain), single-use codes (10 minutes), refresh tokens that
@@ -144,8 +156,11 @@
 //   - Real permissions: visibility is private/internal/public with project
 //     and group membership, but guests see everything in a readable project,
 //     there is no confidentiality, no feature-level access settings beyond
-//     CI/CD on/off, no sudo, impersonation, deploy or job tokens, group or
-//     project access tokens, 2FA or admin mode.
+//     CI/CD on/off, no sudo, impersonation, deploy or job tokens, 2FA or
+//     admin mode; the access token and service account endpoints other
+//     than the two listings (creation, rotation, /service_accounts), tiers
+//     (GitLab.com offers project and group tokens on Premium only) and
+//     namespace_id/user_type, which GitLab shows administrators only.
 //   - Writes through the REST API other than project hooks (creating MRs,
 //     issues, projects and so on is done through the activity methods).
 //   - Git: without Config.Git, no repository at all (invented commit ids).

@@ -338,7 +338,7 @@ func (s *Sandbox) Profile() string { return s.cfg.Profile }
 func (s *Sandbox) Now() time.Time { return s.clock() }
 
 // CreateToken creates a personal access token and returns its value. Unknown
-// users fall back to root.
+// users fall back to root. CreateAccessToken makes the other kinds.
 func (s *Sandbox) CreateToken(spec TokenSpec) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -349,23 +349,7 @@ func (s *Sandbox) CreateToken(spec TokenSpec) string {
 	if spec.Name == "" {
 		spec.Name = "sandbox"
 	}
-	if len(spec.Scopes) == 0 {
-		spec.Scopes = []string{"api"}
-	}
-	now := s.clock()
-	exp := spec.ExpiresAt
-	if exp.IsZero() && s.ver.patMustExpire() {
-		exp = now.UTC().Truncate(24*time.Hour).AddDate(0, 0, 365)
-	}
-	s.nextTokenID++
-	prefix := ""
-	if s.ver.atLeast(14, 5) {
-		prefix = "glpat-"
-	}
-	t := &token{id: s.nextTokenID, value: prefix + randomString(20), kind: tokenPAT, name: spec.Name, user: u,
-		scopes: slices.Clone(spec.Scopes), created: now, expires: exp}
-	s.tokens[t.value] = t
-	return t.value
+	return s.addPATLocked(u, spec.Name, spec.Scopes, spec.ExpiresAt).value
 }
 
 // RevokeToken revokes a personal access token or OAuth access token; it

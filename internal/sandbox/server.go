@@ -142,6 +142,9 @@ func (s *Sandbox) routes() http.Handler {
 	api("POST /api/v4/projects/{id}/hooks", accessWrite, s.createHook)
 	api("PUT /api/v4/projects/{id}/hooks/{hid}", accessWrite, s.updateHook)
 	api("DELETE /api/v4/projects/{id}/hooks/{hid}", accessWrite, s.deleteHook)
+	// Resource access tokens: project (API 13.9) and group (14.7).
+	api("GET /api/v4/projects/{id}/access_tokens", accessReadAuth, gate(s.ver.atLeast(13, 9), s.listProjectAccessTokens))
+	api("GET /api/v4/groups/{id}/access_tokens", accessReadAuth, gate(s.ver.atLeast(14, 7), s.listGroupAccessTokens))
 	// The Applications API (lib/api/applications.rb, 10.5+), administrators only.
 	api("POST /api/v4/applications", accessWrite, gate(s.ver.atLeast(10, 5), s.createApplication))
 	api("GET /api/v4/applications", accessReadAuth, gate(s.ver.atLeast(10, 5), s.listApplications))
