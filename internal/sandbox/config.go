@@ -136,6 +136,11 @@ type Config struct {
 	// applications are registered with RegisterOAuthApp or, as in GitLab,
 	// POST /api/v4/applications with an administrator's token.
 	RedirectURIs []string
+	// AutoDisableHooks turns on GitLab's auto_disabling_web_hooks flag on the
+	// self-managed profile from 15.10, where it is off by default (it is
+	// always on at GitLab.com, and for 15.7 to 15.9): failing project hooks
+	// are then disabled as hook_state.go describes.
+	AutoDisableHooks bool
 }
 
 // GitLab's Event::RESET_PROJECT_ACTIVITY_INTERVAL.
@@ -208,11 +213,20 @@ type Faults struct {
 	// after SetFaults expire that long after that first use (on the sandbox
 	// clock): a token that expires mid-run.
 	ExpireTokensAfter time.Duration `json:"expire_tokens_after"`
+	// FailWebhooksStatus, when not 0, makes every delivery fail without
+	// reaching its receiver: answered with that HTTP status, or, when
+	// negative, timing out as when a firewall drops GitLab's requests
+	// ("execution expired"). Failures count towards auto-disabling.
+	FailWebhooksStatus int `json:"fail_webhooks_status,omitempty"`
+	// FailWebhooksOf limits FailWebhooksStatus to these projects' hooks.
+	FailWebhooksOf []int64 `json:"fail_webhooks_of,omitempty"`
 }
 
 // ParseFaults parses a comma-separated fault spec as the CLI takes it:
 // "errors=0.1,stall=0.05:30s,latency=50ms,drop-webhooks,expire-tokens=2m";
-// "drop-webhooks=3:17" drops only projects 3's and 17's deliveries.
+// "drop-webhooks=3:17" drops only projects 3's and 17's deliveries;
+// "fail-webhooks=500", "fail-webhooks=timeout" or "fail-webhooks=404@3:17"
+// makes deliveries fail (FailWebhooksStatus).
 func ParseFaults(spec string) (Faults, error) {
 	var f Faults
 	for part := range strings.SplitSeq(spec, ",") {
@@ -251,8 +265,27 @@ func ParseFaults(spec string) (Faults, error) {
 			}
 		case "expire-tokens":
 			f.ExpireTokensAfter, err = time.ParseDuration(v)
+		case "fail-webhooks":
+			// fail-webhooks=500, fail-webhooks=timeout, fail-webhooks=404@3:17.
+			st, ids, scoped := strings.Cut(v, "@")
+			if st == "timeout" {
+				f.FailWebhooksStatus = -1
+			} else if f.FailWebhooksStatus, err = strconv.Atoi(st); err == nil && (f.FailWebhooksStatus < 300 || f.FailWebhooksStatus > 599) {
+				err = fmt.Errorf("want an HTTP status from 300 to 599, or timeout")
+			}
+			for id := range strings.SplitSeq(ids, ":") {
+				if !scoped || err != nil {
+					break
+				}
+				var n int64
+				if n, err = strconv.ParseInt(id, 10, 64); err != nil || n < 1 {
+					err = fmt.Errorf("want project ids separated by ':'")
+					break
+				}
+				f.FailWebhooksOf = append(f.FailWebhooksOf, n)
+			}
 		default:
-			return f, fmt.Errorf("sandbox: unknown fault %q (errors=R, stall=R[:D], latency=D, drop-webhooks[=ID:ID…], expire-tokens=D)", k)
+			return f, fmt.Errorf("sandbox: unknown fault %q (errors=R, stall=R[:D], latency=D, drop-webhooks[=ID:ID…], expire-tokens=D, fail-webhooks=STATUS|timeout[@ID:ID…])", k)
 		}
 		if err != nil {
 			return f, fmt.Errorf("sandbox: fault %q: %w", part, err)

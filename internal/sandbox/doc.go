@@ -104,6 +104,19 @@
 //     expiring mid-run); TLS with its own CA and the broken variants
 //     self-signed, expired and wrong host; a request log whose entries name
 //     the route, so requests per endpoint can be counted (RequestsByRoute).
+//   - Hook state (hook_state.go): recent failures disable a project hook
+//     as WebHooks::AutoDisabling does (15.7+; from 15.10 only where the
+//     auto_disabling_web_hooks flag is on: the gitlab.com profile, or
+//     Config.AutoDisableHooks): before 17.11 four 4xx answers disable it
+//     until re-enabled and four 5xx answers or timeouts disable it for a
+//     minute, doubling up to a day; from 17.11 every failure backs off and
+//     the 40th disables it for good. alert_status and disabled_until show
+//     it; a disabled hook is not called. Faults.FailWebhooksStatus makes
+//     deliveries fail (a status, or a timeout as a firewall causes). POST
+//     /projects/:id/hooks/:hook_id/test/:trigger (16.11+, rate limited from
+//     17.0) makes a test delivery that re-enables the hook when it
+//     succeeds; GET /projects/:id/hooks/:hook_id/events (17.3+) lists the
+//     recent deliveries with status and response (secret redacted).
 //   - Lifecycle changes (lifecycle.go): DeleteProject (gone at once on
 //     self-managed before 18.0; elsewhere first marked for deletion as
 //     Projects::MarkForDeletionService does — archived, path and name
@@ -150,9 +163,12 @@
 //   - Keyset pagination on project issues (GitLab 18.3) and groups, cursor
 //     parameters, keyset orders other than id, Kaminari's exact headers for
 //     pages past the end.
-//   - Group hooks, system hooks, hook test endpoints, hook auto-disabling after
-//     failures, retries of failed deliveries, webhook rate limits, custom
-//     headers and templates, note/job/deployment/tag/release hook events.
+//   - Group hooks, system hooks, resending hook events, retries of failed
+//     deliveries, webhook rate limits, custom headers and templates (the
+//     masked custom_headers list is always empty), branch_filter_strategy,
+//     url_variables, silent mode, note/job/deployment/tag/release hook
+//     events (their test triggers answer 422 as for a project without
+//     them).
 //   - Real permissions: visibility is private/internal/public with project
 //     and group membership, but guests see everything in a readable project,
 //     there is no confidentiality, no feature-level access settings beyond

@@ -142,6 +142,8 @@ func (s *Sandbox) routes() http.Handler {
 	api("POST /api/v4/projects/{id}/hooks", accessWrite, s.createHook)
 	api("PUT /api/v4/projects/{id}/hooks/{hid}", accessWrite, s.updateHook)
 	api("DELETE /api/v4/projects/{id}/hooks/{hid}", accessWrite, s.deleteHook)
+	api("POST /api/v4/projects/{id}/hooks/{hid}/test/{trigger}", accessWrite, gate(s.ver.atLeast(16, 11), s.testHook))
+	api("GET /api/v4/projects/{id}/hooks/{hid}/events", accessReadAuth, gate(s.ver.atLeast(17, 3), s.listHookEvents))
 	// Resource access tokens: project (API 13.9) and group (14.7).
 	api("GET /api/v4/projects/{id}/access_tokens", accessReadAuth, gate(s.ver.atLeast(13, 9), s.listProjectAccessTokens))
 	api("GET /api/v4/groups/{id}/access_tokens", accessReadAuth, gate(s.ver.atLeast(14, 7), s.listGroupAccessTokens))
@@ -272,14 +274,21 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, a access, h h
 		s.mu.Lock()
 	}
 	out, err := h(c)
+	deferred, isDeferred := out.(afterUnlock)
 	var body []byte
-	if err == nil && out != nil {
-		body, err = json.Marshal(out)
+	if err == nil && out != nil && !isDeferred {
+		body, err = json.Marshal(out) // under the lock: out may point into live data
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		s.mu.RUnlock()
 	} else {
 		s.mu.Unlock()
+	}
+	if isDeferred && err == nil {
+		// Outgoing requests (a test delivery) run without the lock.
+		if out, err = deferred(); err == nil && out != nil {
+			body, err = json.Marshal(out)
+		}
 	}
 	if err != nil {
 		writeErr(w, err)
