@@ -216,7 +216,8 @@ func (s *Sandbox) listProjectsFrom(c *call, from []*project) (any, error) {
 		return nil, err
 	}
 	orderBy := c.q("order_by")
-	if c.q("pagination") == "keyset" {
+	// Before keyset pagination GitLab ignored the unknown parameter.
+	if c.q("pagination") == "keyset" && s.ver.hasKeyset() {
 		if orderBy != "id" {
 			return nil, grapeErr(http.StatusMethodNotAllowed, "Keyset pagination is not yet available for this type of request")
 		}

@@ -11,7 +11,7 @@ import (
 // Profiles lists the GitLab versions whose behaviour the sandbox models
 // deliberately. Other "major.minor" strings are accepted and behave like the
 // nearest rules below them.
-var Profiles = []string{"12.10", "13.12", "14.10", "15.11", "16.11", "17.11", "18.6", "19.0"}
+var Profiles = []string{"9.5", "10.8", "11.11", "12.10", "13.12", "14.10", "15.11", "16.11", "17.11", "18.6", "19.0"}
 
 // TLSMode selects how the sandbox serves HTTPS.
 type TLSMode int
@@ -331,6 +331,17 @@ func (v version) hasWebhookUUID() bool        { return v.atLeast(16, 2) }
 func (v version) hasIdempotencyKey() bool     { return v.atLeast(17, 4) }
 func (v version) hasSigning() bool            { return v.atLeast(19, 0) }
 func (v version) oauthExpires() bool          { return v.atLeast(15, 0) }
+
+// Gates of the profiles before 12.10. The keyset, read_api and rate-limit
+// header gates sit at 12.10 so that 12.10 and later answer as they always
+// did in the sandbox; GitLab brought keyset pagination on /projects with
+// 13.0 (api_keyset_pagination), read_api with 12.10, and Rack::Attack's
+// RateLimit-* and Retry-After headers with 13.8 (throttled_response_headers).
+func (v version) hasKeyset() bool           { return v.atLeast(12, 10) }
+func (v version) hasReadAPI() bool          { return v.atLeast(12, 10) }
+func (v version) hasRateLimitHeaders() bool { return v.atLeast(12, 10) }
+func (v version) hasReferences() bool       { return v.atLeast(12, 6) } // references on issues and MRs
+func (v version) hasInstanceMRs() bool      { return v.atLeast(9, 5) }  // GET /merge_requests and /groups/:id/merge_requests
 func (v version) defaultBranch() string {
 	if v.atLeast(14, 0) {
 		return "main"

@@ -98,6 +98,19 @@
 //     (14.7+) next to merged_by, detailed_merge_status (15.6+),
 //     repository_object_format (16.9+), default branch master before 14.0,
 //     glpat- token prefix from 14.5, gloas- app secrets from 16.0.
+//   - Profiles before 12.10 (9.5, 10.8, 11.11; any 9.x–12.x is accepted):
+//     no /metadata, no /personal_access_tokens/self, merge_status only, no
+//     draft, no references on issues and merge requests before 12.6, no
+//     reviewers or squash_commit_sha, no read_api scope (reads need api, or
+//     read_user on /user), no keyset pagination (pagination=keyset is
+//     ignored and answered with offset pages) and so no 50,000 offset cap,
+//     rate limiting answered with Rack::Attack's bare 429 "Retry later"
+//     (no RateLimit-* or Retry-After), no instance-wide or group merge
+//     request listing before 9.5, no Applications API before 10.5, OAuth
+//     scopes as Gitlab::Auth listed them then. GitLab brought keyset
+//     pagination in 13.0, read_api in 12.10 and the rate-limit headers in
+//     13.8; the sandbox puts these three gates at 12.10 so that 12.10 and
+//     later answer as before.
 //   - Rate limiting like throttle_authenticated_api (fixed 60 s windows,
 //     RateLimit-* headers, 429 "Retry later" with Retry-After); faults on
 //     demand (latency, a share of 500/502, stalls, dropped webhooks, tokens
@@ -209,6 +222,11 @@
 //     and the manifest's NonArchived counts rely on it.
 //   - Version gates are coarse: a field appears at the release named above
 //     and stays, even where GitLab later deprecated or removed it.
+//   - Before 12.10, fields GitLab added between 9.0 and 12.9 that the
+//     sandbox renders (task_completion_status, has_conflicts,
+//     blocking_discussions_resolved and others) are not
+//     gated one by one; PKCE, min_access_level and membership filters are
+//     served on every profile.
 //
 // A Sandbox must never listen beyond loopback and never disables TLS
 // verification, in itself or for its webhook client.

@@ -124,9 +124,9 @@ func (s *Sandbox) routes() http.Handler {
 	api("GET /api/v4/groups/{id}", accessRead, s.getGroup)
 	api("GET /api/v4/groups/{id}/subgroups", accessRead, s.listSubgroups)
 	api("GET /api/v4/groups/{id}/projects", accessRead, s.listGroupProjects)
-	api("GET /api/v4/groups/{id}/merge_requests", accessRead, s.listGroupMRs)
+	api("GET /api/v4/groups/{id}/merge_requests", accessRead, gate(s.ver.hasInstanceMRs(), s.listGroupMRs))
 	api("GET /api/v4/groups/{id}/issues", accessRead, s.listGroupIssues)
-	api("GET /api/v4/merge_requests", accessReadAuth, s.listAllMRs)
+	api("GET /api/v4/merge_requests", accessReadAuth, gate(s.ver.hasInstanceMRs(), s.listAllMRs))
 	api("GET /api/v4/projects/{id}/merge_requests", accessRead, s.listProjectMRs)
 	api("GET /api/v4/projects/{id}/merge_requests/{iid}", accessRead, s.getMR)
 	api("GET /api/v4/issues", accessReadAuth, s.listAllIssues)
@@ -249,7 +249,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, a access, h h
 			return
 		}
 		c.tok, c.user = t, t.user
-		if err := checkScope(t, r.Method, a); err != nil {
+		if err := checkScope(t, r.Method, a, s.ver.hasReadAPI()); err != nil {
 			writeErr(w, err)
 			return
 		}
@@ -409,6 +409,14 @@ func (l *rateLimiter) check(s *Sandbox, w http.ResponseWriter, r *http.Request, 
 	l.mu.Unlock()
 	reset := time.Unix(start+60, 0).UTC()
 	h := w.Header()
+	if !s.ver.hasRateLimitHeaders() {
+		// Rack::Attack's own answer before GitLab added its headers.
+		if observed <= limit {
+			return nil
+		}
+		h.Set("Content-Type", "text/plain")
+		return &apiError{status: http.StatusTooManyRequests, text: "Retry later\n"}
+	}
 	h.Set("RateLimit-Limit", fmt.Sprint(limit))
 	h.Set("RateLimit-Observed", fmt.Sprint(observed))
 	h.Set("RateLimit-Remaining", fmt.Sprint(max(limit-observed, 0)))
@@ -425,23 +433,29 @@ func (l *rateLimiter) check(s *Sandbox, w http.ResponseWriter, r *http.Request, 
 
 // scopesFor lists the scopes that satisfy an access kind for a method, in
 // the order GitLab names them in insufficient_scope errors.
-func scopesFor(method string, a access) []string {
+// Before 12.10 there is no read_api: reads need api (or read_user for the
+// user endpoints).
+func scopesFor(method string, a access, readAPI bool) []string {
 	read := method == http.MethodGet || method == http.MethodHead
 	switch {
 	case a == accessWrite || !read:
 		return []string{"api"}
-	case a == accessUserRead:
+	case a == accessUserRead && readAPI:
 		return []string{"api", "read_api", "read_user"}
-	default:
+	case a == accessUserRead:
+		return []string{"api", "read_user"}
+	case readAPI:
 		return []string{"api", "read_api"}
+	default:
+		return []string{"api"}
 	}
 }
 
-func checkScope(t *token, method string, a access) *apiError {
+func checkScope(t *token, method string, a access, readAPI bool) *apiError {
 	if a == accessAnyScope {
 		return nil
 	}
-	want := scopesFor(method, a)
+	want := scopesFor(method, a, readAPI)
 	for _, sc := range t.scopes {
 		if slices.Contains(want, sc) {
 			return nil
