@@ -91,59 +91,15 @@ func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
 		return f, nil
 	})
 	admin("POST /-/sandbox/activity", func(r *http.Request) (any, error) {
-		var a struct {
-			Action    string `json:"action"`
-			ProjectID int64  `json:"project_id"`
-			IID       int64  `json:"iid"`
-			Title     string `json:"title"`
-			Branch    string `json:"branch"`
-			Commits   int    `json:"commits"`
-			Status    string `json:"status"`
-			Path      string `json:"path"`
-			Name      string `json:"name"`
-			GroupID   int64  `json:"group_id"`
-			ToProject int64  `json:"to_project_id"`
-			User      string `json:"user"`
-		}
+		var a activityRequest
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&a); err != nil {
 			return nil, err
 		}
-		switch a.Action {
-		case "open_mr":
-			return s.OpenMR(a.ProjectID, a.Title)
-		case "update_mr":
-			return s.UpdateMR(a.ProjectID, a.IID, a.Title)
-		case "merge_mr":
-			return s.MergeMR(a.ProjectID, a.IID)
-		case "close_mr":
-			return s.CloseMR(a.ProjectID, a.IID)
-		case "open_issue":
-			return s.OpenIssue(a.ProjectID, a.Title)
-		case "close_issue":
-			return s.CloseIssue(a.ProjectID, a.IID)
-		case "push":
-			return s.Push(a.ProjectID, a.Branch, max(a.Commits, 1))
-		case "run_pipeline":
-			return s.RunPipeline(a.ProjectID, a.Branch, a.Status)
-		case "delete_project":
-			return s.DeleteProject(a.ProjectID)
-		case "rename_project":
-			return s.RenameProject(a.ProjectID, a.Path, a.Name)
-		case "transfer_project":
-			return s.TransferProject(a.ProjectID, a.GroupID)
-		case "archive_project", "unarchive_project":
-			return s.ArchiveProject(a.ProjectID, a.Action == "archive_project")
-		case "remove_member":
-			if a.GroupID != 0 {
-				return s.RemoveMember(MemberOfGroup, a.GroupID, a.User)
-			}
-			return s.RemoveMember(MemberOfProject, a.ProjectID, a.User)
-		case "delete_issue":
-			return s.DeleteIssue(a.ProjectID, a.IID)
-		case "move_issue":
-			return s.MoveIssue(a.ProjectID, a.IID, a.ToProject)
+		do, ok := s.activityActions()[a.Action]
+		if !ok {
+			return nil, errors.New("unknown action " + strconv.Quote(a.Action))
 		}
-		return nil, errors.New("unknown action " + strconv.Quote(a.Action))
+		return do(a)
 	})
 	admin("POST /-/sandbox/tokens", func(r *http.Request) (any, error) {
 		var spec AccessTokenSpec
@@ -191,4 +147,50 @@ func (s *Sandbox) homePage(w http.ResponseWriter, r *http.Request) {
 	auth := s.baseURL + "/oauth/authorize?" + q.Encode()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_ = homePage.Execute(w, map[string]any{"Version": s.cfg.Version, "URL": s.baseURL, "Authorize": template.URL(auth)})
+}
+
+// activityRequest is the body of POST /-/sandbox/activity.
+type activityRequest struct {
+	Action    string `json:"action"`
+	ProjectID int64  `json:"project_id"`
+	IID       int64  `json:"iid"`
+	Title     string `json:"title"`
+	Branch    string `json:"branch"`
+	Commits   int    `json:"commits"`
+	Status    string `json:"status"`
+	Path      string `json:"path"`
+	Name      string `json:"name"`
+	GroupID   int64  `json:"group_id"`
+	ToProject int64  `json:"to_project_id"`
+	User      string `json:"user"`
+}
+
+// activityActions are the control API's activity actions by name; every
+// one is documented in ControlsHelp (a test keeps the two in step).
+func (s *Sandbox) activityActions() map[string]func(a activityRequest) (any, error) {
+	return map[string]func(a activityRequest) (any, error){
+		"open_mr":        func(a activityRequest) (any, error) { return s.OpenMR(a.ProjectID, a.Title) },
+		"update_mr":      func(a activityRequest) (any, error) { return s.UpdateMR(a.ProjectID, a.IID, a.Title) },
+		"merge_mr":       func(a activityRequest) (any, error) { return s.MergeMR(a.ProjectID, a.IID) },
+		"close_mr":       func(a activityRequest) (any, error) { return s.CloseMR(a.ProjectID, a.IID) },
+		"open_issue":     func(a activityRequest) (any, error) { return s.OpenIssue(a.ProjectID, a.Title) },
+		"close_issue":    func(a activityRequest) (any, error) { return s.CloseIssue(a.ProjectID, a.IID) },
+		"push":           func(a activityRequest) (any, error) { return s.Push(a.ProjectID, a.Branch, max(a.Commits, 1)) },
+		"run_pipeline":   func(a activityRequest) (any, error) { return s.RunPipeline(a.ProjectID, a.Branch, a.Status) },
+		"delete_project": func(a activityRequest) (any, error) { return s.DeleteProject(a.ProjectID) },
+		"rename_project": func(a activityRequest) (any, error) { return s.RenameProject(a.ProjectID, a.Path, a.Name) },
+		"transfer_project": func(a activityRequest) (any, error) {
+			return s.TransferProject(a.ProjectID, a.GroupID)
+		},
+		"archive_project":   func(a activityRequest) (any, error) { return s.ArchiveProject(a.ProjectID, true) },
+		"unarchive_project": func(a activityRequest) (any, error) { return s.ArchiveProject(a.ProjectID, false) },
+		"remove_member": func(a activityRequest) (any, error) {
+			if a.GroupID != 0 {
+				return s.RemoveMember(MemberOfGroup, a.GroupID, a.User)
+			}
+			return s.RemoveMember(MemberOfProject, a.ProjectID, a.User)
+		},
+		"delete_issue": func(a activityRequest) (any, error) { return s.DeleteIssue(a.ProjectID, a.IID) },
+		"move_issue":   func(a activityRequest) (any, error) { return s.MoveIssue(a.ProjectID, a.IID, a.ToProject) },
+	}
 }
