@@ -219,6 +219,7 @@ live in a temporary directory removed on exit.`,
 	f.BoolVar(&cfg.Git, "git", false, "back every project with a real Git repository and serve Git smart HTTP (needs git)")
 	f.BoolVar(&manifest, "manifest", false, "print the dataset manifest as JSON and exit")
 	f.StringArrayVar(&cfg.RedirectURIs, "redirect-uri", nil, "redirect URI of the OAuth application (repeatable; default: labsync's callback at --labsync-url)")
+	f.BoolVar(&cfg.BlockLocalWebhooks, "block-local-webhooks", false, "refuse hooks to loopback and private addresses, GitLab's default since 10.6 (the sandbox allows them unless told)")
 	f.BoolVar(&cfg.AutoDisableHooks, "auto-disable-hooks", false, "turn on GitLab's auto_disabling_web_hooks flag (off on self-managed from 15.10, always on with --profile gitlab.com)")
 	f.StringVar(&publicURL, "labsync-url", "", "labsync's public URL, for the OAuth redirect URI (default $LABSYNC_PUBLIC_URL, else http://$LABSYNC_ADDR, else http://127.0.0.1:8787)")
 	return cmd

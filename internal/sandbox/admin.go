@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
@@ -100,6 +101,22 @@ func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
 			return nil, errors.New("unknown action " + strconv.Quote(a.Action))
 		}
 		return do(a)
+	})
+	admin("GET /-/sandbox/settings", func(*http.Request) (any, error) {
+		return map[string]bool{"allow_local_requests_from_web_hooks_and_services": s.AllowLocalWebhooks()}, nil
+	})
+	admin("PUT /-/sandbox/settings", func(r *http.Request) (any, error) {
+		var b struct {
+			Allow *bool `json:"allow_local_requests_from_web_hooks_and_services"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&b); err != nil {
+			return nil, err
+		}
+		if b.Allow == nil {
+			return nil, fmt.Errorf("%w: allow_local_requests_from_web_hooks_and_services is missing", ErrInvalid)
+		}
+		s.SetAllowLocalWebhooks(*b.Allow)
+		return map[string]bool{"allow_local_requests_from_web_hooks_and_services": s.AllowLocalWebhooks()}, nil
 	})
 	admin("POST /-/sandbox/tokens", func(r *http.Request) (any, error) {
 		var spec AccessTokenSpec

@@ -141,6 +141,12 @@ type Config struct {
 	// always on at GitLab.com, and for 15.7 to 15.9): failing project hooks
 	// are then disabled as hook_state.go describes.
 	AutoDisableHooks bool
+	// BlockLocalWebhooks is GitLab's default (10.6+) of not allowing
+	// webhooks to the local network: hooks to loopback or private addresses
+	// are refused when saved (422) and fail when called. The sandbox
+	// allows them unless told, as its receivers are on loopback
+	// (local_hooks.go); SetAllowLocalWebhooks changes it while running.
+	BlockLocalWebhooks bool
 }
 
 // GitLab's Event::RESET_PROJECT_ACTIVITY_INTERVAL.

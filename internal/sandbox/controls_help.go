@@ -11,6 +11,11 @@ self-managed) in Private-Token or Authorization: Bearer:
   GET  requests          request log (?by=route counts per route); DELETE empties it
   GET  deliveries        webhook deliveries made or dropped
   GET  faults            faults in force; PUT replaces them (a spec as above, or JSON)
+  GET  settings          {"allow_local_requests_from_web_hooks_and_services": true}; PUT
+                         false to block hooks to loopback and private addresses as
+                         GitLab does by default since 10.6 (422 "is blocked:
+                         Requests to localhost are not allowed" when saved, a failed
+                         delivery "URL is blocked: …" when called); --block-local-webhooks
   POST tokens            {"user": "alice", "scopes": ["read_api"], "expires_at": "2030-01-01T00:00:00Z"}:
                          a personal access token (default user root, scope api).
                          {"kind": "project", "project_id": 3}: a project access token;

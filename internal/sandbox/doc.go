@@ -130,6 +130,11 @@
 //     17.0) makes a test delivery that re-enables the hook when it
 //     succeeds; GET /projects/:id/hooks/:hook_id/events (17.3+) lists the
 //     recent deliveries with status and response (secret redacted).
+//   - Webhooks to the local network (local_hooks.go): with
+//     Config.BlockLocalWebhooks or SetAllowLocalWebhooks(false), GitLab's
+//     default since 10.6, hooks to loopback or private addresses are refused
+//     when saved (422 "is blocked: Requests to localhost are not allowed")
+//     and fail when called; the sandbox allows them unless told.
 //   - Lifecycle changes (lifecycle.go): DeleteProject (gone at once on
 //     self-managed before 18.0; elsewhere first marked for deletion as
 //     Projects::MarkForDeletionService does — archived, path and name

@@ -167,6 +167,13 @@ var hookTriggerNames = map[string]string{
 // sendHook performs one delivery (or its injected failure) without holding
 // s.mu and returns what happened.
 func (s *Sandbox) sendHook(ctx context.Context, d delivery, rec *Delivery) (respHeader http.Header, respBody string) {
+	if s.blockLocalHooks.Load() && s.ver.atLeast(10, 6) {
+		if why := localURLProblem(d.h.url); why != "" {
+			// Gitlab::HTTP refuses the call: no request leaves GitLab.
+			rec.Error = "URL is blocked: " + why
+			return nil, rec.Error
+		}
+	}
 	f := s.faults.Load()
 	if f.FailWebhooksStatus != 0 && (len(f.FailWebhooksOf) == 0 || containsInt64(f.FailWebhooksOf, d.h.p.id)) {
 		if f.FailWebhooksStatus < 0 {

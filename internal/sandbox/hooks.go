@@ -188,6 +188,9 @@ func (s *Sandbox) applyHookParams(h *hook, in map[string]string) error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return &apiError{status: http.StatusUnprocessableEntity, body: map[string]any{"message": map[string][]string{"url": {"is blocked: Only allowed schemes are http, https"}}}}
 		}
+		if err := s.blockedHookURL(v); err != nil {
+			return err
+		}
 		h.url = v
 	}
 	for _, f := range hookEventFlags {

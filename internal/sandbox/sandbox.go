@@ -59,6 +59,8 @@ type Sandbox struct {
 	publicChanges      atomic.Int64
 	endpoints          endpointLimiter
 
+	blockLocalHooks atomic.Bool // !allow_local_requests_from_web_hooks_and_services (local_hooks.go)
+
 	faults   atomic.Pointer[Faults]
 	faultGen atomic.Int64 // bumped by SetFaults; tokens remember the generation of their first use
 
@@ -174,6 +176,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	f := cfg.Faults
 	s.faults.Store(&f)
+	s.blockLocalHooks.Store(cfg.BlockLocalWebhooks)
 	s.generate()
 	s.seededProjects, s.seededGroups = len(s.projects), len(s.groups)
 	if dotcom {
