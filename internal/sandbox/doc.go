@@ -184,7 +184,8 @@
 //   - Group hooks, system hooks, resending hook events, retries of failed
 //     deliveries, webhook rate limits, custom headers and templates (the
 //     masked custom_headers list is always empty), branch_filter_strategy,
-//     url_variables, silent mode, note/job/deployment/tag/release hook
+//     url_variables, silent mode, applying push_events_branch_filter and
+//     branch_filter_strategy to deliveries (both are stored and shown), note/job/deployment/tag/release hook
 //     events (their test triggers answer 422 as for a project without
 //     them).
 //   - Real permissions: visibility is private/internal/public with project

@@ -250,3 +250,33 @@ func TestHookEventsListRecentDeliveriesWithTheirErrors(t *testing.T) {
 		t.Fatalf("17.2: %d, want 404", r.status)
 	}
 }
+
+func TestHookFieldsFollowTheVersion(t *testing.T) {
+	cases := []struct {
+		version string
+		present []string
+		absent  []string
+	}{
+		{"15.6", nil, []string{"alert_status", "disabled_until", "url_variables", "custom_headers", "name", "branch_filter_strategy"}},
+		{"15.7", []string{"alert_status", "disabled_until", "url_variables"}, []string{"custom_headers", "name", "branch_filter_strategy"}},
+		{"17.1", []string{"alert_status", "custom_headers", "name", "description"}, []string{"branch_filter_strategy", "token_present"}},
+		{"17.2", []string{"branch_filter_strategy", "custom_headers"}, []string{"token_present"}},
+		{"19.0", []string{"branch_filter_strategy", "token_present", "signing_token_present"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.version, func(t *testing.T) {
+			f := newHookFixture(t, Config{Version: tc.version})
+			h := f.hook(t)
+			for _, k := range tc.present {
+				if _, ok := h[k]; !ok {
+					t.Errorf("%s missing", k)
+				}
+			}
+			for _, k := range tc.absent {
+				if _, ok := h[k]; ok {
+					t.Errorf("%s present", k)
+				}
+			}
+		})
+	}
+}

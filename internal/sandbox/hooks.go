@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -29,6 +30,7 @@ type hook struct {
 	signingToken string
 	events       map[string]bool // push_events, merge_requests_events, ...
 	branchFilter string
+	branchStrat  string // branch_filter_strategy (17.2+): wildcard (default), regex, all_branches
 	enableSSL    bool
 	created      time.Time
 	state        hookState // failures, disabling and delivery log (hook_state.go)
@@ -84,6 +86,11 @@ func (s *Sandbox) renderHook(h *hook) map[string]any {
 			out["disabled_until"] = gtime(h.state.disabledUntil)
 		}
 		out["url_variables"] = []any{}
+	}
+	if s.ver.atLeast(17, 2) {
+		// Exposed by Entities::Hook since "Add branch_filter_strategy to
+		// system, group and project hooks" (June 2024, 17.2).
+		out["branch_filter_strategy"] = cmp.Or(h.branchStrat, "wildcard")
 	}
 	if s.ver.atLeast(17, 1) {
 		// Custom headers came with 17.1; the sandbox takes none, so the
@@ -214,6 +221,12 @@ func (s *Sandbox) applyHookParams(h *hook, in map[string]string) error {
 	}
 	if v, ok := in["push_events_branch_filter"]; ok {
 		h.branchFilter = v
+	}
+	if v, ok := in["branch_filter_strategy"]; ok && s.ver.atLeast(17, 2) {
+		if v != "wildcard" && v != "regex" && v != "all_branches" {
+			return grapeErr(http.StatusBadRequest, "branch_filter_strategy does not have a valid value")
+		}
+		h.branchStrat = v
 	}
 	if v, ok := in["name"]; ok {
 		h.name = v
