@@ -213,7 +213,7 @@ func (s *Sandbox) addPATLocked(u *user, name string, scopes []string, exp time.T
 
 // resourceTokens lists the active tokens of the bots that are members of
 // members, with their access level, as ResourceAccessTokens finders do.
-func (s *Sandbox) resourceTokens(c *call, members map[int64]int) (any, error) {
+func (s *Sandbox) resourceTokens(members map[int64]int) (any, error) {
 	now := s.clock()
 	var out []any
 	for _, t := range s.tokens {
@@ -240,7 +240,7 @@ func (s *Sandbox) listProjectAccessTokens(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.resourceTokens(c, p.members)
+	return s.resourceTokens(p.members)
 }
 
 // listGroupAccessTokens is GET /groups/:id/access_tokens (14.7+): Owners
@@ -253,7 +253,7 @@ func (s *Sandbox) listGroupAccessTokens(c *call) (any, error) {
 	if !c.user.admin && groupAccess(g, c.user.id) < accessOwner {
 		return nil, errForbidden
 	}
-	return s.resourceTokens(c, g.members)
+	return s.resourceTokens(g.members)
 }
 
 // typeName reports a user's type for the manifest ("human" for people).

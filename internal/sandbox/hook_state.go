@@ -80,7 +80,8 @@ func (s *Sandbox) autoDisabling() bool {
 	}
 }
 
-// temporarilyDisabled and permanentlyDisabled follow the version's rules.
+// hookTemporarilyDisabled and hookPermanentlyDisabled follow the version's
+// rules; s.mu must be held.
 func (s *Sandbox) hookTemporarilyDisabled(h *hook, now time.Time) bool {
 	if !s.autoDisabling() || h.state.disabledUntil.IsZero() || h.state.disabledUntil.Before(now) {
 		return false
@@ -155,8 +156,8 @@ func (s *Sandbox) recordHookResult(h *hook, status int, now time.Time) {
 	}
 }
 
-// hookTriggers maps a hook's event flag to WebHookLog's trigger name and
-// the test endpoint's trigger.
+// hookTriggerNames maps a delivery's X-Gitlab-Event to WebHookLog's trigger
+// name, as the events listing shows it.
 var hookTriggerNames = map[string]string{
 	"Push Hook": "push_hooks", "Tag Push Hook": "tag_push_hooks", "Issue Hook": "issue_hooks",
 	"Confidential Issue Hook": "confidential_issue_hooks", "Merge Request Hook": "merge_request_hooks",
