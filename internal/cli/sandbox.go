@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -11,8 +12,27 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
 )
+
+// sandboxRedirectURI is labsync's OAuth callback at its public URL: the flag,
+// else LABSYNC_PUBLIC_URL, else http://LABSYNC_ADDR, else the sandbox's
+// default (labsync's default address).
+func sandboxRedirectURI(publicURL string) string {
+	if publicURL == "" {
+		publicURL = os.Getenv("LABSYNC_PUBLIC_URL")
+	}
+	if publicURL == "" {
+		if addr := os.Getenv("LABSYNC_ADDR"); addr != "" {
+			publicURL = "http://" + addr
+		}
+	}
+	if publicURL == "" {
+		return sandbox.DefaultRedirectURI
+	}
+	return strings.TrimRight(publicURL, "/") + integrations.CallbackPath
+}
 
 func newSandboxCmd() *cobra.Command {
 	var (
@@ -22,6 +42,7 @@ func newSandboxCmd() *cobra.Command {
 		faults    string
 		mix       string
 		manifest  bool
+		publicURL string
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox",
@@ -48,18 +69,31 @@ change, off to drop), GET /projects 2,000 per 10 minutes, GET /projects/:id
 per minute. There, as in GitLab, a project's last_activity_at moves at most
 once an hour (--last-activity-interval).
 
-Faults (--faults, comma-separated): errors=0.1 (share of 500/502),
-stall=0.05:30s (share of requests held), latency=50ms, drop-webhooks (every
-project's) or drop-webhooks=3:17 (only those projects' deliveries),
-expire-tokens=2m (tokens expire that long after first use).
+Faults (--faults, comma-separated; PUT /-/sandbox/faults changes them while
+running): errors=0.1 (share of 500/502), stall=0.05:30s (share of requests
+held), latency=50ms, drop-webhooks (every project's) or drop-webhooks=3:17
+(only those projects' deliveries), expire-tokens=2m (tokens expire that long
+after first use), fail-webhooks=500, fail-webhooks=timeout or
+fail-webhooks=404@3:17 (deliveries fail with that status, or time out as
+when a firewall drops GitLab's requests, without reaching the receiver).
+Failing hooks are disabled as GitLab does where its auto_disabling_web_hooks
+flag is on (--profile gitlab.com, 15.7 to 15.9, or --auto-disable-hooks):
+four failures disable a hook for a minute, doubling up to a day; before
+17.11 four 4xx answers disable it until a test succeeds, from 17.11 the 40th
+failure does. alert_status and disabled_until show it, POST
+/api/v4/projects/:id/hooks/:hook_id/test/:trigger (16.11+) sends a test and
+GET /api/v4/projects/:id/hooks/:hook_id/events (17.3+) lists deliveries.
 
-POST /-/sandbox/activity also deletes, renames, transfers, archives and
-unarchives projects, removes members, deletes and moves issues, as GitLab
-does (actions delete_project, rename_project, transfer_project,
-archive_project, unarchive_project, remove_member, delete_issue, move_issue).
-Where GitLab delays deletion (gitlab.com, and self-managed from 18.0) a
-deleted project is first marked for --deletion-delay (7 days).
+OAuth: the printed application holds every scope the version offers
+(read_api, read_user, read_repository, write_repository, openid, profile,
+email, api, …). Its redirect URIs are --redirect-uri (repeatable), else
+labsync's callback at --labsync-url, $LABSYNC_PUBLIC_URL or
+http://$LABSYNC_ADDR, else http://127.0.0.1:8787. An administrator's token
+registers more applications with POST /api/v4/applications (name,
+redirect_uri, scopes), as in GitLab 10.5+; GET lists them, DELETE
+/api/v4/applications/:id removes one.
 
+` + sandbox.ControlsHelp + `
 --git backs every project with a real Git repository (Debian's git must be
 installed): the commit ids the API reports are the repository's, activity
 makes real commits, SHA-256 projects are SHA-256 repositories, and Git smart
@@ -100,6 +134,14 @@ live in a temporary directory removed on exit.`,
 			if cfg.Profile == sandbox.ProfileGitLabCom && !cmd.Flags().Changed("version") {
 				cfg.Version = "" // the newest profile, as GitLab.com runs
 			}
+			if len(cfg.RedirectURIs) == 0 {
+				cfg.RedirectURIs = []string{sandboxRedirectURI(publicURL)}
+			}
+			for _, r := range cfg.RedirectURIs {
+				if u, err := url.Parse(r); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return fmt.Errorf("--redirect-uri %q: want an absolute http(s) URL such as %s", r, sandbox.DefaultRedirectURI)
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if manifest {
@@ -129,7 +171,10 @@ live in a temporary directory removed on exit.`,
 			}
 			fmt.Fprintf(out, "  OAuth app id:   %s\n", id)
 			fmt.Fprintf(out, "  OAuth secret:   %s\n", secret)
-			fmt.Fprintf(out, "  OAuth redirect: http://127.0.0.1:8787/api/v1/connectors/gitlab/callback\n")
+			fmt.Fprintf(out, "  OAuth scopes:   %s\n", strings.Join(sb.OAuthScopes(), " "))
+			for _, r := range sb.OAuthRedirectURIs() {
+				fmt.Fprintf(out, "  OAuth redirect: %s\n", r)
+			}
 			fmt.Fprintf(out, "  consent page:   %s/  (follow the link)\n", sb.URL())
 			if p := sb.CAPath(); p != "" {
 				fmt.Fprintf(out, "  CA certificate: %s   (TLS mode %s)\n", p, cfg.TLS)
@@ -143,7 +188,7 @@ live in a temporary directory removed on exit.`,
 			if cfg.Git {
 				fmt.Fprintf(out, "  Git over HTTP:  %s/<path_with_namespace>.git   (Basic auth, a token as password)\n", sb.URL())
 			}
-			fmt.Fprintf(out, "  controls:       %s/-/sandbox/{manifest,requests,deliveries,faults,activity,tokens}\n", sb.URL())
+			fmt.Fprintf(out, "  controls:       %s/-/sandbox/{manifest,requests,deliveries,faults,activity,tokens}   (labsync sandbox --help lists them)\n", sb.URL())
 			fmt.Fprintln(out, "Press Ctrl-C to stop.")
 			<-ctx.Done()
 			return nil
@@ -163,7 +208,7 @@ live in a temporary directory removed on exit.`,
 	f.StringVar(&tlsMode, "tls", "none", "TLS variant: none, ca, self-signed, expired, wrong-host (ca when only --tls-dir is given)")
 	f.DurationVar(&cfg.Latency, "latency", 0, "latency added to every response, such as 20ms")
 	f.StringVar(&rateLimit, "rate-limit", "", "per-token request limit, such as 600/min, or off (the gitlab.com profile has 2000/min unless told)")
-	f.StringVar(&faults, "faults", "", "faults to inject, such as errors=0.05,stall=0.01:30s,drop-webhooks")
+	f.StringVar(&faults, "faults", "", "faults to inject, such as errors=0.05,stall=0.01:30s,drop-webhooks,fail-webhooks=500")
 	f.Float64Var(&cfg.Generator, "activity", 0, "random activity events per minute (MRs, issues, pushes, pipelines)")
 	f.StringVar(&cfg.Profile, "profile", sandbox.ProfileSelfManaged, "self-managed, or gitlab.com (an ordinary user's token, a public world, GitLab.com's rate limits)")
 	f.IntVar(&cfg.PublicProjects, "public-projects", sandbox.DefaultPublicProjects, "gitlab.com profile: other users' projects in the public world")
@@ -173,5 +218,9 @@ live in a temporary directory removed on exit.`,
 	f.DurationVar(&cfg.DeletionDelay, "deletion-delay", 0, "how long a project marked for deletion stays, where GitLab delays deletion (0: 7 days)")
 	f.BoolVar(&cfg.Git, "git", false, "back every project with a real Git repository and serve Git smart HTTP (needs git)")
 	f.BoolVar(&manifest, "manifest", false, "print the dataset manifest as JSON and exit")
+	f.StringArrayVar(&cfg.RedirectURIs, "redirect-uri", nil, "redirect URI of the OAuth application (repeatable; default: labsync's callback at --labsync-url)")
+	f.BoolVar(&cfg.BlockLocalWebhooks, "block-local-webhooks", false, "refuse hooks to loopback and private addresses, GitLab's default since 10.6 (the sandbox allows them unless told)")
+	f.BoolVar(&cfg.AutoDisableHooks, "auto-disable-hooks", false, "turn on GitLab's auto_disabling_web_hooks flag (off on self-managed from 15.10, always on with --profile gitlab.com)")
+	f.StringVar(&publicURL, "labsync-url", "", "labsync's public URL, for the OAuth redirect URI (default $LABSYNC_PUBLIC_URL, else http://$LABSYNC_ADDR, else http://127.0.0.1:8787)")
 	return cmd
 }

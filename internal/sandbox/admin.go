@@ -3,13 +3,13 @@ package sandbox
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
-	"time"
 )
 
 // adminRoutes serves the sandbox's own control API under /-/sandbox/, a
@@ -31,6 +31,8 @@ import (
 //	                                     {"action": "delete_issue", "project_id": 1, "iid": 2}
 //	                                     {"action": "move_issue", "project_id": 1, "iid": 2, "to_project_id": 3}
 //	POST   /-/sandbox/tokens            {"user": "alice", "scopes": ["read_api"], "expires_at": "2030-01-01T00:00:00Z"} → {"token": …}
+//	                                    {"kind": "project|group|service_account", "project_id": 1, "group_id": 2,
+//	                                     "access_level": 40, "name": "", "scopes": […], "expires_at": …} → AccessToken
 //	POST   /-/sandbox/tokens/revoke     {"token": …}
 //	POST   /-/sandbox/tokens/expire     {"token": …}
 func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
@@ -90,71 +92,43 @@ func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
 		return f, nil
 	})
 	admin("POST /-/sandbox/activity", func(r *http.Request) (any, error) {
-		var a struct {
-			Action    string `json:"action"`
-			ProjectID int64  `json:"project_id"`
-			IID       int64  `json:"iid"`
-			Title     string `json:"title"`
-			Branch    string `json:"branch"`
-			Commits   int    `json:"commits"`
-			Status    string `json:"status"`
-			Path      string `json:"path"`
-			Name      string `json:"name"`
-			GroupID   int64  `json:"group_id"`
-			ToProject int64  `json:"to_project_id"`
-			User      string `json:"user"`
-		}
+		var a activityRequest
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&a); err != nil {
 			return nil, err
 		}
-		switch a.Action {
-		case "open_mr":
-			return s.OpenMR(a.ProjectID, a.Title)
-		case "update_mr":
-			return s.UpdateMR(a.ProjectID, a.IID, a.Title)
-		case "merge_mr":
-			return s.MergeMR(a.ProjectID, a.IID)
-		case "close_mr":
-			return s.CloseMR(a.ProjectID, a.IID)
-		case "open_issue":
-			return s.OpenIssue(a.ProjectID, a.Title)
-		case "close_issue":
-			return s.CloseIssue(a.ProjectID, a.IID)
-		case "push":
-			return s.Push(a.ProjectID, a.Branch, max(a.Commits, 1))
-		case "run_pipeline":
-			return s.RunPipeline(a.ProjectID, a.Branch, a.Status)
-		case "delete_project":
-			return s.DeleteProject(a.ProjectID)
-		case "rename_project":
-			return s.RenameProject(a.ProjectID, a.Path, a.Name)
-		case "transfer_project":
-			return s.TransferProject(a.ProjectID, a.GroupID)
-		case "archive_project", "unarchive_project":
-			return s.ArchiveProject(a.ProjectID, a.Action == "archive_project")
-		case "remove_member":
-			if a.GroupID != 0 {
-				return s.RemoveMember(MemberOfGroup, a.GroupID, a.User)
-			}
-			return s.RemoveMember(MemberOfProject, a.ProjectID, a.User)
-		case "delete_issue":
-			return s.DeleteIssue(a.ProjectID, a.IID)
-		case "move_issue":
-			return s.MoveIssue(a.ProjectID, a.IID, a.ToProject)
+		do, ok := s.activityActions()[a.Action]
+		if !ok {
+			return nil, errors.New("unknown action " + strconv.Quote(a.Action))
 		}
-		return nil, errors.New("unknown action " + strconv.Quote(a.Action))
+		return do(a)
+	})
+	admin("GET /-/sandbox/settings", func(*http.Request) (any, error) {
+		return map[string]bool{"allow_local_requests_from_web_hooks_and_services": s.AllowLocalWebhooks()}, nil
+	})
+	admin("PUT /-/sandbox/settings", func(r *http.Request) (any, error) {
+		var b struct {
+			Allow *bool `json:"allow_local_requests_from_web_hooks_and_services"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&b); err != nil {
+			return nil, err
+		}
+		if b.Allow == nil {
+			return nil, fmt.Errorf("%w: allow_local_requests_from_web_hooks_and_services is missing", ErrInvalid)
+		}
+		s.SetAllowLocalWebhooks(*b.Allow)
+		return map[string]bool{"allow_local_requests_from_web_hooks_and_services": s.AllowLocalWebhooks()}, nil
 	})
 	admin("POST /-/sandbox/tokens", func(r *http.Request) (any, error) {
-		var spec struct {
-			User      string    `json:"user"`
-			Name      string    `json:"name"`
-			Scopes    []string  `json:"scopes"`
-			ExpiresAt time.Time `json:"expires_at"`
-		}
+		var spec AccessTokenSpec
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&spec); err != nil {
 			return nil, err
 		}
-		return map[string]string{"token": s.CreateToken(TokenSpec(spec))}, nil
+		if spec.Kind == "" || spec.Kind == TokenPersonal {
+			// Personal tokens keep their old contract: unknown users fall back to root.
+			v := s.CreateToken(TokenSpec{User: spec.User, Name: spec.Name, Scopes: spec.Scopes, ExpiresAt: spec.ExpiresAt})
+			return map[string]string{"token": v}, nil
+		}
+		return s.CreateAccessToken(spec)
 	})
 	tokenOp := func(op func(string) bool) func(r *http.Request) (any, error) {
 		return func(r *http.Request) (any, error) {
@@ -190,4 +164,50 @@ func (s *Sandbox) homePage(w http.ResponseWriter, r *http.Request) {
 	auth := s.baseURL + "/oauth/authorize?" + q.Encode()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_ = homePage.Execute(w, map[string]any{"Version": s.cfg.Version, "URL": s.baseURL, "Authorize": template.URL(auth)})
+}
+
+// activityRequest is the body of POST /-/sandbox/activity.
+type activityRequest struct {
+	Action    string `json:"action"`
+	ProjectID int64  `json:"project_id"`
+	IID       int64  `json:"iid"`
+	Title     string `json:"title"`
+	Branch    string `json:"branch"`
+	Commits   int    `json:"commits"`
+	Status    string `json:"status"`
+	Path      string `json:"path"`
+	Name      string `json:"name"`
+	GroupID   int64  `json:"group_id"`
+	ToProject int64  `json:"to_project_id"`
+	User      string `json:"user"`
+}
+
+// activityActions are the control API's activity actions by name; every
+// one is documented in ControlsHelp (a test keeps the two in step).
+func (s *Sandbox) activityActions() map[string]func(a activityRequest) (any, error) {
+	return map[string]func(a activityRequest) (any, error){
+		"open_mr":        func(a activityRequest) (any, error) { return s.OpenMR(a.ProjectID, a.Title) },
+		"update_mr":      func(a activityRequest) (any, error) { return s.UpdateMR(a.ProjectID, a.IID, a.Title) },
+		"merge_mr":       func(a activityRequest) (any, error) { return s.MergeMR(a.ProjectID, a.IID) },
+		"close_mr":       func(a activityRequest) (any, error) { return s.CloseMR(a.ProjectID, a.IID) },
+		"open_issue":     func(a activityRequest) (any, error) { return s.OpenIssue(a.ProjectID, a.Title) },
+		"close_issue":    func(a activityRequest) (any, error) { return s.CloseIssue(a.ProjectID, a.IID) },
+		"push":           func(a activityRequest) (any, error) { return s.Push(a.ProjectID, a.Branch, max(a.Commits, 1)) },
+		"run_pipeline":   func(a activityRequest) (any, error) { return s.RunPipeline(a.ProjectID, a.Branch, a.Status) },
+		"delete_project": func(a activityRequest) (any, error) { return s.DeleteProject(a.ProjectID) },
+		"rename_project": func(a activityRequest) (any, error) { return s.RenameProject(a.ProjectID, a.Path, a.Name) },
+		"transfer_project": func(a activityRequest) (any, error) {
+			return s.TransferProject(a.ProjectID, a.GroupID)
+		},
+		"archive_project":   func(a activityRequest) (any, error) { return s.ArchiveProject(a.ProjectID, true) },
+		"unarchive_project": func(a activityRequest) (any, error) { return s.ArchiveProject(a.ProjectID, false) },
+		"remove_member": func(a activityRequest) (any, error) {
+			if a.GroupID != 0 {
+				return s.RemoveMember(MemberOfGroup, a.GroupID, a.User)
+			}
+			return s.RemoveMember(MemberOfProject, a.ProjectID, a.User)
+		},
+		"delete_issue": func(a activityRequest) (any, error) { return s.DeleteIssue(a.ProjectID, a.IID) },
+		"move_issue":   func(a activityRequest) (any, error) { return s.MoveIssue(a.ProjectID, a.IID, a.ToProject) },
+	}
 }

@@ -134,6 +134,12 @@ func (s *Sandbox) getPATSelf(c *call) (any, error) {
 	if t.kind != tokenPAT {
 		return nil, msgErr(http.StatusNotFound, "404 Not Found")
 	}
+	return s.renderPAT(t), nil
+}
+
+// renderPAT is Entities::PersonalAccessToken, for personal, project, group
+// and service-account tokens alike.
+func (s *Sandbox) renderPAT(t *token) map[string]any {
 	var exp any
 	if !t.expires.IsZero() {
 		exp = t.expires.UTC().Format("2006-01-02")
@@ -143,7 +149,7 @@ func (s *Sandbox) getPATSelf(c *call) (any, error) {
 	if s.ver.atLeast(17, 0) {
 		out["description"] = nil
 	}
-	return out, nil
+	return out
 }
 
 // --- projects -------------------------------------------------------------
@@ -210,7 +216,8 @@ func (s *Sandbox) listProjectsFrom(c *call, from []*project) (any, error) {
 		return nil, err
 	}
 	orderBy := c.q("order_by")
-	if c.q("pagination") == "keyset" {
+	// Before keyset pagination GitLab ignored the unknown parameter.
+	if c.q("pagination") == "keyset" && s.ver.hasKeyset() {
 		if orderBy != "id" {
 			return nil, grapeErr(http.StatusMethodNotAllowed, "Keyset pagination is not yet available for this type of request")
 		}

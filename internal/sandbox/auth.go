@@ -16,6 +16,7 @@ type token struct {
 	id       int64
 	value    string
 	kind     tokenKind
+	kindName string // CreateAccessToken's kind; "" for other tokens
 	name     string
 	user     *user
 	scopes   []string

@@ -3,7 +3,9 @@ package sandbox
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
 )
@@ -13,7 +15,9 @@ var fidelityConfig = Config{Seed: 7, Groups: 4, Projects: 14, MRs: 7, Issues: 6,
 // TestClientGoListsEverything lists every resource with the official Go
 // client, across pages, and compares with the manifest.
 func TestClientGoListsEverything(t *testing.T) {
-	for _, version := range []string{"12.10", "15.11", "19.0"} {
+	// 9.5 to 11.11 have no keyset pagination: the keyset request falls back
+	// to offset pages (GitLab ignored the parameter) and lists the same.
+	for _, version := range []string{"9.5", "10.8", "11.11", "12.10", "15.11", "19.0"} {
 		t.Run(version, func(t *testing.T) {
 			cfg := fidelityConfig
 			cfg.Version = version
@@ -158,6 +162,9 @@ func TestVersionProfiles(t *testing.T) {
 		defaultBranch                                               string
 		commitLen                                                   []int
 	}{
+		{"9.5", false, false, false, false, false, false, "master", []int{40}},
+		{"10.8", false, false, false, false, false, false, "master", []int{40}},
+		{"11.11", false, false, false, false, false, false, "master", []int{40}},
 		{"12.10", false, false, false, false, false, false, "master", []int{40}},
 		{"14.10", true, true, false, false, false, false, "main", []int{40}},
 		{"15.11", true, true, true, false, true, true, "main", []int{40}},
@@ -213,4 +220,65 @@ func TestVersionProfiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestProfilesBefore12_10AnswerAsTheOldAPIDid(t *testing.T) {
+	for _, version := range []string{"9.5", "10.8", "11.11"} {
+		t.Run(version, func(t *testing.T) {
+			clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC)}
+			sb := start(t, Config{Version: version, Seed: 3, Groups: 1, Projects: 4, MRs: 2, Issues: 2, Commits: 1, RateLimitPerMin: 30, Now: clock.Now})
+			tok := sb.AdminToken()
+			if strings.HasPrefix(tok, "glpat-") {
+				t.Errorf("token %q has the 14.5 prefix", tok[:6])
+			}
+			mr := get(t, sb, "/api/v4/projects/1/merge_requests/1", tok).json(t)
+			for _, f := range []string{"references", "reviewers", "squash_commit_sha", "draft", "detailed_merge_status", "merge_user"} {
+				if _, ok := mr[f]; ok {
+					t.Errorf("merge request field %s present", f)
+				}
+			}
+			if mr["merge_status"] == nil || mr["work_in_progress"] == nil {
+				t.Errorf("merge_status %v, work_in_progress %v", mr["merge_status"], mr["work_in_progress"])
+			}
+			if _, ok := get(t, sb, "/api/v4/projects/1/issues/1", tok).json(t)["references"]; ok {
+				t.Error("issue references present")
+			}
+			// pagination=keyset is an unknown parameter: offset pages with totals.
+			r := get(t, sb, "/api/v4/projects?pagination=keyset&order_by=id&per_page=2", tok)
+			if r.status != http.StatusOK || r.header.Get("X-Total") != "4" || r.header.Get("X-Next-Page") != "2" {
+				t.Errorf("keyset request: %d, X-Total %q, X-Next-Page %q", r.status, r.header.Get("X-Total"), r.header.Get("X-Next-Page"))
+			}
+			if r := get(t, sb, "/api/v4/projects?page=600&per_page=100", tok); r.status != http.StatusOK {
+				t.Errorf("a page past the 50,000 offset cap: %d, want 200 (no cap without keyset)", r.status)
+			}
+			readAPI := sb.CreateToken(TokenSpec{User: "root", Scopes: []string{"read_api"}})
+			if r := get(t, sb, "/api/v4/projects", readAPI); r.status != http.StatusForbidden || !strings.Contains(string(r.body), `"scope":"api"`) {
+				t.Errorf("a read_api token (a scope 12.10 brought): %d %s", r.status, r.body)
+			}
+			readUser := sb.CreateToken(TokenSpec{User: "root", Scopes: []string{"read_user"}})
+			if r := get(t, sb, "/api/v4/user", readUser); r.status != http.StatusOK {
+				t.Errorf("read_user on /user: %d", r.status)
+			}
+			if r.header.Get("RateLimit-Limit") != "" {
+				t.Errorf("RateLimit-Limit %q before GitLab sent rate-limit headers", r.header.Get("RateLimit-Limit"))
+			}
+			var last rawResponse
+			for range 40 {
+				if last = get(t, sb, "/api/v4/version", tok); last.status == http.StatusTooManyRequests {
+					break
+				}
+			}
+			if last.status != http.StatusTooManyRequests || string(last.body) != "Retry later\n" || last.header.Get("Retry-After") != "" || last.header.Get("RateLimit-Name") != "" {
+				t.Errorf("throttled: %d %q, Retry-After %q", last.status, last.body, last.header.Get("Retry-After"))
+			}
+		})
+	}
+	t.Run("before 9.5 there is no instance-wide or group merge request listing", func(t *testing.T) {
+		sb := start(t, Config{Version: "9.2", Seed: 3, Groups: 1, Projects: 2, MRs: 1})
+		for _, path := range []string{"/api/v4/merge_requests", "/api/v4/groups/1/merge_requests"} {
+			if r := get(t, sb, path, sb.AdminToken()); r.status != http.StatusNotFound {
+				t.Errorf("%s: %d, want 404", path, r.status)
+			}
+		}
+	})
 }

@@ -11,7 +11,7 @@ import (
 // Profiles lists the GitLab versions whose behaviour the sandbox models
 // deliberately. Other "major.minor" strings are accepted and behave like the
 // nearest rules below them.
-var Profiles = []string{"12.10", "13.12", "14.10", "15.11", "16.11", "17.11", "18.6", "19.0"}
+var Profiles = []string{"9.5", "10.8", "11.11", "12.10", "13.12", "14.10", "15.11", "16.11", "17.11", "18.6", "19.0"}
 
 // TLSMode selects how the sandbox serves HTTPS.
 type TLSMode int
@@ -131,6 +131,22 @@ type Config struct {
 	// and costs a git fast-import per seeded project at Start; off, commit
 	// ids are invented and no Git is served.
 	Git bool
+	// RedirectURIs are the redirect URIs of the pre-registered OAuth
+	// application (OAuthApp); empty means DefaultRedirectURI. More
+	// applications are registered with RegisterOAuthApp or, as in GitLab,
+	// POST /api/v4/applications with an administrator's token.
+	RedirectURIs []string
+	// AutoDisableHooks turns on GitLab's auto_disabling_web_hooks flag on the
+	// self-managed profile from 15.10, where it is off by default (it is
+	// always on at GitLab.com, and for 15.7 to 15.9): failing project hooks
+	// are then disabled as hook_state.go describes.
+	AutoDisableHooks bool
+	// BlockLocalWebhooks is GitLab's default (10.6+) of not allowing
+	// webhooks to the local network: hooks to loopback or private addresses
+	// are refused when saved (422) and fail when called. The sandbox
+	// allows them unless told, as its receivers are on loopback
+	// (local_hooks.go); SetAllowLocalWebhooks changes it while running.
+	BlockLocalWebhooks bool
 }
 
 // GitLab's Event::RESET_PROJECT_ACTIVITY_INTERVAL.
@@ -203,11 +219,20 @@ type Faults struct {
 	// after SetFaults expire that long after that first use (on the sandbox
 	// clock): a token that expires mid-run.
 	ExpireTokensAfter time.Duration `json:"expire_tokens_after"`
+	// FailWebhooksStatus, when not 0, makes every delivery fail without
+	// reaching its receiver: answered with that HTTP status, or, when
+	// negative, timing out as when a firewall drops GitLab's requests
+	// ("execution expired"). Failures count towards auto-disabling.
+	FailWebhooksStatus int `json:"fail_webhooks_status,omitempty"`
+	// FailWebhooksOf limits FailWebhooksStatus to these projects' hooks.
+	FailWebhooksOf []int64 `json:"fail_webhooks_of,omitempty"`
 }
 
 // ParseFaults parses a comma-separated fault spec as the CLI takes it:
 // "errors=0.1,stall=0.05:30s,latency=50ms,drop-webhooks,expire-tokens=2m";
-// "drop-webhooks=3:17" drops only projects 3's and 17's deliveries.
+// "drop-webhooks=3:17" drops only projects 3's and 17's deliveries;
+// "fail-webhooks=500", "fail-webhooks=timeout" or "fail-webhooks=404@3:17"
+// makes deliveries fail (FailWebhooksStatus).
 func ParseFaults(spec string) (Faults, error) {
 	var f Faults
 	for part := range strings.SplitSeq(spec, ",") {
@@ -246,8 +271,27 @@ func ParseFaults(spec string) (Faults, error) {
 			}
 		case "expire-tokens":
 			f.ExpireTokensAfter, err = time.ParseDuration(v)
+		case "fail-webhooks":
+			// fail-webhooks=500, fail-webhooks=timeout, fail-webhooks=404@3:17.
+			st, ids, scoped := strings.Cut(v, "@")
+			if st == "timeout" {
+				f.FailWebhooksStatus = -1
+			} else if f.FailWebhooksStatus, err = strconv.Atoi(st); err == nil && (f.FailWebhooksStatus < 300 || f.FailWebhooksStatus > 599) {
+				err = fmt.Errorf("want an HTTP status from 300 to 599, or timeout")
+			}
+			for id := range strings.SplitSeq(ids, ":") {
+				if !scoped || err != nil {
+					break
+				}
+				var n int64
+				if n, err = strconv.ParseInt(id, 10, 64); err != nil || n < 1 {
+					err = fmt.Errorf("want project ids separated by ':'")
+					break
+				}
+				f.FailWebhooksOf = append(f.FailWebhooksOf, n)
+			}
 		default:
-			return f, fmt.Errorf("sandbox: unknown fault %q (errors=R, stall=R[:D], latency=D, drop-webhooks[=ID:ID…], expire-tokens=D)", k)
+			return f, fmt.Errorf("sandbox: unknown fault %q (errors=R, stall=R[:D], latency=D, drop-webhooks[=ID:ID…], expire-tokens=D, fail-webhooks=STATUS|timeout[@ID:ID…])", k)
 		}
 		if err != nil {
 			return f, fmt.Errorf("sandbox: fault %q: %w", part, err)
@@ -293,6 +337,17 @@ func (v version) hasWebhookUUID() bool        { return v.atLeast(16, 2) }
 func (v version) hasIdempotencyKey() bool     { return v.atLeast(17, 4) }
 func (v version) hasSigning() bool            { return v.atLeast(19, 0) }
 func (v version) oauthExpires() bool          { return v.atLeast(15, 0) }
+
+// Gates of the profiles before 12.10. The keyset, read_api and rate-limit
+// header gates sit at 12.10 so that 12.10 and later answer as they always
+// did in the sandbox; GitLab brought keyset pagination on /projects with
+// 13.0 (api_keyset_pagination), read_api with 12.10, and Rack::Attack's
+// RateLimit-* and Retry-After headers with 13.8 (throttled_response_headers).
+func (v version) hasKeyset() bool           { return v.atLeast(12, 10) }
+func (v version) hasReadAPI() bool          { return v.atLeast(12, 10) }
+func (v version) hasRateLimitHeaders() bool { return v.atLeast(12, 10) }
+func (v version) hasReferences() bool       { return v.atLeast(12, 6) } // references on issues and MRs
+func (v version) hasInstanceMRs() bool      { return v.atLeast(9, 5) }  // GET /merge_requests and /groups/:id/merge_requests
 func (v version) defaultBranch() string {
 	if v.atLeast(14, 0) {
 		return "main"

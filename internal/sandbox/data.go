@@ -38,6 +38,7 @@ type user struct {
 	email    string
 	admin    bool
 	created  time.Time
+	userType string // "" for people, project_bot or service_account (access_tokens.go)
 }
 
 type group struct {
@@ -79,6 +80,7 @@ type project struct {
 	branches    []*branch       // sorted by name
 	events      []*event        // by id
 	hooks       []*hook
+	hookTests   map[int64]*[]time.Time // test endpoint calls per user (hook_state.go)
 	nextMRIID   int64
 	nextIssIID  int64
 	nextPipeIID int64

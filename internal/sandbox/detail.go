@@ -184,7 +184,10 @@ func (s *Sandbox) renderUser(u *user) any {
 		Pronouns: when[*string](s.ver.atLeast(14, 0), nil), IsFollowed: when(s.ver.atLeast(15, 0), false),
 		LocalTime: when[*string](s.ver.atLeast(14, 0), nil), LastSignInAt: gtime(signIn), ConfirmedAt: gtime(u.created),
 		LastActivityOn: s.clock().UTC().Format("2006-01-02"), Email: u.email, ThemeID: 1, ColorSchemeID: 1, ProjectsLimit: 100000,
-		CurrentSignInAt: gtime(signIn), Identities: []any{}, CanCreateGroup: true, CanCreateProject: true, CommitEmail: u.email}
+		CurrentSignInAt: gtime(signIn), Identities: []any{}, CanCreateGroup: true, CanCreateProject: true, CommitEmail: u.email,
+		// bot? is true for project and group bots and service accounts
+		// (User::BOT_USER_TYPES).
+		Bot: u.userType != userTypeHuman}
 	if u.admin {
 		out.IsAdmin, out.Note = some(true), some[*string](nil)
 	}

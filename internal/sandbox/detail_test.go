@@ -8,7 +8,7 @@ import (
 )
 
 func TestSinglePipelineMergeRequestAndUserHaveGitLabsDetailShapes(t *testing.T) {
-	for _, version := range []string{"12.10", "17.11", "19.0"} {
+	for _, version := range []string{"10.8", "12.10", "17.11", "19.0"} {
 		t.Run(version, func(t *testing.T) {
 			cfg := fidelityConfig
 			cfg.Version = version
@@ -44,7 +44,7 @@ func TestSinglePipelineMergeRequestAndUserHaveGitLabsDetailShapes(t *testing.T) 
 					t.Errorf("pipeline detail lacks %s", k)
 				}
 			}
-			if _, ok := raw["queued_duration"]; ok != (version != "12.10") {
+			if _, ok := raw["queued_duration"]; ok != (version != "12.10" && version != "10.8") {
 				t.Errorf("queued_duration present %v on %s", ok, version)
 			}
 			var list []map[string]any

@@ -64,11 +64,28 @@
 //     scopes and expiry (mandatory from 16.0), expired and revoked tokens
 //     (401 invalid_token), missing scopes (403 insufficient_scope), read_api
 //     only for GET/HEAD.
+//   - Token kinds (access_tokens.go, CreateAccessToken): project access
+//     tokens (13.0+) and group access tokens (14.7+) act as a bot user
+//     project_<id>_bot_<hex> / group_<id>_bot_<hex> (no random segment
+//     before 16.0: project_<id>_bot, project_<id>_bot1, …) that is a member
+//     of that one project or group (Maintainer unless told), so it sees
+//     that resource and public data only; service accounts (16.1+) are bots
+//     service_account_<hex> (a group's: service_account_group_<id>_<hex>)
+//     that belong where they are added. /user answers bot: true for all of
+//     them, /personal_access_tokens/self gives their scopes and expiry, and
+//     GET /projects/:id/access_tokens (13.9+, Maintainers) and
+//     /groups/:id/access_tokens (14.7+, Owners) list the active bot tokens
+//     with access_level, so a bot finds its own token there.
 //   - OAuth2 as GitLab's Doorkeeper: /oauth/authorize with a consent page that
 //     a browser can use, redirect URIs matched exactly, authorization_code with
 //     PKCE (S256 and plain), single-use codes (10 minutes), refresh tokens that
 //     work once and rotate, access tokens that live 7200 s from 15.0,
-//     /oauth/revoke and /oauth/token/info.
+//     /oauth/revoke and /oauth/token/info. The pre-registered application
+//     holds every scope the version offers (OAuthScopes, as Gitlab::Auth's
+//     lists grew: read_repository 10.7, profile and email 11.1,
+//     write_repository 11.11, read_api 12.10, …) and the redirect URIs of
+//     Config.RedirectURIs; administrators register more with the
+//     Applications API (POST, GET and DELETE /applications, 10.5+).
 //   - Activity (OpenMR, UpdateMR, MergeMR, CloseMR, OpenIssue, CloseIssue,
 //     Push, RunPipeline, or a generator at a given rate) that moves updated_at
 //     on the sandbox clock and fires project hooks with the version's headers
@@ -81,12 +98,43 @@
 //     (14.7+) next to merged_by, detailed_merge_status (15.6+),
 //     repository_object_format (16.9+), default branch master before 14.0,
 //     glpat- token prefix from 14.5, gloas- app secrets from 16.0.
+//   - Profiles before 12.10 (9.5, 10.8, 11.11; any 9.x–12.x is accepted):
+//     no /metadata, no /personal_access_tokens/self, merge_status only, no
+//     draft, no references on issues and merge requests before 12.6, no
+//     reviewers or squash_commit_sha, no read_api scope (reads need api, or
+//     read_user on /user), no keyset pagination (pagination=keyset is
+//     ignored and answered with offset pages) and so no 50,000 offset cap,
+//     rate limiting answered with Rack::Attack's bare 429 "Retry later"
+//     (no RateLimit-* or Retry-After), no instance-wide or group merge
+//     request listing before 9.5, no Applications API before 10.5, OAuth
+//     scopes as Gitlab::Auth listed them then. GitLab brought keyset
+//     pagination in 13.0, read_api in 12.10 and the rate-limit headers in
+//     13.8; the sandbox puts these three gates at 12.10 so that 12.10 and
+//     later answer as before.
 //   - Rate limiting like throttle_authenticated_api (fixed 60 s windows,
 //     RateLimit-* headers, 429 "Retry later" with Retry-After); faults on
 //     demand (latency, a share of 500/502, stalls, dropped webhooks, tokens
 //     expiring mid-run); TLS with its own CA and the broken variants
 //     self-signed, expired and wrong host; a request log whose entries name
 //     the route, so requests per endpoint can be counted (RequestsByRoute).
+//   - Hook state (hook_state.go): recent failures disable a project hook
+//     as WebHooks::AutoDisabling does (15.7+; from 15.10 only where the
+//     auto_disabling_web_hooks flag is on: the gitlab.com profile, or
+//     Config.AutoDisableHooks): before 17.11 four 4xx answers disable it
+//     until re-enabled and four 5xx answers or timeouts disable it for a
+//     minute, doubling up to a day; from 17.11 every failure backs off and
+//     the 40th disables it for good. alert_status and disabled_until show
+//     it; a disabled hook is not called. Faults.FailWebhooksStatus makes
+//     deliveries fail (a status, or a timeout as a firewall causes). POST
+//     /projects/:id/hooks/:hook_id/test/:trigger (16.11+, rate limited from
+//     17.0) makes a test delivery that re-enables the hook when it
+//     succeeds; GET /projects/:id/hooks/:hook_id/events (17.3+) lists the
+//     recent deliveries with status and response (secret redacted).
+//   - Webhooks to the local network (local_hooks.go): with
+//     Config.BlockLocalWebhooks or SetAllowLocalWebhooks(false), GitLab's
+//     default since 10.6, hooks to loopback or private addresses are refused
+//     when saved (422 "is blocked: Requests to localhost are not allowed")
+//     and fail when called; the sandbox allows them unless told.
 //   - Lifecycle changes (lifecycle.go): DeleteProject (gone at once on
 //     self-managed before 18.0; elsewhere first marked for deletion as
 //     Projects::MarkForDeletionService does — archived, path and name
@@ -133,14 +181,21 @@
 //   - Keyset pagination on project issues (GitLab 18.3) and groups, cursor
 //     parameters, keyset orders other than id, Kaminari's exact headers for
 //     pages past the end.
-//   - Group hooks, system hooks, hook test endpoints, hook auto-disabling after
-//     failures, retries of failed deliveries, webhook rate limits, custom
-//     headers and templates, note/job/deployment/tag/release hook events.
+//   - Group hooks, system hooks, resending hook events, retries of failed
+//     deliveries, webhook rate limits, custom headers and templates (the
+//     masked custom_headers list is always empty), branch_filter_strategy,
+//     url_variables, silent mode, applying push_events_branch_filter and
+//     branch_filter_strategy to deliveries (both are stored and shown), note/job/deployment/tag/release hook
+//     events (their test triggers answer 422 as for a project without
+//     them).
 //   - Real permissions: visibility is private/internal/public with project
 //     and group membership, but guests see everything in a readable project,
 //     there is no confidentiality, no feature-level access settings beyond
-//     CI/CD on/off, no sudo, impersonation, deploy or job tokens, group or
-//     project access tokens, 2FA or admin mode.
+//     CI/CD on/off, no sudo, impersonation, deploy or job tokens, 2FA or
+//     admin mode; the access token and service account endpoints other
+//     than the two listings (creation, rotation, /service_accounts), tiers
+//     (GitLab.com offers project and group tokens on Premium only) and
+//     namespace_id/user_type, which GitLab shows administrators only.
 //   - Writes through the REST API other than project hooks (creating MRs,
 //     issues, projects and so on is done through the activity methods).
 //   - Git: without Config.Git, no repository at all (invented commit ids).
@@ -173,6 +228,11 @@
 //     and the manifest's NonArchived counts rely on it.
 //   - Version gates are coarse: a field appears at the release named above
 //     and stays, even where GitLab later deprecated or removed it.
+//   - Before 12.10, fields GitLab added between 9.0 and 12.9 that the
+//     sandbox renders (task_completion_status, has_conflicts,
+//     blocking_discussions_resolved and others) are not
+//     gated one by one; PKCE, min_access_level and membership filters are
+//     served on every profile.
 //
 // A Sandbox must never listen beyond loopback and never disables TLS
 // verification, in itself or for its webhook client.

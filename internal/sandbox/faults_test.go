@@ -143,6 +143,11 @@ func TestParseFaults(t *testing.T) {
 		{"stall=0.5", Faults{StallRate: 0.5, StallFor: 30 * time.Second}, false},
 		{"drop-webhooks=3:17", Faults{DropWebhooksOf: []int64{3, 17}}, false},
 		{"drop-webhooks=3:x", Faults{}, true},
+		{"fail-webhooks=500", Faults{FailWebhooksStatus: 500}, false},
+		{"fail-webhooks=timeout", Faults{FailWebhooksStatus: -1}, false},
+		{"fail-webhooks=404@3:17", Faults{FailWebhooksStatus: 404, FailWebhooksOf: []int64{3, 17}}, false},
+		{"fail-webhooks=200", Faults{}, true},
+		{"fail-webhooks=500@x", Faults{}, true},
 		{"errors=2", Faults{}, true},
 		{"bogus", Faults{}, true},
 	}

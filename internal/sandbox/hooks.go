@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -29,8 +30,10 @@ type hook struct {
 	signingToken string
 	events       map[string]bool // push_events, merge_requests_events, ...
 	branchFilter string
+	branchStrat  string // branch_filter_strategy (17.2+): wildcard (default), regex, all_branches
 	enableSSL    bool
 	created      time.Time
+	state        hookState // failures, disabling and delivery log (hook_state.go)
 }
 
 var hookEventFlags = []string{"push_events", "tag_push_events", "issues_events", "confidential_issues_events", "merge_requests_events",
@@ -76,9 +79,23 @@ func (s *Sandbox) renderHook(h *hook) map[string]any {
 		out[f] = h.events[f]
 	}
 	if s.ver.atLeast(15, 7) {
-		out["alert_status"] = "executable"
+		now := s.clock()
+		out["alert_status"] = s.alertStatus(h, now)
 		out["disabled_until"] = nil
+		if s.hookTemporarilyDisabled(h, now) {
+			out["disabled_until"] = gtime(h.state.disabledUntil)
+		}
 		out["url_variables"] = []any{}
+	}
+	if s.ver.atLeast(17, 2) {
+		// Exposed by Entities::Hook since "Add branch_filter_strategy to
+		// system, group and project hooks" (June 2024, 17.2).
+		out["branch_filter_strategy"] = cmp.Or(h.branchStrat, "wildcard")
+	}
+	if s.ver.atLeast(17, 1) {
+		// Custom headers came with 17.1; the sandbox takes none, so the
+		// masked list is empty.
+		out["custom_headers"] = []any{}
 	}
 	if s.ver.atLeast(17, 1) {
 		out["name"] = h.name
@@ -178,6 +195,9 @@ func (s *Sandbox) applyHookParams(h *hook, in map[string]string) error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return &apiError{status: http.StatusUnprocessableEntity, body: map[string]any{"message": map[string][]string{"url": {"is blocked: Only allowed schemes are http, https"}}}}
 		}
+		if err := s.blockedHookURL(v); err != nil {
+			return err
+		}
 		h.url = v
 	}
 	for _, f := range hookEventFlags {
@@ -201,6 +221,12 @@ func (s *Sandbox) applyHookParams(h *hook, in map[string]string) error {
 	}
 	if v, ok := in["push_events_branch_filter"]; ok {
 		h.branchFilter = v
+	}
+	if v, ok := in["branch_filter_strategy"]; ok && s.ver.atLeast(17, 2) {
+		if v != "wildcard" && v != "regex" && v != "all_branches" {
+			return grapeErr(http.StatusBadRequest, "branch_filter_strategy does not have a valid value")
+		}
+		h.branchStrat = v
 	}
 	if v, ok := in["name"]; ok {
 		h.name = v
@@ -290,8 +316,9 @@ func (s *Sandbox) fire(p *project, flag, event string, payload any) []delivery {
 	var out []delivery
 	var body []byte
 	eventUUID := newUUID()
+	now := s.clock()
 	for _, h := range p.hooks {
-		if !h.events[flag] {
+		if !h.events[flag] || !s.hookExecutable(h, now) {
 			continue
 		}
 		if body == nil {
@@ -356,29 +383,28 @@ func (s *Sandbox) hookHeaders(d delivery, now time.Time) http.Header {
 	return h
 }
 
-func (s *Sandbox) deliver(ctx context.Context, d delivery) {
+func (s *Sandbox) deliver(ctx context.Context, d delivery) { s.deliverNow(ctx, d) }
+
+// deliverNow sends one delivery (unless a fault drops it), records it in
+// Deliveries and in the hook's events, and updates the hook's failure
+// state. It must be called without s.mu held.
+func (s *Sandbox) deliverNow(ctx context.Context, d delivery) Delivery {
 	now := s.clock()
 	rec := Delivery{HookID: d.h.id, URL: d.h.url, Event: d.event, Header: s.hookHeaders(d, now), Body: d.body, Time: now}
 	if f := s.faults.Load(); f.DropWebhooks || slices.Contains(f.DropWebhooksOf, d.h.p.id) {
 		rec.Dropped = true
 	} else {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.h.url, bytes.NewReader(d.body))
-		if err == nil {
-			req.Header = rec.Header.Clone()
-			var resp *http.Response
-			if resp, err = s.hookHTTP.Load().Do(req); err == nil {
-				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 8<<10))
-				resp.Body.Close()
-				rec.Status = resp.StatusCode
-			}
-		}
-		if err != nil {
-			rec.Error = err.Error()
-		}
+		start := time.Now()
+		respHeader, respBody := s.sendHook(ctx, d, &rec)
+		took := time.Since(start)
+		s.mu.Lock()
+		s.logHookEvent(d, rec, respHeader, respBody, took)
+		s.mu.Unlock()
 	}
 	s.deliverMu.Lock()
 	s.delivered = append(s.delivered, rec)
 	s.deliverMu.Unlock()
+	return rec
 }
 
 // Deliveries returns the webhook deliveries made so far, oldest first.

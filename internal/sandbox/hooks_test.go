@@ -51,6 +51,7 @@ func TestWebhooks(t *testing.T) {
 		version                                                  string
 		eventUUID, instance, webhookUUID, idempotency, signature bool
 	}{
+		{"9.5", false, false, false, false, false},
 		{"12.10", false, false, false, false, false},
 		{"15.11", true, true, false, false, false},
 		{"16.11", true, true, true, false, false},

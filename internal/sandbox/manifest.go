@@ -35,6 +35,12 @@ type Manifest struct {
 	UserToken    string        `json:"user_token,omitempty"`
 	ControlToken string        `json:"control_token,omitempty"`
 	Public       *PublicCounts `json:"public,omitempty"`
+
+	// AccessTokens are the project, group and service-account tokens made
+	// with CreateAccessToken (or POST /-/sandbox/tokens with a kind): their
+	// bot users and the seeded projects and groups those belong to. Token
+	// values are never listed.
+	AccessTokens []AccessTokenInfo `json:"access_tokens,omitempty"`
 }
 
 // PublicCounts sums up the gitlab.com profile's public world.
@@ -103,7 +109,8 @@ func (s *Sandbox) Manifest() Manifest {
 	s.reap()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	m := Manifest{Version: s.cfg.Version, Profile: s.cfg.Profile, Seed: s.cfg.Seed, Groups: s.seededGroups, Projects: s.seededProjects}
+	m := Manifest{Version: s.cfg.Version, Profile: s.cfg.Profile, Seed: s.cfg.Seed, Groups: s.seededGroups, Projects: s.seededProjects,
+		AccessTokens: s.accessTokensLocked()}
 	if s.dotcom {
 		m.User, m.UserToken, m.ControlToken = s.userName, s.userToken, s.controlToken
 		u := s.userByName(s.userName)

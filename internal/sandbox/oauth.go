@@ -17,10 +17,12 @@ import (
 const oauthAccessTokenTTL = 7200 * time.Second
 
 type oauthApp struct {
-	uid, secret string
-	name        string
-	redirects   []string
-	scopes      []string
+	id           int64 // the Applications API's id (not the uid)
+	uid, secret  string
+	name         string
+	redirects    []string
+	scopes       []string
+	confidential bool
 }
 
 type grant struct {
@@ -34,15 +36,22 @@ type grant struct {
 	created   time.Time
 }
 
-func (s *Sandbox) newApp(name, redirect, scopes string) *oauthApp {
+func (s *Sandbox) newApp(name string, redirects, scopes []string) *oauthApp {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addAppLocked(name, redirects, scopes)
+}
+
+// addAppLocked registers a confidential application; s.mu must be held.
+func (s *Sandbox) addAppLocked(name string, redirects, scopes []string) *oauthApp {
 	secret := randomString(64)
 	if s.ver.atLeast(16, 0) {
 		secret = "gloas-" + secret
 	}
-	a := &oauthApp{uid: randomString(64), secret: secret, name: name, redirects: strings.Fields(redirect), scopes: strings.Fields(scopes)}
-	s.mu.Lock()
+	s.nextAppID++
+	a := &oauthApp{id: s.nextAppID, uid: randomString(64), secret: secret, name: name,
+		redirects: slices.Clone(redirects), scopes: slices.Clone(scopes), confidential: true}
 	s.apps[a.uid] = a
-	s.mu.Unlock()
 	return a
 }
 

@@ -33,6 +33,9 @@ func (c *call) pageReq() pageReq {
 // checkOffsetLimit refuses deep offset pages on resources that have keyset
 // pagination, with GitLab's message naming the model.
 func (c *call) checkOffsetLimit(model string) error {
+	if !c.s.ver.hasKeyset() {
+		return nil // no keyset pagination, no offset cap
+	}
 	pr := c.pageReq()
 	if pr.page*pr.perPage > offsetLimit {
 		return grapeErr(http.StatusMethodNotAllowed, fmt.Sprintf("Offset pagination has a maximum allowed offset of %d for requests that return objects of type %s. Remaining records can be retrieved using keyset pagination.", offsetLimit, model))

@@ -23,7 +23,7 @@ func TestPythonGitlab(t *testing.T) {
 		}
 		t.Skip(msg)
 	}
-	for _, version := range []string{"12.10", "15.11", "19.0"} {
+	for _, version := range []string{"10.8", "12.10", "15.11", "19.0"} {
 		t.Run(version, func(t *testing.T) {
 			t.Parallel()
 			cfg := fidelityConfig

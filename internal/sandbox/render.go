@@ -258,51 +258,51 @@ type taskStatusJSON struct {
 }
 
 type mrJSON struct {
-	ID                          int64           `json:"id"`
-	IID                         int64           `json:"iid"`
-	ProjectID                   int64           `json:"project_id"`
-	Title                       string          `json:"title"`
-	Description                 string          `json:"description"`
-	State                       string          `json:"state"`
-	CreatedAt                   gtime           `json:"created_at"`
-	UpdatedAt                   gtime           `json:"updated_at"`
-	MergedBy                    *userBasic      `json:"merged_by"`
-	MergeUser                   opt[*userBasic] `json:"merge_user,omitzero"`
-	MergedAt                    gtime           `json:"merged_at"`
-	ClosedBy                    *userBasic      `json:"closed_by"`
-	ClosedAt                    gtime           `json:"closed_at"`
-	TargetBranch                string          `json:"target_branch"`
-	SourceBranch                string          `json:"source_branch"`
-	UserNotesCount              int             `json:"user_notes_count"`
-	Upvotes                     int             `json:"upvotes"`
-	Downvotes                   int             `json:"downvotes"`
-	Author                      *userBasic      `json:"author"`
-	Assignees                   []*userBasic    `json:"assignees"`
-	Assignee                    *userBasic      `json:"assignee"`
-	Reviewers                   []*userBasic    `json:"reviewers"`
-	SourceProjectID             int64           `json:"source_project_id"`
-	TargetProjectID             int64           `json:"target_project_id"`
-	Labels                      []string        `json:"labels"`
-	Draft                       opt[bool]       `json:"draft,omitzero"`
-	WorkInProgress              bool            `json:"work_in_progress"`
-	Milestone                   any             `json:"milestone"`
-	MergeWhenPipelineSucceeds   bool            `json:"merge_when_pipeline_succeeds"`
-	MergeStatus                 string          `json:"merge_status"`
-	DetailedMergeStatus         opt[string]     `json:"detailed_merge_status,omitzero"`
-	SHA                         string          `json:"sha"`
-	MergeCommitSHA              *string         `json:"merge_commit_sha"`
-	SquashCommitSHA             *string         `json:"squash_commit_sha"`
-	DiscussionLocked            *bool           `json:"discussion_locked"`
-	ShouldRemoveSourceBranch    *bool           `json:"should_remove_source_branch"`
-	ForceRemoveSourceBranch     bool            `json:"force_remove_source_branch"`
-	Reference                   string          `json:"reference"`
-	References                  referencesJSON  `json:"references"`
-	WebURL                      string          `json:"web_url"`
-	TimeStats                   timeStatsJSON   `json:"time_stats"`
-	Squash                      bool            `json:"squash"`
-	TaskCompletionStatus        taskStatusJSON  `json:"task_completion_status"`
-	HasConflicts                bool            `json:"has_conflicts"`
-	BlockingDiscussionsResolved bool            `json:"blocking_discussions_resolved"`
+	ID                          int64               `json:"id"`
+	IID                         int64               `json:"iid"`
+	ProjectID                   int64               `json:"project_id"`
+	Title                       string              `json:"title"`
+	Description                 string              `json:"description"`
+	State                       string              `json:"state"`
+	CreatedAt                   gtime               `json:"created_at"`
+	UpdatedAt                   gtime               `json:"updated_at"`
+	MergedBy                    *userBasic          `json:"merged_by"`
+	MergeUser                   opt[*userBasic]     `json:"merge_user,omitzero"`
+	MergedAt                    gtime               `json:"merged_at"`
+	ClosedBy                    *userBasic          `json:"closed_by"`
+	ClosedAt                    gtime               `json:"closed_at"`
+	TargetBranch                string              `json:"target_branch"`
+	SourceBranch                string              `json:"source_branch"`
+	UserNotesCount              int                 `json:"user_notes_count"`
+	Upvotes                     int                 `json:"upvotes"`
+	Downvotes                   int                 `json:"downvotes"`
+	Author                      *userBasic          `json:"author"`
+	Assignees                   []*userBasic        `json:"assignees"`
+	Assignee                    *userBasic          `json:"assignee"`
+	Reviewers                   opt[[]*userBasic]   `json:"reviewers,omitzero"`
+	SourceProjectID             int64               `json:"source_project_id"`
+	TargetProjectID             int64               `json:"target_project_id"`
+	Labels                      []string            `json:"labels"`
+	Draft                       opt[bool]           `json:"draft,omitzero"`
+	WorkInProgress              bool                `json:"work_in_progress"`
+	Milestone                   any                 `json:"milestone"`
+	MergeWhenPipelineSucceeds   bool                `json:"merge_when_pipeline_succeeds"`
+	MergeStatus                 string              `json:"merge_status"`
+	DetailedMergeStatus         opt[string]         `json:"detailed_merge_status,omitzero"`
+	SHA                         string              `json:"sha"`
+	MergeCommitSHA              *string             `json:"merge_commit_sha"`
+	SquashCommitSHA             opt[*string]        `json:"squash_commit_sha,omitzero"`
+	DiscussionLocked            *bool               `json:"discussion_locked"`
+	ShouldRemoveSourceBranch    *bool               `json:"should_remove_source_branch"`
+	ForceRemoveSourceBranch     bool                `json:"force_remove_source_branch"`
+	Reference                   string              `json:"reference"`
+	References                  opt[referencesJSON] `json:"references,omitzero"`
+	WebURL                      string              `json:"web_url"`
+	TimeStats                   timeStatsJSON       `json:"time_stats"`
+	Squash                      bool                `json:"squash"`
+	TaskCompletionStatus        taskStatusJSON      `json:"task_completion_status"`
+	HasConflicts                bool                `json:"has_conflicts"`
+	BlockingDiscussionsResolved bool                `json:"blocking_discussions_resolved"`
 }
 
 func (s *Sandbox) renderMR(m *mergeRequest) *mrJSON {
@@ -312,9 +312,11 @@ func (s *Sandbox) renderMR(m *mergeRequest) *mrJSON {
 		TargetBranch: p.defBranch, SourceBranch: m.source, Author: s.userByIDBasic(m.authorID),
 		SourceProjectID: p.id, TargetProjectID: p.id, Labels: m.labels, WorkInProgress: m.draft,
 		MergeStatus: "can_be_merged", SHA: m.sha, Reference: fmt.Sprintf("!%d", m.iid),
-		References: referencesJSON{fmt.Sprintf("!%d", m.iid), fmt.Sprintf("!%d", m.iid), fmt.Sprintf("%s!%d", p.fullPath(), m.iid)},
+		References: when(s.ver.hasReferences(), referencesJSON{fmt.Sprintf("!%d", m.iid), fmt.Sprintf("!%d", m.iid), fmt.Sprintf("%s!%d", p.fullPath(), m.iid)}),
 		WebURL:     fmt.Sprintf("%s/%s/-/merge_requests/%d", s.baseURL, p.fullPath(), m.iid), BlockingDiscussionsResolved: true,
-		Reviewers: []*userBasic{}}
+		// reviewers and squash_commit_sha came with 13.8 and 13.x; the
+		// sandbox shows them from 12.10 as it always did, and not before.
+		Reviewers: when(s.ver.atLeast(12, 10), []*userBasic{}), SquashCommitSHA: when[*string](s.ver.atLeast(12, 10), nil)}
 	if m.labels == nil {
 		out.Labels = []string{}
 	}
@@ -354,37 +356,37 @@ func (s *Sandbox) renderMR(m *mergeRequest) *mrJSON {
 }
 
 type issueJSON struct {
-	ID                   int64             `json:"id"`
-	IID                  int64             `json:"iid"`
-	ProjectID            int64             `json:"project_id"`
-	Title                string            `json:"title"`
-	Description          string            `json:"description"`
-	State                string            `json:"state"`
-	CreatedAt            gtime             `json:"created_at"`
-	UpdatedAt            gtime             `json:"updated_at"`
-	ClosedAt             gtime             `json:"closed_at"`
-	ClosedBy             *userBasic        `json:"closed_by"`
-	Labels               []string          `json:"labels"`
-	Milestone            any               `json:"milestone"`
-	Assignees            []*userBasic      `json:"assignees"`
-	Author               *userBasic        `json:"author"`
-	Type                 opt[string]       `json:"type,omitzero"`
-	Assignee             *userBasic        `json:"assignee"`
-	UserNotesCount       int               `json:"user_notes_count"`
-	MergeRequestsCount   int               `json:"merge_requests_count"`
-	Upvotes              int               `json:"upvotes"`
-	Downvotes            int               `json:"downvotes"`
-	DueDate              *string           `json:"due_date"`
-	Confidential         bool              `json:"confidential"`
-	DiscussionLocked     *bool             `json:"discussion_locked"`
-	IssueType            opt[string]       `json:"issue_type,omitzero"`
-	WebURL               string            `json:"web_url"`
-	TimeStats            timeStatsJSON     `json:"time_stats"`
-	TaskCompletionStatus taskStatusJSON    `json:"task_completion_status"`
-	HasTasks             bool              `json:"has_tasks"`
-	MovedToID            *int64            `json:"moved_to_id"`
-	References           referencesJSON    `json:"references"`
-	Links                map[string]string `json:"_links"`
+	ID                   int64               `json:"id"`
+	IID                  int64               `json:"iid"`
+	ProjectID            int64               `json:"project_id"`
+	Title                string              `json:"title"`
+	Description          string              `json:"description"`
+	State                string              `json:"state"`
+	CreatedAt            gtime               `json:"created_at"`
+	UpdatedAt            gtime               `json:"updated_at"`
+	ClosedAt             gtime               `json:"closed_at"`
+	ClosedBy             *userBasic          `json:"closed_by"`
+	Labels               []string            `json:"labels"`
+	Milestone            any                 `json:"milestone"`
+	Assignees            []*userBasic        `json:"assignees"`
+	Author               *userBasic          `json:"author"`
+	Type                 opt[string]         `json:"type,omitzero"`
+	Assignee             *userBasic          `json:"assignee"`
+	UserNotesCount       int                 `json:"user_notes_count"`
+	MergeRequestsCount   int                 `json:"merge_requests_count"`
+	Upvotes              int                 `json:"upvotes"`
+	Downvotes            int                 `json:"downvotes"`
+	DueDate              *string             `json:"due_date"`
+	Confidential         bool                `json:"confidential"`
+	DiscussionLocked     *bool               `json:"discussion_locked"`
+	IssueType            opt[string]         `json:"issue_type,omitzero"`
+	WebURL               string              `json:"web_url"`
+	TimeStats            timeStatsJSON       `json:"time_stats"`
+	TaskCompletionStatus taskStatusJSON      `json:"task_completion_status"`
+	HasTasks             bool                `json:"has_tasks"`
+	MovedToID            *int64              `json:"moved_to_id"`
+	References           opt[referencesJSON] `json:"references,omitzero"`
+	Links                map[string]string   `json:"_links"`
 }
 
 func (s *Sandbox) renderIssue(is *issue) *issueJSON {
@@ -394,7 +396,7 @@ func (s *Sandbox) renderIssue(is *issue) *issueJSON {
 		CreatedAt: gtime(is.created), UpdatedAt: gtime(is.updated), ClosedAt: gtime(is.closed), Labels: is.labels,
 		Author: s.userByIDBasic(is.authorID), Type: when(s.ver.atLeast(13, 12), "ISSUE"), IssueType: when(s.ver.atLeast(13, 12), "issue"),
 		WebURL:     fmt.Sprintf("%s/%s/-/issues/%d", s.baseURL, p.fullPath(), is.iid),
-		References: referencesJSON{fmt.Sprintf("#%d", is.iid), fmt.Sprintf("#%d", is.iid), fmt.Sprintf("%s#%d", p.fullPath(), is.iid)},
+		References: when(s.ver.hasReferences(), referencesJSON{fmt.Sprintf("#%d", is.iid), fmt.Sprintf("#%d", is.iid), fmt.Sprintf("%s#%d", p.fullPath(), is.iid)}),
 		Links: map[string]string{"self": fmt.Sprintf("%s/issues/%d", api, is.iid), "notes": fmt.Sprintf("%s/issues/%d/notes", api, is.iid),
 			"award_emoji": fmt.Sprintf("%s/issues/%d/award_emoji", api, is.iid), "project": api}}
 	if is.labels == nil {

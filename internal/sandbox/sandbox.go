@@ -38,6 +38,7 @@ type Sandbox struct {
 	nextEventID    int64
 	nextHookID     int64
 	nextTokenID    int64
+	nextAppID      int64
 	tokens         map[string]*token
 	apps           map[string]*oauthApp
 	grants         map[string]*grant
@@ -57,6 +58,8 @@ type Sandbox struct {
 	controlToken       string
 	publicChanges      atomic.Int64
 	endpoints          endpointLimiter
+
+	blockLocalHooks atomic.Bool // !allow_local_requests_from_web_hooks_and_services (local_hooks.go)
 
 	faults   atomic.Pointer[Faults]
 	faultGen atomic.Int64 // bumped by SetFaults; tokens remember the generation of their first use
@@ -173,6 +176,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	f := cfg.Faults
 	s.faults.Store(&f)
+	s.blockLocalHooks.Store(cfg.BlockLocalWebhooks)
 	s.generate()
 	s.seededProjects, s.seededGroups = len(s.projects), len(s.groups)
 	if dotcom {
@@ -213,7 +217,11 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	} else {
 		s.adminToken = s.CreateToken(TokenSpec{User: "root", Name: "sandbox-admin", Scopes: []string{"api", "read_api", "read_user", "read_repository", "sudo"}})
 	}
-	s.defaultApp = s.newApp("labsync", "http://127.0.0.1:8787/api/v1/connectors/gitlab/callback", "api read_api read_user")
+	redirects := cfg.RedirectURIs
+	if len(redirects) == 0 {
+		redirects = []string{DefaultRedirectURI}
+	}
+	s.defaultApp = s.newApp("labsync", redirects, oauthScopes(ver))
 
 	s.hookHTTP.Store(&http.Client{Timeout: 10 * time.Second}) // GitLab's webhook timeout
 	s.srv = &http.Server{Handler: s.routes(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
@@ -333,7 +341,7 @@ func (s *Sandbox) Profile() string { return s.cfg.Profile }
 func (s *Sandbox) Now() time.Time { return s.clock() }
 
 // CreateToken creates a personal access token and returns its value. Unknown
-// users fall back to root.
+// users fall back to root. CreateAccessToken makes the other kinds.
 func (s *Sandbox) CreateToken(spec TokenSpec) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -344,23 +352,7 @@ func (s *Sandbox) CreateToken(spec TokenSpec) string {
 	if spec.Name == "" {
 		spec.Name = "sandbox"
 	}
-	if len(spec.Scopes) == 0 {
-		spec.Scopes = []string{"api"}
-	}
-	now := s.clock()
-	exp := spec.ExpiresAt
-	if exp.IsZero() && s.ver.patMustExpire() {
-		exp = now.UTC().Truncate(24*time.Hour).AddDate(0, 0, 365)
-	}
-	s.nextTokenID++
-	prefix := ""
-	if s.ver.atLeast(14, 5) {
-		prefix = "glpat-"
-	}
-	t := &token{id: s.nextTokenID, value: prefix + randomString(20), kind: tokenPAT, name: spec.Name, user: u,
-		scopes: slices.Clone(spec.Scopes), created: now, expires: exp}
-	s.tokens[t.value] = t
-	return t.value
+	return s.addPATLocked(u, spec.Name, spec.Scopes, spec.ExpiresAt).value
 }
 
 // RevokeToken revokes a personal access token or OAuth access token; it
@@ -387,7 +379,8 @@ func (s *Sandbox) ExpireToken(value string) bool {
 }
 
 // OAuthApp returns the pre-registered OAuth application's client id and
-// secret. Its redirect URI is http://127.0.0.1:8787/api/v1/connectors/gitlab/callback.
+// secret. Its redirect URIs are Config.RedirectURIs (DefaultRedirectURI when
+// none) and it holds every scope the version offers (OAuthScopes).
 func (s *Sandbox) OAuthApp() (id, secret string) { return s.defaultApp.uid, s.defaultApp.secret }
 
 // RegisterOAuthApp registers an OAuth application with one or more redirect
@@ -397,7 +390,7 @@ func (s *Sandbox) RegisterOAuthApp(redirectURI string, scopes ...string) (id, se
 	if sc == "" {
 		sc = "api read_api read_user"
 	}
-	a := s.newApp("app", redirectURI, sc)
+	a := s.newApp("app", strings.Fields(redirectURI), strings.Fields(sc))
 	return a.uid, a.secret
 }
 

@@ -124,9 +124,9 @@ func (s *Sandbox) routes() http.Handler {
 	api("GET /api/v4/groups/{id}", accessRead, s.getGroup)
 	api("GET /api/v4/groups/{id}/subgroups", accessRead, s.listSubgroups)
 	api("GET /api/v4/groups/{id}/projects", accessRead, s.listGroupProjects)
-	api("GET /api/v4/groups/{id}/merge_requests", accessRead, s.listGroupMRs)
+	api("GET /api/v4/groups/{id}/merge_requests", accessRead, gate(s.ver.hasInstanceMRs(), s.listGroupMRs))
 	api("GET /api/v4/groups/{id}/issues", accessRead, s.listGroupIssues)
-	api("GET /api/v4/merge_requests", accessReadAuth, s.listAllMRs)
+	api("GET /api/v4/merge_requests", accessReadAuth, gate(s.ver.hasInstanceMRs(), s.listAllMRs))
 	api("GET /api/v4/projects/{id}/merge_requests", accessRead, s.listProjectMRs)
 	api("GET /api/v4/projects/{id}/merge_requests/{iid}", accessRead, s.getMR)
 	api("GET /api/v4/issues", accessReadAuth, s.listAllIssues)
@@ -142,6 +142,15 @@ func (s *Sandbox) routes() http.Handler {
 	api("POST /api/v4/projects/{id}/hooks", accessWrite, s.createHook)
 	api("PUT /api/v4/projects/{id}/hooks/{hid}", accessWrite, s.updateHook)
 	api("DELETE /api/v4/projects/{id}/hooks/{hid}", accessWrite, s.deleteHook)
+	api("POST /api/v4/projects/{id}/hooks/{hid}/test/{trigger}", accessWrite, gate(s.ver.atLeast(16, 11), s.testHook))
+	api("GET /api/v4/projects/{id}/hooks/{hid}/events", accessReadAuth, gate(s.ver.atLeast(17, 3), s.listHookEvents))
+	// Resource access tokens: project (API 13.9) and group (14.7).
+	api("GET /api/v4/projects/{id}/access_tokens", accessReadAuth, gate(s.ver.atLeast(13, 9), s.listProjectAccessTokens))
+	api("GET /api/v4/groups/{id}/access_tokens", accessReadAuth, gate(s.ver.atLeast(14, 7), s.listGroupAccessTokens))
+	// The Applications API (lib/api/applications.rb, 10.5+), administrators only.
+	api("POST /api/v4/applications", accessWrite, gate(s.ver.atLeast(10, 5), s.createApplication))
+	api("GET /api/v4/applications", accessReadAuth, gate(s.ver.atLeast(10, 5), s.listApplications))
+	api("DELETE /api/v4/applications/{id}", accessWrite, gate(s.ver.atLeast(10, 5), s.deleteApplication))
 	mux.Handle("/api/v4/", s.apiHandler(accessRead, func(*call) (any, error) { return nil, errNoRoute }))
 
 	mux.Handle("GET /oauth/authorize", s.plain(s.oauthAuthorizePage))
@@ -240,7 +249,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, a access, h h
 			return
 		}
 		c.tok, c.user = t, t.user
-		if err := checkScope(t, r.Method, a); err != nil {
+		if err := checkScope(t, r.Method, a, s.ver.hasReadAPI()); err != nil {
 			writeErr(w, err)
 			return
 		}
@@ -265,14 +274,21 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, a access, h h
 		s.mu.Lock()
 	}
 	out, err := h(c)
+	deferred, isDeferred := out.(afterUnlock)
 	var body []byte
-	if err == nil && out != nil {
-		body, err = json.Marshal(out)
+	if err == nil && out != nil && !isDeferred {
+		body, err = json.Marshal(out) // under the lock: out may point into live data
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		s.mu.RUnlock()
 	} else {
 		s.mu.Unlock()
+	}
+	if isDeferred && err == nil {
+		// Outgoing requests (a test delivery) run without the lock.
+		if out, err = deferred(); err == nil && out != nil {
+			body, err = json.Marshal(out)
+		}
 	}
 	if err != nil {
 		writeErr(w, err)
@@ -393,6 +409,14 @@ func (l *rateLimiter) check(s *Sandbox, w http.ResponseWriter, r *http.Request, 
 	l.mu.Unlock()
 	reset := time.Unix(start+60, 0).UTC()
 	h := w.Header()
+	if !s.ver.hasRateLimitHeaders() {
+		// Rack::Attack's own answer before GitLab added its headers.
+		if observed <= limit {
+			return nil
+		}
+		h.Set("Content-Type", "text/plain")
+		return &apiError{status: http.StatusTooManyRequests, text: "Retry later\n"}
+	}
 	h.Set("RateLimit-Limit", fmt.Sprint(limit))
 	h.Set("RateLimit-Observed", fmt.Sprint(observed))
 	h.Set("RateLimit-Remaining", fmt.Sprint(max(limit-observed, 0)))
@@ -409,23 +433,29 @@ func (l *rateLimiter) check(s *Sandbox, w http.ResponseWriter, r *http.Request, 
 
 // scopesFor lists the scopes that satisfy an access kind for a method, in
 // the order GitLab names them in insufficient_scope errors.
-func scopesFor(method string, a access) []string {
+// Before 12.10 there is no read_api: reads need api (or read_user for the
+// user endpoints).
+func scopesFor(method string, a access, readAPI bool) []string {
 	read := method == http.MethodGet || method == http.MethodHead
 	switch {
 	case a == accessWrite || !read:
 		return []string{"api"}
-	case a == accessUserRead:
+	case a == accessUserRead && readAPI:
 		return []string{"api", "read_api", "read_user"}
-	default:
+	case a == accessUserRead:
+		return []string{"api", "read_user"}
+	case readAPI:
 		return []string{"api", "read_api"}
+	default:
+		return []string{"api"}
 	}
 }
 
-func checkScope(t *token, method string, a access) *apiError {
+func checkScope(t *token, method string, a access, readAPI bool) *apiError {
 	if a == accessAnyScope {
 		return nil
 	}
-	want := scopesFor(method, a)
+	want := scopesFor(method, a, readAPI)
 	for _, sc := range t.scopes {
 		if slices.Contains(want, sc) {
 			return nil
