@@ -133,7 +133,7 @@ func TestClientCommandsReadTheAPITokenFromTheirFileFlagBeforeLABSYNC_API_TOKEN(t
 	if err := os.WriteFile(file, []byte(tok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	flags := map[string]string{"integrations": "--api-token-file", "sync": "--token-file"}
+	flags := map[string]string{"integrations": "--api-token-file", "sync": "--api-token-file"}
 	for _, c := range clientCommands(integration) {
 		t.Run(c.args[0], func(t *testing.T) {
 			isolate(t)

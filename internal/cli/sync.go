@@ -28,7 +28,7 @@ func newSyncCmd() *cobra.Command {
 		Short: "Start a sync and show its progress (bars in a terminal, plain lines otherwise)",
 		Long: `Talks to a running labsync over its API: POST /api/v1/integrations/{id}/sync
 with --start, then shows GET /api/v1/integrations/{id}/sync until the sync is idle
-(--follow) or once. The API token comes from --token-file or LABSYNC_API_TOKEN.`,
+(--follow) or once.` + "\n" + apiClientHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := af.client()
@@ -72,7 +72,8 @@ with --start, then shows GET /api/v1/integrations/{id}/sync until the sync is id
 		},
 	}
 	f := cmd.Flags()
-	af.register(f, "token-file", "file holding an API token")
+	af.register(f)
+	deprecatedAlias(f, &af.tokenFile, "token-file", flagAPIToken)
 	f.Int64Var(&integration, "integration", 0, "integration id")
 	f.BoolVar(&start, "start", false, "start a sync first")
 	f.BoolVar(&follow, "follow", true, "keep showing progress until the sync is idle")
