@@ -25,7 +25,8 @@ const syncHelp = `Talks to a running labsync over its API. With --start it recor
 run, asks for a sync (POST /api/v1/integrations/{id}/sync), waits until the
 queued run has started (--start-timeout) and then follows that run, never the
 previous one's state. It shows GET /api/v1/integrations/{id}/sync every
---every until the sync is idle (--follow) or once.
+--every until the sync is idle (--follow) or once. A run that starts while
+one is followed (the once-a-minute poll) is said and followed in turn.
 
 One line per resource and one for all: the share of this run's work done,
 projects done of the projects this run works, items fetched this run (of
@@ -33,7 +34,9 @@ those GitLab announced) and items the chains have counted overall, across runs.
 Bars redrawn in place on a terminal, plain lines otherwise (--progress).
 
 Exit status:
-  0  the run ended without errors (without --start: the progress was shown)
+  0  the run followed ended without errors; without --start, also the state
+     of a sync that was not running, shown once; with --follow=false, a run
+     still running
   1  labsync could not be asked, the queued run did not start within
      --start-timeout, or the sync stopped on a problem only a person can fix
      (a refused or expired token: the reason is printed)
@@ -110,6 +113,7 @@ func newSyncCmd() *cobra.Command {
 			}
 			// waiting: for the run the POST queued to start.
 			waiting, said, sawRunning := start, false, false
+			var shown *labsync.Report // the last report shown
 			deadline := time.Now().Add(startTimeout)
 			lines := 0
 			for {
@@ -139,13 +143,22 @@ func newSyncCmd() *cobra.Command {
 					}
 					continue
 				}
+				if shown != nil && startedSince(rep, *shown) {
+					// The run shown ended between two looks and a newer one
+					// (a periodic poll, another person's sync) started: follow
+					// it, not counting what the one before did as its work.
+					fmt.Fprintf(out, "sync: a newer run started at %s\n", rep.StartedAt.Format(time.TimeOnly))
+					lines = 0
+					before = *shown
+				}
 				pr := newRunProgress(rep, before)
 				lines = pr.render(out, rep, tty, lines)
+				shown = &rep
 				if !follow || rep.State != store.SyncRunning {
 					if rep.State == store.SyncStopped {
 						return fmt.Errorf("the sync stopped: %s", rep.Reason)
 					}
-					if start || sawRunning {
+					if rep.State != store.SyncRunning && (start || sawRunning) {
 						return pr.verdict(cmd.ErrOrStderr(), rep)
 					}
 					return nil
@@ -223,7 +236,9 @@ func newRunProgress(rep, before labsync.Report) *runProgress {
 			open := row.Status == store.ProgressPending || row.Status == store.ProgressRunning
 			fresh := pr.start != nil && row.StartedAt != nil && !row.StartedAt.Before(*pr.start)
 			finishedInRun := pr.start != nil && row.FinishedAt != nil && !row.FinishedAt.Before(*pr.start)
-			inRun := open || fresh || finishedInRun
+			// A chain still open when the run is over is left for a later
+			// run; while it runs, every open chain is its work.
+			inRun := (open && rep.State == store.SyncRunning) || fresh || finishedInRun
 			items, known := row.ItemsDone, row.ItemsDone
 			if row.ItemsKnown != nil && *row.ItemsKnown > known {
 				known = *row.ItemsKnown

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -90,26 +92,9 @@ func TestSyncStartWaitsForTheQueuedRunAndShowsProgressThatMoves(t *testing.T) {
 			if !strings.HasPrefix(out, "sync queued: waiting for it to start\n") {
 				t.Fatalf("the queued run was not waited for:\n%s", out)
 			}
-			var frames []string
-			if mode == "plain" {
-				frames = strings.Split(out, "sync ")[1:]
-			} else {
-				if !strings.Contains(out, "\x1b[") || !strings.Contains(out, "█") {
-					t.Fatalf("no bars redrawn in place:\n%q", out)
-				}
-				frames = strings.Split(out, "\x1b[K\nall ")
-				// With bars, the frame's "all" line follows its redraw.
-				re := regexp.MustCompile(`^[█░]+ +([0-9.]+)% `)
-				seen := map[string]bool{}
-				var last string
-				for _, f := range frames[1:] {
-					if m := re.FindStringSubmatch(strings.TrimLeft(f, " ")); m != nil {
-						seen[m[1]], last = true, m[1]
-					}
-				}
-				if len(seen) < 3 || last != "100.0" {
-					t.Fatalf("want at least two shares before the final 100.0%%, saw %v (last %s):\n%q", seen, last, out)
-				}
+			frames := strings.Split(out, "sync ")[1:]
+			if mode == "bars" {
+				checkBarsMove(t, out)
 				return
 			}
 			running := map[string]bool{}
@@ -190,3 +175,53 @@ func TestSyncStartNeverShowsThePreviousRunAsItsOwn(t *testing.T) {
 		t.Fatalf("exit %d\nstdout %q\nstderr %q", code, out, errOut)
 	}
 }
+
+// checkBarsMove fails t unless out holds bars redrawn in place whose "all"
+// share took at least two values before ending at 100.0 %.
+func checkBarsMove(t *testing.T, out string) {
+	t.Helper()
+	out = strings.ReplaceAll(out, "\r\n", "\n") // a terminal's line ends
+	if !strings.Contains(out, "\x1b[") || !strings.Contains(out, "█") {
+		t.Fatalf("no bars redrawn in place:\n%q", out)
+	}
+	re := regexp.MustCompile(`^ *[█░]+ +([0-9.]+)% `)
+	seen := map[string]bool{}
+	var last string
+	for _, f := range strings.Split(out, "\x1b[K\nall ")[1:] {
+		if m := re.FindStringSubmatch(f); m != nil {
+			seen[m[1]], last = true, m[1]
+		}
+	}
+	delete(seen, "100.0")
+	if len(seen) < 2 || last != "100.0" {
+		t.Fatalf("want at least two shares before the final 100.0%%, saw %v (last %s):\n%q", seen, last, out)
+	}
+}
+
+// TestSyncStartInATerminalShowsBarsThatMove runs labsync sync --start in
+// a pseudo-terminal (util-linux's script), as a person would, with the
+// default --progress=auto: it draws bars, redrawn in place, that show at
+// least two different shares before the end.
+func TestSyncStartInATerminalShowsBarsThatMove(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("needs script (util-linux / bsdutils) for a pseudo-terminal:", err)
+	}
+	isolate(t)
+	a, _ := syncedAPI(t, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 3, MRs: 6, Issues: 4, Pipelines: 2, Commits: 4,
+		Latency: 120 * time.Millisecond}, labsync.Options{Concurrency: 2}, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// The token travels in the environment, never in the arguments.
+	line := strings.Join([]string{shellQuote(os.Args[0]), "sync", "--server", shellQuote(a.url), "--integration", fmt.Sprint(a.integration),
+		"--start", "--every", "100ms"}, " ")
+	cmd := exec.CommandContext(ctx, scriptBin, "-q", "-e", "-c", line, "/dev/null")
+	cmd.Env = append(os.Environ(), "LABSYNC_TEST_MAIN=1", envAPIToken+"="+a.token)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%q", err, out)
+	}
+	checkBarsMove(t, string(out))
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
