@@ -44,19 +44,58 @@ These commands talk to the REST API of a running labsync serve. The server is
 read from --api-token-file or $` + envAPIToken + `; an owner's or admin's token is needed to
 connect, change or disconnect.`
 
-// apiFlags are the flags a client command reaches the API with: --server
-// and a file holding the API token, whose flag is --api-token-file for
-// connect and integrations and --token-file for sync.
+// apiFlags are the flags every client command reaches the API with:
+// --server and --api-token-file.
 type apiFlags struct {
 	server, tokenFile string
-	tokenFlag         string // the token file flag's name, for messages
 }
 
-// register adds --server and the token file flag named tokenFlag to fs.
-func (f *apiFlags) register(fs *pflag.FlagSet, tokenFlag, tokenHelp string) {
-	f.tokenFlag = "--" + tokenFlag
+// register adds --server and --api-token-file to fs.
+func (f *apiFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.server, "server", "", "URL of the running labsync serve (default $"+envServer+", $LABSYNC_PUBLIC_URL or http://$LABSYNC_ADDR)")
-	fs.StringVar(&f.tokenFile, tokenFlag, "", tokenHelp+" (default $"+envAPIToken+")")
+	fs.StringVar(&f.tokenFile, flagAPIToken, "", "file holding the labsync API token (default $"+envAPIToken+")")
+}
+
+// The one convention of the client commands (connect, integrations, sync,
+// doctor): --server / $LABSYNC_SERVER for labsync, --api-token-file /
+// $LABSYNC_API_TOKEN for labsync's API token, --gitlab-token-file /
+// $LABSYNC_GITLAB_TOKEN for a GitLab access token.
+const (
+	flagAPIToken    = "api-token-file"
+	flagGitLabToken = "gitlab-token-file"
+)
+
+// annDeprecated marks a flag as a hidden, deprecated spelling; its value
+// is the flag to use instead.
+const annDeprecated = "labsync-deprecated-for"
+
+// deprecatedAlias registers old as a hidden spelling of the flag now that
+// writes into p, the variable of now. Using it still works and prints one
+// warning line (see checkDeprecated): a spelling never silently changes
+// meaning.
+func deprecatedAlias(fs *pflag.FlagSet, p *string, old, now string) {
+	fs.StringVar(p, old, "", "deprecated: use --"+now)
+	_ = fs.MarkHidden(old)
+	_ = fs.SetAnnotation(old, annDeprecated, []string{now})
+}
+
+// checkDeprecated prints one warning line to w for each deprecated
+// spelling cmd was given, and refuses a deprecated spelling given together
+// with the flag that replaces it (which one would win is not obvious).
+func checkDeprecated(cmd *cobra.Command, w io.Writer) error {
+	var err error
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		now := fl.Annotations[annDeprecated]
+		if len(now) == 0 || err != nil {
+			return
+		}
+		if cmd.Flags().Changed(now[0]) {
+			err = fmt.Errorf("give --%s only: --%s is its deprecated spelling", now[0], fl.Name)
+			return
+		}
+		fmt.Fprintf(w, "labsync: warning: --%s is deprecated for %q; use --%s (same meaning)\n", fl.Name, cmd.CommandPath(), now[0])
+	})
+	return err
 }
 
 // apiClient calls labsync's REST API with an API token.
@@ -66,8 +105,8 @@ type apiClient struct {
 }
 
 // client resolves the server (--server, $LABSYNC_SERVER, $LABSYNC_PUBLIC_URL,
-// http://$LABSYNC_ADDR, http://127.0.0.1:8787) and reads the API token (the
-// token file flag, else $LABSYNC_API_TOKEN, surrounding space trimmed). It
+// http://$LABSYNC_ADDR, http://127.0.0.1:8787) and reads the API token
+// (--api-token-file, else $LABSYNC_API_TOKEN, surrounding space trimmed). It
 // fails when there is no token.
 func (f *apiFlags) client() (*apiClient, error) {
 	base := f.server
@@ -87,13 +126,13 @@ func (f *apiFlags) client() (*apiClient, error) {
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", f.tokenFlag, err)
+			return nil, fmt.Errorf("reading --%s: %w", flagAPIToken, err)
 		}
 		tok = string(b)
 	}
 	tok = strings.TrimSpace(tok)
 	if tok == "" {
-		return nil, fmt.Errorf("no API token: set %s or pass %s (create one with `labsync admin token create`)", envAPIToken, f.tokenFlag)
+		return nil, fmt.Errorf("no API token: set %s or pass --%s (create one with `labsync admin token create`)", envAPIToken, flagAPIToken)
 	}
 	return &apiClient{base: strings.TrimRight(base, "/"), token: tok, hc: &http.Client{Timeout: clientTimeout}}, nil
 }

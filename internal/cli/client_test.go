@@ -45,8 +45,16 @@ type testAPI struct {
 // the sync service's options (nil: none).
 func apiServerFor(t *testing.T, withSync bool, baseURL string, opts *labsync.Options) testAPI {
 	t.Helper()
+	return apiServerOn(t, nil, withSync, baseURL, opts)
+}
+
+// apiServerOn is apiServerFor on the store st (nil: a new one).
+func apiServerOn(t *testing.T, st *store.Store, withSync bool, baseURL string, opts *labsync.Options) testAPI {
+	t.Helper()
 	ctx := context.Background()
-	st := storetest.Open(t)
+	if st == nil {
+		st = storetest.Open(t)
+	}
 	b, _, err := st.BootstrapIfEmpty(ctx, "A", "owner@a", "")
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +141,7 @@ func TestClientCommandsReadTheAPITokenFromTheirFileFlagBeforeLABSYNC_API_TOKEN(t
 	if err := os.WriteFile(file, []byte(tok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	flags := map[string]string{"integrations": "--api-token-file", "sync": "--token-file"}
+	flags := map[string]string{"integrations": "--api-token-file", "sync": "--api-token-file"}
 	for _, c := range clientCommands(integration) {
 		t.Run(c.args[0], func(t *testing.T) {
 			isolate(t)

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// envGitLabToken is where connect and set-token read a GitLab access token
-// when --token-file is not given.
+// envGitLabToken is where connect, integrations set-token and doctor read
+// a GitLab access token when --gitlab-token-file is not given.
 const envGitLabToken = "LABSYNC_GITLAB_TOKEN"
 
 func readSecretFile(stdin io.Reader, path, env, what string) (string, error) {
@@ -39,7 +39,7 @@ func newConnectCmd() *cobra.Command {
 		Short: "Connect a GitLab with an access token or OAuth (through a running labsync serve)",
 		Long:  "Connect a GitLab to labsync." + apiClientHelp,
 	}
-	af.register(cmd.PersistentFlags(), "api-token-file", "file holding the labsync API token")
+	af.register(cmd.PersistentFlags())
 	cmd.AddCommand(newConnectTokenCmd(&af), newConnectOAuthCmd(&af))
 	return withAPIErrors(cmd)
 }
@@ -48,14 +48,14 @@ func newConnectTokenCmd(af *apiFlags) *cobra.Command {
 	var rawURL, tokenFile, caFile, alias string
 	var hooks bool
 	cmd := &cobra.Command{
-		Use:   "token --url URL --token-file FILE [--ca-file FILE] [--alias NAME]",
+		Use:   "token --url URL --gitlab-token-file FILE [--ca-file FILE] [--alias NAME]",
 		Short: "Connect a GitLab with a personal, group, project or service account access token",
 		Long: `Connect a GitLab with an access token. labsync runs the connection check first
 (address, TLS, API, version, token kind, scopes, expiry, account, projects) and
 saves nothing if it fails. The token needs read_api (api if labsync should
-register webhooks); it is read from --token-file (- for standard input) or
+register webhooks); it is read from --gitlab-token-file (- for standard input) or
 $` + envGitLabToken + `, never from a flag value.` + apiClientHelp,
-		Example: `  labsync connect token --url https://gitlab.example.com --token-file ~/.config/labsync/gitlab-token --alias prod`,
+		Example: `  labsync connect token --url https://gitlab.example.com --gitlab-token-file ~/.config/labsync/gitlab-token --alias prod`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if rawURL == "" {
@@ -66,7 +66,7 @@ $` + envGitLabToken + `, never from a flag value.` + apiClientHelp,
 				return err
 			}
 			if strings.TrimSpace(tok) == "" {
-				return fmt.Errorf("connect token: no token: pass --token-file FILE (- for standard input) or set %s", envGitLabToken)
+				return fmt.Errorf("connect token: no token: pass --gitlab-token-file FILE (- for standard input) or set %s", envGitLabToken)
 			}
 			body := map[string]any{"base_url": rawURL, "token": tok, "alias": alias, "allow_hook_registration": hooks}
 			if caFile != "" {
@@ -98,7 +98,8 @@ $` + envGitLabToken + `, never from a flag value.` + apiClientHelp,
 	}
 	f := cmd.Flags()
 	f.StringVar(&rawURL, "url", "", "GitLab address, as opened in a browser")
-	f.StringVar(&tokenFile, "token-file", "", "file holding the access token; - reads standard input (else $"+envGitLabToken+")")
+	f.StringVar(&tokenFile, flagGitLabToken, "", "file holding the GitLab access token; - reads standard input (else $"+envGitLabToken+")")
+	deprecatedAlias(f, &tokenFile, "token-file", flagGitLabToken)
 	f.StringVar(&caFile, "ca-file", "", "PEM file with the CA that signed GitLab's certificate")
 	f.StringVar(&alias, "alias", "", "name shown for this connection (default: the GitLab host)")
 	f.BoolVar(&hooks, "allow-hooks", false, "let labsync register its own webhooks (needs the api scope)")

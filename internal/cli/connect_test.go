@@ -65,12 +65,12 @@ func TestConnectAndIntegrationsCommands(t *testing.T) {
 	t.Setenv(envAPIToken, tok)
 	server := "--server=" + srv.URL
 
-	code, out, errOut := run(t, ctx, "connect", "token", server, "--url", sb.URL(), "--token-file", tokFile, "--ca-file", caFile, "--alias", "prod")
+	code, out, errOut := run(t, ctx, "connect", "token", server, "--url", sb.URL(), "--gitlab-token-file", tokFile, "--ca-file", caFile, "--alias", "prod")
 	if code != 0 || !strings.Contains(out, `Connected "prod"`) || !strings.Contains(out, "15.11") {
 		t.Fatalf("connect token: %d\n%s\n%s", code, out, errOut)
 	}
 	// A wrong CA: the check's steps are printed and nothing is saved.
-	code, _, errOut = run(t, ctx, "connect", "token", server, "--url", sb.URL(), "--token-file", tokFile, "--alias", "nope")
+	code, _, errOut = run(t, ctx, "connect", "token", server, "--url", sb.URL(), "--gitlab-token-file", tokFile, "--alias", "nope")
 	if code == 0 || !strings.Contains(errOut, "TLS certificate") || !strings.Contains(errOut, "CA") {
 		t.Fatalf("connect without CA: %d\n%s", code, errOut)
 	}

@@ -20,7 +20,8 @@ import (
 	"github.com/labsync/labsync/internal/secret"
 )
 
-// envDoctorToken is where doctor reads the token when --token-file is not given.
+// envDoctorToken is the deprecated variable doctor once read the token
+// from; $LABSYNC_GITLAB_TOKEN, as for connect, comes first.
 const envDoctorToken = "LABSYNC_DOCTOR_TOKEN"
 
 func newDoctorCmd() *cobra.Command {
@@ -34,15 +35,15 @@ func newDoctorCmd() *cobra.Command {
 		timeout                   time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "doctor --url URL [--token-file FILE] [--ca-file FILE]",
+		Use:   "doctor --url URL [--gitlab-token-file FILE] [--ca-file FILE]",
 		Short: "Diagnose the connection to a GitLab, step by step",
 		Long: `doctor checks whether labsync can use a GitLab: the address, name resolution,
 the network connection, the TLS certificate, whether GitLab's API answers, its
 version, the access token, the token's account and the projects it can see.
 Each step prints what it saw and, when something is wrong, what to do.
 
-The token is read from --token-file (use - for standard input) or from the
-environment variable ` + envDoctorToken + `, never from a flag value, so that it
+The token is read from --gitlab-token-file (use - for standard input) or from
+the environment variable ` + envGitLabToken + `, never from a flag value, so that it
 does not land in shell history or in the process list. Without a token only the
 way to GitLab is checked.
 
@@ -60,18 +61,18 @@ never in the flag. Plain http to a host other than this machine is refused
 unless --allow-insecure-http is given (never for GitLab.com).
 
 Exit status: 0 when no step failed, 1 otherwise.`,
-		Example: `  labsync doctor --url https://gitlab.example.com --token-file ~/.config/labsync/token
-  pass show gitlab/labsync | labsync doctor --url https://git.corp --token-file - --ca-file corp-ca.pem
-  ` + envDoctorToken + `="$(pass show gitlab/labsync)" labsync doctor --url https://gitlab.com --json`,
+		Example: `  labsync doctor --url https://gitlab.example.com --gitlab-token-file ~/.config/labsync/token
+  pass show gitlab/labsync | labsync doctor --url https://git.corp --gitlab-token-file - --ca-file corp-ca.pem
+  ` + envGitLabToken + `="$(pass show gitlab/labsync)" labsync doctor --url https://gitlab.com --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("token") {
-				return fmt.Errorf("doctor: the token is not taken as a flag value, because it would stay in shell history; use --token-file FILE (- for standard input) or %s", envDoctorToken)
+				return fmt.Errorf("doctor: the token is not taken as a flag value, because it would stay in shell history; use --gitlab-token-file FILE (- for standard input) or %s", envGitLabToken)
 			}
 			if rawURL == "" {
 				return errors.New("doctor: --url is required, for example --url https://gitlab.example.com")
 			}
-			tok, err := readDoctorToken(cmd.InOrStdin(), tokenFile)
+			tok, err := readDoctorToken(cmd.InOrStdin(), cmd.ErrOrStderr(), tokenFile)
 			if err != nil {
 				return err
 			}
@@ -121,7 +122,7 @@ Exit status: 0 when no step failed, 1 otherwise.`,
 				}
 			} else {
 				if tok.IsZero() {
-					fmt.Fprintf(out, "\nNo token given: pass --token-file FILE (or - for standard input) or set %s to check access too.\n", envDoctorToken)
+					fmt.Fprintf(out, "\nNo token given: pass --gitlab-token-file FILE (or - for standard input) or set %s to check access too.\n", envGitLabToken)
 				}
 				fmt.Fprintln(out, "\n"+rep.Summary())
 			}
@@ -133,7 +134,8 @@ Exit status: 0 when no step failed, 1 otherwise.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&rawURL, "url", "", "GitLab address, as opened in a browser (https://gitlab.example.com)")
-	f.StringVar(&tokenFile, "token-file", "", "file holding the access token; - reads standard input (else $"+envDoctorToken+")")
+	f.StringVar(&tokenFile, flagGitLabToken, "", "file holding the GitLab access token; - reads standard input (else $"+envGitLabToken+")")
+	deprecatedAlias(f, &tokenFile, "token-file", flagGitLabToken)
 	f.StringVar(&caFile, "ca-file", "", "PEM file with extra CA certificates to trust (your organisation's CA)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON instead of step by step")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "time limit for each network operation")
@@ -178,15 +180,23 @@ func doctorPolicy(cmd *cobra.Command, allowLoopback, forbidPrivate bool, getenv 
 }
 
 // readDoctorToken reads the token from path ("-" = stdin) or the
-// environment. One trailing line break (as editors and echo leave) is
+// environment ($LABSYNC_GITLAB_TOKEN, else the deprecated
+// $LABSYNC_DOCTOR_TOKEN, which prints one warning line to warn). One trailing line break (as editors and echo leave) is
 // dropped; any other surrounding whitespace is left for the diagnosis to
 // notice and report.
-func readDoctorToken(stdin io.Reader, path string) (secret.Secret, error) {
+func readDoctorToken(stdin io.Reader, warn io.Writer, path string) (secret.Secret, error) {
 	var b []byte
 	var err error
 	switch path {
 	case "":
-		return secret.New(os.Getenv(envDoctorToken)), nil
+		if v := os.Getenv(envGitLabToken); v != "" {
+			return secret.New(v), nil
+		}
+		v := os.Getenv(envDoctorToken)
+		if v != "" {
+			fmt.Fprintf(warn, "labsync: warning: %s is deprecated; set %s instead (same meaning)\n", envDoctorToken, envGitLabToken)
+		}
+		return secret.New(v), nil
 	case "-":
 		b, err = io.ReadAll(io.LimitReader(stdin, 64<<10))
 	default:

@@ -114,7 +114,7 @@ func newIntegrationsCmd() *cobra.Command {
 		Short: "List, show, test, change and disconnect GitLab integrations (through a running labsync serve)",
 		Long:  "Manage the organisation's GitLab integrations." + apiClientHelp,
 	}
-	af.register(cmd.PersistentFlags(), "api-token-file", "file holding the labsync API token")
+	af.register(cmd.PersistentFlags())
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print the API's JSON instead of text")
 	printJSON := func(w io.Writer, v any) error {
 		enc := json.NewEncoder(w)
@@ -273,7 +273,7 @@ func newIntegrationsCmd() *cobra.Command {
 	}
 	var tokenFile string
 	setToken := &cobra.Command{
-		Use: "set-token ID --token-file FILE", Short: "Give a token integration a new access token (after expiry or revocation)", Args: cobra.ExactArgs(1),
+		Use: "set-token ID --gitlab-token-file FILE", Short: "Give a token integration a new access token (after expiry or revocation)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := idArg(args)
 			if err != nil {
@@ -284,7 +284,7 @@ func newIntegrationsCmd() *cobra.Command {
 				return err
 			}
 			if strings.TrimSpace(tok) == "" {
-				return errors.New("set-token: no token: pass --token-file FILE (- for standard input) or set " + envGitLabToken)
+				return errors.New("set-token: no token: pass --gitlab-token-file FILE (- for standard input) or set " + envGitLabToken)
 			}
 			c, err := af.client()
 			if err != nil {
@@ -306,7 +306,8 @@ func newIntegrationsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	setToken.Flags().StringVar(&tokenFile, "token-file", "", "file holding the new access token; - reads standard input (else $"+envGitLabToken+")")
+	setToken.Flags().StringVar(&tokenFile, flagGitLabToken, "", "file holding the new GitLab access token; - reads standard input (else $"+envGitLabToken+")")
+	deprecatedAlias(setToken.Flags(), &tokenFile, "token-file", flagGitLabToken)
 	cmd.AddCommand(list, show, test, disconnect, setToken)
 	return withAPIErrors(cmd)
 }

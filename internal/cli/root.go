@@ -45,6 +45,11 @@ func newRootCmd() *cobra.Command {
 		Short:         "labsync keeps a GitLab's merge requests, issues, pipelines and pushes in its own database",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Every command: a deprecated flag spelling still works, with one
+		// warning line.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return checkDeprecated(cmd, cmd.ErrOrStderr())
+		},
 	}
 	root.AddCommand(
 		newVersionCmd(),
