@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labsync/labsync/internal/diagnose"
+	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/gitlab/gitlabtest"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/sandbox"
@@ -153,5 +156,34 @@ func TestAnIntegrationOverPlainHTTPIsShownInsecureAndKeepsItsOptIn(t *testing.T)
 	on := true
 	if _, err := e.svc.Update(ctx, e.who, res.Integration.ID, integrations.UpdateInput{AllowInsecureHTTP: &on}); !errors.As(err, &pe) || pe.Field != "allow_insecure_http" {
 		t.Fatalf("the opt-in on an https integration: %v", describe(err))
+	}
+}
+
+func TestTheConfiguredProxyIsUsedByTheConnectionCheckAndTheDiagnosis(t *testing.T) {
+	e := newEnv(t, sandbox.Config{TLS: sandbox.TLSCA})
+	px := gitlabtest.StartConnectProxy(t, &gitlabtest.ConnectProxy{Refuse: 403})
+	p, err := gitlab.NewProxy(gitlab.ProxySettings{GitLabProxy: "http://" + px.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A private address the policy refuses: the check stops before any
+	// connection, and the report says which proxy it would have used.
+	e.cfg.GitLabProxy, e.cfg.ForbidPrivateGitLab = p, true
+	svc := e.newService()
+	const url = "https://10.0.0.7"
+	rep := svc.Test(ctxT(t), integrations.TestInput{BaseURL: url})
+	if rep.OK || !strings.Contains(rep.Proxy, px.Addr()) {
+		t.Fatalf("the diagnosis did not use the configured proxy: ok=%v proxy=%q", rep.OK, rep.Proxy)
+	}
+	_, err = svc.ConnectToken(ctxT(t), e.who, integrations.TokenInput{BaseURL: url, Token: secret.New("glpat-xxxxxxxxxxxxxxxxxxxx")})
+	var pe *problem.Error
+	if !errors.As(err, &pe) || pe.Diagnosis == nil {
+		t.Fatalf("want a failed check with its diagnosis, got %v", describe(err))
+	}
+	if d, ok := pe.Diagnosis.(*diagnose.Report); !ok || !strings.Contains(d.Proxy, px.Addr()) {
+		t.Fatalf("the connection check did not use the configured proxy: %#v", pe.Diagnosis)
+	}
+	if n := len(px.Connects()); n != 0 {
+		t.Fatalf("the proxy was asked to connect to a refused address: %v", px.Connects())
 	}
 }
