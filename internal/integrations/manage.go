@@ -189,7 +189,11 @@ func (s *Service) Update(ctx context.Context, who Actor, id int64, in UpdateInpu
 		_ = s.st.SetIntegrationVersion(ctx, who.OrgID, id, newToken.version)
 	}
 	s.forget(id)
-	s.audit(ctx, who.OrgID, &who.UserID, "user", "integration.updated", id, map[string]any{"changed": res.Changed})
+	detail := map[string]any{"changed": res.Changed}
+	if who.Via != "" {
+		detail["via"] = who.Via
+	}
+	s.audit(ctx, who.OrgID, &who.UserID, "user", "integration.updated", id, detail)
 	v, err := s.View(ctx, who.OrgID, id)
 	if err != nil {
 		return UpdateResult{}, err
