@@ -158,3 +158,27 @@ func TestAnIntegrationOverPlainHTTPCarriesAVisibleWarning(t *testing.T) {
 		t.Fatalf("%d, no insecure warning: %.600s", p.status, p.body)
 	}
 }
+
+func TestTheInstallFormRefusesThePlainHTTPOptInWhereItDoesNotApply(t *testing.T) {
+	f := newFixture(t, accounts.Options{})
+	b := f.browser(t)
+	b.mustSignin("owner@a.test")
+	csrf := csrfOf(t, b.get("/connect"))
+	cases := []struct{ name, url, want string }{
+		{"GitLab.com over http", "http://gitlab.com", "reaches only over https"},
+		{"an https address", "https://gitlab.example.invalid", "does not use plain http"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := b.post("/connect/token", url.Values{"csrf_token": {csrf}, "hosting": {"self-managed"}, "method": {"token"},
+				"base_url": {c.url}, "token": {"glpat-xxxxxxxxxxxxxxxxxxxx"}, "allow_insecure_http": {"on"}})
+			if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, c.want) || !strings.Contains(p.body, `id="allow_insecure_http" checked`) {
+				t.Fatalf("%d, want 422 with %q and the box still ticked: %.400s", p.status, c.want, p.body)
+			}
+		})
+	}
+	list, err := f.st.Integrations(context.Background(), f.org)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("integrations after refusals: %d %v", len(list), err)
+	}
+}
