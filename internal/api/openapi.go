@@ -158,7 +158,19 @@ var (
 			"gone_reason": map[string]any{"type": "string"}, "gone_at": dateTime, "data_purged_at": dateTime,
 			"previous_path": map[string]any{"type": "string", "description": "the path before the last rename or transfer"}, "path_changed_at": dateTime,
 		}}}}}
+	repositoriesSchema = map[string]any{"type": "object", "properties": map[string]any{
+		"next_cursor": map[string]any{"type": "string"}, "discovered_at": dateTime,
+		"repositories": map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": map[string]any{
+			"id": map[string]any{"type": "integer", "description": "GitLab's project id"}, "path_with_namespace": map[string]any{"type": "string"},
+			"archived": map[string]any{"type": "boolean"}, "ci_enabled": map[string]any{"type": "boolean"}, "selected": map[string]any{"type": "boolean"},
+			"last_webhook_at": dateTime, "last_poll_at": dateTime, "fresh_as_of": dateTime, "poll_found_changes_at": dateTime,
+			"gone":        map[string]any{"type": "string", "enum": []string{store.GoneNotFound, store.GoneForbidden, store.GoneNotMember}},
+			"gone_reason": map[string]any{"type": "string"}, "gone_at": dateTime, "previous_path": map[string]any{"type": "string"},
+			"path_changed_at": dateTime, "data_purged_at": dateTime,
+		}}},
+	}}
 	responseSchemas = map[string]any{
+		"GET /api/v1/integrations/{id}/repositories":       repositoriesSchema,
 		"GET /api/v1/integrations/{id}":                    integrationSchema,
 		"PATCH /api/v1/integrations/{id}":                  map[string]any{"type": "object", "properties": map[string]any{"integration": integrationSchema, "changed": map[string]any{"type": "array", "items": map[string]any{"type": "string"}}}},
 		"GET /api/v1/integrations/{id}/projects/freshness": freshnessSchema,

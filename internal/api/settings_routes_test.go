@@ -177,6 +177,12 @@ func TestTheOpenAPIDocumentListsTheSettingsAndFreshnessFields(t *testing.T) {
 			t.Errorf("the freshness answer lacks %s", k)
 		}
 	}
+	repos := fmt.Sprint(paths["/api/v1/integrations/{id}/repositories"])
+	for _, k := range []string{"last_poll_at:", "fresh_as_of:", "gone_reason:", "previous_path:"} {
+		if !strings.Contains(repos, k) {
+			t.Errorf("the repositories answer lacks %s", k)
+		}
+	}
 	for _, k := range []string{"insecure:", "insecure_warning:", "settings:"} {
 		if !strings.Contains(fmt.Sprint(paths["/api/v1/integrations/{id}"]), k) {
 			t.Errorf("the integration answer lacks %s", k)
