@@ -86,9 +86,9 @@ func checkInsecureOptIn(raw string) error {
 	if err != nil {
 		var ue *gitlab.URLError
 		if errors.As(err, &ue) {
-			return invalid("allow_insecure_http", ue.Remedy(), "%s", ue.Error())
+			return invalid("base_url", ue.Remedy(), "%s", ue.Error())
 		}
-		return invalid("allow_insecure_http", "", "the GitLab URL cannot be used")
+		return invalid("base_url", "", "the GitLab URL cannot be used")
 	}
 	if b.IsGitLabCom() {
 		return &problem.Error{Kind: problem.Invalid, Code: CodeInvalid, Field: "allow_insecure_http",

@@ -108,7 +108,7 @@ func TestThePlainHTTPOptInIsRefusedForGitLabComAndForURLsThatDoNotNeedIt(t *test
 		insecure  bool
 		field     string
 	}{
-		{"http to GitLab.com with the opt-in", "http://gitlab.com", true, "allow_insecure_http"},
+		{"http to GitLab.com with the opt-in", "http://gitlab.com", true, "base_url"},
 		{"https to GitLab.com with the opt-in", "https://gitlab.com", true, "allow_insecure_http"},
 		{"https to a self-managed GitLab with the opt-in", "https://git.example.invalid", true, "allow_insecure_http"},
 		{"http to a self-managed GitLab without the opt-in", "http://git.example.invalid", false, "base_url"},
