@@ -180,7 +180,11 @@ func newIntegrationsCmd() *cobra.Command {
 				} else if i.Token != nil && i.Token.AutoRefresh {
 					exp = "auto-renewed"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i.ID, i.Alias, i.StatusText, i.AuthMethod, i.BaseURL, i.Version, exp)
+				base := i.BaseURL
+				if i.Insecure {
+					base += " (INSECURE: plain http)"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i.ID, i.Alias, i.StatusText, i.AuthMethod, base, i.Version, exp)
 			}
 			if len(res.Integrations) == 0 {
 				fmt.Fprintln(tw, "(none: connect one with `labsync connect token` or `labsync connect oauth`)")

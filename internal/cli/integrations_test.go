@@ -88,3 +88,21 @@ func TestIntegrationsProjectsShowsFreshnessCIAndGoneReasons(t *testing.T) {
 		t.Fatalf("only team/docs has CI/CD disabled:\n%s", out)
 	}
 }
+
+func TestIntegrationsListAndShowMarkAPlainHTTPIntegrationInsecure(t *testing.T) {
+	a := apiServerFor(t, false, "https://gitlab.example.com", nil)
+	in := &store.Integration{OrgID: a.org, Alias: "plain", BaseURL: "http://gitlab.corp.example", AuthMethod: store.AuthMethodToken, AllowInsecureHTTP: true}
+	if err := a.st.CreateIntegration(context.Background(), nil, in); err != nil {
+		t.Fatal(err)
+	}
+	isolate(t)
+	t.Setenv(envAPIToken, a.token)
+	code, out, errOut := run(t, context.Background(), "integrations", "list", "--server", a.url)
+	if code != 0 || strings.Count(out, "INSECURE") != 1 || !strings.Contains(out, "http://gitlab.corp.example (INSECURE: plain http)") {
+		t.Fatalf("list: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = run(t, context.Background(), "integrations", "show", fmt.Sprint(in.ID), "--server", a.url)
+	if code != 0 || !strings.Contains(out, "! INSECURE:") || !strings.Contains(out, "unencrypted") {
+		t.Fatalf("show: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

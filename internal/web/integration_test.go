@@ -157,6 +157,9 @@ func TestAnIntegrationOverPlainHTTPCarriesAVisibleWarning(t *testing.T) {
 	if p.status != http.StatusOK || !strings.Contains(p.body, `id="insecure-warning"`) || !strings.Contains(p.body, "unencrypted") || !strings.Contains(p.body, "plain http — insecure") {
 		t.Fatalf("%d, no insecure warning: %.600s", p.status, p.body)
 	}
+	if c := b.get("/connectors"); strings.Count(c.body, "plain http — insecure") != 1 {
+		t.Fatalf("the connectors list does not mark exactly the plain-http integration as insecure")
+	}
 }
 
 func TestTheInstallFormRefusesThePlainHTTPOptInWhereItDoesNotApply(t *testing.T) {
