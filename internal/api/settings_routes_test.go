@@ -120,7 +120,7 @@ func TestProjectFreshnessShowsPollsCIAndGoneProjectsWithTheirReason(t *testing.T
 			GoneReason string `json:"gone_reason"`
 		} `json:"projects"`
 	}
-	if code := f.call(t, "GET", base+"/projects/freshness", f.owner, "", &out); code != 200 {
+	if code := f.call(t, "GET", base+"/freshness", f.owner, "", &out); code != 200 {
 		t.Fatalf("freshness: %d", code)
 	}
 	if len(out.Projects) != len(ps) {
@@ -149,7 +149,7 @@ func TestProjectFreshnessShowsPollsCIAndGoneProjectsWithTheirReason(t *testing.T
 	if ciOff != ciOffWant {
 		t.Fatalf("%d projects shown with CI/CD disabled, the sandbox has %d", ciOff, ciOffWant)
 	}
-	if code := f.call(t, "GET", base+"/projects/freshness", f.other, "", nil); code != 404 {
+	if code := f.call(t, "GET", base+"/freshness", f.other, "", nil); code != 404 {
 		t.Fatalf("another organisation's freshness: %d, want 404", code)
 	}
 }
@@ -168,7 +168,7 @@ func TestTheOpenAPIDocumentListsTheSettingsAndFreshnessFields(t *testing.T) {
 			t.Errorf("PATCH body lacks %s", k)
 		}
 	}
-	fr, ok := paths["/api/v1/integrations/{id}/projects/freshness"].(map[string]any)
+	fr, ok := paths["/api/v1/integrations/{id}/freshness"].(map[string]any)
 	if !ok {
 		t.Fatal("the freshness route is not in the document")
 	}
@@ -193,4 +193,4 @@ func TestTheOpenAPIDocumentListsTheSettingsAndFreshnessFields(t *testing.T) {
 // The freshness route is for every member, like the sync progress; it is
 // added to the access matrix's policy here to keep that table's file as
 // it is.
-func init() { policy["GET /api/v1/integrations/{id}/projects/freshness"] = "member" }
+func init() { policy["GET /api/v1/integrations/{id}/freshness"] = "member" }

@@ -21,7 +21,7 @@ func (a *API) registerSync(mux Mux) {
 	a.route(mux, "PUT /api/v1/integrations/{id}/selection", adminOnly, a.putSelection)
 	a.route(mux, "GET /api/v1/integrations/{id}/sync", anyMember, a.syncProgress)
 	a.route(mux, "POST /api/v1/integrations/{id}/sync", adminOnly, a.startSync)
-	a.route(mux, "GET /api/v1/integrations/{id}/projects/freshness", anyMember, a.projectFreshness)
+	a.route(mux, "GET /api/v1/integrations/{id}/freshness", anyMember, a.projectFreshness)
 	a.route(mux, "GET /api/v1/merge_requests", anyMember, a.listMergeRequests)
 	a.route(mux, "GET /api/v1/issues", anyMember, a.listIssues)
 	a.route(mux, "GET /api/v1/pipelines", anyMember, a.listPipelines)

@@ -422,7 +422,7 @@ func newProjectsCmd(af *apiFlags, asJSON *bool, printJSON func(io.Writer, any) e
 				return err
 			}
 			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "GET", "/api/v1/integrations/"+id+"/projects/freshness", nil, &raw); err != nil {
+			if err := c.do(cmd.Context(), "GET", "/api/v1/integrations/"+id+"/freshness", nil, &raw); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
