@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/labsync/labsync/internal/buildinfo"
+	"github.com/labsync/labsync/internal/store"
 )
 
 // summaries say what each endpoint does, for the OpenAPI document.
@@ -40,6 +41,7 @@ var summaries = map[string]string{
 	"PUT /api/v1/integrations/{id}/selection":         "Select projects, groups (auto-import), exclusions and services",
 	"GET /api/v1/integrations/{id}/sync":              "Sync progress per project and resource",
 	"POST /api/v1/integrations/{id}/sync":             "Start a sync",
+	"GET /api/v1/integrations/{id}/freshness":         "Per selected or gone project: last webhook, last poll, fresh as of, poll plan, CI/CD, gone reason",
 	"GET /api/v1/integrations/{id}/webhook":           "Webhook URL, health and last delivery",
 	"POST /api/v1/integrations/{id}/webhook":          "Issue or re-issue the webhook secret (shown once)",
 	"PUT /api/v1/integrations/{id}/webhook/signing":   "Set the Standard Webhooks signing token",
@@ -77,6 +79,15 @@ func (a *API) openAPI(w http.ResponseWriter, r *http.Request) error {
 		if params != nil {
 			op["parameters"] = params
 		}
+		if s, ok := requestSchemas[pattern]; ok {
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": s}}}
+		}
+		if s, ok := responseSchemas[pattern]; ok {
+			op["responses"] = map[string]any{
+				"200":     map[string]any{"description": "OK", "content": map[string]any{"application/json": map[string]any{"schema": s}}},
+				"default": op["responses"].(map[string]any)["default"],
+			}
+		}
 		if paths[path] == nil {
 			paths[path] = map[string]any{}
 		}
@@ -106,3 +117,63 @@ var publicPatterns = []string{
 	"GET /api/v1/connectors/gitlab/callback",
 	"GET /api/v1/openapi.json",
 }
+
+// Schemas of the bodies documented field by field. A field a client may
+// leave out is not required; a field the server always sends is.
+var (
+	dateTime       = map[string]any{"type": "string", "format": "date-time"}
+	settingsSchema = map[string]any{"type": "object", "properties": map[string]any{
+		"request_concurrency":    map[string]any{"type": "integer", "minimum": 0, "maximum": store.MaxRequestConcurrency, "description": "simultaneous requests to this GitLab; 0 = the default. Lower it when GitLab answers 429"},
+		"history_since":          map[string]any{"type": "string", "format": "date", "description": "earliest date the backfill fetches (YYYY-MM-DD); empty or absent = the whole history"},
+		"keep_lost_project_data": map[string]any{"type": "boolean", "description": "keep the data of projects the credential can no longer see instead of purging it"},
+	}}
+	requestSchemas = map[string]any{
+		"PATCH /api/v1/integrations/{id}": map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{
+			"alias":                   map[string]any{"type": "string"},
+			"ca_pem":                  map[string]any{"type": "string", "description": "extra CA certificates (PEM); empty removes them"},
+			"allow_hook_registration": map[string]any{"type": "boolean"},
+			"token":                   map[string]any{"type": "string", "writeOnly": true, "description": "a new access token (token integrations)"},
+			"allow_insecure_http":     map[string]any{"type": "boolean", "description": "opt-in to plain http to a self-managed GitLab at an http:// URL on another machine; refused for GitLab.com and https URLs"},
+			"request_concurrency":     settingsSchema["properties"].(map[string]any)["request_concurrency"],
+			"history_since":           settingsSchema["properties"].(map[string]any)["history_since"],
+			"keep_lost_project_data":  settingsSchema["properties"].(map[string]any)["keep_lost_project_data"],
+		}},
+	}
+	integrationSchema = map[string]any{"type": "object", "properties": map[string]any{
+		"id": map[string]any{"type": "integer"}, "alias": map[string]any{"type": "string"}, "base_url": map[string]any{"type": "string"},
+		"is_gitlab_com": map[string]any{"type": "boolean"}, "status": map[string]any{"type": "string"},
+		"allow_insecure_http": map[string]any{"type": "boolean"},
+		"insecure":            map[string]any{"type": "boolean", "description": "GitLab is reached over plain http: the token and data travel unencrypted"},
+		"insecure_warning":    map[string]any{"type": "string"},
+		"settings":            settingsSchema,
+	}}
+	freshnessSchema = map[string]any{"type": "object", "properties": map[string]any{"projects": map[string]any{"type": "array", "items": map[string]any{
+		"type": "object", "properties": map[string]any{
+			"project_id": map[string]any{"type": "integer", "description": "GitLab's project id"}, "path_with_namespace": map[string]any{"type": "string"},
+			"selected": map[string]any{"type": "boolean"}, "last_webhook_at": dateTime, "last_poll_at": dateTime,
+			"fresh_as_of": map[string]any{"type": "string", "format": "date-time", "description": "the project's data is complete up to this time"},
+			"poll_plan":   map[string]any{"type": "object", "description": "how often the project is polled now (every_seconds) and why (reason)"},
+			"ci_enabled":  map[string]any{"type": "boolean", "description": "false: CI/CD is disabled in GitLab and pipelines are skipped (not an error)"},
+			"archived":    map[string]any{"type": "boolean"},
+			"gone":        map[string]any{"type": "string", "enum": []string{store.GoneNotFound, store.GoneForbidden, store.GoneNotMember}, "description": "set when the project is no longer synced"},
+			"gone_reason": map[string]any{"type": "string"}, "gone_at": dateTime, "data_purged_at": dateTime,
+			"previous_path": map[string]any{"type": "string", "description": "the path before the last rename or transfer"}, "path_changed_at": dateTime,
+		}}}}}
+	repositoriesSchema = map[string]any{"type": "object", "properties": map[string]any{
+		"next_cursor": map[string]any{"type": "string"}, "discovered_at": dateTime,
+		"repositories": map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": map[string]any{
+			"id": map[string]any{"type": "integer", "description": "GitLab's project id"}, "path_with_namespace": map[string]any{"type": "string"},
+			"archived": map[string]any{"type": "boolean"}, "ci_enabled": map[string]any{"type": "boolean"}, "selected": map[string]any{"type": "boolean"},
+			"last_webhook_at": dateTime, "last_poll_at": dateTime, "fresh_as_of": dateTime, "poll_found_changes_at": dateTime,
+			"gone":        map[string]any{"type": "string", "enum": []string{store.GoneNotFound, store.GoneForbidden, store.GoneNotMember}},
+			"gone_reason": map[string]any{"type": "string"}, "gone_at": dateTime, "previous_path": map[string]any{"type": "string"},
+			"path_changed_at": dateTime, "data_purged_at": dateTime,
+		}}},
+	}}
+	responseSchemas = map[string]any{
+		"GET /api/v1/integrations/{id}/repositories": repositoriesSchema,
+		"GET /api/v1/integrations/{id}":              integrationSchema,
+		"PATCH /api/v1/integrations/{id}":            map[string]any{"type": "object", "properties": map[string]any{"integration": integrationSchema, "changed": map[string]any{"type": "array", "items": map[string]any{"type": "string"}}}},
+		"GET /api/v1/integrations/{id}/freshness":    freshnessSchema,
+	}
+)

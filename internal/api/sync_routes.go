@@ -21,6 +21,7 @@ func (a *API) registerSync(mux Mux) {
 	a.route(mux, "PUT /api/v1/integrations/{id}/selection", adminOnly, a.putSelection)
 	a.route(mux, "GET /api/v1/integrations/{id}/sync", anyMember, a.syncProgress)
 	a.route(mux, "POST /api/v1/integrations/{id}/sync", adminOnly, a.startSync)
+	a.route(mux, "GET /api/v1/integrations/{id}/freshness", anyMember, a.projectFreshness)
 	a.route(mux, "GET /api/v1/merge_requests", anyMember, a.listMergeRequests)
 	a.route(mux, "GET /api/v1/issues", anyMember, a.listIssues)
 	a.route(mux, "GET /api/v1/pipelines", anyMember, a.listPipelines)
@@ -188,6 +189,26 @@ func (a *API) syncProgress(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// projectFreshness lists every selected or gone project of the
+// integration with its last webhook delivery, last poll, the time its data
+// is fresh as of, its poll plan, whether CI/CD is disabled (pipelines
+// skipped, not an error) and, for a gone project, why.
+func (a *API) projectFreshness(w http.ResponseWriter, r *http.Request) error {
+	in, err := a.integration(r)
+	if err != nil {
+		return err
+	}
+	if a.Sync == nil {
+		return errSyncUnavailable
+	}
+	ps, err := a.Sync.ProjectFreshness(r.Context(), caller(r).OrgID, in.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"projects": ps})
 	return nil
 }
 

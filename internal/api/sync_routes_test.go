@@ -24,6 +24,8 @@ import (
 
 type syncFixture struct {
 	sb           *sandbox.Sandbox
+	st           *store.Store
+	org          int64
 	srv          *httptest.Server
 	owner, other string
 	integ        int64
@@ -58,7 +60,7 @@ func newSyncFixture(t *testing.T, version string) *syncFixture {
 	api.New(api.Deps{Store: st, Log: slog.New(slog.DiscardHandler), Sync: svc, Integrations: integ}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &syncFixture{sb: sb, srv: srv, owner: mint(b.Org.ID, b.Owner.ID), other: mint(orgB.ID, o.ID), integ: in.ID}
+	return &syncFixture{sb: sb, st: st, org: b.Org.ID, srv: srv, owner: mint(b.Org.ID, b.Owner.ID), other: mint(orgB.ID, o.ID), integ: in.ID}
 }
 
 func (f *syncFixture) call(t *testing.T, method, path, token, body string, out any) int {

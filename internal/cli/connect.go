@@ -46,7 +46,7 @@ func newConnectCmd() *cobra.Command {
 
 func newConnectTokenCmd(af *apiFlags) *cobra.Command {
 	var rawURL, tokenFile, caFile, alias string
-	var hooks bool
+	var hooks, insecure bool
 	cmd := &cobra.Command{
 		Use:   "token --url URL --gitlab-token-file FILE [--ca-file FILE] [--alias NAME]",
 		Short: "Connect a GitLab with a personal, group, project or service account access token",
@@ -68,7 +68,7 @@ $` + envGitLabToken + `, never from a flag value.` + apiClientHelp,
 			if strings.TrimSpace(tok) == "" {
 				return fmt.Errorf("connect token: no token: pass --gitlab-token-file FILE (- for standard input) or set %s", envGitLabToken)
 			}
-			body := map[string]any{"base_url": rawURL, "token": tok, "alias": alias, "allow_hook_registration": hooks}
+			body := map[string]any{"base_url": rawURL, "token": tok, "alias": alias, "allow_hook_registration": hooks, "allow_insecure_http": insecure}
 			if caFile != "" {
 				ca, err := os.ReadFile(caFile)
 				if err != nil {
@@ -103,12 +103,13 @@ $` + envGitLabToken + `, never from a flag value.` + apiClientHelp,
 	f.StringVar(&caFile, "ca-file", "", "PEM file with the CA that signed GitLab's certificate")
 	f.StringVar(&alias, "alias", "", "name shown for this connection (default: the GitLab host)")
 	f.BoolVar(&hooks, "allow-hooks", false, "let labsync register its own webhooks (needs the api scope)")
+	f.BoolVar(&insecure, "allow-insecure-http", false, "allow plain http to a self-managed GitLab at an http:// URL on another machine (never GitLab.com); the token then crosses the network unencrypted")
 	return cmd
 }
 
 func newConnectOAuthCmd(af *apiFlags) *cobra.Command {
 	var rawURL, clientID, secretFile, caFile, alias, code, state string
-	var hooks bool
+	var hooks, insecure bool
 	var reauth int64
 	var wait time.Duration
 	cmd := &cobra.Command{
@@ -154,7 +155,7 @@ state from the address GitLab redirected to and run the command again with
 			if rawURL == "" && reauth == 0 {
 				return errors.New("connect oauth: --url is required (or --reauthorize ID, or --code and --state)")
 			}
-			body := map[string]any{"base_url": rawURL, "alias": alias, "allow_hook_registration": hooks, "integration_id": reauth, "client_id": clientID}
+			body := map[string]any{"base_url": rawURL, "alias": alias, "allow_hook_registration": hooks, "allow_insecure_http": insecure, "integration_id": reauth, "client_id": clientID}
 			if secretFile != "" {
 				sec, err := readSecretFile(cmd.InOrStdin(), secretFile, "", "client secret")
 				if err != nil {
@@ -220,6 +221,7 @@ state from the address GitLab redirected to and run the command again with
 	f.StringVar(&caFile, "ca-file", "", "PEM file with the CA that signed GitLab's certificate")
 	f.StringVar(&alias, "alias", "", "name shown for this connection (default: the GitLab host)")
 	f.BoolVar(&hooks, "allow-hooks", false, "also ask for the api scope so labsync may register its own webhooks")
+	f.BoolVar(&insecure, "allow-insecure-http", false, "allow plain http to a self-managed GitLab at an http:// URL on another machine (never GitLab.com)")
 	f.Int64Var(&reauth, "reauthorize", 0, "reauthorize this existing OAuth integration instead of creating one")
 	f.StringVar(&code, "code", "", "complete with the code from GitLab's redirect (with --state)")
 	f.StringVar(&state, "state", "", "complete with the state from GitLab's redirect (with --code)")

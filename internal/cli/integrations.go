@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/labsync/labsync/internal/diagnose"
+	labsync "github.com/labsync/labsync/internal/sync"
 )
 
 // integrationView is what the CLI reads of the API's integration.
@@ -51,8 +52,15 @@ type integrationView struct {
 		Status string `json:"status"`
 		Why    string `json:"why"`
 	} `json:"capabilities"`
-	RedirectURI string    `json:"redirect_uri"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	RedirectURI     string `json:"redirect_uri"`
+	Insecure        bool   `json:"insecure"`
+	InsecureWarning string `json:"insecure_warning"`
+	Settings        struct {
+		RequestConcurrency  int    `json:"request_concurrency"`
+		HistorySince        string `json:"history_since"`
+		KeepLostProjectData bool   `json:"keep_lost_project_data"`
+	} `json:"settings"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func printIntegration(w io.Writer, i integrationView) {
@@ -104,6 +112,21 @@ func printIntegration(w io.Writer, i integrationView) {
 	if i.RedirectURI != "" {
 		fmt.Fprintf(w, "  %-13s %s\n", "redirect URI", i.RedirectURI)
 	}
+	if i.Insecure {
+		fmt.Fprintf(w, "! INSECURE: %s\n", i.InsecureWarning)
+	}
+	s := i.Settings
+	conc, since, keep := "default", "whole history", "purged within 24 h"
+	if s.RequestConcurrency > 0 {
+		conc = strconv.Itoa(s.RequestConcurrency)
+	}
+	if s.HistorySince != "" {
+		since = "since " + s.HistorySince
+	}
+	if s.KeepLostProjectData {
+		keep = "kept"
+	}
+	fmt.Fprintf(w, "  %-13s concurrency %s; backfill %s; data of projects the credential lost: %s\n", "sync", conc, since, keep)
 }
 
 func newIntegrationsCmd() *cobra.Command {
@@ -157,7 +180,11 @@ func newIntegrationsCmd() *cobra.Command {
 				} else if i.Token != nil && i.Token.AutoRefresh {
 					exp = "auto-renewed"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i.ID, i.Alias, i.StatusText, i.AuthMethod, i.BaseURL, i.Version, exp)
+				base := i.BaseURL
+				if i.Insecure {
+					base += " (INSECURE: plain http)"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i.ID, i.Alias, i.StatusText, i.AuthMethod, base, i.Version, exp)
 			}
 			if len(res.Integrations) == 0 {
 				fmt.Fprintln(tw, "(none: connect one with `labsync connect token` or `labsync connect oauth`)")
@@ -308,6 +335,138 @@ func newIntegrationsCmd() *cobra.Command {
 	}
 	setToken.Flags().StringVar(&tokenFile, flagGitLabToken, "", "file holding the new GitLab access token; - reads standard input (else $"+envGitLabToken+")")
 	deprecatedAlias(setToken.Flags(), &tokenFile, "token-file", flagGitLabToken)
-	cmd.AddCommand(list, show, test, disconnect, setToken)
+	var (
+		concurrency int
+		since       string
+		keepLost    bool
+		insecure    bool
+	)
+	set := &cobra.Command{
+		Use:   "set ID [--concurrency N] [--history-since YYYY-MM-DD] [--keep-lost-project-data=BOOL] [--allow-insecure-http=BOOL]",
+		Short: "Change an integration's sync settings and its plain-http opt-in; only the flags given change",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := idArg(args)
+			if err != nil {
+				return err
+			}
+			body := map[string]any{}
+			fl := cmd.Flags()
+			if fl.Changed("concurrency") {
+				body["request_concurrency"] = concurrency
+			}
+			if fl.Changed("history-since") {
+				body["history_since"] = since
+			}
+			if fl.Changed("keep-lost-project-data") {
+				body["keep_lost_project_data"] = keepLost
+			}
+			if fl.Changed("allow-insecure-http") {
+				body["allow_insecure_http"] = insecure
+			}
+			if len(body) == 0 {
+				return errors.New("set: nothing to change: give --concurrency, --history-since, --keep-lost-project-data or --allow-insecure-http")
+			}
+			c, err := af.client()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "PATCH", "/api/v1/integrations/"+id, body, &raw); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(out, raw)
+			}
+			var res struct {
+				Integration integrationView `json:"integration"`
+				Changed     []string        `json:"changed"`
+				Notices     []string        `json:"notices"`
+			}
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return err
+			}
+			if len(res.Changed) == 0 {
+				fmt.Fprintf(out, "Nothing changed for %q: the settings already had these values.\n", res.Integration.Alias)
+			} else {
+				fmt.Fprintf(out, "Changed %s of %q.\n", strings.Join(res.Changed, ", "), res.Integration.Alias)
+			}
+			printIntegration(out, res.Integration)
+			for _, n := range res.Notices {
+				fmt.Fprintf(out, "! %s\n", n)
+			}
+			return nil
+		},
+	}
+	sf := set.Flags()
+	sf.IntVar(&concurrency, "concurrency", 0, "simultaneous requests to this GitLab (0 = the default; lower it if GitLab answers 429)")
+	sf.StringVar(&since, "history-since", "", "earliest date the backfill fetches, YYYY-MM-DD (\"\" = the whole history)")
+	sf.BoolVar(&keepLost, "keep-lost-project-data", false, "keep the data of projects the credential can no longer see instead of purging it")
+	sf.BoolVar(&insecure, "allow-insecure-http", false, "allow plain http to this self-managed GitLab (its URL must be http://; never GitLab.com)")
+	cmd.AddCommand(list, show, test, disconnect, setToken, set, newProjectsCmd(&af, &asJSON, printJSON, idArg))
 	return withAPIErrors(cmd)
+}
+
+// newProjectsCmd is `labsync integrations projects ID`: how fresh each
+// selected project's data is, and the projects that are gone, with why.
+func newProjectsCmd(af *apiFlags, asJSON *bool, printJSON func(io.Writer, any) error, idArg func([]string) (string, error)) *cobra.Command {
+	return &cobra.Command{
+		Use: "projects ID", Short: "Per selected or gone project: last webhook, last poll, fresh as of, CI/CD, gone reason", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := idArg(args)
+			if err != nil {
+				return err
+			}
+			c, err := af.client()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/integrations/"+id+"/freshness", nil, &raw); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if *asJSON {
+				return printJSON(out, raw)
+			}
+			var res struct {
+				Projects []labsync.ProjectFreshness `json:"projects"`
+			}
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return err
+			}
+			when := func(t *time.Time) string {
+				if t == nil {
+					return "never"
+				}
+				return t.UTC().Format(time.RFC3339)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PROJECT\tLAST WEBHOOK\tLAST POLL\tFRESH AS OF\tSTATE")
+			for _, p := range res.Projects {
+				state := fmt.Sprintf("polled every %s", time.Duration(p.Plan.EverySecs)*time.Second)
+				switch {
+				case p.Gone != "":
+					state = "gone: " + p.GoneReason
+					if p.DataPurgedAt != nil {
+						state += "; data purged " + when(p.DataPurgedAt)
+					}
+				case p.Archived:
+					state = "archived; " + state
+				}
+				if p.Gone == "" && !p.CIEnabled {
+					state += "; CI/CD disabled — pipelines skipped"
+				}
+				if p.PreviousPath != "" {
+					state += "; was " + p.PreviousPath
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Path, when(p.LastWebhookAt), when(p.LastPollAt), when(p.FreshAsOf), state)
+			}
+			if len(res.Projects) == 0 {
+				fmt.Fprintln(tw, "(no selected project: select some with the web UI or PUT /api/v1/integrations/{id}/selection)")
+			}
+			return tw.Flush()
+		},
+	}
 }

@@ -29,6 +29,16 @@ type UpdateInput struct {
 	// Token replaces the access token of a token integration (the way out
 	// of "needs a new token").
 	Token secret.Secret `json:"token,omitzero"`
+	// AllowInsecureHTTP turns the plain-http opt-in on (only for an
+	// integration whose URL is http:// on another machine, never
+	// GitLab.com) or off (only when its URL does not need it).
+	AllowInsecureHTTP *bool `json:"allow_insecure_http,omitempty"`
+	// RequestConcurrency, HistorySince (YYYY-MM-DD, "" for the whole
+	// history) and KeepLostProjectData are the sync settings (see
+	// Settings).
+	RequestConcurrency  *int    `json:"request_concurrency,omitempty"`
+	HistorySince        *string `json:"history_since,omitempty"`
+	KeepLostProjectData *bool   `json:"keep_lost_project_data,omitempty"`
 }
 
 // UpdateResult is the integration after a change.
@@ -40,7 +50,10 @@ type UpdateResult struct {
 
 // Update validates what changes and saves it: a new CA must let labsync
 // reach GitLab's API, a new token passes the whole check, the webhook
-// opt-in needs the api scope. Nothing is saved when a check fails.
+// opt-in needs the api scope, the plain-http opt-in needs an http:// URL
+// of a self-managed GitLab, the sync settings must be in range. Nothing is
+// saved when a check fails. One audit entry, "integration.updated", names
+// the fields that changed.
 func (s *Service) Update(ctx context.Context, who Actor, id int64, in UpdateInput) (UpdateResult, error) {
 	i, err := s.st.Integration(ctx, who.OrgID, id)
 	if err != nil {
@@ -49,7 +62,7 @@ func (s *Service) Update(ctx context.Context, who Actor, id int64, in UpdateInpu
 	if i.Status == store.StatusDisconnected {
 		return UpdateResult{}, &problem.Error{Kind: problem.Conflict, Code: CodeUnusable, Message: fmt.Sprintf("integration %q is disconnected", i.Alias), Remedy: "Connect the GitLab again."}
 	}
-	base, err := gitlab.NormalizeBaseURL(i.BaseURL)
+	base, err := storedURL(i.BaseURL, i.AllowInsecureHTTP)
 	if err != nil {
 		return UpdateResult{}, err
 	}
@@ -72,7 +85,7 @@ func (s *Service) Update(ctx context.Context, who Actor, id int64, in UpdateInpu
 			return UpdateResult{}, err
 		}
 		ca = *in.CAPEM
-		if rep := diagnose.Run(ctx, diagnose.Input{URL: base.String(), CAPEM: []byte(ca), Policy: s.policy, Timeout: s.netTimeout}); !rep.OK {
+		if rep := diagnose.Run(ctx, s.diagnoseInput(base, ca, secret.Secret{})); !rep.OK {
 			e := checkFailed(rep, "with the new CA, GitLab cannot be reached")
 			e.Field = "ca_pem"
 			return UpdateResult{}, e
@@ -86,6 +99,28 @@ func (s *Service) Update(ctx context.Context, who Actor, id int64, in UpdateInpu
 		set.AllowHookRegistration = &hooks
 		res.Changed = append(res.Changed, "allow_hook_registration")
 	}
+	if in.AllowInsecureHTTP != nil && *in.AllowInsecureHTTP != i.AllowInsecureHTTP {
+		if *in.AllowInsecureHTTP {
+			if err := checkInsecureOptIn(i.BaseURL); err != nil {
+				return UpdateResult{}, err
+			}
+		} else if _, err := gitlab.NormalizeBaseURL(i.BaseURL); err != nil {
+			return UpdateResult{}, invalid("allow_insecure_http", "Serve GitLab over https, then disconnect this integration and connect its https:// URL.",
+				"%s is reached over plain http: without the opt-in labsync could not reach it at all", i.BaseURL)
+		}
+		v := *in.AllowInsecureHTTP
+		set.AllowInsecureHTTP = &v
+		res.Changed = append(res.Changed, "allow_insecure_http")
+	}
+	sync, err := s.st.SyncSettingsFor(ctx, who.OrgID, id)
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	syncChanged, err := applySettings(&sync, in)
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	res.Changed = append(res.Changed, syncChanged...)
 	var newToken *validated
 	if !in.Token.IsZero() {
 		if i.AuthMethod != store.AuthMethodToken {
@@ -145,11 +180,20 @@ func (s *Service) Update(ctx context.Context, who Actor, id int64, in UpdateInpu
 	if err := s.st.UpdateIntegrationSettings(ctx, who.OrgID, id, set); err != nil {
 		return UpdateResult{}, err
 	}
+	if len(syncChanged) > 0 {
+		if err := s.st.SaveSyncSettings(ctx, who.OrgID, id, sync); err != nil {
+			return UpdateResult{}, err
+		}
+	}
 	if newToken != nil {
 		_ = s.st.SetIntegrationVersion(ctx, who.OrgID, id, newToken.version)
 	}
 	s.forget(id)
-	s.audit(ctx, who.OrgID, &who.UserID, "user", "integration.updated", id, map[string]any{"changed": res.Changed})
+	detail := map[string]any{"changed": res.Changed}
+	if who.Via != "" {
+		detail["via"] = who.Via
+	}
+	s.audit(ctx, who.OrgID, &who.UserID, "user", "integration.updated", id, detail)
 	v, err := s.View(ctx, who.OrgID, id)
 	if err != nil {
 		return UpdateResult{}, err
@@ -242,6 +286,9 @@ type TestInput struct {
 	BaseURL string        `json:"base_url"`
 	Token   secret.Secret `json:"token,omitzero"`
 	CAPEM   string        `json:"ca_pem,omitempty"`
+	// AllowInsecureHTTP opts in to plain http to a self-managed GitLab
+	// that is not on this machine (never GitLab.com).
+	AllowInsecureHTTP bool `json:"allow_insecure_http,omitempty"`
 	// TimeoutSeconds bounds each network operation (default 10, at most 60).
 	TimeoutSeconds float64 `json:"timeout_seconds,omitempty"`
 }
@@ -256,7 +303,8 @@ func (s *Service) timeout(seconds float64) time.Duration {
 // Test runs the diagnosis on input that is not saved, under the service's
 // address policy.
 func (s *Service) Test(ctx context.Context, in TestInput) diagnose.Report {
-	return diagnose.Run(ctx, diagnose.Input{URL: in.BaseURL, Token: in.Token, CAPEM: []byte(in.CAPEM), Policy: s.policy, Timeout: s.timeout(in.TimeoutSeconds)})
+	return diagnose.Run(ctx, diagnose.Input{URL: in.BaseURL, Token: in.Token, CAPEM: []byte(in.CAPEM), Policy: s.policy, Proxy: s.cfg.GitLabProxy,
+		AllowInsecureHTTP: in.AllowInsecureHTTP, Timeout: s.timeout(in.TimeoutSeconds)})
 }
 
 // TestSaved runs the diagnosis for org's saved integration with its own
@@ -267,7 +315,8 @@ func (s *Service) TestSaved(ctx context.Context, orgID, id int64) (diagnose.Repo
 	if err != nil {
 		return diagnose.Report{}, err
 	}
-	in := diagnose.Input{URL: i.BaseURL, CAPEM: []byte(i.CAPEM), Policy: s.policy, Timeout: s.timeout(0)}
+	in := diagnose.Input{URL: i.BaseURL, CAPEM: []byte(i.CAPEM), Policy: s.policy, Proxy: s.cfg.GitLabProxy,
+		AllowInsecureHTTP: i.AllowInsecureHTTP, Timeout: s.timeout(0)}
 	cred, err := s.st.Credential(ctx, orgID, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return diagnose.Run(ctx, in), nil
@@ -360,7 +409,7 @@ func (s *Service) oauthSteps(ctx context.Context, i store.Integration, rep *diag
 		skipRest(diagnose.StepToken, "Not checked: no usable OAuth token.")
 		return
 	}
-	base, _ := gitlab.NormalizeBaseURL(i.BaseURL)
+	base, _ := storedURL(i.BaseURL, i.AllowInsecureHTTP)
 	hc, err := s.bareHTTP(base, i.CAPEM)
 	if err != nil {
 		return

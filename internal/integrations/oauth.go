@@ -30,7 +30,9 @@ import (
 // bareHTTP is a guarded HTTP client for base without credentials: the
 // OAuth token, revoke and token-info calls add their own.
 func (s *Service) bareHTTP(base gitlab.BaseURL, caPEM string) (*http.Client, error) {
-	c, err := gitlab.New(gitlab.Options{BaseURL: base, CAPEM: []byte(caPEM), Policy: s.policy, Timeout: s.netTimeout, UserAgent: "labsync"})
+	opts := s.clientOptions(base, caPEM)
+	opts.Timeout = s.netTimeout
+	c, err := gitlab.New(opts)
 	if err != nil {
 		return nil, invalid("ca_pem", "Give the PEM of the CA that signed GitLab's certificate.", "%v", err)
 	}
@@ -60,6 +62,8 @@ type StartInput struct {
 	// AllowHookRegistration asks for the api scope too, so labsync may
 	// register its own webhooks.
 	AllowHookRegistration bool `json:"allow_hook_registration,omitempty"`
+	// AllowInsecureHTTP opts in to plain http, as in TokenInput.
+	AllowInsecureHTTP bool `json:"allow_insecure_http,omitempty"`
 	// IntegrationID reauthorises an existing OAuth integration instead of
 	// creating one; its URL, CA, alias and opt-in are kept.
 	IntegrationID int64 `json:"integration_id,omitempty"`
@@ -96,8 +100,9 @@ func (s *Service) StartOAuth(ctx context.Context, who Actor, in StartInput) (Sta
 		}
 		existing = &i
 		in.BaseURL, in.CAPEM, in.Alias, in.AllowHookRegistration = i.BaseURL, i.CAPEM, i.Alias, i.AllowHookRegistration
+		in.AllowInsecureHTTP = i.AllowInsecureHTTP
 	}
-	base, err := normalizeURL(in.BaseURL)
+	base, err := normalizeURL(in.BaseURL, in.AllowInsecureHTTP)
 	if err != nil {
 		return StartResult{}, err
 	}
@@ -110,7 +115,7 @@ func (s *Service) StartOAuth(ctx context.Context, who Actor, in StartInput) (Sta
 	}
 	// The way to GitLab (address policy, DNS, TCP, TLS, API) before the user
 	// is sent there: a wrong URL or CA is reported here, not after consent.
-	if rep := diagnose.Run(ctx, diagnose.Input{URL: base.String(), CAPEM: []byte(in.CAPEM), Policy: s.policy, Timeout: s.netTimeout}); !rep.OK {
+	if rep := diagnose.Run(ctx, s.diagnoseInput(base, in.CAPEM, secret.Secret{})); !rep.OK {
 		return StartResult{}, checkFailed(rep, "GitLab cannot be reached")
 	}
 	app, err := s.resolveApp(ctx, who, base, in.ClientID, in.ClientSecret)
@@ -129,7 +134,7 @@ func (s *Service) StartOAuth(ctx context.Context, who Actor, in StartInput) (Sta
 	}
 	st := &store.OAuthState{StateHash: hash[:], OrgID: who.OrgID, UserID: who.UserID, OAuthAppID: app.ID,
 		BaseURL: base.String(), RedirectURI: s.RedirectURI(), Alias: alias, Scopes: scopes, CAPEM: in.CAPEM,
-		AllowHookRegistration: in.AllowHookRegistration, VerifierSealed: sealed, ExpiresAt: s.clock().Add(StateTTL)}
+		AllowHookRegistration: in.AllowHookRegistration, AllowInsecureHTTP: in.AllowInsecureHTTP, VerifierSealed: sealed, ExpiresAt: s.clock().Add(StateTTL)}
 	if existing != nil {
 		st.IntegrationID = &existing.ID
 	}
@@ -275,7 +280,7 @@ type exchanged struct {
 // exchangeCode trades the authorization code for a token pair with the
 // state's PKCE verifier and the organisation's application.
 func (s *Service) exchangeCode(ctx context.Context, st store.OAuthState, code secret.Secret) (exchanged, error) {
-	base, err := gitlab.NormalizeBaseURL(st.BaseURL)
+	base, err := storedURL(st.BaseURL, st.AllowInsecureHTTP)
 	if err != nil {
 		return exchanged{}, err
 	}
@@ -337,8 +342,9 @@ func (s *Service) checkGrant(ctx context.Context, st store.OAuthState, x exchang
 			Message: fmt.Sprintf("GitLab granted the scopes %s, without read_api (or api), which labsync needs to read projects, merge requests, issues and pipelines", strings.Join(scopes, ", ")),
 			Remedy:  "Edit the application in GitLab to allow read_api, read_user and read_repository, then start again."}
 	}
-	api, err := gitlab.New(gitlab.Options{BaseURL: x.base, CAPEM: []byte(st.CAPEM), Policy: s.policy, Timeout: s.netTimeout,
-		TokenSource: oauth2.StaticTokenSource(x.pair.token()), UserAgent: "labsync"})
+	opts := s.clientOptions(x.base, st.CAPEM)
+	opts.Timeout, opts.TokenSource = s.netTimeout, oauth2.StaticTokenSource(x.pair.token())
+	api, err := gitlab.New(opts)
 	if err != nil {
 		return grant{}, err
 	}
@@ -380,7 +386,7 @@ func (s *Service) saveOAuthIntegration(ctx context.Context, st store.OAuthState,
 			ver := g.version
 			i := &store.Integration{OrgID: st.OrgID, Alias: st.Alias, BaseURL: x.base.String(), AuthMethod: store.AuthMethodOAuth,
 				OAuthAppID: &appID, Status: store.StatusActive, CAPEM: st.CAPEM, AllowHookRegistration: st.AllowHookRegistration,
-				GitLabUsername: g.user.Username, GitLabUserID: &uid, CreatedBy: &st.UserID,
+				AllowInsecureHTTP: st.AllowInsecureHTTP, GitLabUsername: g.user.Username, GitLabUserID: &uid, CreatedBy: &st.UserID,
 				GitLabVersion: ver.Version, GitLabRevision: ver.Revision, GitLabEnterprise: ver.Enterprise,
 				Capabilities: ver.Capabilities, VersionCheckedAt: &ver.CheckedAt}
 			if err := s.st.CreateIntegration(ctx, tx, i); err != nil {

@@ -41,7 +41,7 @@ type OAuthAppInput struct {
 // SaveOAuthApp creates or replaces the organisation's application for a
 // GitLab; the secret is sealed and never shown again.
 func (s *Service) SaveOAuthApp(ctx context.Context, who Actor, in OAuthAppInput) (store.OAuthApp, error) {
-	base, err := normalizeURL(in.BaseURL)
+	base, err := normalizeURL(in.BaseURL, false)
 	if err != nil {
 		return store.OAuthApp{}, err
 	}

@@ -309,7 +309,7 @@ func withGitLab(s, desc string) string {
 // oauthConfigFor builds the OAuth configuration of an integration from its
 // organisation's application.
 func (s *Service) oauthConfigFor(ctx context.Context, i store.Integration) (*oauth2.Config, *http.Client, error) {
-	base, err := gitlab.NormalizeBaseURL(i.BaseURL)
+	base, err := storedURL(i.BaseURL, i.AllowInsecureHTTP)
 	if err != nil {
 		return nil, nil, err
 	}

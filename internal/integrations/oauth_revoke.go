@@ -61,7 +61,7 @@ func (s *Service) revokeIntegration(ctx context.Context, i store.Integration) (b
 	if err != nil {
 		return false, err.Error()
 	}
-	base, _ := gitlab.NormalizeBaseURL(i.BaseURL)
+	base, _ := storedURL(i.BaseURL, i.AllowInsecureHTTP)
 	if err := s.revokeAt(ctx, hc, base, conf.ClientID, conf.ClientSecret, p); err != nil {
 		return false, err.Error()
 	}

@@ -42,6 +42,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/labsync/labsync/internal/config"
+	"github.com/labsync/labsync/internal/diagnose"
 	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/problem"
@@ -210,10 +211,10 @@ func (s *Service) Client(ctx context.Context, orgID, integrationID int64) (*gitl
 
 // fingerprint changes whenever the client must be rebuilt: another
 // credential (a new token or reauthorization gives a new row), another CA,
-// another webhook opt-in.
+// another webhook or plain-http opt-in.
 func fingerprint(i store.Integration, c store.Credential) string {
 	h := sha256.Sum256([]byte(i.CAPEM))
-	return fmt.Sprintf("%s|%x|%t|%d|%s", i.BaseURL, h[:8], i.AllowHookRegistration, c.ID, i.AuthMethod)
+	return fmt.Sprintf("%s|%x|%t|%t|%d|%s", i.BaseURL, h[:8], i.AllowHookRegistration, i.AllowInsecureHTTP, c.ID, i.AuthMethod)
 }
 
 func (s *Service) forget(integrationID int64) {
@@ -237,12 +238,12 @@ func usable(i store.Integration) error {
 }
 
 func (s *Service) buildClient(ctx context.Context, i store.Integration, cred store.Credential) (*cachedClient, error) {
-	base, err := gitlab.NormalizeBaseURL(i.BaseURL)
+	base, err := storedURL(i.BaseURL, i.AllowInsecureHTTP)
 	if err != nil {
 		return nil, fmt.Errorf("integrations: stored base URL of integration %d: %w", i.ID, err)
 	}
-	opts := gitlab.Options{BaseURL: base, CAPEM: []byte(i.CAPEM), Policy: s.policy,
-		AllowHookWrites: i.AllowHookRegistration, UserAgent: "labsync"}
+	opts := s.clientOptions(base, i.CAPEM)
+	opts.AllowHookWrites = i.AllowHookRegistration
 	out := &cachedClient{}
 	switch cred.Kind {
 	case store.CredentialAccessToken:
@@ -401,4 +402,29 @@ type Actor struct {
 	// Via names the door the use-case came through ("api", "ui"), for
 	// the audit entry; empty when it does not matter.
 	Via string
+}
+
+// storedURL parses an integration's stored base URL again, with the
+// plain-http opt-in when the integration holds it.
+func storedURL(raw string, insecure bool) (gitlab.BaseURL, error) {
+	if insecure {
+		return gitlab.NormalizeBaseURL(raw, gitlab.AllowInsecureHTTP())
+	}
+	return gitlab.NormalizeBaseURL(raw)
+}
+
+// clientOptions are what every GitLab client of base shares: its CA, the
+// address policy, the outbound proxy (LABSYNC_GITLAB_PROXY or the standard
+// proxy variables) and the plain-http opt-in base was parsed with.
+func (s *Service) clientOptions(base gitlab.BaseURL, caPEM string) gitlab.Options {
+	return gitlab.Options{BaseURL: base, CAPEM: []byte(caPEM), Policy: s.policy, Proxy: s.cfg.GitLabProxy,
+		AllowInsecureHTTP: base.Insecure(), UserAgent: "labsync"}
+}
+
+// diagnoseInput is the diagnosis of base with the service's address
+// policy, proxy and network timeout, and the plain-http opt-in base was
+// parsed with.
+func (s *Service) diagnoseInput(base gitlab.BaseURL, caPEM string, tok secret.Secret) diagnose.Input {
+	return diagnose.Input{URL: base.String(), Token: tok, CAPEM: []byte(caPEM), Policy: s.policy, Proxy: s.cfg.GitLabProxy,
+		AllowInsecureHTTP: base.Insecure(), Timeout: s.netTimeout}
 }

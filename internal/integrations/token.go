@@ -29,6 +29,10 @@ type TokenInput struct {
 	// AllowHookRegistration lets labsync register its own webhooks; the
 	// token then needs the api scope.
 	AllowHookRegistration bool `json:"allow_hook_registration,omitempty"`
+	// AllowInsecureHTTP opts in to plain http to a self-managed GitLab at
+	// an http:// URL on another machine; it is refused for GitLab.com and
+	// for https URLs. The integration is then shown as insecure.
+	AllowInsecureHTTP bool `json:"allow_insecure_http,omitempty"`
 }
 
 // ConnectResult is a new connection and what the check noticed.
@@ -46,7 +50,7 @@ type ConnectResult struct {
 // token is removed (and said so). A check that fails saves nothing and
 // returns an *Error carrying the diagnosis.
 func (s *Service) ConnectToken(ctx context.Context, who Actor, in TokenInput) (ConnectResult, error) {
-	base, err := normalizeURL(in.BaseURL)
+	base, err := normalizeURL(in.BaseURL, in.AllowInsecureHTTP)
 	if err != nil {
 		return ConnectResult{}, err
 	}
@@ -72,7 +76,7 @@ func (s *Service) ConnectToken(ctx context.Context, who Actor, in TokenInput) (C
 		uid := v.userID
 		i := &store.Integration{OrgID: who.OrgID, Alias: alias, BaseURL: base.String(), AuthMethod: store.AuthMethodToken,
 			Status: store.StatusActive, CAPEM: in.CAPEM, AllowHookRegistration: in.AllowHookRegistration,
-			GitLabUsername: v.username, GitLabUserID: &uid, CreatedBy: &who.UserID,
+			AllowInsecureHTTP: in.AllowInsecureHTTP, GitLabUsername: v.username, GitLabUserID: &uid, CreatedBy: &who.UserID,
 			GitLabVersion: v.version.Version, GitLabRevision: v.version.Revision, GitLabEnterprise: v.version.Enterprise,
 			Capabilities: v.version.Capabilities, VersionCheckedAt: &v.version.CheckedAt}
 		if err := s.st.CreateIntegration(ctx, tx, i); err != nil {
@@ -116,7 +120,7 @@ func (s *Service) validateToken(ctx context.Context, base gitlab.BaseURL, tok se
 	if tok.IsZero() {
 		return validated{}, invalid("token", "Create an access token in GitLab (User settings → Access tokens) with the read_api scope and paste it.", "the access token is missing")
 	}
-	rep := diagnose.Run(ctx, diagnose.Input{URL: base.String(), Token: tok, CAPEM: []byte(caPEM), Policy: s.policy, Timeout: s.netTimeout})
+	rep := diagnose.Run(ctx, s.diagnoseInput(base, caPEM, tok))
 	if !rep.OK {
 		return validated{}, checkFailed(rep, "the connection check failed")
 	}
@@ -143,7 +147,9 @@ func (s *Service) validateToken(ctx context.Context, base gitlab.BaseURL, tok se
 			Message: fmt.Sprintf("webhook registration needs the api scope; this token has %s", strings.Join(v.scopes, ", ")),
 			Remedy:  "Create a token with the api scope, or leave webhook registration off and create the webhook in GitLab yourself."}
 	}
-	c, err := gitlab.New(gitlab.Options{BaseURL: base, Token: secret.New(v.token), CAPEM: []byte(caPEM), Policy: s.policy, Timeout: s.netTimeout, UserAgent: "labsync"})
+	opts := s.clientOptions(base, caPEM)
+	opts.Timeout, opts.Token = s.netTimeout, secret.New(v.token)
+	c, err := gitlab.New(opts)
 	if err != nil {
 		return validated{}, invalid("token", "", "%v", err)
 	}
@@ -226,8 +232,17 @@ func (s *Service) inspect(ctx context.Context, c *gitlab.Client) (store.Integrat
 	return out, nil
 }
 
-func normalizeURL(raw string) (gitlab.BaseURL, error) {
-	b, err := gitlab.NormalizeBaseURL(raw)
+// normalizeURL checks a GitLab URL a user gave. With insecure (the
+// integration's plain-http opt-in) it accepts an http:// URL of a
+// self-managed GitLab on another machine, and refuses the opt-in for
+// GitLab.com and for a URL that is not such.
+func normalizeURL(raw string, insecure bool) (gitlab.BaseURL, error) {
+	if insecure {
+		if err := checkInsecureOptIn(raw); err != nil {
+			return gitlab.BaseURL{}, err
+		}
+	}
+	b, err := storedURL(raw, insecure)
 	if err != nil {
 		var ue *gitlab.URLError
 		if errors.As(err, &ue) {

@@ -38,6 +38,15 @@ type View struct {
 	CustomCA              bool           `json:"custom_ca"`
 	CACertificates        []string       `json:"ca_certificates,omitempty"`
 	AllowHookRegistration bool           `json:"allow_hook_registration"`
+	// AllowInsecureHTTP is the integration's opt-in to plain http;
+	// Insecure is true when its GitLab is reached over plain http on a
+	// host that is not this machine, so the token and data travel
+	// unencrypted, and InsecureWarning says so in words.
+	AllowInsecureHTTP bool   `json:"allow_insecure_http"`
+	Insecure          bool   `json:"insecure"`
+	InsecureWarning   string `json:"insecure_warning,omitempty"`
+	// Settings are the integration's sync settings.
+	Settings Settings `json:"settings"`
 	// RedirectURI and OAuthClientID are set for OAuth integrations: the
 	// redirect URI registered in GitLab and the application's id.
 	RedirectURI   string    `json:"redirect_uri,omitempty"`
@@ -135,7 +144,7 @@ func statusWords(status string) string {
 func statusRemedy(i store.Integration) string {
 	switch i.Status {
 	case store.StatusNeedsNewToken:
-		return fmt.Sprintf("Create a new access token in GitLab with the read_api scope (api if labsync registers webhooks) and give it with PATCH /api/v1/integrations/%d {\"token\": …} or `labsync integrations set-token %d --token-file FILE`.", i.ID, i.ID)
+		return fmt.Sprintf("Create a new access token in GitLab with the read_api scope (api if labsync registers webhooks) and give it with PATCH /api/v1/integrations/%d {\"token\": …} or `labsync integrations set-token %d --gitlab-token-file FILE`.", i.ID, i.ID)
 	case store.StatusNeedsReauthorization:
 		return fmt.Sprintf("Reconnect with OAuth: POST /api/v1/integrations/gitlab/start {\"integration_id\": %d} or `labsync connect oauth --reauthorize %d`, and approve the request in GitLab.", i.ID, i.ID)
 	case store.StatusUnreachable:
@@ -179,9 +188,19 @@ func (s *Service) view(ctx context.Context, i store.Integration) (View, error) {
 		CustomCA: strings.TrimSpace(i.CAPEM) != "", AllowHookRegistration: i.AllowHookRegistration,
 		CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt, Capabilities: []gitlab.Capability{}, MissingScopes: []MissingScope{},
 		Purge: i.Purge}
-	if b, err := gitlab.NormalizeBaseURL(i.BaseURL); err == nil {
+	if b, err := storedURL(i.BaseURL, i.AllowInsecureHTTP); err == nil {
 		v.IsGitLabCom = b.IsGitLabCom()
+		v.Insecure = b.Insecure()
 	}
+	v.AllowInsecureHTTP = i.AllowInsecureHTTP
+	if v.Insecure {
+		v.InsecureWarning = InsecureWarning
+	}
+	st, err := s.st.SyncSettingsFor(ctx, i.OrgID, i.ID)
+	if err != nil {
+		return View{}, err
+	}
+	v.Settings = settingsView(st)
 	if i.GitLabVersion != "" {
 		v.Edition = "Community Edition"
 		if i.GitLabEnterprise {

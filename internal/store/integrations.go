@@ -48,10 +48,14 @@ type Integration struct {
 	GitLabUserID   *int64 `json:"gitlab_user_id,omitempty"`
 	// AllowHookRegistration is the opt-in that lets labsync create and
 	// delete its own webhooks in GitLab (the only API writes it may send).
-	AllowHookRegistration bool      `json:"allow_hook_registration"`
-	CreatedBy             *int64    `json:"created_by,omitempty"`
-	CreatedAt             time.Time `json:"created_at"`
-	UpdatedAt             time.Time `json:"updated_at"`
+	AllowHookRegistration bool `json:"allow_hook_registration"`
+	// AllowInsecureHTTP is the opt-in to plain http to a self-managed
+	// GitLab that is not on this machine (never GitLab.com): the stored
+	// BaseURL is parsed with gitlab.AllowInsecureHTTP when it is set.
+	AllowInsecureHTTP bool      `json:"allow_insecure_http"`
+	CreatedBy         *int64    `json:"created_by,omitempty"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
 	// Purge is set once the integration is disconnected: by when its
 	// synced data must be gone, and how the purge went.
 	Purge *Purge `json:"purge,omitempty"`
@@ -69,7 +73,7 @@ type Purge struct {
 const integrationColumns = `id, org_id, alias, base_url, auth_method, oauth_app_id, status, status_reason,
 	gitlab_version, gitlab_revision, gitlab_enterprise, capabilities, version_checked_at, ca_pem, services,
 	webhook_hook_id, webhook_last_received_at, poll_state, gitlab_username, gitlab_user_id, allow_hook_registration,
-	created_by, created_at, updated_at, disconnected_at, purge_deadline, purged_at, purge_attempts, purge_error`
+	allow_insecure_http, created_by, created_at, updated_at, disconnected_at, purge_deadline, purged_at, purge_attempts, purge_error`
 
 func scanIntegration(row interface{ Scan(...any) error }) (Integration, error) {
 	var i Integration
@@ -79,7 +83,7 @@ func scanIntegration(row interface{ Scan(...any) error }) (Integration, error) {
 	err := row.Scan(&i.ID, &i.OrgID, &i.Alias, &i.BaseURL, &i.AuthMethod, &i.OAuthAppID, &i.Status, &i.StatusReason,
 		&i.GitLabVersion, &i.GitLabRevision, &i.GitLabEnterprise, &caps, &i.VersionCheckedAt, &i.CAPEM, &services,
 		&i.WebhookHookID, &i.WebhookLastReceivedAt, &i.PollState, &i.GitLabUsername, &i.GitLabUserID, &i.AllowHookRegistration,
-		&i.CreatedBy, &i.CreatedAt, &i.UpdatedAt, &disconnectedAt, &deadline, &p.PurgedAt, &p.Attempts, &p.LastError)
+		&i.AllowInsecureHTTP, &i.CreatedBy, &i.CreatedAt, &i.UpdatedAt, &disconnectedAt, &deadline, &p.PurgedAt, &p.Attempts, &p.LastError)
 	i.Capabilities, i.Services = json.RawMessage(caps), json.RawMessage(services)
 	if disconnectedAt != nil && deadline != nil {
 		p.DisconnectedAt, p.Deadline = *disconnectedAt, *deadline
@@ -106,12 +110,12 @@ func (s *Store) CreateIntegration(ctx context.Context, tx *sql.Tx, i *Integratio
 	q := `INSERT INTO integrations (org_id, alias, base_url, auth_method, oauth_app_id, status, status_reason,
 			gitlab_version, gitlab_revision, gitlab_enterprise, capabilities, version_checked_at, ca_pem, services,
 			webhook_hook_id, poll_state, created_by, created_at, updated_at,
-			gitlab_username, gitlab_user_id, allow_hook_registration)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, $20, $21) RETURNING id`
+			gitlab_username, gitlab_user_id, allow_hook_registration, allow_insecure_http)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, $20, $21, $22) RETURNING id`
 	args := []any{i.OrgID, i.Alias, i.BaseURL, i.AuthMethod, i.OAuthAppID, i.Status, i.StatusReason,
 		i.GitLabVersion, i.GitLabRevision, i.GitLabEnterprise, string(i.Capabilities), i.VersionCheckedAt, i.CAPEM,
 		string(i.Services), i.WebhookHookID, i.PollState, i.CreatedBy, now,
-		i.GitLabUsername, i.GitLabUserID, i.AllowHookRegistration}
+		i.GitLabUsername, i.GitLabUserID, i.AllowHookRegistration, i.AllowInsecureHTTP}
 	var row *sql.Row
 	if tx != nil {
 		row = tx.QueryRowContext(ctx, q, args...)
@@ -193,6 +197,7 @@ type IntegrationSettings struct {
 	Alias                 *string
 	CAPEM                 *string
 	AllowHookRegistration *bool
+	AllowInsecureHTTP     *bool
 }
 
 // UpdateIntegrationSettings changes org's integration id. ErrConflict when
@@ -212,6 +217,9 @@ func (s *Store) UpdateIntegrationSettings(ctx context.Context, orgID, id int64, 
 	}
 	if set.AllowHookRegistration != nil {
 		add("allow_hook_registration", *set.AllowHookRegistration)
+	}
+	if set.AllowInsecureHTTP != nil {
+		add("allow_insecure_http", *set.AllowInsecureHTTP)
 	}
 	args = append(args, orgID, id)
 	q += fmt.Sprintf(" WHERE org_id = $%d AND id = $%d", len(args)-1, len(args))

@@ -26,9 +26,12 @@ type OAuthState struct {
 	Scopes                []string
 	CAPEM                 string
 	AllowHookRegistration bool
-	VerifierSealed        []byte
-	ExpiresAt             time.Time
-	CreatedAt             time.Time
+	// AllowInsecureHTTP carries the plain-http opt-in to the integration
+	// the authorization creates.
+	AllowInsecureHTTP bool
+	VerifierSealed    []byte
+	ExpiresAt         time.Time
+	CreatedAt         time.Time
 }
 
 // Errors of ConsumeOAuthState.
@@ -41,13 +44,13 @@ var (
 )
 
 const oauthStateColumns = `id, state_hash, org_id, user_id, oauth_app_id, integration_id, base_url, redirect_uri, alias,
-	scopes, ca_pem, allow_hook_registration, verifier_enc, expires_at, created_at`
+	scopes, ca_pem, allow_hook_registration, allow_insecure_http, verifier_enc, expires_at, created_at`
 
 func scanOAuthState(row interface{ Scan(...any) error }) (OAuthState, error) {
 	var o OAuthState
 	var scopes string
 	err := row.Scan(&o.ID, &o.StateHash, &o.OrgID, &o.UserID, &o.OAuthAppID, &o.IntegrationID, &o.BaseURL, &o.RedirectURI,
-		&o.Alias, &scopes, &o.CAPEM, &o.AllowHookRegistration, &o.VerifierSealed, &o.ExpiresAt, &o.CreatedAt)
+		&o.Alias, &scopes, &o.CAPEM, &o.AllowHookRegistration, &o.AllowInsecureHTTP, &o.VerifierSealed, &o.ExpiresAt, &o.CreatedAt)
 	o.Scopes = strings.Fields(scopes)
 	return o, err
 }
@@ -56,10 +59,10 @@ func scanOAuthState(row interface{ Scan(...any) error }) (OAuthState, error) {
 func (s *Store) CreateOAuthState(ctx context.Context, o *OAuthState) error {
 	o.CreatedAt = s.Now()
 	err := s.db.QueryRowContext(ctx, `INSERT INTO oauth_states (state_hash, org_id, user_id, oauth_app_id, integration_id,
-			base_url, redirect_uri, alias, scopes, ca_pem, allow_hook_registration, verifier_enc, expires_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+			base_url, redirect_uri, alias, scopes, ca_pem, allow_hook_registration, allow_insecure_http, verifier_enc, expires_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
 		o.StateHash, o.OrgID, o.UserID, o.OAuthAppID, o.IntegrationID, o.BaseURL, o.RedirectURI, o.Alias,
-		strings.Join(o.Scopes, " "), o.CAPEM, o.AllowHookRegistration, o.VerifierSealed, o.ExpiresAt, o.CreatedAt).Scan(&o.ID)
+		strings.Join(o.Scopes, " "), o.CAPEM, o.AllowHookRegistration, o.AllowInsecureHTTP, o.VerifierSealed, o.ExpiresAt, o.CreatedAt).Scan(&o.ID)
 	if err != nil {
 		return fmt.Errorf("store: unable to save the OAuth state: %w", err)
 	}

@@ -29,6 +29,9 @@ type connectForm struct {
 	Alias      string
 	CAPEM      string
 	AllowHooks bool
+	// AllowInsecureHTTP is the plain-http opt-in, for a self-managed
+	// GitLab only.
+	AllowInsecureHTTP bool
 
 	clientSecret secret.Secret
 	token        secret.Secret
@@ -121,6 +124,7 @@ func readConnectForm(r *http.Request) (connectForm, error) {
 	if f.Hosting != "self-managed" {
 		f.Hosting = "gitlab.com"
 	}
+	f.AllowInsecureHTTP = f.Hosting == "self-managed" && r.PostFormValue("allow_insecure_http") == "on"
 	if f.Method != "token" {
 		f.Method = "oauth"
 	}
@@ -133,7 +137,7 @@ func (u *UI) connectTest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	in := integrations.TestInput{BaseURL: f.baseURL(), CAPEM: f.CAPEM}
+	in := integrations.TestInput{BaseURL: f.baseURL(), CAPEM: f.CAPEM, AllowInsecureHTTP: f.AllowInsecureHTTP}
 	if f.Method == "token" {
 		in.Token = f.token
 	}
@@ -155,7 +159,7 @@ func (u *UI) connectOAuth(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := u.Integrations.StartOAuth(r.Context(), actor(r), integrations.StartInput{
 		BaseURL: f.baseURL(), ClientID: f.ClientID, ClientSecret: f.clientSecret, Alias: f.Alias, CAPEM: f.CAPEM,
-		AllowHookRegistration: f.AllowHooks})
+		AllowHookRegistration: f.AllowHooks, AllowInsecureHTTP: f.AllowInsecureHTTP})
 	if err != nil {
 		return u.connectFailed(w, r, f, err)
 	}
@@ -171,7 +175,8 @@ func (u *UI) connectToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	res, err := u.Integrations.ConnectToken(r.Context(), actor(r), integrations.TokenInput{
-		BaseURL: f.baseURL(), Token: f.token, Alias: f.Alias, CAPEM: f.CAPEM, AllowHookRegistration: f.AllowHooks})
+		BaseURL: f.baseURL(), Token: f.token, Alias: f.Alias, CAPEM: f.CAPEM, AllowHookRegistration: f.AllowHooks,
+		AllowInsecureHTTP: f.AllowInsecureHTTP})
 	if err != nil {
 		return u.connectFailed(w, r, f, err)
 	}

@@ -2,7 +2,10 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
@@ -26,14 +29,25 @@ type webhookInfo struct {
 }
 
 type integrationView struct {
-	V          integrations.View
-	Progress   *labsync.Report
-	Poll       *labsync.PollPlan
-	Webhook    *webhookInfo
-	Counts     store.DataCounts
-	Admin      bool
-	Problems   []projectProblem
+	V        integrations.View
+	Progress *labsync.Report
+	Poll     *labsync.PollPlan
+	Webhook  *webhookInfo
+	Counts   store.DataCounts
+	Admin    bool
+	Problems []projectProblem
+	// CIDisabled lists the projects whose pipelines are skipped because
+	// CI/CD is disabled in GitLab: shown as such, not as problems.
+	CIDisabled []string
+	// Projects is every selected or gone project with how fresh its data
+	// is, and why a gone one is no longer synced.
+	Projects   []labsync.ProjectFreshness
 	Disconnect bool
+	// Settings is the settings form: the values shown (what was sent,
+	// after a refusal), the refusal, and what the last save did.
+	Settings       integrations.Settings
+	SettingsError  *problem.Error
+	SettingsNotice string
 }
 
 // PageTitle is the page's title.
@@ -77,7 +91,7 @@ func (u *UI) integrationView(r *http.Request, in store.Integration) (integration
 	if err != nil {
 		return integrationView{}, err
 	}
-	v := integrationView{V: iv, Admin: adminLevel.allows(s.Role)}
+	v := integrationView{V: iv, Admin: adminLevel.allows(s.Role), Settings: iv.Settings}
 	if v.Counts, err = u.st.CountData(ctx, s.OrgID, in.ID); err != nil {
 		return v, err
 	}
@@ -87,7 +101,10 @@ func (u *UI) integrationView(r *http.Request, in store.Integration) (integration
 			return v, err
 		}
 		v.Progress = &rep
-		v.Problems = problems(rep)
+		v.Problems, v.CIDisabled = problems(rep)
+		if v.Projects, err = u.Sync.ProjectFreshness(ctx, s.OrgID, in.ID); err != nil {
+			return v, err
+		}
 		plan, err := u.Sync.PollPlanFor(ctx, in)
 		if err != nil {
 			return v, err
@@ -112,18 +129,23 @@ func (u *UI) integrationView(r *http.Request, in store.Integration) (integration
 	return v, nil
 }
 
-// problems lists, in words, the project resources that stopped on an error.
-func problems(rep labsync.Report) []projectProblem {
-	var out []projectProblem
+// problems lists, in words, the project resources that stopped on an
+// error, and apart from them the projects whose pipelines are skipped
+// because CI/CD is disabled (an explanation, not a problem).
+func problems(rep labsync.Report) (out []projectProblem, ciDisabled []string) {
 	for _, p := range rep.Projects {
 		for _, res := range p.Resources {
+			if res.Status == store.ProgressCIDisabled {
+				ciDisabled = append(ciDisabled, p.Path)
+				continue
+			}
 			if res.LastError == "" && res.Status != store.ProgressForbidden && res.Status != store.ProgressNotFound && res.Status != store.ProgressFailed {
 				continue
 			}
 			out = append(out, projectProblem{Path: p.Path, Resource: res.Resource, Words: problemWords(res.Progress)})
 		}
 	}
-	return out
+	return out, ciDisabled
 }
 
 func problemWords(p store.Progress) string {
@@ -206,6 +228,58 @@ func (u *UI) registerWebhooks(w http.ResponseWriter, r *http.Request) error {
 	}
 	if v.Webhook != nil {
 		v.Webhook.Registered = res
+	}
+	u.render(w, r, http.StatusOK, "integration", v)
+	return nil
+}
+
+// saveSettings changes the integration's sync settings from the settings
+// form: request concurrency, history start, keep lost projects' data. A
+// refused value shows the page again (422) with the message next to its
+// field and the values as sent.
+func (u *UI) saveSettings(w http.ResponseWriter, r *http.Request) error {
+	in, err := u.integration(r)
+	if err != nil {
+		return err
+	}
+	if u.Integrations == nil {
+		return errNotFound
+	}
+	form := integrations.Settings{HistorySince: strings.TrimSpace(r.PostFormValue("history_since")),
+		KeepLostProjectData: r.PostFormValue("keep_lost_project_data") == "on"}
+	up := integrations.UpdateInput{HistorySince: &form.HistorySince, KeepLostProjectData: &form.KeepLostProjectData}
+	var refused *problem.Error
+	if c := strings.TrimSpace(r.PostFormValue("request_concurrency")); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil {
+			refused = &problem.Error{Kind: problem.Invalid, Code: "invalid", Field: "request_concurrency",
+				Message: fmt.Sprintf("%q is not a whole number", c), Remedy: "Give a whole number, or 0 for the default."}
+		}
+		form.RequestConcurrency = n
+	}
+	up.RequestConcurrency = &form.RequestConcurrency
+	var res integrations.UpdateResult
+	if refused == nil {
+		res, err = u.Integrations.Update(r.Context(), actor(r), in.ID, up)
+		if err != nil && !errors.As(err, &refused) {
+			return err
+		}
+		if refused != nil && refused.Kind != problem.Invalid {
+			return err
+		}
+	}
+	v, err := u.integrationView(r, in)
+	if err != nil {
+		return err
+	}
+	if refused != nil {
+		v.Settings, v.SettingsError = form, refused
+		u.render(w, r, http.StatusUnprocessableEntity, "integration", v)
+		return nil
+	}
+	v.SettingsNotice = "Nothing changed: the settings already had these values."
+	if len(res.Changed) > 0 {
+		v.SettingsNotice = "Saved: " + strings.ReplaceAll(strings.Join(res.Changed, ", "), "_", " ") + "."
 	}
 	u.render(w, r, http.StatusOK, "integration", v)
 	return nil

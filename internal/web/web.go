@@ -104,6 +104,7 @@ func (u *UI) Register(mux Mux) {
 	u.page(mux, "POST /integrations/{id}/projects", adminLevel, u.savePicker)
 	u.page(mux, "POST /integrations/{id}/sync", adminLevel, u.startSync)
 	u.page(mux, "GET /integrations/{id}/progress", memberLevel, u.progressStream)
+	u.page(mux, "POST /integrations/{id}/settings", adminLevel, u.saveSettings)
 	u.page(mux, "POST /integrations/{id}/webhook", adminLevel, u.issueWebhook)
 	u.page(mux, "POST /integrations/{id}/webhook/register", adminLevel, u.registerWebhooks)
 	u.page(mux, "GET /integrations/{id}/disconnect", adminLevel, u.disconnectPage)
