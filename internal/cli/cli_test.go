@@ -91,8 +91,18 @@ func TestServeBootstrapsServesAndStops(t *testing.T) {
 		code, _, errOut = run(t, ctx, "serve")
 		close(done)
 	}()
+	// Wait until serve is ready or has exited; the bound is generous because
+	// a first start migrates the whole schema, which under -race on a busy
+	// machine takes seconds.
 	ready := false
-	for range 200 {
+	deadline := time.Now().Add(2 * time.Minute)
+wait:
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			break wait
+		default:
+		}
 		res, err := http.Get("http://" + addr + "/readyz")
 		if err == nil {
 			res.Body.Close()

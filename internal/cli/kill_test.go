@@ -41,7 +41,7 @@ func startServe(t *testing.T, env []string) *child {
 	}
 	c := &child{cmd: cmd, addr: addr, logs: logs}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for range 400 {
+	for range 2400 { // up to a minute: a first start migrates the schema, slow under -race on a busy machine
 		res, err := http.Get("http://" + addr + "/readyz")
 		if err == nil {
 			res.Body.Close()
