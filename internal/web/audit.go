@@ -14,10 +14,17 @@ const auditPageSize = 50
 // auditView is what templates/audit.html shows: the organisation's audit
 // log, newest first, a page at a time (Before is the cursor).
 type auditView struct {
-	Entries []store.AuditEntry
+	Entries []auditRow
 	NextURL string
 	Paged   bool
 	Error   string
+}
+
+// auditRow is an entry with its actor named: the member's address when the
+// actor is a member of this organisation, else what the log recorded.
+type auditRow struct {
+	store.AuditEntry
+	Who string
 }
 
 // PageTitle is the page's title.
@@ -46,7 +53,25 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request) error {
 		es = es[:auditPageSize]
 		v.NextURL = "/audit?before=" + itoa(es[len(es)-1].ID)
 	}
-	v.Entries = es
+	ms, err := u.Accounts.Members(r.Context(), sessionFrom(r.Context()).Principal())
+	if err != nil {
+		return err
+	}
+	emails := map[int64]string{}
+	for _, m := range ms {
+		emails[m.UserID] = m.Email
+	}
+	for _, e := range es {
+		row := auditRow{AuditEntry: e, Who: e.Actor}
+		if e.ActorUserID != nil {
+			if em, ok := emails[*e.ActorUserID]; ok {
+				row.Who = em
+			} else {
+				row.Who = e.Actor + " " + itoa(*e.ActorUserID) + " (no longer a member)"
+			}
+		}
+		v.Entries = append(v.Entries, row)
+	}
 	u.render(w, r, http.StatusOK, "audit", v)
 	return nil
 }
