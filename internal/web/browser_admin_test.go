@@ -75,6 +75,8 @@ func TestBrowserOwnerManagesMembersTokensAndTheAuditLog(t *testing.T) {
 	step(t, bctx, "make the member an admin", short,
 		chromedp.SetValue("#role-"+member, "admin", chromedp.ByID),
 		chromedp.Click(`form[action="/members/`+member+`/role"] button`, chromedp.ByQuery),
+		// The page before says "#invitation-gone" in a notice too: wait for the next one.
+		chromedp.WaitNotPresent("#invitation-gone", chromedp.ByID),
 		chromedp.WaitVisible(`p.notice[role="status"]`, chromedp.ByQuery))
 	if r, err := f.st.MemberRole(ctx, f.org, f.member.ID); err != nil || r != store.RoleAdmin {
 		t.Fatalf("the member's role after the change: %s %v", r, err)
@@ -98,6 +100,7 @@ func TestBrowserOwnerManagesMembersTokensAndTheAuditLog(t *testing.T) {
 	}
 	step(t, bctx, "revoke the token", short,
 		chromedp.Click(`#tokens form[action$="/revoke"] button`, chromedp.ByQuery),
+		chromedp.WaitNotPresent("#new-token", chromedp.ByID),
 		chromedp.WaitVisible(`p.notice[role="status"]`, chromedp.ByQuery),
 		chromedp.OuterHTML("html", &html, chromedp.ByQuery))
 	if strings.Contains(html, tok) {
