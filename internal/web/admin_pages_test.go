@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/integrations"
@@ -455,8 +456,9 @@ func TestAnExpiringTokenIsReplacedOnlyAfterItPassesTheCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
+	expiring := sb.CreateToken(sandbox.TokenSpec{User: "root", ExpiresAt: sb.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 5)})
 	res, err := f.deps.Integrations.ConnectToken(ctx, integrations.Actor{OrgID: f.org, UserID: f.owner.ID},
-		integrations.TokenInput{BaseURL: sb.URL(), Token: secret.New(sb.AdminToken()), Alias: "sandbox"})
+		integrations.TokenInput{BaseURL: sb.URL(), Token: secret.New(expiring), Alias: "sandbox"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,8 +477,8 @@ func TestAnExpiringTokenIsReplacedOnlyAfterItPassesTheCheck(t *testing.T) {
 		t.Fatalf("the credentials list does not link the integration: %d", p.status)
 	}
 	p := b.get(path)
-	if p.status != 200 || !strings.Contains(p.body, `id="token-form"`) {
-		t.Fatalf("credentials page: %d %.400s", p.status, p.body)
+	if p.status != 200 || !strings.Contains(p.body, `id="token-form"`) || !strings.Contains(p.body, `id="expiry-warning"`) {
+		t.Fatalf("credentials page of an expiring token: %d, warning shown: %v", p.status, strings.Contains(p.body, `id="expiry-warning"`))
 	}
 	const wrong = "glpat-this-token-does-not-exist"
 	p = b.post(path+"/token", url.Values{"csrf_token": {csrfOf(t, p)}, "token": {wrong}})
@@ -496,8 +498,22 @@ func TestAnExpiringTokenIsReplacedOnlyAfterItPassesTheCheck(t *testing.T) {
 	if string(sealed()) == string(before) {
 		t.Fatal("the good token was not saved")
 	}
-	if p := b.get(path + "?done=token"); !strings.Contains(p.body, `id="done"`) || strings.Contains(p.body, sb.AdminToken()) {
-		t.Fatal("the page after the replacement does not say so, or shows the token")
+	if p := b.get(path + "?done=token"); !strings.Contains(p.body, `id="done"`) || strings.Contains(p.body, sb.AdminToken()) ||
+		strings.Contains(p.body, `id="expiry-warning"`) {
+		t.Fatal("the page after the replacement does not say so, shows the token, or still warns of the old expiry")
+	}
+
+	// Another GitLab account's token is taken, and the page says so once.
+	alice := sb.CreateToken(sandbox.TokenSpec{User: "alice"})
+	p = b.post(path+"/token", url.Values{"csrf_token": {csrfOf(t, b.get(path))}, "token": {alice}})
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("alice's token: %d %.600s", p.status, p.body)
+	}
+	if p := b.get(path + "?done=token"); !strings.Contains(p.body, "@alice") || strings.Contains(p.body, alice) {
+		t.Fatalf("the page does not say the token belongs to another account, or shows it: %.800s", p.body)
+	}
+	if p := b.get(path + "?done=token"); strings.Contains(p.body, "@alice") {
+		t.Fatal("a reload shows the notice again")
 	}
 }
 

@@ -60,12 +60,16 @@ func (u *UI) credentialsView(r *http.Request) (credentialsView, error) {
 	return v, nil
 }
 
+// credentialsFlash is the flash slot of integration id's credentials page.
+func credentialsFlash(id int64) string { return "credentials:" + itoa(id) }
+
 func (u *UI) credentialsPage(w http.ResponseWriter, r *http.Request) error {
 	v, err := u.credentialsView(r)
 	if err != nil {
 		return err
 	}
 	v.Done = credentialsDone[r.URL.Query().Get("done")]
+	v.Notices, _ = u.flash.take(sessionFrom(r.Context()), credentialsFlash(v.V.ID)).([]string)
 	u.render(w, r, http.StatusOK, "credentials", v)
 	return nil
 }
@@ -88,11 +92,10 @@ func (u *UI) replaceToken(w http.ResponseWriter, r *http.Request) error {
 		return u.credentialsFailed(w, r, v, "token", err)
 	}
 	if len(res.Notices) > 0 {
-		// Notices (another GitLab account, …) are shown once, on this answer;
-		// nothing secret is in them and a reload of the redirect drops them.
-		v.V, v.Done, v.Notices = res.Integration, credentialsDone["token"], res.Notices
-		u.render(w, r, http.StatusOK, "credentials", v)
-		return nil
+		// What the check noticed (another GitLab account, …) waits for the
+		// redirected GET like a secret would: a reload neither re-sends
+		// the token nor shows the notices again.
+		u.flash.put(sessionFrom(r.Context()), credentialsFlash(v.V.ID), res.Notices)
 	}
 	http.Redirect(w, r, "/integrations/"+itoa(v.V.ID)+"/credentials?done=token", http.StatusSeeOther)
 	return nil

@@ -9,8 +9,11 @@
 // It never imports the api package: the two faces sit side by side.
 //
 // It must never put a secret (token, client secret, webhook secret,
-// password, session token) into a page, a log line or an error, except the
-// webhook secret in the one response that issued it; never show or change
+// password, session token, invitation code) into a page, a log line, a URL
+// or an error, except in the one page that shows it to the user who made
+// it: the webhook secret in the response that issued it, and a new API
+// token or invitation code in the one GET its POST redirects to (they wait
+// in memory for it, see flashes); never show or change
 // another organisation's objects (they are "not found"); and never switch
 // TLS verification off.
 package web
