@@ -14,7 +14,7 @@ import (
 
 // credentialsView is what templates/credentials.html shows: the way to give
 // a token integration a new GitLab access token, and to store the signing
-// token GitLab 19.0 shows for a webhook. Neither secret is ever sent back.
+// token given to the webhook in GitLab 19.0. Neither secret is ever sent back.
 type credentialsView struct {
 	V integrations.View
 	// Webhook says whether a webhook is issued, and Signed whether a
@@ -101,8 +101,11 @@ func (u *UI) replaceToken(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// setSigning stores the signing token GitLab 19.0 showed for the webhook,
-// or removes it when "remove" is sent.
+// setSigning stores the signing token the user gave the webhook in GitLab,
+// or removes it when "remove" is sent. GitLab takes it on the hook's form
+// and in the hooks API (signing_token, whsec_<base64 of 32 bytes>) and never
+// returns it (gitlab-org/gitlab merge requests 230944 and 231325, behind the
+// webhook_signing_token feature flag; 19.0 in labsync's sandbox profiles).
 func (u *UI) setSigning(w http.ResponseWriter, r *http.Request) error {
 	v, err := u.credentialsView(r)
 	if err != nil {
@@ -113,7 +116,7 @@ func (u *UI) setSigning(w http.ResponseWriter, r *http.Request) error {
 		tok, done = secret.New(""), "signing_remove"
 	} else if tok.IsZero() {
 		return u.credentialsFailed(w, r, v, "signing", &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: "signing_token",
-			Message: "Paste the signing token GitLab showed for the webhook (it starts with whsec_)."})
+			Message: "Paste the signing token the webhook has in GitLab (it starts with whsec_)."})
 	}
 	if err := u.Integrations.SetWebhookSigning(r.Context(), actor(r), v.V.ID, tok); err != nil {
 		return u.credentialsFailed(w, r, v, "signing", err)
