@@ -62,6 +62,7 @@ func TestAdminPagesRefuseMembersAsTheAPIDoes(t *testing.T) {
 		{"members list", "GET", "/members", nil},
 		{"invite", "POST", "/members/invite", url.Values{"email": {"x@a.test"}, "role": {"member"}}},
 		{"change role", "POST", "/members/" + ownerID + "/role", url.Values{"role": {"member"}}},
+		{"remove, the question", "GET", "/members/" + ownerID + "/remove", nil},
 		{"remove", "POST", "/members/" + ownerID + "/remove", nil},
 		{"audit log", "GET", "/audit", nil},
 		{"credentials list", "GET", "/credentials", nil},
@@ -273,6 +274,9 @@ func TestRolesChangeOnThePageAsTheServiceAllows(t *testing.T) {
 	if r, _ := f.st.MemberRole(ctx, f.org, other.ID); r != store.RoleMember {
 		t.Fatalf("an admin made %s", r)
 	}
+	if p := admin.get("/members/" + uid(f.owner.ID) + "/remove"); p.status != http.StatusForbidden {
+		t.Fatalf("an admin asking to remove an owner: %d", p.status)
+	}
 
 	// Another organisation's user is not found.
 	b, _ := f.st.CreateUser(ctx, "x@b.test", "X", "")
@@ -281,7 +285,25 @@ func TestRolesChangeOnThePageAsTheServiceAllows(t *testing.T) {
 		t.Fatalf("remove another organisation's member: %d", p.status)
 	}
 
-	// Removing works, and both changes are in the audit log, newest first.
+	if p := owner.get("/members/" + uid(b.ID) + "/remove"); p.status != http.StatusNotFound {
+		t.Fatalf("ask to remove another organisation's member: %d", p.status)
+	}
+
+	// Removing asks first, saying what goes with the member; then it works,
+	// and both changes are in the audit log, newest first.
+	if _, err := f.deps.Accounts.CreateToken(ctx, accounts.Principal{OrgID: f.org, UserID: other.ID, Role: store.RoleMember}, "c's", 7); err != nil {
+		t.Fatal(err)
+	}
+	if p := owner.get("/members"); !strings.Contains(p.body, `href="/members/`+uid(other.ID)+`/remove"`) {
+		t.Fatal("the members list does not link the removal question")
+	}
+	q := owner.get("/members/" + uid(other.ID) + "/remove")
+	if q.status != 200 || !strings.Contains(q.body, `id="confirm-remove"`) || !strings.Contains(q.body, "1 active API token here") {
+		t.Fatalf("the removal question: %d %.600s", q.status, q.body)
+	}
+	if _, err := f.st.MemberRole(ctx, f.org, other.ID); err != nil {
+		t.Fatal("asking removed the member")
+	}
 	if p := post(owner, "/members/"+uid(other.ID)+"/remove", url.Values{}); p.status != http.StatusSeeOther {
 		t.Fatalf("remove: %d %.300s", p.status, p.body)
 	}

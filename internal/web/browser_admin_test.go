@@ -18,9 +18,9 @@ import (
 // TestBrowserOwnerManagesMembersTokensAndTheAuditLog walks the owner's
 // pages in Chromium at a phone's width, from the navigation: invites
 // someone with the keyboard (the code shows once, a reload shows it no
-// more), makes a member an admin, creates an API token (it works on the
-// API) and revokes it, reads the audit log (newest first) and opens an
-// integration's credentials. Every screen passes the label, name,
+// more), makes a member an admin and then removes them (after a question),
+// creates an API token (it works on the API) and revokes it, reads the
+// audit log (newest first) and opens an integration's credentials. Every screen passes the label, name,
 // contrast and no-sideways-scroll checks of TestBrowserNarrowAndAccessible,
 // and Tab walks the token form in order. It saves admin-<screen>.png.
 func TestBrowserOwnerManagesMembersTokensAndTheAuditLog(t *testing.T) {
@@ -80,6 +80,16 @@ func TestBrowserOwnerManagesMembersTokensAndTheAuditLog(t *testing.T) {
 		chromedp.WaitVisible(`p.notice[role="status"]`, chromedp.ByQuery))
 	if r, err := f.st.MemberRole(ctx, f.org, f.member.ID); err != nil || r != store.RoleAdmin {
 		t.Fatalf("the member's role after the change: %s %v", r, err)
+	}
+	step(t, bctx, "ask to remove the member", short,
+		chromedp.Click(`#members a[href="/members/`+member+`/remove"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#confirm-remove", chromedp.ByID))
+	checks("member-remove")
+	step(t, bctx, "remove the member", short,
+		chromedp.Click("#confirm-remove", chromedp.ByID),
+		chromedp.WaitVisible("#members", chromedp.ByID))
+	if _, err := f.st.MemberRole(ctx, f.org, f.member.ID); err == nil {
+		t.Fatal("the member is still a member after the removal")
 	}
 
 	// API tokens: create one, use it, revoke it.

@@ -84,6 +84,50 @@ func (u *UI) changeRole(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// removeView is what templates/member_remove.html asks: remove this
+// member? Removing also revokes their API tokens here.
+type removeView struct {
+	Member store.Member
+	Tokens int
+}
+
+// PageTitle is the page's title.
+func (v removeView) PageTitle() string { return "Remove " + v.Member.Email }
+
+// removePage asks before a member is removed, saying what goes with them.
+func (u *UI) removePage(w http.ResponseWriter, r *http.Request) error {
+	uid, err := store.ParseID(r.PathValue("uid"))
+	if err != nil {
+		return err
+	}
+	p := sessionFrom(r.Context()).Principal()
+	if _, err := u.Accounts.Member(r.Context(), p, uid); err != nil {
+		return err
+	}
+	ms, err := u.Accounts.Members(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	v := removeView{}
+	for _, m := range ms {
+		if m.UserID == uid {
+			v.Member = m
+		}
+	}
+	ts, err := u.Accounts.Tokens(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	now := u.st.Now()
+	for _, t := range ts {
+		if t.UserID == uid && tokenState(t, now) == "active" {
+			v.Tokens++
+		}
+	}
+	u.render(w, r, http.StatusOK, "member_remove", v)
+	return nil
+}
+
 func (u *UI) removeMember(w http.ResponseWriter, r *http.Request) error {
 	uid, err := store.ParseID(r.PathValue("uid"))
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
 var pageNames = []string{"signin", "password", "error", "connectors", "connect", "integration", "picker", "disconnect", "data",
-	"members", "tokens", "audit", "credentials", "credentials_index"}
+	"members", "member_remove", "tokens", "audit", "credentials", "credentials_index"}
 
 var funcs = template.FuncMap{
 	"pct": func(done, known int64) int {

@@ -116,6 +116,7 @@ func (u *UI) Register(mux Mux) {
 	u.page(mux, "GET /members", adminLevel, u.membersPage)
 	u.page(mux, "POST /members/invite", adminLevel, u.invite)
 	u.page(mux, "POST /members/{uid}/role", adminLevel, u.changeRole)
+	u.page(mux, "GET /members/{uid}/remove", adminLevel, u.removePage)
 	u.page(mux, "POST /members/{uid}/remove", adminLevel, u.removeMember)
 	u.page(mux, "GET /tokens", memberLevel, u.tokensPage)
 	u.page(mux, "POST /tokens", memberLevel, u.createToken)
