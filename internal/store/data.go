@@ -15,10 +15,18 @@ type Tx = *sql.Tx
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // DataQuery filters the ingested data of an organisation. Results are
-// ordered by labsync's row id; AfterID is the cursor.
+// ordered by labsync's row id; AfterID is the cursor. With NewestFirst they
+// are ordered by their time instead (updated_at; pushed_at for pushes),
+// newest first, then by row id descending; Before is then the cursor.
 type DataQuery struct {
 	IntegrationID   int64
 	ProjectGitLabID int64
+	// ProjectPath keeps the rows of the project with this full path
+	// (group/subgroup/project), compared without regard to case as GitLab
+	// resolves paths.
+	ProjectPath string
+	NewestFirst bool
+	Before      *DataCursor
 	// State filters merge requests and issues (opened, closed, merged,
 	// locked) and pipelines (success, failed, …); pushes ignore it.
 	State        string
@@ -27,11 +35,27 @@ type DataQuery struct {
 	Limit        int
 }
 
+// DataCursor is where a newest-first page ended: the time and row id of
+// its last row.
+type DataCursor struct {
+	At time.Time
+	ID int64
+}
+
 type listQuery struct {
-	table string
-	where []string
-	args  []any
-	limit int
+	table  string
+	where  []string
+	args   []any
+	limit  int
+	newest bool
+}
+
+// timeColumn is the column a newest-first list of table is ordered by.
+func timeColumn(table string) string {
+	if table == "pushes" {
+		return "x.pushed_at"
+	}
+	return "x.updated_at"
 }
 
 func newListQuery(table string, orgID int64, q DataQuery) *listQuery {
@@ -45,6 +69,9 @@ func newListQuery(table string, orgID int64, q DataQuery) *listQuery {
 	}
 	if q.ProjectGitLabID != 0 {
 		add("p.gitlab_id = $%d", q.ProjectGitLabID)
+	}
+	if q.ProjectPath != "" {
+		add("LOWER(p.path_with_namespace) = $%d", strings.ToLower(q.ProjectPath))
 	}
 	if q.State != "" {
 		col := "x.state"
@@ -68,6 +95,12 @@ func newListQuery(table string, orgID int64, q DataQuery) *listQuery {
 	if q.AfterID > 0 {
 		add("x.id > $%d", q.AfterID)
 	}
+	if lq.newest = q.NewestFirst; lq.newest && q.Before != nil {
+		col := timeColumn(table)
+		lq.args = append(lq.args, q.Before.At.UTC(), q.Before.ID)
+		n := len(lq.args)
+		lq.where = append(lq.where, fmt.Sprintf("(%s < $%d OR (%s = $%d AND x.id < $%d))", col, n-1, col, n-1, n))
+	}
 	lq.limit = q.Limit
 	if lq.limit <= 0 || lq.limit > 500 {
 		lq.limit = 100
@@ -76,6 +109,10 @@ func newListQuery(table string, orgID int64, q DataQuery) *listQuery {
 }
 
 func (lq *listQuery) sql(cols string) string {
-	return fmt.Sprintf(`SELECT %s FROM %s x JOIN projects p ON p.id = x.project_id WHERE %s ORDER BY x.id LIMIT %d`,
-		cols, lq.table, strings.Join(lq.where, " AND "), lq.limit)
+	order := "x.id"
+	if lq.newest {
+		order = timeColumn(lq.table) + " DESC, x.id DESC"
+	}
+	return fmt.Sprintf(`SELECT %s FROM %s x JOIN projects p ON p.id = x.project_id WHERE %s ORDER BY %s LIMIT %d`,
+		cols, lq.table, strings.Join(lq.where, " AND "), order, lq.limit)
 }

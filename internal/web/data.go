@@ -23,6 +23,10 @@ var dataKinds = []struct{ Kind, Label string }{
 type dataRow struct {
 	Project, Ref, Title, State, Author, URL string
 	When                                    time.Time
+	// GitLab is the alias of the integration the row comes from.
+	GitLab        string
+	integrationID int64
+	id            int64
 }
 
 type dataView struct {
@@ -34,6 +38,9 @@ type dataView struct {
 	Rows         []dataRow
 	NextURL      string
 	Error        string
+	// AllGitLabs is set when rows of every integration are shown: the
+	// table then says which GitLab each row comes from.
+	AllGitLabs bool
 }
 
 // PageTitle is the page's title.
@@ -64,7 +71,6 @@ func (u *UI) dataPage(w http.ResponseWriter, r *http.Request) error {
 		u.render(w, r, http.StatusBadRequest, "data", v)
 		return nil
 	}
-	var last int64
 	var err error
 	switch v.Kind {
 	case "merge_requests":
@@ -72,8 +78,8 @@ func (u *UI) dataPage(w http.ResponseWriter, r *http.Request) error {
 		var xs []store.MergeRequest
 		if xs, err = u.st.MergeRequests(ctx, s.OrgID, q); err == nil {
 			for _, x := range xs {
-				v.Rows = append(v.Rows, dataRow{x.ProjectPath, "!" + itoa(x.IID), x.Title, x.State, x.Author, x.WebURL, x.UpdatedAt})
-				last = x.ID
+				v.Rows = append(v.Rows, dataRow{Project: x.ProjectPath, Ref: "!" + itoa(x.IID), Title: x.Title, State: x.State,
+					Author: x.Author, URL: x.WebURL, When: x.UpdatedAt, integrationID: x.IntegrationID, id: x.ID})
 			}
 		}
 	case "issues":
@@ -81,8 +87,8 @@ func (u *UI) dataPage(w http.ResponseWriter, r *http.Request) error {
 		var xs []store.Issue
 		if xs, err = u.st.Issues(ctx, s.OrgID, q); err == nil {
 			for _, x := range xs {
-				v.Rows = append(v.Rows, dataRow{x.ProjectPath, "#" + itoa(x.IID), x.Title, x.State, x.Author, x.WebURL, x.UpdatedAt})
-				last = x.ID
+				v.Rows = append(v.Rows, dataRow{Project: x.ProjectPath, Ref: "#" + itoa(x.IID), Title: x.Title, State: x.State,
+					Author: x.Author, URL: x.WebURL, When: x.UpdatedAt, integrationID: x.IntegrationID, id: x.ID})
 			}
 		}
 	case "pipelines":
@@ -90,28 +96,37 @@ func (u *UI) dataPage(w http.ResponseWriter, r *http.Request) error {
 		var xs []store.Pipeline
 		if xs, err = u.st.Pipelines(ctx, s.OrgID, q); err == nil {
 			for _, x := range xs {
-				v.Rows = append(v.Rows, dataRow{x.ProjectPath, x.Ref, shortSHA(x.SHA), x.Status, x.Source, x.WebURL, x.UpdatedAt})
-				last = x.ID
+				v.Rows = append(v.Rows, dataRow{Project: x.ProjectPath, Ref: x.Ref, Title: shortSHA(x.SHA), State: x.Status,
+					Author: x.Source, URL: x.WebURL, When: x.UpdatedAt, integrationID: x.IntegrationID, id: x.ID})
 			}
 		}
 	case "pushes":
 		var xs []store.Push
 		if xs, err = u.st.Pushes(ctx, s.OrgID, q); err == nil {
 			for _, x := range xs {
-				v.Rows = append(v.Rows, dataRow{x.ProjectPath, x.Ref, x.CommitTitle, x.Action, x.Author, "", x.PushedAt})
-				last = x.ID
+				v.Rows = append(v.Rows, dataRow{Project: x.ProjectPath, Ref: x.Ref, Title: x.CommitTitle, State: x.Action,
+					Author: x.Author, When: x.PushedAt, integrationID: x.IntegrationID, id: x.ID})
 			}
 		}
 	}
 	if err != nil {
 		return err
 	}
+	aliases := map[int64]string{}
+	for _, in := range v.Integrations {
+		aliases[in.ID] = in.Alias
+	}
+	v.AllGitLabs = q.IntegrationID == 0
+	for i := range v.Rows {
+		v.Rows[i].GitLab = aliases[v.Rows[i].integrationID]
+	}
 	if len(v.Rows) == q.Limit {
+		last := v.Rows[len(v.Rows)-1]
 		next := url.Values{}
 		for k, vals := range r.URL.Query() {
 			next[k] = vals
 		}
-		next.Set("cursor", strconv.FormatInt(last, 10))
+		next.Set("cursor", last.When.UTC().Format(time.RFC3339Nano)+"~"+strconv.FormatInt(last.id, 10))
 		v.NextURL = "/data/" + v.Kind + "?" + next.Encode()
 	}
 	u.render(w, r, http.StatusOK, "data", v)
@@ -125,14 +140,18 @@ func shortSHA(s string) string {
 	return s
 }
 
-// dataQuery reads the filters the REST API's data lists take; msg says
-// what is wrong with them.
+// dataQuery reads the page's filters: the GitLab (integration id), the
+// project by its path, the state, "updated since" and the cursor, which is
+// where the previous page ended (time~row id; rows are newest first). A
+// numeric project_id, as the REST API takes, is still understood.
+// msg says what is wrong with them.
 func dataQuery(v url.Values) (store.DataQuery, string) {
-	q := store.DataQuery{Limit: dataPageSize, State: strings.TrimSpace(v.Get("state"))}
+	q := store.DataQuery{Limit: dataPageSize, State: strings.TrimSpace(v.Get("state")), NewestFirst: true,
+		ProjectPath: strings.Trim(strings.TrimSpace(v.Get("project")), "/")}
 	for _, f := range []struct {
 		name, label string
 		dst         *int64
-	}{{"integration_id", "GitLab", &q.IntegrationID}, {"project_id", "Project id", &q.ProjectGitLabID}, {"cursor", "Page", &q.AfterID}} {
+	}{{"integration_id", "GitLab", &q.IntegrationID}, {"project_id", "Project id", &q.ProjectGitLabID}} {
 		if s := strings.TrimSpace(v.Get(f.name)); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || n < 0 {
@@ -140,6 +159,15 @@ func dataQuery(v url.Values) (store.DataQuery, string) {
 			}
 			*f.dst = n
 		}
+	}
+	if s := strings.TrimSpace(v.Get("cursor")); s != "" {
+		at, id, ok := strings.Cut(s, "~")
+		t, terr := time.Parse(time.RFC3339Nano, at)
+		n, nerr := strconv.ParseInt(id, 10, 64)
+		if !ok || terr != nil || nerr != nil || n <= 0 {
+			return q, "The page link is not valid; start again from the first page."
+		}
+		q.Before = &store.DataCursor{At: t, ID: n}
 	}
 	if s := strings.TrimSpace(v.Get("updated_after")); s != "" {
 		t, err := time.Parse("2006-01-02", s)

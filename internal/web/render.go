@@ -13,7 +13,8 @@ import (
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"signin", "password", "error", "connectors", "connect", "integration", "picker", "disconnect", "data"}
+var pageNames = []string{"signin", "password", "error", "connectors", "connect", "integration", "picker", "disconnect", "data",
+	"members", "member_remove", "tokens", "audit", "credentials", "credentials_index"}
 
 var funcs = template.FuncMap{
 	"pct": func(done, known int64) int {
@@ -81,6 +82,9 @@ var notices = map[string]string{
 	"selection":    "Your selection was saved. It applies at the next sync.",
 	"disconnected": "The integration was disconnected.",
 	"connected":    "Connected. Choose what labsync should sync.",
+	"role":         "The role was changed.",
+	"removed":      "The member was removed; their API tokens here were revoked.",
+	"revoked":      "The token was revoked; it no longer works.",
 }
 
 func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
@@ -119,6 +123,14 @@ func section(path string) string {
 		return "data"
 	case strings.HasPrefix(path, "/account"):
 		return "account"
+	case strings.HasPrefix(path, "/members"):
+		return "members"
+	case strings.HasPrefix(path, "/tokens"):
+		return "tokens"
+	case strings.HasPrefix(path, "/audit"):
+		return "audit"
+	case path == "/credentials" || strings.HasSuffix(path, "/credentials"):
+		return "credentials"
 	}
 	return "connectors"
 }

@@ -9,8 +9,11 @@
 // It never imports the api package: the two faces sit side by side.
 //
 // It must never put a secret (token, client secret, webhook secret,
-// password, session token) into a page, a log line or an error, except the
-// webhook secret in the one response that issued it; never show or change
+// password, session token, invitation code) into a page, a log line, a URL
+// or an error, except in the one page that shows it to the user who made
+// it: the webhook secret in the response that issued it, and a new API
+// token or invitation code in the one GET its POST redirects to (they wait
+// in memory for it, see flashes); never show or change
 // another organisation's objects (they are "not found"); and never switch
 // TLS verification off.
 package web
@@ -62,6 +65,7 @@ type UI struct {
 	log    *slog.Logger
 	pages  map[string]*template.Template
 	secure bool
+	flash  *flashes
 }
 
 // New returns the UI over d.
@@ -70,7 +74,7 @@ func New(d Deps) *UI {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &UI{Deps: d, st: d.Store, log: log, pages: parsePages(), secure: isHTTPS(d.Config.PublicURL)}
+	return &UI{Deps: d, st: d.Store, log: log, pages: parsePages(), secure: isHTTPS(d.Config.PublicURL), flash: newFlashes()}
 }
 
 func isHTTPS(publicURL string) bool {
@@ -110,6 +114,19 @@ func (u *UI) Register(mux Mux) {
 	u.page(mux, "GET /integrations/{id}/disconnect", adminLevel, u.disconnectPage)
 	u.page(mux, "POST /integrations/{id}/disconnect", adminLevel, u.disconnect)
 	u.page(mux, "GET /data/{kind}", memberLevel, u.dataPage)
+	u.page(mux, "GET /members", adminLevel, u.membersPage)
+	u.page(mux, "POST /members/invite", adminLevel, u.invite)
+	u.page(mux, "POST /members/{uid}/role", adminLevel, u.changeRole)
+	u.page(mux, "GET /members/{uid}/remove", adminLevel, u.removePage)
+	u.page(mux, "POST /members/{uid}/remove", adminLevel, u.removeMember)
+	u.page(mux, "GET /tokens", memberLevel, u.tokensPage)
+	u.page(mux, "POST /tokens", memberLevel, u.createToken)
+	u.page(mux, "POST /tokens/{id}/revoke", memberLevel, u.revokeToken)
+	u.page(mux, "GET /audit", adminLevel, u.auditPage)
+	u.page(mux, "GET /credentials", adminLevel, u.credentialsIndex)
+	u.page(mux, "GET /integrations/{id}/credentials", adminLevel, u.credentialsPage)
+	u.page(mux, "POST /integrations/{id}/credentials/token", adminLevel, u.replaceToken)
+	u.page(mux, "POST /integrations/{id}/credentials/signing", adminLevel, u.setSigning)
 }
 
 // staticHandler lets browsers cache the embedded files for an hour.
