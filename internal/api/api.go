@@ -1,12 +1,13 @@
 // Package api is labsync's REST API under /api/v1: JSON in and out,
-// authenticated by API token (and, later, the UI session), every query
-// scoped to the caller's organisation. Handlers return errors; one place,
-// serveError, decides what the caller sees. It never returns a secret after
-// the response that created it.
+// authenticated by API token or the UI session (accounts' authenticators),
+// every query scoped to the caller's organisation. It is a face: handlers
+// decode the request, call one service method and encode its answer; they
+// return errors, and one place, serveError, maps a problem's kind to the
+// HTTP status and JSON the caller sees. It never returns a secret after the
+// response that created it, and never imports the web package.
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,56 +16,100 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
-	"strconv"
 
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 )
 
 // handlerFunc is an HTTP handler that returns its error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// Error is an error with the status and words a caller should see.
-type Error struct {
-	Status  int    `json:"-"`
+// statuses is the one place a problem's kind becomes an HTTP status.
+var statuses = map[problem.Kind]int{
+	problem.Internal:        http.StatusInternalServerError,
+	problem.Malformed:       http.StatusBadRequest,
+	problem.Invalid:         http.StatusUnprocessableEntity,
+	problem.Unsupported:     http.StatusUnsupportedMediaType,
+	problem.Unauthenticated: http.StatusUnauthorized,
+	problem.Forbidden:       http.StatusForbidden,
+	problem.NotFound:        http.StatusNotFound,
+	problem.Conflict:        http.StatusConflict,
+	problem.RateLimited:     http.StatusTooManyRequests,
+	problem.Upstream:        http.StatusBadGateway,
+	problem.Unavailable:     http.StatusServiceUnavailable,
+	problem.Canceled:        499, // nginx's "client closed request": nobody reads it
+}
+
+// StatusOf is the HTTP status the API answers a problem of kind k with.
+func StatusOf(k problem.Kind) int {
+	if s, ok := statuses[k]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// KindOf is the problem kind an API answer's status stands for, for
+// clients that turn an error body back into a *problem.Error; a status the
+// API never answers with is Internal.
+func KindOf(status int) problem.Kind {
+	for k, s := range statuses {
+		if s == status {
+			return k
+		}
+	}
+	return problem.Internal
+}
+
+// ErrorBody is the JSON form of a problem, under "error" in the body.
+type ErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Remedy  string `json:"remedy,omitempty"`
 	// Field names the request field at fault, when one is.
 	Field string `json:"field,omitempty"`
+	// Kind classifies a GitLab-side failure (see gitlab.Kind).
+	Kind string `json:"kind,omitempty"`
 }
 
-func (e *Error) Error() string { return e.Message }
-
-// Errorf returns an *Error with status and code.
-func Errorf(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+// Problem turns an error body the API answered with status back into the
+// problem it was made from (without its diagnosis).
+func (b ErrorBody) Problem(status int) *problem.Error {
+	return &problem.Error{Kind: KindOf(status), Code: b.Code, Message: b.Message, Remedy: b.Remedy, Field: b.Field, Reason: b.Kind}
 }
 
-// remedier is any error that knows what the user should do about it.
-type remedier interface{ Remedy() string }
+var errInternal = &problem.Error{Kind: problem.Internal, Code: "internal", Message: "internal error; the server log has the details"}
 
-// serveError writes err as JSON. Known errors map to their status; anything
-// else is a 500 whose details are logged, not shown.
-func serveError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var ae *Error
+// classify returns the problem err is, with the store's sentinels named;
+// nil for an error nobody meant to show.
+func classify(err error) *problem.Error {
+	var p *problem.Error
 	switch {
-	case errors.As(err, &ae):
+	case errors.As(err, &p):
+		return p
 	case errors.Is(err, store.ErrNotFound):
-		ae = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "not found"}
+		return &problem.Error{Kind: problem.NotFound, Code: "not_found", Message: "not found", Err: err}
 	case errors.Is(err, store.ErrConflict):
-		ae = &Error{Status: http.StatusConflict, Code: "conflict", Message: err.Error()}
-	case errors.Is(err, context.Canceled):
-		ae = &Error{Status: 499, Code: "canceled", Message: "request canceled"}
-	default:
-		var rem remedier
-		if errors.As(err, &rem) {
-			ae = &Error{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: err.Error(), Remedy: rem.Remedy()}
-			break
-		}
-		log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
-		ae = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error; the server log has the details"}
+		return &problem.Error{Kind: problem.Conflict, Code: "conflict", Message: err.Error(), Err: err}
 	}
-	writeJSON(w, ae.Status, map[string]*Error{"error": ae})
+	p, _ = problem.From(err)
+	return p
+}
+
+// serveError writes err as JSON: a problem with the status of its kind and,
+// when a connection check refused the input, the diagnosis beside it.
+// Anything else (and an Internal problem) is a 500 whose details are
+// logged, not shown.
+func serveError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	p := classify(err)
+	if p == nil || p.Kind == problem.Internal {
+		log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
+		p = errInternal
+	}
+	body := map[string]any{"error": ErrorBody{Code: p.Code, Message: p.Message, Remedy: p.Remedy, Field: p.Field, Kind: p.Reason}}
+	if p.Diagnosis != nil {
+		body["diagnosis"] = p.Diagnosis
+	}
+	writeJSON(w, StatusOf(p.Kind), body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -84,7 +129,7 @@ const maxBody = 1 << 20
 func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
-			return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json")
+			return problem.New(problem.Unsupported, "unsupported_media_type", "send the body as application/json")
 		}
 	}
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody+1))
@@ -94,33 +139,21 @@ func decode(r *http.Request, v any) error {
 		var typ *json.UnmarshalTypeError
 		switch {
 		case errors.Is(err, io.EOF):
-			return Errorf(http.StatusBadRequest, "invalid_json", "the request body is empty; send a JSON object")
+			return problem.New(problem.Malformed, "invalid_json", "the request body is empty; send a JSON object")
 		case errors.As(err, &syn):
-			return Errorf(http.StatusBadRequest, "invalid_json", "the request body is not valid JSON (at byte %d)", syn.Offset)
+			return problem.New(problem.Malformed, "invalid_json", "the request body is not valid JSON (at byte %d)", syn.Offset)
 		case errors.As(err, &typ):
-			return &Error{Status: http.StatusBadRequest, Code: "invalid_json", Field: typ.Field,
+			return &problem.Error{Kind: problem.Malformed, Code: "invalid_json", Field: typ.Field,
 				Message: fmt.Sprintf("field %q must be %s", typ.Field, jsonKind(typ.Type))}
 		default:
-			return Errorf(http.StatusBadRequest, "invalid_json", "the request body is not accepted: %v", err)
+			return problem.New(problem.Malformed, "invalid_json", "the request body is not accepted: %v", err)
 		}
 	}
 	if dec.More() {
-		return Errorf(http.StatusBadRequest, "invalid_json", "the request body has data after the JSON object")
+		return problem.New(problem.Malformed, "invalid_json", "the request body has data after the JSON object")
 	}
 	return nil
 }
-
-// pathID parses a positive integer path value.
-func pathID(r *http.Request, name string) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		// Not "bad request": a malformed id names nothing that exists.
-		return 0, store.ErrNotFound
-	}
-	return id, nil
-}
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // jsonKind names what a Go type is in JSON, for messages to API callers.
 func jsonKind(t reflect.Type) string {

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/api"
-	"github.com/labsync/labsync/internal/auth"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
 )
@@ -39,7 +39,7 @@ func newFixture(t *testing.T) *fixture {
 	orgB, _ := st.CreateOrganization(ctx, "B", o.ID)
 	f.other = mint(orgB.ID, o.ID)
 	f.revoke = mint(b.Org.ID, b.Owner.ID)
-	t2, _, _ := st.APITokenByHash(ctx, auth.HashAPIToken(f.revoke))
+	t2, _, _ := st.APITokenByHash(ctx, accounts.HashAPIToken(f.revoke))
 	st.RevokeAPIToken(ctx, b.Org.ID, t2.ID)
 
 	mux := http.NewServeMux()
@@ -119,7 +119,7 @@ func mustJSON(v any) string {
 // mintToken creates an API token for user in org and returns it.
 func mintToken(t *testing.T, st *store.Store, org, user int64) string {
 	t.Helper()
-	tok, prefix, hash, err := auth.NewAPIToken()
+	tok, prefix, hash, err := accounts.NewAPIToken()
 	if err != nil {
 		t.Fatal(err)
 	}

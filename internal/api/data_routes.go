@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -21,7 +22,7 @@ func dataQuery(r *http.Request) (store.DataQuery, error) {
 		if s := v.Get(f.name); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || n < 0 {
-				return q, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: f.name, Message: f.name + " must be a positive integer"}
+				return q, &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: f.name, Message: f.name + " must be a positive integer"}
 			}
 			*f.dst = n
 		}
@@ -30,7 +31,7 @@ func dataQuery(r *http.Request) (store.DataQuery, error) {
 	if s := v.Get("updated_after"); s != "" {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return q, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "updated_after",
+			return q, &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: "updated_after",
 				Message: "updated_after must be an RFC 3339 time such as 2025-01-31T12:00:00Z"}
 		}
 		q.UpdatedAfter = t

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/labsync/labsync/internal/problem"
 )
 
 // feedParams reads ?after= (or Last-Event-ID), ?integration_id= and ?limit=.
@@ -24,7 +26,7 @@ func feedParams(r *http.Request) (after, integration int64, limit int, err error
 		}
 		n, perr := strconv.ParseInt(f.val, 10, 64)
 		if perr != nil || n < 0 {
-			return 0, 0, 0, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: f.name, Message: f.name + " must be a positive integer"}
+			return 0, 0, 0, &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: f.name, Message: f.name + " must be a positive integer"}
 		}
 		*f.dst = n
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/labsync/labsync/internal/integrations"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
 )
@@ -32,25 +33,7 @@ func (a *API) registerIntegrations(mux Mux) {
 	a.route(mux, "PUT /api/v1/oauth-apps", adminOnly, a.saveOAuthApp)
 }
 
-func actor(r *http.Request) integrations.Actor {
-	p := caller(r)
-	return integrations.Actor{OrgID: p.OrgID, UserID: p.UserID}
-}
-
-// integrationError writes an *integrations.Error with its diagnosis, and
-// hands anything else back to serveError.
-func (a *API) integrationError(w http.ResponseWriter, err error) error {
-	var ie *integrations.Error
-	if !errors.As(err, &ie) {
-		return err
-	}
-	body := map[string]any{"error": ie}
-	if ie.Diagnosis != nil {
-		body["diagnosis"] = ie.Diagnosis
-	}
-	writeJSON(w, ie.Status, body)
-	return nil
-}
+func actor(r *http.Request) integrations.Actor { return caller(r).Actor() }
 
 func (a *API) connectToken(w http.ResponseWriter, r *http.Request) error {
 	var in integrations.TokenInput
@@ -59,7 +42,7 @@ func (a *API) connectToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := a.Integrations.ConnectToken(r.Context(), actor(r), in)
 	if err != nil {
-		return a.integrationError(w, err)
+		return err
 	}
 	writeJSON(w, http.StatusCreated, res)
 	return nil
@@ -72,7 +55,7 @@ func (a *API) oauthStart(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := a.Integrations.StartOAuth(r.Context(), actor(r), in)
 	if err != nil {
-		return a.integrationError(w, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
@@ -88,7 +71,7 @@ func (a *API) oauthAuthorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	v, err := a.Integrations.CompleteOAuth(r.Context(), integrations.CompleteInput{State: in.State, Code: in.Code, Who: actor(r)})
 	if err != nil {
-		return a.integrationError(w, err)
+		return err
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"integration": v})
 	return nil
@@ -116,10 +99,10 @@ func (a *API) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.Integrations.CompleteOAuth(r.Context(), in)
 	if err != nil {
 		if wantJSON {
-			return a.integrationError(w, err)
+			return err
 		}
 		msg := "the connection could not be completed; the server log has the details"
-		var ie *integrations.Error
+		var ie *problem.Error
 		switch {
 		case errors.As(err, &ie):
 			msg = ie.Message
@@ -161,7 +144,7 @@ func (a *API) listIntegrations(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) showIntegration(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -174,7 +157,7 @@ func (a *API) showIntegration(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) updateIntegration(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -184,40 +167,40 @@ func (a *API) updateIntegration(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := a.Integrations.Update(r.Context(), actor(r), id, in)
 	if err != nil {
-		return a.integrationError(w, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 
 func (a *API) disconnectIntegration(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	res, err := a.Integrations.Disconnect(r.Context(), actor(r), id)
 	if err != nil {
-		return a.integrationError(w, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 
 func (a *API) testIntegration(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	rep, err := a.Integrations.TestSaved(r.Context(), caller(r).OrgID, id)
 	if err != nil {
-		return a.integrationError(w, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, rep)
 	return nil
 }
 
 func (a *API) refreshIntegration(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -226,7 +209,7 @@ func (a *API) refreshIntegration(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.Integrations.Refresh(r.Context(), p.OrgID, id); err != nil {
-		return a.integrationError(w, err)
+		return err
 	}
 	v, err := a.Integrations.View(r.Context(), p.OrgID, id)
 	if err != nil {
@@ -257,7 +240,7 @@ func (a *API) saveOAuthApp(w http.ResponseWriter, r *http.Request) error {
 	}
 	app, err := a.Integrations.SaveOAuthApp(r.Context(), actor(r), in)
 	if err != nil {
-		return a.integrationError(w, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"app": integrations.AppView(app), "redirect_uri": a.Integrations.RedirectURI()})
 	return nil

@@ -105,7 +105,8 @@ func newConnectFixtureAt(t *testing.T, clock func() time.Time) *connectFixture {
 	f.wh.Start()
 	t.Cleanup(f.wh.Stop)
 	f.sync = labsync.New(st, labsync.Options{Log: log, Clients: f.svc.Client, PerPage: 5, RetryBase: time.Millisecond})
-	f.api = api.New(api.Deps{Store: st, Log: log, Vault: f.vault, Config: cfg, Integrations: f.svc, Webhooks: f.wh, Sync: f.sync})
+	f.svc.SetPeers(f.wh, f.sync)
+	f.api = api.New(api.Deps{Store: st, Log: log, Integrations: f.svc, Webhooks: f.wh, Sync: f.sync})
 	f.api.Register(mux)
 	return f
 }

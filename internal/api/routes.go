@@ -1,31 +1,28 @@
 package api
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 
-	"github.com/labsync/labsync/internal/config"
-	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/integrations"
-	"github.com/labsync/labsync/internal/jobs"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
-	"github.com/labsync/labsync/internal/vault"
 	"github.com/labsync/labsync/internal/webhook"
 )
 
 // Deps are what the API is built from. Features add their service here.
 type Deps struct {
-	Store  *store.Store
-	Log    *slog.Logger
-	Vault  *vault.Vault
-	Jobs   *jobs.Runner
-	Config config.Config
+	Store *store.Store
+	Log   *slog.Logger
 	// Webhooks receives deliveries and issues webhook endpoints.
 	Webhooks *webhook.Service
 	// Integrations connects GitLabs and hands out their clients.
 	Integrations *integrations.Service
+	// Accounts authenticates callers and owns members, tokens and the
+	// organisation; New builds one over Store when it is nil.
+	Accounts *accounts.Service
 	// Sync discovers, selects, backfills and polls; nil on a server that
 	// does not run it.
 	Sync *labsync.Service
@@ -36,7 +33,7 @@ type API struct {
 	Deps
 	store *store.Store
 	log   *slog.Logger
-	auths []Authenticator
+	auths []accounts.Authenticator
 	// routes lists every authenticated route, for the access matrix.
 	routes []Route
 }
@@ -55,19 +52,13 @@ type Mux interface {
 	Handle(pattern string, h http.Handler)
 }
 
-// New returns the API. More authenticators (the UI session) may be added.
-func New(d Deps, extra ...Authenticator) *API {
-	if d.Integrations != nil && d.Webhooks != nil {
-		// Disconnecting removes registered hooks and forgets the cached
-		// webhook endpoint, whichever door (API, UI, CLI) it came through.
-		d.Integrations.SetDisconnectHooks(integrations.DisconnectHooks{
-			RemoveRegistered: func(ctx context.Context, c *gitlab.Client, cerr error, orgID, id int64) (any, error) {
-				return removeRegisteredHooks(ctx, d.Store, d.Webhooks, c, cerr, orgID, id)
-			},
-			Forget: d.Webhooks.Invalidate,
-		})
+// New returns the API. Requests are authenticated by API token, then by
+// each of extra in turn (serve adds the UI session's).
+func New(d Deps, extra ...accounts.Authenticator) *API {
+	if d.Accounts == nil {
+		d.Accounts = accounts.New(d.Store, d.Log, d.Integrations, accounts.Options{})
 	}
-	return &API{Deps: d, store: d.Store, log: d.Log, auths: append([]Authenticator{tokenAuthenticator(d.Store)}, extra...)}
+	return &API{Deps: d, store: d.Store, log: d.Log, auths: append([]accounts.Authenticator{d.Accounts.TokenAuthenticator()}, extra...)}
 }
 
 // Register mounts every route on mux.
@@ -80,7 +71,7 @@ func (a *API) Register(mux Mux) {
 	a.registerWebhooks(mux)     // webhook_routes.go
 	a.public(mux, "GET /api/v1/openapi.json", a.openAPI)
 	mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serveError(w, r, a.log, Errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
+		serveError(w, r, a.log, problem.New(problem.NotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	}))
 }
 
@@ -97,7 +88,8 @@ func (a *API) route(mux Mux, pattern string, level access, h handlerFunc) {
 			serveError(w, r, a.log, errForbidden)
 			return
 		}
-		if err := h(w, r.WithContext(WithPrincipal(r.Context(), p))); err != nil {
+		p.Via = "api"
+		if err := h(w, r.WithContext(accounts.WithPrincipal(r.Context(), p))); err != nil {
 			serveError(w, r, a.log, err)
 		}
 	}))
@@ -112,24 +104,24 @@ func (a *API) public(mux Mux, pattern string, h handlerFunc) {
 	}))
 }
 
-func (a *API) authenticate(r *http.Request) (Principal, error) {
-	if p, ok := PrincipalFrom(r.Context()); ok {
+func (a *API) authenticate(r *http.Request) (accounts.Principal, error) {
+	if p, ok := accounts.PrincipalFrom(r.Context()); ok {
 		return p, nil
 	}
 	for _, auth := range a.auths {
 		p, ok, err := auth(r)
 		if err != nil {
-			return Principal{}, err
+			return accounts.Principal{}, err
 		}
 		if ok {
 			return p, nil
 		}
 	}
-	return Principal{}, errUnauthenticated
+	return accounts.Principal{}, accounts.ErrUnauthenticated
 }
 
-func caller(r *http.Request) Principal {
-	p, _ := PrincipalFrom(r.Context())
+func caller(r *http.Request) accounts.Principal {
+	p, _ := accounts.PrincipalFrom(r.Context())
 	return p
 }
 

@@ -3,11 +3,12 @@ package api
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/labsync/labsync/internal/integrations"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
 )
@@ -28,13 +29,12 @@ func (a *API) registerSync(mux Mux) {
 	a.route(mux, "GET /api/v1/events/stream", anyMember, a.streamEvents)
 }
 
-var errSyncUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "sync_unavailable",
-	Message: "this server does not run the sync service"}
+var errSyncUnavailable = integrations.ErrSyncUnavailable
 
-// integrationOf resolves {id} to one of the caller's integrations; another
+// integration resolves {id} to one of the caller's integrations; another
 // organisation's integration is 404.
-func (a *API) integrationOf(r *http.Request) (store.Integration, error) {
-	id, err := pathID(r, "id")
+func (a *API) integration(r *http.Request) (store.Integration, error) {
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return store.Integration{}, err
 	}
@@ -45,7 +45,7 @@ func (a *API) integrationOf(r *http.Request) (store.Integration, error) {
 // ?archived=, ?limit= (≤ 1000) and ?cursor=. ?refresh=true (admins)
 // refreshes it from GitLab first; an empty cache is filled on first use.
 func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationOf(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 		path, id, ok := strings.Cut(string(b), "\x00")
 		n, perr := strconv.ParseInt(id, 10, 64)
 		if err != nil || !ok || perr != nil {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "cursor", Message: "cursor is not one this API returned"}
+			return &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: "cursor", Message: "cursor is not one this API returned"}
 		}
 		q.AfterPath, q.AfterID = path, n
 	}
@@ -105,7 +105,7 @@ func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 
 // listGroups serves the groups tree.
 func (a *API) listGroups(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationOf(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getSelection(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationOf(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -136,11 +136,11 @@ func (a *API) getSelection(w http.ResponseWriter, r *http.Request) error {
 // left out keeps its current value (services are all on until changed), so
 // sending only "groups" never switches the services off by omission.
 func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationOf(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
-	if a.Sync == nil {
+	if a.Sync == nil || a.Integrations == nil {
 		return errSyncUnavailable
 	}
 	p := caller(r)
@@ -164,20 +164,11 @@ func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &body); err != nil {
 		return err
 	}
-	sel = labsync.MergeSelection(sel, labsync.SelectionChange{Projects: body.Projects.change(), Groups: body.Groups.change(),
-		Exclusions: body.Exclusions.change(), IncludeArchived: body.IncludeArchived, Services: &body.Services})
-	out, err := a.Sync.SaveSelection(r.Context(), p.OrgID, in.ID, sel)
+	out, err := a.Integrations.ChangeSelection(r.Context(), p.Actor(), in.ID, labsync.SelectionChange{Projects: body.Projects.change(),
+		Groups: body.Groups.change(), Exclusions: body.Exclusions.change(), IncludeArchived: body.IncludeArchived, Services: &body.Services})
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if strings.Contains(err.Error(), "pattern") || strings.Contains(err.Error(), "exclusion") {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "exclusions", Message: err.Error()}
-		}
 		return err
 	}
-	a.store.Audit(r.Context(), store.AuditEntry{OrgID: p.OrgID, ActorUserID: &p.UserID, Actor: "api", Action: "sync.selection_changed",
-		Target: "integration:" + strconv.FormatInt(in.ID, 10), Detail: []byte(`{}`)})
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -185,7 +176,7 @@ func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
 // syncProgress reports the sync: state, totals per resource and, unless
 // ?detail=false, every project's chains (pages, items, rate, ETA, errors).
 func (a *API) syncProgress(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationOf(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -203,19 +194,17 @@ func (a *API) syncProgress(w http.ResponseWriter, r *http.Request) error {
 // startSync queues a full sync (discovery, selection, backfill of what is
 // new, resumption of what is unfinished). It answers 202.
 func (a *API) startSync(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationOf(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
-	if a.Sync == nil {
+	if a.Sync == nil || a.Integrations == nil {
 		return errSyncUnavailable
 	}
 	p := caller(r)
-	if err := a.Sync.StartSync(r.Context(), p.OrgID, in.ID, labsync.ModeFull); err != nil {
+	if err := a.Integrations.StartSync(r.Context(), p.Actor(), in.ID); err != nil {
 		return err
 	}
-	a.store.Audit(r.Context(), store.AuditEntry{OrgID: p.OrgID, ActorUserID: &p.UserID, Actor: "api", Action: "sync.started",
-		Target: "integration:" + strconv.FormatInt(in.ID, 10), Detail: []byte(`{}`)})
 	rep, err := a.Sync.Progress(r.Context(), p.OrgID, in.ID, false)
 	if err != nil {
 		return err
@@ -231,7 +220,7 @@ func boolParam(r *http.Request, name string) (*bool, error) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: name, Message: name + " must be true or false"}
+		return nil, &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: name, Message: name + " must be true or false"}
 	}
 	return &b, nil
 }
@@ -243,7 +232,7 @@ func intParam(r *http.Request, name string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: name, Message: name + " must be a positive integer"}
+		return 0, &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: name, Message: name + " must be a positive integer"}
 	}
 	return n, nil
 }

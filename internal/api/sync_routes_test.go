@@ -13,10 +13,13 @@ import (
 	"time"
 
 	"github.com/labsync/labsync/internal/api"
+	"github.com/labsync/labsync/internal/config"
+	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
 	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/vault"
 )
 
 type syncFixture struct {
@@ -49,7 +52,10 @@ func newSyncFixture(t *testing.T, version string) *syncFixture {
 	svc := labsync.New(st, labsync.Options{PerPage: 5, RetryBase: time.Millisecond,
 		Clients: labsync.StaticClients(sb.URL(), nil, sb.AdminToken, 10*time.Second)})
 	mux := http.NewServeMux()
-	api.New(api.Deps{Store: st, Log: slog.New(slog.DiscardHandler), Sync: svc}).Register(mux)
+	kek, _, _ := vault.GenerateKEK()
+	integ := integrations.New(st, vault.New(kek, st.OrgKeys()), nil, config.Config{}, nil, nil)
+	integ.SetPeers(nil, svc)
+	api.New(api.Deps{Store: st, Log: slog.New(slog.DiscardHandler), Sync: svc, Integrations: integ}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &syncFixture{sb: sb, srv: srv, owner: mint(b.Org.ID, b.Owner.ID), other: mint(orgB.ID, o.ID), integ: in.ID}

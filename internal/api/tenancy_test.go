@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labsync/labsync/internal/auth"
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
@@ -167,7 +167,7 @@ func TestAccessMatrix(t *testing.T) {
 
 	tokOf := func(tok string) int64 {
 		t.Helper()
-		at, _, err := f.st.APITokenByHash(ctx, auth.HashAPIToken(tok))
+		at, _, err := f.st.APITokenByHash(ctx, accounts.HashAPIToken(tok))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +180,7 @@ func TestAccessMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	past := f.st.Now().Add(-time.Hour)
-	expired, prefix, hash, _ := auth.NewAPIToken()
+	expired, prefix, hash, _ := accounts.NewAPIToken()
 	if _, err := f.st.CreateExpiringAPIToken(ctx, f.org, owner.ID, "expired", prefix, hash, &past); err != nil {
 		t.Fatal(err)
 	}
@@ -558,7 +558,7 @@ func TestDeleteOrganizationShredsItsKeysFirst(t *testing.T) {
 func TestTokensAndMembers(t *testing.T) {
 	f := newConnectFixture(t)
 	code, body := f.call(t, "POST", "/api/v1/tokens", f.member, map[string]any{"name": "laptop", "expires_in_days": 30})
-	if code != 201 || !strings.HasPrefix(body["token"].(string), auth.APITokenPrefix) {
+	if code != 201 || !strings.HasPrefix(body["token"].(string), accounts.APITokenPrefix) {
 		t.Fatalf("create: %d %v", code, body)
 	}
 	tok := body["token"].(string)

@@ -1,14 +1,11 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
-	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
-	"github.com/labsync/labsync/internal/webhook"
 )
 
 // registerWebhooks mounts the webhook receiver and the webhook settings routes.
@@ -28,53 +25,19 @@ func (a *API) registerWebhooks(mux Mux) {
 // GitLab, for users who opted in (allow_hook_registration) with a token
 // that has the api scope; everyone else adds the webhook in GitLab.
 func (a *API) webhookRegister(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationFor(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
-	}
-	if !in.AllowHookRegistration {
-		return &Error{Status: http.StatusConflict, Code: "hook_registration_off",
-			Message: "labsync does not write to GitLab unless you allow it to register webhooks",
-			Remedy:  "PATCH the integration with {\"allow_hook_registration\": true} (needs a token with the api scope), or add the webhook in GitLab yourself with the URL and secret shown here"}
 	}
 	if a.Integrations == nil {
 		return errors.New("api: integrations service not configured")
 	}
-	p := caller(r)
-	c, err := a.Integrations.Client(r.Context(), p.OrgID, in.ID)
+	res, err := a.Integrations.RegisterWebhooks(r.Context(), caller(r).Actor(), in.ID)
 	if err != nil {
-		return a.integrationError(w, err)
-	}
-	res, err := a.Webhooks.Register(r.Context(), c, p.OrgID, in.ID)
-	if err != nil {
-		return err
-	}
-	if err := a.store.Audit(r.Context(), store.AuditEntry{OrgID: p.OrgID, ActorUserID: &p.UserID, Actor: "user",
-		Action: "webhook.registered", Target: "integration:" + itoa(in.ID)}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"projects": res})
 	return nil
-}
-
-// removeRegisteredHooks removes the project hooks labsync registered,
-// before a disconnect revokes the credential it needs for that. Failures
-// are reported (with what to remove by hand), not fatal to the disconnect;
-// without a usable client each hook is reported that way.
-func removeRegisteredHooks(ctx context.Context, st *store.Store, wh *webhook.Service, c *gitlab.Client, clientErr error, orgID, id int64) (any, error) {
-	regs, err := st.HookRegistrations(ctx, orgID, id)
-	if err != nil || len(regs) == 0 {
-		return nil, err
-	}
-	if clientErr != nil {
-		out := make([]webhook.ProjectHookResult, len(regs))
-		for i, g := range regs {
-			out[i] = webhook.ProjectHookResult{ProjectID: g.ProjectGitLabID, HookID: g.GitLabHookID, Status: "failed",
-				Error: "no usable credential to remove it", Remedy: "Remove the webhook in GitLab yourself (Settings > Webhooks of the project)."}
-		}
-		return out, nil
-	}
-	return wh.Unregister(ctx, c, orgID, id)
 }
 
 // webhookEvents are the triggers to tick in GitLab's webhook form.
@@ -132,16 +95,8 @@ func (a *API) webhookView(r *http.Request, in store.Integration) (webhookView, e
 	return v, nil
 }
 
-func (a *API) integrationFor(r *http.Request) (store.Integration, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return store.Integration{}, err
-	}
-	return a.store.Integration(r.Context(), caller(r).OrgID, id)
-}
-
 func (a *API) webhookShow(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationFor(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -154,7 +109,7 @@ func (a *API) webhookShow(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) webhookIssue(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationFor(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -166,13 +121,11 @@ func (a *API) webhookIssue(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	p := caller(r)
-	is, err := a.Webhooks.Issue(r.Context(), p.OrgID, in.ID, req.Signing)
-	if err != nil {
-		return err
+	if a.Integrations == nil {
+		return errors.New("api: integrations service not configured")
 	}
-	if err := a.store.Audit(r.Context(), store.AuditEntry{OrgID: p.OrgID, ActorUserID: &p.UserID, Actor: "user",
-		Action: "webhook.issued", Target: "integration:" + itoa(in.ID)}); err != nil {
+	is, err := a.Integrations.IssueWebhook(r.Context(), caller(r).Actor(), in.ID, req.Signing)
+	if err != nil {
 		return err
 	}
 	in.WebhookHookID = &is.HookID
@@ -192,7 +145,7 @@ func (a *API) webhookIssue(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) webhookSigning(w http.ResponseWriter, r *http.Request) error {
-	in, err := a.integrationFor(r)
+	in, err := a.integration(r)
 	if err != nil {
 		return err
 	}
@@ -202,12 +155,10 @@ func (a *API) webhookSigning(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	p := caller(r)
-	if err := a.Webhooks.SetSigningToken(r.Context(), p.OrgID, in.ID, req.SigningToken); err != nil {
-		return err
+	if a.Integrations == nil {
+		return errors.New("api: integrations service not configured")
 	}
-	if err := a.store.Audit(r.Context(), store.AuditEntry{OrgID: p.OrgID, ActorUserID: &p.UserID, Actor: "user",
-		Action: "webhook.signing_token_set", Target: "integration:" + itoa(in.ID)}); err != nil {
+	if err := a.Integrations.SetWebhookSigning(r.Context(), caller(r).Actor(), in.ID, req.SigningToken); err != nil {
 		return err
 	}
 	v, err := a.webhookView(r, in)

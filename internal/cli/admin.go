@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
-	"github.com/labsync/labsync/internal/auth"
-	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/spf13/cobra"
 )
 
@@ -23,36 +21,12 @@ func newAdminCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			ctx := cmd.Context()
-			org, user, err := st.FirstOwner(ctx)
-			if errors.Is(err, store.ErrNotFound) {
-				return errors.New("no organisation yet: start `labsync serve` once to create the first one")
-			}
+			t, err := accounts.New(st, nil, nil, accounts.Options{}).IssueOperatorToken(cmd.Context(), email, name)
 			if err != nil {
 				return err
 			}
-			if email != "" {
-				if user, err = st.UserByEmail(ctx, email); err != nil {
-					return fmt.Errorf("user %s: %w", email, err)
-				}
-				if _, err := st.MemberRole(ctx, org.ID, user.ID); err != nil {
-					return fmt.Errorf("user %s is not a member of organisation %q", email, org.Name)
-				}
-			}
-			tok, prefix, hash, err := auth.NewAPIToken()
-			if err != nil {
-				return err
-			}
-			t, err := st.CreateAPIToken(ctx, org.ID, user.ID, name, prefix, hash)
-			if err != nil {
-				return err
-			}
-			if err := st.Audit(ctx, store.AuditEntry{OrgID: org.ID, Actor: "cli", Action: "api_token.created",
-				Target: fmt.Sprintf("api_token:%d", t.ID), Detail: []byte(fmt.Sprintf(`{"name":%q,"user":%q}`, name, user.Email))}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Created API token %q (id %d) for %s in %q. It is shown only now:\n", name, t.ID, user.Email, org.Name)
-			fmt.Fprintln(cmd.OutOrStdout(), tok)
+			fmt.Fprintf(cmd.ErrOrStderr(), "Created API token %q (id %d) for %s in %q. It is shown only now:\n", name, t.APIToken.ID, t.User.Email, t.Org.Name)
+			fmt.Fprintln(cmd.OutOrStdout(), t.Token)
 			return nil
 		},
 	}

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
-	"github.com/labsync/labsync/internal/auth"
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/vault"
@@ -32,36 +32,14 @@ func newAdminOrgCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			ctx := cmd.Context()
-			u, err := st.UserByEmail(ctx, email)
-			password := ""
-			if errors.Is(err, store.ErrNotFound) {
-				if password, err = auth.RandomPassword(); err != nil {
-					return err
-				}
-				hash, err := auth.HashPassword(password)
-				if err != nil {
-					return err
-				}
-				if u, err = st.CreateUser(ctx, email, "Owner", hash); err != nil {
-					return err
-				}
-			} else if err != nil {
-				return err
-			}
-			o, err := st.CreateOrganization(ctx, name, u.ID)
+			c, err := accounts.New(st, nil, nil, accounts.Options{}).CreateOrganization(cmd.Context(), name, email)
 			if err != nil {
 				return err
 			}
-			uid := u.ID
-			if err := st.Audit(ctx, store.AuditEntry{OrgID: o.ID, ActorUserID: &uid, Actor: "cli", Action: "organization.created",
-				Target: fmt.Sprintf("organization:%d", o.ID)}); err != nil {
-				return err
-			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "Created organisation %q (id %d) owned by %s.\n", o.Name, o.ID, u.Email)
-			if password != "" {
-				fmt.Fprintf(w, "One-time password for %s (shown only now): %s\n", u.Email, password)
+			fmt.Fprintf(w, "Created organisation %q (id %d) owned by %s.\n", c.Org.Name, c.Org.ID, c.Owner.Email)
+			if c.Password != "" {
+				fmt.Fprintf(w, "One-time password for %s (shown only now): %s\n", c.Owner.Email, c.Password)
 			}
 			return nil
 		},
@@ -110,6 +88,7 @@ func newAdminOrgCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("organisation %d: %w", id, err)
 			}
+			// The confirmation is checked before the key is loaded.
 			if confirm != o.Name {
 				return fmt.Errorf("deleting organisation %d destroys its keys and all its data with no undo: add --confirm %q", id, o.Name)
 			}
@@ -118,8 +97,8 @@ func newAdminOrgCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svc := integrations.New(st, vault.New(kek, st.OrgKeys()), nil, cfg, log, nil)
-			if err := svc.DeleteOrganization(ctx, integrations.Actor{OrgID: id}); err != nil {
+			integ := integrations.New(st, vault.New(kek, st.OrgKeys()), nil, cfg, log, nil)
+			if _, err := accounts.New(st, log, integ, accounts.Options{}).DeleteOrganization(ctx, accounts.Principal{OrgID: id}, confirm); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Deleted organisation %q (id %d): its data keys are destroyed and its rows deleted.\n", o.Name, id)
@@ -224,13 +203,10 @@ func newAdminTokenRevokeCmd() *cobra.Command {
 			if orgID, err = defaultOrg(cmd, st, orgID); err != nil {
 				return err
 			}
-			if err := st.RevokeAPIToken(ctx, orgID, id); err != nil {
+			if err := accounts.New(st, nil, nil, accounts.Options{}).RevokeOperatorToken(ctx, orgID, id); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no live token %d in organisation %d", id, orgID)
 				}
-				return err
-			}
-			if err := st.Audit(ctx, store.AuditEntry{OrgID: orgID, Actor: "cli", Action: "api_token.revoked", Target: fmt.Sprintf("api_token:%d", id)}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Revoked API token %d.\n", id)

@@ -1,155 +1,19 @@
 package cli
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/labsync/labsync/internal/diagnose"
 )
 
-// The connect and integrations commands act through the REST API of a
-// running `labsync serve`, exactly as the web UI does.
-const (
-	envAPIToken    = "LABSYNC_API_TOKEN"
-	envServer      = "LABSYNC_SERVER"
-	envGitLabToken = "LABSYNC_GITLAB_TOKEN"
-)
-
-const apiClientHelp = `
-These commands talk to the REST API of a running labsync serve. The server is
---server, else $` + envServer + `, else $LABSYNC_PUBLIC_URL, else http://$LABSYNC_ADDR
-(default http://127.0.0.1:8787). The API token (labsync admin token create) is
-read from --api-token-file or $` + envAPIToken + `; an owner's or admin's token is needed to
-connect, change or disconnect.`
-
-type apiFlags struct {
-	server, tokenFile string
-}
-
-func (f *apiFlags) register(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&f.server, "server", "", "URL of the running labsync serve (default $"+envServer+", $LABSYNC_PUBLIC_URL or http://$LABSYNC_ADDR)")
-	cmd.PersistentFlags().StringVar(&f.tokenFile, "api-token-file", "", "file holding the labsync API token (default $"+envAPIToken+")")
-}
-
-type connectAPI struct {
-	base, token string
-	hc          *http.Client
-}
-
-func (f *apiFlags) client() (*connectAPI, error) {
-	base := f.server
-	for _, v := range []string{os.Getenv(envServer), os.Getenv("LABSYNC_PUBLIC_URL")} {
-		if base == "" {
-			base = v
-		}
-	}
-	if base == "" {
-		addr := os.Getenv("LABSYNC_ADDR")
-		if addr == "" {
-			addr = "127.0.0.1:8787"
-		}
-		base = "http://" + addr
-	}
-	tok := os.Getenv(envAPIToken)
-	if f.tokenFile != "" {
-		b, err := os.ReadFile(f.tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading --api-token-file: %w", err)
-		}
-		tok = string(b)
-	}
-	tok = strings.TrimSpace(tok)
-	if tok == "" {
-		return nil, fmt.Errorf("no API token: set %s or pass --api-token-file (create one with `labsync admin token create`)", envAPIToken)
-	}
-	return &connectAPI{base: strings.TrimRight(base, "/"), token: tok, hc: &http.Client{Timeout: 2 * time.Minute}}, nil
-}
-
-// connectAPIError is an error answer of the API, with its diagnosis if any.
-type connectAPIError struct {
-	Status    int
-	Message   string
-	Remedy    string
-	Diagnosis *diagnose.Report
-}
-
-func (e *connectAPIError) Error() string {
-	s := e.Message
-	if e.Remedy != "" {
-		s += "\n  → " + e.Remedy
-	}
-	return s
-}
-
-// do sends in as JSON and decodes the answer into out.
-func (c *connectAPI) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach labsync at %s (is `labsync serve` running? set --server): %w", c.base, err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 8<<20))
-	if err != nil {
-		return err
-	}
-	if res.StatusCode >= 400 {
-		var e struct {
-			Error struct {
-				Message string `json:"message"`
-				Remedy  string `json:"remedy"`
-			} `json:"error"`
-			Diagnosis *diagnose.Report `json:"diagnosis"`
-		}
-		if json.Unmarshal(raw, &e) != nil || e.Error.Message == "" {
-			return &connectAPIError{Status: res.StatusCode, Message: fmt.Sprintf("labsync answered %s", res.Status)}
-		}
-		return &connectAPIError{Status: res.StatusCode, Message: e.Error.Message, Remedy: e.Error.Remedy, Diagnosis: e.Diagnosis}
-	}
-	if out != nil {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
-}
-
-// failWith prints an API error (and the diagnosis steps it carries).
-func failWith(cmd *cobra.Command, err error) error {
-	var ae *connectAPIError
-	if errors.As(err, &ae) && ae.Diagnosis != nil {
-		w := cmd.ErrOrStderr()
-		fmt.Fprintln(w, "The connection check:")
-		for _, s := range ae.Diagnosis.Steps {
-			_ = diagnose.WriteStep(w, s)
-		}
-	}
-	return err
-}
+// envGitLabToken is where connect and set-token read a GitLab access token
+// when --token-file is not given.
+const envGitLabToken = "LABSYNC_GITLAB_TOKEN"
 
 func readSecretFile(stdin io.Reader, path, env, what string) (string, error) {
 	var b []byte
@@ -175,9 +39,9 @@ func newConnectCmd() *cobra.Command {
 		Short: "Connect a GitLab with an access token or OAuth (through a running labsync serve)",
 		Long:  "Connect a GitLab to labsync." + apiClientHelp,
 	}
-	af.register(cmd)
+	af.register(cmd.PersistentFlags(), "api-token-file", "file holding the labsync API token")
 	cmd.AddCommand(newConnectTokenCmd(&af), newConnectOAuthCmd(&af))
-	return cmd
+	return withAPIErrors(cmd)
 }
 
 func newConnectTokenCmd(af *apiFlags) *cobra.Command {
@@ -221,7 +85,7 @@ $` + envGitLabToken + `, never from a flag value.` + apiClientHelp,
 				Notices     []string        `json:"notices"`
 			}
 			if err := c.do(cmd.Context(), "POST", "/api/v1/integrations/gitlab/token", body, &res); err != nil {
-				return failWith(cmd, err)
+				return err
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Connected %q (integration %d).\n", res.Integration.Alias, res.Integration.ID)
@@ -280,7 +144,7 @@ state from the address GitLab redirected to and run the command again with
 					Integration integrationView `json:"integration"`
 				}
 				if err := c.do(ctx, "POST", "/api/v1/integrations/gitlab/authorize", map[string]any{"code": code, "state": state}, &res); err != nil {
-					return failWith(cmd, err)
+					return err
 				}
 				fmt.Fprintf(out, "Connected %q (integration %d) with OAuth.\n", res.Integration.Alias, res.Integration.ID)
 				printIntegration(out, res.Integration)
@@ -313,7 +177,7 @@ state from the address GitLab redirected to and run the command again with
 				Scopes         []string  `json:"scopes"`
 			}
 			if err := c.do(ctx, "POST", "/api/v1/integrations/gitlab/start", body, &start); err != nil {
-				return failWith(cmd, err)
+				return err
 			}
 			fmt.Fprintf(out, "Redirect URI to register in the GitLab application: %s\n", start.RedirectURI)
 			fmt.Fprintf(out, "Scopes the application must allow: %s\n", strings.Join(start.Scopes, " "))

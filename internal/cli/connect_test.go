@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/api"
-	"github.com/labsync/labsync/internal/auth"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
@@ -33,7 +33,7 @@ func TestConnectAndIntegrationsCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, prefix, hash, _ := auth.NewAPIToken()
+	tok, prefix, hash, _ := accounts.NewAPIToken()
 	if _, err := st.CreateAPIToken(ctx, b.Org.ID, b.Owner.ID, "cli", prefix, hash); err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestConnectAndIntegrationsCommands(t *testing.T) {
 	t.Cleanup(srv.Close)
 	cfg := config.Config{PublicURL: srv.URL, AllowLoopbackGitLab: true}
 	svc := integrations.New(st, vault.New(kek, st.OrgKeys()), nil, cfg, slog.New(slog.DiscardHandler), nil)
-	api.New(api.Deps{Store: st, Log: slog.New(slog.DiscardHandler), Config: cfg, Integrations: svc}).Register(mux)
+	api.New(api.Deps{Store: st, Log: slog.New(slog.DiscardHandler), Integrations: svc}).Register(mux)
 
 	sb, err := sandbox.Start(ctx, sandbox.Config{Version: "15.11", TLS: sandbox.TLSCA, Groups: 1, Projects: 2})
 	if err != nil {
@@ -73,6 +73,11 @@ func TestConnectAndIntegrationsCommands(t *testing.T) {
 	code, _, errOut = run(t, ctx, "connect", "token", server, "--url", sb.URL(), "--token-file", tokFile, "--alias", "nope")
 	if code == 0 || !strings.Contains(errOut, "TLS certificate") || !strings.Contains(errOut, "CA") {
 		t.Fatalf("connect without CA: %d\n%s", code, errOut)
+	}
+	// The steps come once, ahead of the one line that names the failure.
+	if steps, last := strings.Index(errOut, "The connection check:"), strings.LastIndex(errOut, "labsync: "); code != 1 || steps != 0 ||
+		strings.Count(errOut, "The connection check:") != 1 || last < 0 || strings.Count(errOut, "labsync: ") != 1 {
+		t.Fatalf("connect without CA: exit %d\n%s", code, errOut)
 	}
 
 	code, out, errOut = run(t, ctx, "connect", "oauth", server, "--url", sb.URL(), "--client-id", appID, "--client-secret-file", secretFile,

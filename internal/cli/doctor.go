@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +27,8 @@ func newDoctorCmd() *cobra.Command {
 		rawURL, tokenFile, caFile string
 		tokenFlag                 string
 		asJSON, forbidPrivate     bool
+		insecureHTTP              bool
+		proxyFlag                 string
 		timeout                   time.Duration
 	)
 	cmd := &cobra.Command{
@@ -44,6 +48,13 @@ doctor is an operator tool, so it may connect to this machine (loopback);
 --forbid-private refuses private address ranges as the service does when
 ` + gitlab.EnvForbidPrivate + ` is set. TLS verification is always on: give your
 CA with --ca-file instead.
+
+doctor reaches GitLab as the service does: through the proxy in
+` + gitlab.EnvGitLabProxy + ` (or --gitlab-proxy) when set, else through HTTPS_PROXY or
+HTTP_PROXY unless NO_PROXY exempts the host; "none" connects directly. The
+report says which proxy was used. Proxy credentials belong in the variable,
+never in the flag. Plain http to a host other than this machine is refused
+unless --allow-insecure-http is given (never for GitLab.com).
 
 Exit status: 0 when no step failed, 1 otherwise.`,
 		Example: `  labsync doctor --url https://gitlab.example.com --token-file ~/.config/labsync/token
@@ -67,16 +78,29 @@ Exit status: 0 when no step failed, 1 otherwise.`,
 					return fmt.Errorf("doctor: reading --ca-file: %w", err)
 				}
 			}
+			ps := gitlab.ProxySettingsFromEnv(os.Getenv)
+			if cmd.Flags().Changed("gitlab-proxy") {
+				if proxyHasCredentials(proxyFlag) {
+					return fmt.Errorf("doctor: --gitlab-proxy must not carry a user name or password, which would stay in shell history and the process list; put the proxy URL with its credentials in %s instead", gitlab.EnvGitLabProxy)
+				}
+				ps.GitLabProxy = proxyFlag
+			}
+			proxy, err := gitlab.NewProxy(ps)
+			if err != nil {
+				return fmt.Errorf("doctor: %w", err)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 
 			out := cmd.OutOrStdout()
 			in := diagnose.Input{
-				URL:     rawURL,
-				Token:   tok,
-				CAPEM:   caPEM,
-				Policy:  gitlab.AddressPolicy{AllowLoopback: true, ForbidPrivate: forbidPrivate},
-				Timeout: timeout,
+				URL:               rawURL,
+				Token:             tok,
+				CAPEM:             caPEM,
+				Policy:            gitlab.AddressPolicy{AllowLoopback: true, ForbidPrivate: forbidPrivate},
+				Proxy:             proxy,
+				AllowInsecureHTTP: insecureHTTP,
+				Timeout:           timeout,
 			}
 			if !asJSON {
 				in.OnStep = func(s diagnose.Step) { _ = diagnose.WriteStep(out, s) }
@@ -107,6 +131,8 @@ Exit status: 0 when no step failed, 1 otherwise.`,
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON instead of step by step")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "time limit for each network operation")
 	f.BoolVar(&forbidPrivate, "forbid-private", false, "refuse GitLab addresses in private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)")
+	f.StringVar(&proxyFlag, "gitlab-proxy", "", "HTTP proxy to reach GitLab through (http://proxy:3128), or none; default $"+gitlab.EnvGitLabProxy+", else HTTPS_PROXY/HTTP_PROXY with NO_PROXY")
+	f.BoolVar(&insecureHTTP, "allow-insecure-http", false, "accept plain http to a GitLab that is not on this machine (the token then crosses the network unencrypted)")
 	// A hidden --token exists only to explain, without echoing the value,
 	// why it is refused.
 	f.StringVar(&tokenFlag, "token", "", "")
@@ -135,4 +161,17 @@ func readDoctorToken(stdin io.Reader, path string) (secret.Secret, error) {
 	b = bytes.TrimSuffix(b, []byte("\n"))
 	b = bytes.TrimSuffix(b, []byte("\r"))
 	return secret.New(string(b)), nil
+}
+
+// proxyHasCredentials reports whether a proxy URL carries a user name or
+// password.
+func proxyHasCredentials(raw string) bool {
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return strings.Contains(raw, "@")
+	}
+	return u.User != nil
 }

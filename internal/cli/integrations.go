@@ -114,7 +114,7 @@ func newIntegrationsCmd() *cobra.Command {
 		Short: "List, show, test, change and disconnect GitLab integrations (through a running labsync serve)",
 		Long:  "Manage the organisation's GitLab integrations." + apiClientHelp,
 	}
-	af.register(cmd)
+	af.register(cmd.PersistentFlags(), "api-token-file", "file holding the labsync API token")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print the API's JSON instead of text")
 	printJSON := func(w io.Writer, v any) error {
 		enc := json.NewEncoder(w)
@@ -295,7 +295,7 @@ func newIntegrationsCmd() *cobra.Command {
 				Notices     []string        `json:"notices"`
 			}
 			if err := c.do(cmd.Context(), "PATCH", "/api/v1/integrations/"+id, map[string]any{"token": tok}, &res); err != nil {
-				return failWith(cmd, err)
+				return err
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Updated the token of %q.\n", res.Integration.Alias)
@@ -308,5 +308,5 @@ func newIntegrationsCmd() *cobra.Command {
 	}
 	setToken.Flags().StringVar(&tokenFile, "token-file", "", "file holding the new access token; - reads standard input (else $"+envGitLabToken+")")
 	cmd.AddCommand(list, show, test, disconnect, setToken)
-	return cmd
+	return withAPIErrors(cmd)
 }

@@ -1,14 +1,31 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
-	"github.com/labsync/labsync/internal/vault"
 	"github.com/spf13/cobra"
+
+	"github.com/labsync/labsync/internal/config"
+	"github.com/labsync/labsync/internal/keys"
+	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/vault"
 )
+
+// keyConfig is where cfg says the KEK comes from.
+func keyConfig(cfg config.Config) keys.Config {
+	return keys.Config{KEK: cfg.KEK, DataDir: cfg.DataDir}
+}
+
+// loadKEK is keys.Load with cfg's key settings: the KEK serve and the
+// operations commands run with.
+func loadKEK(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (*vault.LocalKEK, error) {
+	return keys.Load(ctx, st, keyConfig(cfg), log)
+}
 
 func newKeysCmd() *cobra.Command {
 	keys := &cobra.Command{Use: "keys", Short: "The key-encryption key (KEK) that protects every organisation's data key"}
@@ -59,10 +76,7 @@ Stop every labsync process first, then start them with LABSYNC_KEK set to the ne
 			if err != nil {
 				return err
 			}
-			var (
-				next    *vault.LocalKEK
-				devNext string
-			)
+			var next *vault.LocalKEK // nil: a new development key
 			switch {
 			case newKEKFile != "":
 				b, err := os.ReadFile(newKEKFile)
@@ -76,34 +90,16 @@ Stop every labsync process first, then start them with LABSYNC_KEK set to the ne
 				if next, err = vault.ParseKEK(os.Getenv("LABSYNC_NEW_KEK")); err != nil {
 					return fmt.Errorf("LABSYNC_NEW_KEK: %w", err)
 				}
-			case cfg.KEK.IsZero():
-				// Development install: write the new key beside the old one
-				// first, so a crash after the database commit loses nothing.
-				devNext = devKEKPath(cfg) + ".new"
-				os.Remove(devNext)
-				if next, _, err = vault.LoadOrCreateDevKEK(devNext); err != nil {
-					return err
-				}
-			default:
+			}
+			r, err := keys.Rotate(ctx, st, keyConfig(cfg), old, next)
+			if errors.Is(err, keys.ErrNoNewKey) {
 				return errors.New("give the new key with LABSYNC_NEW_KEK or --new-kek-file (make one with `labsync keys generate`)")
 			}
-			if next.ID() == old.ID() {
-				return errors.New("the new KEK is the same as the current one")
-			}
-			n, err := st.RotateKEK(ctx, old, next)
 			if err != nil {
-				if devNext != "" {
-					os.Remove(devNext)
-				}
 				return err
 			}
-			if devNext != "" {
-				if err := os.Rename(devNext, devKEKPath(cfg)); err != nil {
-					return fmt.Errorf("keys were rotated but %s could not replace %s (serve will finish this at start): %w", devNext, devKEKPath(cfg), err)
-				}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "re-wrapped %d organisation key(s) from %s to %s\n", n, old.ID(), next.ID())
-			if devNext == "" {
+			fmt.Fprintf(cmd.OutOrStdout(), "re-wrapped %d organisation key(s) from %s to %s\n", r.Rewrapped, r.From, r.To)
+			if !r.DevKey {
 				fmt.Fprintln(cmd.OutOrStdout(), "now restart every labsync process with LABSYNC_KEK set to the new key; the old one is no longer needed")
 			}
 			return nil

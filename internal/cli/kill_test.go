@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labsync/labsync/internal/bench"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
 	"github.com/labsync/labsync/internal/vault"
@@ -98,7 +99,7 @@ func TestKill9LosesNoAcknowledgedDelivery(t *testing.T) {
 	var sent, ok atomic.Int64
 	killed := make(chan struct{})
 	var once sync.Once
-	body := benchPayload()
+	body := bench.Payload()
 	send := func(addr string, i int) (int, string) {
 		req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/webhooks/gitlab/"+is.HookID, bytes.NewReader(body))
 		req.Header.Set("X-Gitlab-Event", "Merge Request Hook")

@@ -21,7 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labsync/labsync/internal/auth"
+	"github.com/labsync/labsync/internal/accounts"
+	"github.com/labsync/labsync/internal/bench"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
@@ -99,7 +100,7 @@ func newSyncedWorld(t *testing.T, databaseURL string, sbCfg sandbox.Config) *syn
 	if w.hook, err = wh.Issue(ctx, w.org, w.integ, false); err != nil {
 		t.Fatal(err)
 	}
-	tok, prefix, hash, _ := auth.NewAPIToken()
+	tok, prefix, hash, _ := accounts.NewAPIToken()
 	if _, err := st.CreateAPIToken(ctx, w.org, b.Owner.ID, "replicas-test", prefix, hash); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func (w *syncedWorld) startSync(t *testing.T, addr string) {
 // id (10,000,000 + i) no sandbox object has, so each delivery makes one
 // row and one feed event of its own.
 func mrDelivery(projectID int64, i int) []byte {
-	b := string(benchPayload())
+	b := string(bench.Payload())
 	b = strings.Replace(b, `"object_attributes":{"id":99,"iid":1,`, fmt.Sprintf(`"object_attributes":{"id":%d,"iid":%d,`, 10_000_000+i, 100_000+i), 1)
 	b = strings.Replace(b, `"project":{"id":1,`, fmt.Sprintf(`"project":{"id":%d,`, projectID), 1)
 	return []byte(b)

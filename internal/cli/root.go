@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/spf13/cobra"
 )
 
@@ -33,8 +34,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, &ee) {
 			return ee.code
 		}
-		fmt.Fprintln(stderr, "labsync:", err)
-		return 1
+		return report(stderr, err)
 	}
 	return 0
 }
@@ -60,4 +60,25 @@ func newRootCmd() *cobra.Command {
 		newSyncCmd(),
 	)
 	return root
+}
+
+// exitCode is the one place a problem's kind becomes the process exit
+// code. Every failure has ended labsync with 1 and scripts rely on that, so
+// every kind is 1; a kind that needs a code of its own gets it here. (A bad
+// configuration, 2, is reported before any service runs.)
+func exitCode(problem.Kind) int { return 1 }
+
+// report prints err as the command's last line — with the remedy on the
+// next line when err is a problem that has one — and returns the exit code.
+func report(stderr io.Writer, err error) int {
+	var p *problem.Error
+	if !errors.As(err, &p) {
+		fmt.Fprintln(stderr, "labsync:", err)
+		return 1
+	}
+	fmt.Fprintln(stderr, "labsync:", p.Message)
+	if p.Remedy != "" {
+		fmt.Fprintln(stderr, "  →", p.Remedy)
+	}
+	return exitCode(p.Kind)
 }

@@ -10,8 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/api"
-	"github.com/labsync/labsync/internal/auth"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/server"
@@ -56,7 +56,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	vlt := vault.New(kek, st.OrgKeys())
-	if err := bootstrap(ctx, cmd, st, cfg.PublicURL); err != nil {
+	if err := firstStart(ctx, cmd, st, cfg.PublicURL); err != nil {
 		return err
 	}
 
@@ -67,7 +67,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	srv := server.New(st, log)
 	role := cfg.Role
 	runner := jobs.New(st, log, jobs.Options{InsertOnly: !role.Works(), JobTimeout: cfg.JobTimeout})
-	deps := api.Deps{Store: st, Log: log, Vault: vlt, Jobs: runner, Config: cfg}
+	deps := api.Deps{Store: st, Log: log}
 	// Every role builds the webhook service: the web role receives with it,
 	// and its metrics (inbox depth and lag, webhook health) come from the
 	// database, so a worker reports them too.
@@ -106,10 +106,17 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	deps.Sync.Register(runner)
 
+	// The integration use-cases (disconnecting with hook removal, issuing
+	// and registering webhooks, changing the selection) call these two.
+	deps.Integrations.SetPeers(deps.Webhooks, deps.Sync)
+	deps.Accounts = accounts.New(st, log, deps.Integrations, accounts.Options{})
+
 	if role.Serves() {
 		// The UI, the API and the webhook receiver: intake and reading.
-		api.New(deps, web.SessionAuthenticator(st, web.Options{})).Register(srv)
-		web.New(deps, web.Options{}).Register(srv)
+		// The API accepts the UI's session beside API tokens.
+		api.New(deps, deps.Accounts.SessionAuthenticator()).Register(srv)
+		web.New(web.Deps{Store: st, Log: log, Config: cfg, Accounts: deps.Accounts, Webhooks: deps.Webhooks,
+			Integrations: deps.Integrations, Sync: deps.Sync}).Register(srv)
 	}
 	// River's own context outlives the signal: cancelling it would cancel
 	// running jobs at once; Stop below lets them finish first.
@@ -137,21 +144,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	return srv.Serve(ctx, ln, cfg.ShutdownTimeout)
 }
 
-// bootstrap creates the first organisation and its owner on an empty
+// firstStart creates the first organisation and its owner on an empty
 // database and prints, once, how to sign in and how to get an API token.
-func bootstrap(ctx context.Context, cmd *cobra.Command, st *store.Store, publicURL string) error {
-	if n, err := st.CountOrganizations(ctx); err != nil || n > 0 {
-		return err
-	}
-	password, err := auth.RandomPassword()
-	if err != nil {
-		return err
-	}
-	hash, err := auth.HashPassword(password)
-	if err != nil {
-		return err
-	}
-	b, created, err := st.BootstrapIfEmpty(ctx, "Default", "owner@localhost", hash)
+func firstStart(ctx context.Context, cmd *cobra.Command, st *store.Store, publicURL string) error {
+	b, created, err := accounts.Setup(ctx, st)
 	if err != nil || !created {
 		return err
 	}
@@ -168,6 +164,6 @@ func bootstrap(ctx context.Context, cmd *cobra.Command, st *store.Store, publicU
   For scripts and the API, create a token with:
     labsync admin token create --name my-script
 
-`, b.Org.Name, publicURL, b.Owner.Email, password)
+`, b.Org.Name, publicURL, b.Owner.Email, b.Password)
 	return nil
 }

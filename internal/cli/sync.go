@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,10 +18,10 @@ import (
 
 func newSyncCmd() *cobra.Command {
 	var (
-		server, tokenFile string
-		integration       int64
-		start, follow     bool
-		every             time.Duration
+		af            apiFlags
+		integration   int64
+		start, follow bool
+		every         time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "sync --integration ID [--start] [--follow]",
@@ -34,28 +31,17 @@ with --start, then shows GET /api/v1/integrations/{id}/sync until the sync is id
 (--follow) or once. The API token comes from --token-file or LABSYNC_API_TOKEN.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tok := strings.TrimSpace(os.Getenv("LABSYNC_API_TOKEN"))
-			if tokenFile != "" {
-				b, err := os.ReadFile(tokenFile)
-				if err != nil {
-					return fmt.Errorf("--token-file: %w", err)
-				}
-				tok = strings.TrimSpace(string(b))
-			}
-			if tok == "" {
-				return errors.New("an API token is needed: set LABSYNC_API_TOKEN or --token-file (create one with `labsync admin token create`)")
+			c, err := af.client()
+			if err != nil {
+				return err
 			}
 			if integration <= 0 {
 				return errors.New("--integration is required (the id `labsync integrations list` shows)")
 			}
-			if server == "" {
-				server = "http://" + envOr("LABSYNC_ADDR", "127.0.0.1:8787")
-			}
-			c := &apiClient{base: strings.TrimRight(server, "/"), token: tok}
 			path := fmt.Sprintf("/api/v1/integrations/%d/sync", integration)
 			ctx := cmd.Context()
 			if start {
-				if err := c.do(ctx, http.MethodPost, path, nil); err != nil {
+				if err := c.do(ctx, http.MethodPost, path, nil, nil); err != nil {
 					return err
 				}
 			}
@@ -67,7 +53,7 @@ with --start, then shows GET /api/v1/integrations/{id}/sync until the sync is id
 			lines := 0
 			for {
 				var rep labsync.Report
-				if err := c.do(ctx, http.MethodGet, path+"?detail=false", &rep); err != nil {
+				if err := c.do(ctx, http.MethodGet, path+"?detail=false", nil, &rep); err != nil {
 					return err
 				}
 				lines = render(out, rep, tty, lines)
@@ -86,47 +72,12 @@ with --start, then shows GET /api/v1/integrations/{id}/sync until the sync is id
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&server, "server", "", "labsync's URL (default http://$LABSYNC_ADDR)")
-	f.StringVar(&tokenFile, "token-file", "", "file holding an API token (default $LABSYNC_API_TOKEN)")
+	af.register(f, "token-file", "file holding an API token")
 	f.Int64Var(&integration, "integration", 0, "integration id")
 	f.BoolVar(&start, "start", false, "start a sync first")
 	f.BoolVar(&follow, "follow", true, "keep showing progress until the sync is idle")
 	f.DurationVar(&every, "every", time.Second, "refresh interval")
-	return cmd
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-type apiClient struct{ base, token string }
-
-func (c *apiClient) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(nil))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("labsync at %s: %w", c.base, err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 16<<20))
-	if res.StatusCode >= 300 {
-		var e struct {
-			Error struct{ Message, Remedy string } `json:"error"`
-		}
-		json.Unmarshal(body, &e)
-		return fmt.Errorf("%s %s: %d %s %s", method, path, res.StatusCode, e.Error.Message, e.Error.Remedy)
-	}
-	if out != nil {
-		return json.Unmarshal(body, out)
-	}
-	return nil
+	return withAPIErrors(cmd)
 }
 
 // render prints one progress frame: bars redrawn in place on a terminal,

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/vault"
 	"github.com/spf13/pflag"
@@ -54,6 +55,13 @@ type Config struct {
 	// claimed before another replica takes it over (about 1.2 times this,
 	// plus up to a minute for leader election and River's rescuer).
 	JobTimeout time.Duration
+	// GitLabProxy is the outbound HTTP proxy GitLab traffic goes through,
+	// nil for none: LABSYNC_GITLAB_PROXY (flag --gitlab-proxy; "none"
+	// connects directly) when set, else the standard HTTPS_PROXY,
+	// HTTP_PROXY and NO_PROXY (or their lower-case forms), as Go reads them.
+	// NO_PROXY applies to LABSYNC_GITLAB_PROXY too. Its printed forms never
+	// show the proxy's credentials.
+	GitLabProxy *gitlab.Proxy
 	// Role is what a serve process does (LABSYNC_ROLE): RoleAll (default),
 	// RoleWeb (UI, API and webhook intake) or RoleWorker (background work).
 	// Only RoleAll is valid on SQLite.
@@ -88,6 +96,12 @@ type setting struct {
 	env, flag, def, usage string
 }
 
+// credentialSettings are variables that may hold credentials: their flag
+// does not show the variable's value as its default (help output would print
+// it). A --gitlab-proxy value with credentials is refused too (it would stay
+// in shell history and the process list).
+var credentialSettings = map[string]bool{gitlab.EnvGitLabProxy: true, "LABSYNC_DATABASE_URL": true}
+
 var settings = []setting{
 	{"LABSYNC_ADDR", "addr", "127.0.0.1:8787", "address to listen on"},
 	{"LABSYNC_DATA_DIR", "data-dir", "./labsync-data", "directory for the SQLite database and the development key"},
@@ -101,6 +115,7 @@ var settings = []setting{
 	{"LABSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long in-flight requests may drain and running jobs may finish on shutdown"},
 	{"LABSYNC_JOB_TIMEOUT", "job-timeout", "30m", "longest one attempt of a background job runs; bounds takeover of a dead replica's jobs"},
 	{"LABSYNC_ROLE", "role", "all", "serve only: all, web (UI, API, webhook intake) or worker (background work); web and worker need PostgreSQL"},
+	{gitlab.EnvGitLabProxy, "gitlab-proxy", "", "HTTP proxy for GitLab traffic (http://proxy:3128), or none; wins over HTTPS_PROXY and HTTP_PROXY, NO_PROXY still applies; give proxy credentials only in the variable"},
 }
 
 // RegisterFlags adds one flag per setting to fs, with defaults taken from the
@@ -111,7 +126,7 @@ func RegisterFlags(fs *pflag.FlagSet, getenv func(string) string) {
 			continue
 		}
 		def := s.def
-		if v := getenv(s.env); v != "" {
+		if v := getenv(s.env); v != "" && !credentialSettings[s.env] {
 			def = v
 		}
 		fs.String(s.flag, def, s.usage+" ("+s.env+")")
@@ -123,7 +138,7 @@ func RegisterFlags(fs *pflag.FlagSet, getenv func(string) string) {
 func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	get := func(s setting) string {
 		if s.flag != "" && fs != nil {
-			if f := fs.Lookup(s.flag); f != nil {
+			if f := fs.Lookup(s.flag); f != nil && (f.Changed || !credentialSettings[s.env]) {
 				return f.Value.String()
 			}
 		}
@@ -160,10 +175,39 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	if c.JobTimeout, err = time.ParseDuration(vals["LABSYNC_JOB_TIMEOUT"]); err != nil || c.JobTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("LABSYNC_JOB_TIMEOUT must be a duration of at least 1s such as 30m (got %q)", vals["LABSYNC_JOB_TIMEOUT"]))
 	}
+	if c.GitLabProxy, err = loadProxy(fs, getenv, vals[gitlab.EnvGitLabProxy]); err != nil {
+		errs = append(errs, err)
+	}
 	if c.PublicURL == "" && c.Addr != "" {
 		c.PublicURL = "http://" + c.Addr
 	}
 	return c, errors.Join(errs...)
+}
+
+// loadProxy builds the GitLab proxy from the standard variables and
+// gitlabProxy (LABSYNC_GITLAB_PROXY or --gitlab-proxy). Errors name the
+// variable and never repeat credentials.
+func loadProxy(fs *pflag.FlagSet, getenv func(string) string, gitlabProxy string) (*gitlab.Proxy, error) {
+	if fs != nil {
+		if f := fs.Lookup("gitlab-proxy"); f != nil && f.Changed && hasCredentials(f.Value.String()) {
+			return nil, fmt.Errorf("--gitlab-proxy must not carry a user name or password, which would stay in shell history and the process list; put the proxy URL with its credentials in %s instead", gitlab.EnvGitLabProxy)
+		}
+	}
+	ps := gitlab.ProxySettingsFromEnv(getenv)
+	ps.GitLabProxy = gitlabProxy
+	return gitlab.NewProxy(ps)
+}
+
+// hasCredentials reports whether a proxy URL carries a user name or password.
+func hasCredentials(raw string) bool {
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return strings.Contains(raw, "@")
+	}
+	return u.User != nil
 }
 
 func parseBool(name, v string) (bool, error) {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -62,6 +64,9 @@ func TestValidationNamesTheVariable(t *testing.T) {
 		{"unknown role", "LABSYNC_ROLE", map[string]string{"LABSYNC_ROLE": "janitor"}},
 		{"web role on SQLite", "LABSYNC_ROLE", map[string]string{"LABSYNC_ROLE": "web"}},
 		{"worker role on SQLite", "LABSYNC_ROLE", map[string]string{"LABSYNC_ROLE": "worker"}},
+		{"SOCKS GitLab proxy", "LABSYNC_GITLAB_PROXY", map[string]string{"LABSYNC_GITLAB_PROXY": "socks5://proxy:1080"}},
+		{"GitLab proxy with a path", "LABSYNC_GITLAB_PROXY", map[string]string{"LABSYNC_GITLAB_PROXY": "http://proxy:3128/x"}},
+		{"standard proxy with a bad port", "HTTPS_PROXY", map[string]string{"HTTPS_PROXY": "http://proxy:0"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -116,5 +121,85 @@ func TestRole(t *testing.T) {
 				t.Fatalf("role %q serves=%v works=%v", cfg.Role, cfg.Role.Serves(), cfg.Role.Works())
 			}
 		})
+	}
+}
+
+func TestGitLabProxyComesFromItsVariableOrFlagAndWinsOverTheStandardOnes(t *testing.T) {
+	target := &url.URL{Scheme: "https", Host: "gitlab.com"}
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string // proxy for https://gitlab.com, "" = direct
+	}{
+		{"nothing set", nil, nil, ""},
+		{"HTTPS_PROXY", map[string]string{"HTTPS_PROXY": "http://std:3128"}, nil, "http://std:3128 (HTTPS_PROXY)"},
+		{"LABSYNC_GITLAB_PROXY wins", map[string]string{"HTTPS_PROXY": "http://std:3128", "LABSYNC_GITLAB_PROXY": "http://mine:8080"}, nil, "http://mine:8080 (LABSYNC_GITLAB_PROXY)"},
+		{"the flag wins over the variable", map[string]string{"LABSYNC_GITLAB_PROXY": "http://mine:8080"}, []string{"--gitlab-proxy", "http://flag:9090"}, "http://flag:9090 (LABSYNC_GITLAB_PROXY)"},
+		{"none connects directly", map[string]string{"HTTPS_PROXY": "http://std:3128", "LABSYNC_GITLAB_PROXY": "none"}, nil, ""},
+		{"NO_PROXY still applies", map[string]string{"LABSYNC_GITLAB_PROXY": "http://mine:8080", "NO_PROXY": "gitlab.com"}, nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := load(t, c.env, c.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.GitLabProxy.Describe(target); got != c.want {
+				t.Fatalf("proxy for %s: %q, want %q", target, got, c.want)
+			}
+		})
+	}
+}
+
+func TestGitLabProxyCredentialsStayOutOfFlagsHelpAndErrors(t *testing.T) {
+	const pw = "pr0xy-Secret"
+	env := map[string]string{"LABSYNC_GITLAB_PROXY": "http://svc:" + pw + "@proxy:3128"}
+	getenv := func(k string) string { return env[k] }
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	RegisterFlags(fs, getenv)
+	if strings.Contains(fs.FlagUsages(), pw) {
+		t.Fatalf("help shows the proxy password:\n%s", fs.FlagUsages())
+	}
+	cfg, err := load(t, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GitLabProxy == nil {
+		t.Fatal("the proxy from the variable was not used")
+	}
+	if s := fmt.Sprintf("%v %+v %#v", cfg, cfg, cfg.GitLabProxy); strings.Contains(s, pw) {
+		t.Fatalf("the config prints the proxy password: %s", s)
+	}
+
+	_, err = load(t, nil, "--gitlab-proxy", "http://svc:"+pw+"@proxy:3128")
+	if err == nil || !strings.Contains(err.Error(), "LABSYNC_GITLAB_PROXY") || strings.Contains(err.Error(), pw) {
+		t.Fatalf("a flag with credentials: %v; want a refusal naming LABSYNC_GITLAB_PROXY without the password", err)
+	}
+	_, err = load(t, map[string]string{"LABSYNC_GITLAB_PROXY": "socks5://svc:" + pw + "@proxy:1080"})
+	if err == nil || strings.Contains(err.Error(), pw) {
+		t.Fatalf("a refused proxy URL: %v", err)
+	}
+}
+
+// A variable that may hold a password is used, but its value is not shown
+// as the default of its flag in help output.
+func TestHelpDoesNotShowCredentialsFromTheEnvironment(t *testing.T) {
+	env := map[string]string{"LABSYNC_DATABASE_URL": "postgres://u:db-Pa55@db/x", "LABSYNC_GITLAB_PROXY": "http://u:px-Pa55@proxy:3128"}
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	RegisterFlags(fs, func(k string) string { return env[k] })
+	if help := fs.FlagUsages(); strings.Contains(help, "db-Pa55") || strings.Contains(help, "px-Pa55") {
+		t.Fatalf("help shows a password:\n%s", help)
+	}
+	c, err := load(t, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL.Reveal() != env["LABSYNC_DATABASE_URL"] || c.GitLabProxy == nil {
+		t.Fatalf("the variables were not used: database %v, proxy %v", c.DatabaseURL, c.GitLabProxy)
+	}
+	c, err = load(t, env, "--database-url", "postgres://db.example.com/y")
+	if err != nil || c.DatabaseURL.Reveal() != "postgres://db.example.com/y" {
+		t.Fatalf("the flag did not win over the variable: %v", err)
 	}
 }

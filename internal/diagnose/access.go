@@ -39,7 +39,8 @@ func (r *runner) prepareToken() {
 		return
 	}
 	c, err := gitlab.New(gitlab.Options{BaseURL: r.base, Token: secret.New(r.token), CAPEM: r.in.CAPEM,
-		Policy: r.in.Policy, Timeout: r.in.Timeout, UserAgent: "labsync-doctor"})
+		Policy: r.in.Policy, Timeout: r.in.Timeout, UserAgent: "labsync-doctor",
+		Proxy: r.in.Proxy, Resolver: r.clientResolver(), AllowInsecureHTTP: r.in.AllowInsecureHTTP})
 	if err != nil {
 		r.badKind = &tokenKind{name: "unusable", wrong: true, remedy: err.Error()}
 		return

@@ -5,9 +5,12 @@
 // something is wrong, what to do. Both the connection test of the REST API and
 // `labsync doctor` run it.
 //
+// The diagnosis reaches GitLab the way the service does, directly or through
+// the configured outbound proxy, and says which.
+//
 // The diagnosis only reads (through the guarded client of package gitlab),
-// never switches TLS verification off, and never puts the token into its
-// report.
+// never switches TLS verification off, and never puts the token or the
+// proxy's credentials into its report.
 package diagnose
 
 import (
@@ -106,6 +109,13 @@ type Report struct {
 	Token        *TokenInfo          `json:"token,omitempty"`
 	User         *UserInfo           `json:"user,omitempty"`
 	Projects     *ProjectCount       `json:"projects,omitempty"`
+	// Proxy is the proxy GitLab was reached through, as scheme://host:port
+	// and the variable it came from; empty for a direct connection. It
+	// never holds the proxy's credentials.
+	Proxy string `json:"proxy,omitempty"`
+	// Insecure is true when the URL uses plain http to a host that is not
+	// this machine (the connection's insecure-http opt-in).
+	Insecure bool `json:"insecure,omitempty"`
 }
 
 // Step returns the step with id, or false.
@@ -125,6 +135,12 @@ type Input struct {
 	// CAPEM holds extra CA certificates to trust besides the system's.
 	CAPEM  []byte
 	Policy gitlab.AddressPolicy
+	// Proxy is the outbound proxy to reach GitLab through, nil for a direct
+	// connection (see gitlab.NewProxy). The report says whether it was used.
+	Proxy *gitlab.Proxy
+	// AllowInsecureHTTP is the connection's opt-in to plain http to a host
+	// other than this machine (gitlab.AllowInsecureHTTP).
+	AllowInsecureHTTP bool
 	// Timeout bounds each network operation; zero means 10 seconds.
 	Timeout time.Duration
 	// OnStep, when set, is called with each step as soon as it is decided,
@@ -151,7 +167,7 @@ func run(ctx context.Context, in Input, res resolver) Report {
 		in.Timeout = DefaultTimeout
 	}
 	r := &runner{in: in, res: res}
-	r.redact = redactor(in.Token)
+	r.redact = redactor(in.Token, in.Proxy)
 	defer r.closeConn()
 
 	checks := []func(context.Context) Step{
@@ -189,8 +205,9 @@ func run(ctx context.Context, in Input, res resolver) Report {
 }
 
 // redactor returns a function that replaces the token (as given and
-// trimmed) in a text, in case a server or proxy echoed it back.
-func redactor(tok secret.Secret) func(string) string {
+// trimmed) and the proxy's credentials in a text, in case a server or proxy
+// echoed them back.
+func redactor(tok secret.Secret, proxy *gitlab.Proxy) func(string) string {
 	var vals []string
 	raw := tok.Reveal()
 	for _, v := range []string{raw, strings.TrimSpace(raw)} {
@@ -202,7 +219,7 @@ func redactor(tok secret.Secret) func(string) string {
 		for _, v := range vals {
 			s = strings.ReplaceAll(s, v, secret.Redacted)
 		}
-		return s
+		return proxy.Redact(s)
 	}
 }
 
@@ -217,6 +234,7 @@ type runner struct {
 	stopped string
 
 	base    gitlab.BaseURL
+	proxy   string       // the proxy GitLab is reached through, "" for none
 	addrs   []netip.Addr // resolved addresses the policy allows
 	conn    net.Conn     // from the tcp step, used by the tls step
 	noToken bool
@@ -227,6 +245,15 @@ type runner struct {
 	api     *gitlab.Client // authenticated
 	authErr *gitlab.APIError
 	version *gitlab.Version
+}
+
+// clientResolver is the resolver for the GitLab clients of later steps: nil
+// (the dialer's own resolution) unless a test replaced the default.
+func (r *runner) clientResolver() gitlab.Resolver {
+	if d, ok := r.res.(*net.Resolver); ok && d == net.DefaultResolver {
+		return nil
+	}
+	return r.res
 }
 
 func (r *runner) closeConn() {

@@ -19,7 +19,11 @@ import (
 )
 
 func (r *runner) checkURL(context.Context) Step {
-	b, err := gitlab.NormalizeBaseURL(r.in.URL)
+	var opts []gitlab.URLOption
+	if r.in.AllowInsecureHTTP {
+		opts = append(opts, gitlab.AllowInsecureHTTP())
+	}
+	b, err := gitlab.NormalizeBaseURL(r.in.URL, opts...)
 	if err != nil {
 		var ue *gitlab.URLError
 		if errors.As(err, &ue) {
@@ -36,7 +40,19 @@ func (r *runner) checkURL(context.Context) Step {
 	if strings.TrimRight(strings.TrimSpace(r.in.URL), "/") != b.String() {
 		seen += ", normalised from what was entered"
 	}
-	if b.Scheme() == "http" {
+	if u, err := url.Parse(b.APIURL()); err == nil {
+		r.proxy = r.in.Proxy.Describe(u)
+	}
+	r.report.Proxy = r.proxy
+	r.report.Insecure = b.Insecure()
+	if r.proxy != "" {
+		seen += "; GitLab is reached through the proxy " + r.proxy
+	}
+	switch {
+	case b.Insecure():
+		return Step{Status: Warn, Seen: seen + "; plain http to a host that is not this machine, accepted only because the connection opted in to insecure http: the token crosses the network unencrypted.",
+			Remedy: "Serve GitLab over https (even with a certificate from your own CA, given in the CA field) and switch the insecure-http opt-in off."}
+	case b.Scheme() == "http":
 		seen += "; plain http is accepted only because the host is this machine"
 	}
 	return Step{Status: Pass, Seen: seen + "."}
@@ -53,7 +69,11 @@ func (r *runner) checkDNS(ctx context.Context) Step {
 		ips, err = r.res.LookupNetIP(octx, "ip", host)
 		cancel()
 		if err != nil {
-			return dnsFailure(host, err, time.Since(start))
+			s := dnsFailure(host, err, time.Since(start))
+			if r.proxy != "" {
+				s.Remedy = "labsync resolves GitLab's host name itself, even when it connects through the proxy " + r.proxy + ", so that its address policy still applies. " + s.Remedy
+			}
+			return s
 		}
 		if len(ips) == 0 {
 			return Step{Status: Fail, Kind: gitlab.KindDNS, Seen: host + " resolves to no address.", Remedy: dnsRemedy}
@@ -82,14 +102,22 @@ func (r *runner) checkDNS(ctx context.Context) Step {
 		seen = fmt.Sprintf("%s resolves to %s.", host, joinAddrs(ips))
 	}
 	switch {
-	case len(allowed) == 0:
+	case len(allowed) == 0 || (r.proxy != "" && len(refused) > 0):
+		// Through a proxy every address must be allowed: the proxy, not
+		// labsync, picks the one it connects to.
 		s := Step{Status: Fail, Kind: gitlab.KindAddressRefused, Seen: seen + " " + firstRefusal.Error() + "."}
+		if r.proxy != "" {
+			s.Seen += " labsync checks GitLab's addresses before it asks the proxy for a tunnel, and asks for none while one of them is refused."
+		}
 		s.Remedy = firstRefusal.Remedy()
 		return s
 	case len(refused) > 0:
 		return Step{Status: Warn, Kind: gitlab.KindAddressRefused,
 			Seen:   fmt.Sprintf("%s labsync will not connect to %s (%s) and uses %s.", seen, strings.Join(refused, ", "), firstRefusal.Rule, strings.Join(allowed, ", ")),
 			Remedy: firstRefusal.Remedy()}
+	}
+	if r.proxy != "" {
+		seen += " labsync checked these against its address policy, as it does before each tunnel through the proxy."
 	}
 	return Step{Status: Pass, Seen: seen}
 }
@@ -123,6 +151,9 @@ func joinAddrs(ips []netip.Addr) string {
 }
 
 func (r *runner) checkTCP(ctx context.Context) Step {
+	if r.proxy != "" {
+		return r.checkProxyTunnel(ctx)
+	}
 	port := r.base.Port()
 	d := &net.Dialer{Timeout: r.in.Timeout, Control: r.in.Policy.Control}
 	var lastErr error
@@ -161,6 +192,36 @@ func (r *runner) checkTCP(ctx context.Context) Step {
 	return s
 }
 
+// checkProxyTunnel connects to the proxy and asks it for a tunnel to GitLab,
+// over which the TLS step then talks to GitLab itself.
+func (r *runner) checkProxyTunnel(ctx context.Context) Step {
+	target := net.JoinHostPort(r.base.Hostname(), r.base.Port())
+	if r.base.Scheme() != "https" {
+		return Step{Status: Pass, Seen: fmt.Sprintf("Plain http goes through the proxy %s, which forwards each request itself (no tunnel); the API step checks the way.", r.proxy)}
+	}
+	u, err := url.Parse(r.base.APIURL())
+	if err != nil {
+		return Step{Status: Fail, Kind: gitlab.KindUnexpected, Seen: "The URL cannot be used."}
+	}
+	octx, cancel := r.opCtx(ctx)
+	defer cancel()
+	start := time.Now()
+	c, _, err := r.in.Proxy.Tunnel(octx, &net.Dialer{Timeout: r.in.Timeout}, u, target, r.in.CAPEM)
+	took := time.Since(start)
+	if err != nil {
+		ae := gitlab.ClassifyError(err)
+		msg := err.Error()
+		s := Step{Status: Fail, Kind: ae.Kind, Seen: strings.ToUpper(msg[:1]) + msg[1:] + ".", Remedy: ae.Remedy()}
+		if ae.Kind == gitlab.KindTimeout {
+			s.Kind = gitlab.KindProxyUnreachable
+			s.Seen = fmt.Sprintf("The proxy %s did not answer within %s.", r.proxy, roundDur(took))
+		}
+		return s
+	}
+	r.conn = c
+	return Step{Status: Pass, Seen: fmt.Sprintf("Connected to the proxy %s, which opened a tunnel to %s, in %s.", r.proxy, target, roundDur(took))}
+}
+
 func roundDur(d time.Duration) time.Duration {
 	if d < time.Millisecond {
 		return d.Round(time.Microsecond)
@@ -180,7 +241,7 @@ func errorText(err error) string {
 func (r *runner) checkTLS(ctx context.Context) Step {
 	if r.base.Scheme() != "https" {
 		r.closeConn()
-		return Step{Status: Skip, Seen: "The URL uses plain http (allowed only on this machine), so there is no TLS to check."}
+		return Step{Status: Skip, Seen: "The URL uses plain http, so there is no TLS to check."}
 	}
 	conf, err := gitlab.TLSConfig(r.in.CAPEM)
 	if err != nil {
@@ -199,6 +260,9 @@ func (r *runner) checkTLS(ctx context.Context) Step {
 		state := tc.ConnectionState()
 		leaf := state.PeerCertificates[0]
 		seen := fmt.Sprintf("%s, verified. %s", tls.VersionName(state.Version), describeCert(leaf))
+		if r.proxy != "" {
+			seen = "Through the proxy's tunnel, end to end with GitLab: " + seen
+		}
 		if viaCA(state.VerifiedChains, r.in.CAPEM) {
 			seen += " Trusted through the CA certificate given."
 		}
@@ -210,7 +274,14 @@ func (r *runner) checkTLS(ctx context.Context) Step {
 		}
 		return Step{Status: Pass, Seen: seen}
 	}
-	return tlsFailure(err, host, r.in.CAPEM)
+	s := tlsFailure(err, host, r.in.CAPEM)
+	if r.proxy != "" {
+		s.Seen = "TLS through the proxy " + r.proxy + " to GitLab failed. " + s.Seen
+		if s.Kind == gitlab.KindTLSUnknownAuthority || s.Kind == gitlab.KindTLSSelfSigned || s.Kind == gitlab.KindTLSHostMismatch {
+			s.Remedy += " If the proxy inspects TLS (it then shows its own certificate for every site), give its CA certificate as the CA, or ask for GitLab to be exempt from inspection."
+		}
+	}
+	return s
 }
 
 // viaCA reports whether a verified chain ends at a certificate from caPEM.
@@ -348,7 +419,8 @@ func trusted(leaf *x509.Certificate, intermediates []*x509.Certificate, caPEM []
 }
 
 func (r *runner) checkHTTP(ctx context.Context) Step {
-	c, err := gitlab.New(gitlab.Options{BaseURL: r.base, CAPEM: r.in.CAPEM, Policy: r.in.Policy, Timeout: r.in.Timeout, UserAgent: "labsync-doctor"})
+	c, err := gitlab.New(gitlab.Options{BaseURL: r.base, CAPEM: r.in.CAPEM, Policy: r.in.Policy, Timeout: r.in.Timeout, UserAgent: "labsync-doctor",
+		Proxy: r.in.Proxy, Resolver: r.clientResolver(), AllowInsecureHTTP: r.in.AllowInsecureHTTP})
 	if err != nil {
 		return Step{Status: Fail, Kind: gitlab.KindUnexpected, Seen: err.Error() + ".", Remedy: "Fix the settings named above."}
 	}

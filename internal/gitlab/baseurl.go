@@ -31,6 +31,7 @@ const (
 	URLSSHAddress        URLProblem = "ssh_address"
 	URLUnsupportedScheme URLProblem = "unsupported_scheme"
 	URLInsecureHTTP      URLProblem = "insecure_http"
+	URLHTTPGitLabCom     URLProblem = "http_gitlab_com"
 	URLUserInfo          URLProblem = "userinfo"
 	URLQuery             URLProblem = "query"
 	URLFragment          URLProblem = "fragment"
@@ -60,7 +61,9 @@ func (e *URLError) Error() string {
 	case URLUnsupportedScheme:
 		return fmt.Sprintf("the GitLab URL uses the scheme %q; only https (and http on this machine) are supported", e.Detail)
 	case URLInsecureHTTP:
-		return "the GitLab URL uses plain http for a host that is not this machine"
+		return "the GitLab URL uses plain http for a host that is not this machine, and the connection has not opted in to insecure http"
+	case URLHTTPGitLabCom:
+		return "the GitLab URL uses plain http for GitLab.com, which labsync reaches only over https"
 	case URLUserInfo:
 		return "the GitLab URL contains a user name or password"
 	case URLQuery:
@@ -96,10 +99,13 @@ func (e *URLError) Remedy() string {
 	case URLUnsupportedScheme:
 		return "Use an https:// address, for example https://gitlab.example.com."
 	case URLInsecureHTTP:
+		const optIn = " Only if this self-managed GitLab serves no https at all, on a network you trust, turn on the connection's insecure-http opt-in: the token then crosses the network unencrypted with every request."
 		if e.Detail != "" {
-			return fmt.Sprintf("Use https: %s. labsync sends the access token with every request and does not send it unencrypted over a network.", e.Detail)
+			return fmt.Sprintf("Use https: %s. labsync sends the access token with every request and does not send it unencrypted over a network by default.", e.Detail) + optIn
 		}
-		return "Use https. labsync sends the access token with every request and does not send it unencrypted over a network."
+		return "Use https. labsync sends the access token with every request and does not send it unencrypted over a network by default." + optIn
+	case URLHTTPGitLabCom:
+		return "Use https://gitlab.com."
 	case URLUserInfo:
 		return "Remove the user name and password from the URL (the part before @); give the access token in its own field instead."
 	case URLQuery, URLFragment:
@@ -118,13 +124,35 @@ func (e *URLError) Remedy() string {
 	}
 }
 
+// URLOption changes what [NormalizeBaseURL] accepts.
+type URLOption func(*urlOptions)
+
+type urlOptions struct {
+	allowInsecureHTTP bool
+}
+
+// AllowInsecureHTTP lets [NormalizeBaseURL] accept plain http to a host that
+// is not this machine: a self-managed GitLab that serves no https, on a
+// network the organisation trusts. It is a per-integration opt-in; the
+// resulting BaseURL reports [BaseURL.Insecure], so API and UI can show that
+// the token travels unencrypted. It never allows http for GitLab.com.
+func AllowInsecureHTTP() URLOption {
+	return func(o *urlOptions) { o.allowInsecureHTTP = true }
+}
+
 // NormalizeBaseURL checks raw as the address of a GitLab instance and returns
 // it in canonical form. It accepts http and https only, and http only when the
-// host is this machine (localhost, 127.0.0.0/8, ::1). A trailing slash and an
-// /api/v4 suffix are removed, a subpath is kept, the host is lower-cased and
-// the scheme's default port dropped. A URL with a user name, password, query
-// string or fragment is refused. Every refusal is a *URLError.
-func NormalizeBaseURL(raw string) (BaseURL, error) {
+// host is this machine (localhost, *.localhost, 127.0.0.0/8, ::1) or, for
+// other hosts except GitLab.com, with the [AllowInsecureHTTP] option. A
+// trailing slash and an /api/v4 suffix are removed, a subpath is kept, the
+// host is lower-cased and the scheme's default port dropped. A URL with a
+// user name, password, query string or fragment is refused. Every refusal is
+// a *URLError.
+func NormalizeBaseURL(raw string, opts ...URLOption) (BaseURL, error) {
+	var o urlOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	s := strings.TrimSpace(raw)
 	if s == "" {
 		return BaseURL{}, &URLError{Problem: URLEmpty}
@@ -209,7 +237,10 @@ func NormalizeBaseURL(raw string) (BaseURL, error) {
 	if p != "" && b.IsGitLabCom() {
 		return BaseURL{}, &URLError{Problem: URLPagePath, Detail: "https://gitlab.com"}
 	}
-	if scheme == "http" && !isLoopbackHost(hostname) {
+	if scheme == "http" && isGitLabComHost(hostname) {
+		return BaseURL{}, &URLError{Problem: URLHTTPGitLabCom, Detail: "https://gitlab.com"}
+	}
+	if scheme == "http" && !isLoopbackHost(hostname) && !o.allowInsecureHTTP {
 		return BaseURL{}, &URLError{Problem: URLInsecureHTTP, Detail: "https://" + host + p}
 	}
 	return b, nil
@@ -272,7 +303,8 @@ func (b BaseURL) String() string {
 // MarshalText returns the canonical URL.
 func (b BaseURL) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
 
-// UnmarshalText normalises text with [NormalizeBaseURL].
+// UnmarshalText normalises text with [NormalizeBaseURL], without the
+// [AllowInsecureHTTP] opt-in.
 func (b *BaseURL) UnmarshalText(text []byte) error {
 	n, err := NormalizeBaseURL(string(text))
 	if err != nil {
@@ -317,6 +349,16 @@ func (b BaseURL) APIURL() string { return b.String() + "/api/v4" }
 
 // URL returns the canonical URL followed by p, which should start with "/".
 func (b BaseURL) URL(p string) string { return b.String() + p }
+
+// isGitLabComHost reports whether hostname is GitLab.com or one of its
+// subdomains, which GitLab Inc. serves over https only.
+func isGitLabComHost(hostname string) bool {
+	return hostname == "gitlab.com" || strings.HasSuffix(hostname, ".gitlab.com")
+}
+
+// Insecure reports whether b uses plain http to a host that is not this
+// machine, which [NormalizeBaseURL] accepts only with [AllowInsecureHTTP].
+func (b BaseURL) Insecure() bool { return b.scheme == "http" && !b.IsLoopback() }
 
 // IsGitLabCom reports whether b is GitLab.com.
 func (b BaseURL) IsGitLabCom() bool { return b.host == "gitlab.com" || b.host == "www.gitlab.com" }

@@ -112,3 +112,59 @@ func TestBaseURLParts(t *testing.T) {
 		t.Errorf("default port %q", d.Port())
 	}
 }
+
+func TestPlainHTTPToAnotherHostNeedsTheInsecureOptInAndNeverReachesGitLabCom(t *testing.T) {
+	cases := []struct {
+		name, in     string
+		optIn        bool
+		want         string     // canonical URL when accepted
+		problem      URLProblem // when refused
+		remedy       string     // in the refusal's remedy
+		wantInsecure bool
+	}{
+		{"loopback needs no opt-in", "http://127.0.0.1:8929", false, "http://127.0.0.1:8929", "", "", false},
+		{"localhost needs no opt-in", "http://localhost:8929", false, "http://localhost:8929", "", "", false},
+		{"a .localhost name needs no opt-in", "http://gitlab.localhost:8929", false, "http://gitlab.localhost:8929", "", "", false},
+		{"a remote host without the opt-in", "http://gitlab.corp.example", false, "", URLInsecureHTTP, "insecure-http opt-in", false},
+		{"a private address without the opt-in", "http://10.0.0.5:8080", false, "", URLInsecureHTTP, "https://10.0.0.5:8080", false},
+		{"a name that only ends in localhost", "http://evil-localhost.example", false, "", URLInsecureHTTP, "https://", false},
+		{"a remote host with the opt-in", "http://gitlab.corp.example", true, "http://gitlab.corp.example", "", "", true},
+		{"a private address with the opt-in", "http://10.0.0.5:8080/gitlab", true, "http://10.0.0.5:8080/gitlab", "", "", true},
+		{"https stays secure with the opt-in", "https://gitlab.corp.example", true, "https://gitlab.corp.example", "", "", false},
+		{"gitlab.com over http, even with the opt-in", "http://gitlab.com", true, "", URLHTTPGitLabCom, "https://gitlab.com", false},
+		{"gitlab.com on another port over http", "http://gitlab.com:8080", true, "", URLHTTPGitLabCom, "https://gitlab.com", false},
+		{"a gitlab.com subdomain over http", "http://www.gitlab.com", true, "", URLHTTPGitLabCom, "https://gitlab.com", false},
+		{"gitlab.com over http without the opt-in", "http://GitLab.com/", false, "", URLHTTPGitLabCom, "https://gitlab.com", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []URLOption
+			if tc.optIn {
+				opts = append(opts, AllowInsecureHTTP())
+			}
+			b, err := NormalizeBaseURL(tc.in, opts...)
+			if tc.problem != "" {
+				var ue *URLError
+				if !errors.As(err, &ue) || ue.Problem != tc.problem {
+					t.Fatalf("NormalizeBaseURL(%q) = %q, %v; want problem %q", tc.in, b, err, tc.problem)
+				}
+				if !strings.Contains(ue.Remedy(), tc.remedy) {
+					t.Errorf("remedy %q does not mention %q", ue.Remedy(), tc.remedy)
+				}
+				return
+			}
+			if err != nil || b.String() != tc.want {
+				t.Fatalf("NormalizeBaseURL(%q) = %q, %v; want %q", tc.in, b, err, tc.want)
+			}
+			if b.Insecure() != tc.wantInsecure {
+				t.Errorf("Insecure() = %v, want %v", b.Insecure(), tc.wantInsecure)
+			}
+		})
+	}
+	// The text form never carries the opt-in: a stored insecure URL must be
+	// parsed again with it.
+	var b BaseURL
+	if err := b.UnmarshalText([]byte("http://gitlab.corp.example")); err == nil {
+		t.Fatal("UnmarshalText accepted plain http to a remote host")
+	}
+}

@@ -3,12 +3,15 @@ package gitlab
 import (
 	"golang.org/x/time/rate"
 
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -47,6 +50,30 @@ type Options struct {
 	Timeout time.Duration
 	// UserAgent is sent with every request; empty means [DefaultUserAgent].
 	UserAgent string
+	// Proxy, when not nil, is the outbound HTTP proxy to reach GitLab
+	// through (see [NewProxy]); nil connects directly. The OAuth calls and
+	// hook registration made with this client's HTTP client use it too.
+	//
+	// Through a proxy, the TCP connection goes to the proxy, so the address
+	// policy cannot judge the address GitLab is finally reached at. Instead,
+	// before every CONNECT (and before every plain-http request the proxy
+	// forwards) labsync resolves GitLab's host name itself and refuses the
+	// tunnel unless every address it resolves to is allowed. This guarantees
+	// that a GitLab URL whose name labsync resolves to a forbidden address
+	// (this machine, a cloud metadata endpoint, a private network when
+	// forbidden) is never asked for. It cannot guarantee which address the
+	// proxy itself connects to: the proxy resolves the name again, with its
+	// own DNS, possibly to another answer. A name labsync cannot resolve is
+	// refused, even if the proxy could resolve it.
+	Proxy *Proxy
+	// Resolver resolves GitLab's host name, for direct connections and for
+	// the address-policy check made before a tunnel through Proxy is
+	// opened; nil means net.DefaultResolver.
+	Resolver Resolver
+	// AllowInsecureHTTP must be set to talk to a BaseURL that uses plain
+	// http on a host that is not this machine (see [AllowInsecureHTTP]);
+	// without it, [New] refuses such a BaseURL.
+	AllowInsecureHTTP bool
 }
 
 // Client is labsync's connection to one GitLab: one long-lived HTTP client
@@ -54,9 +81,10 @@ type Options struct {
 // client-go API client on top of it. It is safe for concurrent use; build one
 // per connection and keep it.
 type Client struct {
-	base BaseURL
-	http *http.Client
-	api  *gl.Client
+	base  BaseURL
+	http  *http.Client
+	api   *gl.Client
+	proxy *Proxy
 }
 
 // New builds a Client. It fails when the base URL is missing, the CA PEM is
@@ -66,6 +94,9 @@ type Client struct {
 func New(opts Options) (*Client, error) {
 	if opts.BaseURL.IsZero() {
 		return nil, errors.New("gitlab: the GitLab base URL is required")
+	}
+	if opts.BaseURL.Insecure() && !opts.AllowInsecureHTTP {
+		return nil, fmt.Errorf("gitlab: %w", &URLError{Problem: URLInsecureHTTP, Detail: "https://" + opts.BaseURL.Host() + opts.BaseURL.Path()})
 	}
 	if !opts.Token.IsZero() && opts.TokenSource != nil {
 		return nil, errors.New("gitlab: give either an access token or an OAuth token source, not both")
@@ -92,8 +123,8 @@ func New(opts Options) (*Client, error) {
 		Control:   opts.Policy.Control,
 	}
 	transport := &http.Transport{
-		// No proxy: the address policy must judge GitLab's own address, and
-		// a proxy would connect on labsync's behalf.
+		// No proxy unless opts.Proxy says so (see proxyTransport): the
+		// environment's proxy variables are read once, into the config.
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,
 		TLSClientConfig:        tlsConf,
@@ -106,6 +137,15 @@ func New(opts Options) (*Client, error) {
 		MaxConnsPerHost:        32,
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: 1 << 20,
+	}
+	var res Resolver = net.DefaultResolver
+	if opts.Resolver != nil {
+		res = opts.Resolver
+		transport.DialContext = resolvingDialer(dialer, res)
+	}
+	if opts.Proxy != nil {
+		toProxy := &net.Dialer{Timeout: dialer.Timeout, KeepAlive: dialer.KeepAlive}
+		opts.Proxy.proxyTransport(transport, transport.DialContext, toProxy, opts.Policy, res)
 	}
 	hc := &http.Client{
 		Transport: ReadOnly(transport, opts.BaseURL, opts.AllowHookWrites),
@@ -139,7 +179,23 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gitlab: building the API client: %w", err)
 	}
-	return &Client{base: opts.BaseURL, http: hc, api: api}, nil
+	return &Client{base: opts.BaseURL, http: hc, api: api, proxy: opts.Proxy}, nil
+}
+
+// Insecure reports whether the client talks plain http to a GitLab that is
+// not on this machine (the per-integration opt-in [Options.AllowInsecureHTTP]):
+// the token crosses the network unencrypted. API and UI show it.
+func (c *Client) Insecure() bool { return c.base.Insecure() }
+
+// Proxy returns the proxy a request to GitLab goes through, as
+// scheme://host:port and the variable it came from, or "" when requests go
+// directly. It never includes the proxy's credentials.
+func (c *Client) Proxy() string {
+	u, err := url.Parse(c.base.APIURL())
+	if err != nil {
+		return ""
+	}
+	return c.proxy.Describe(u)
 }
 
 // API returns the client-go client. Every request it sends goes through the
@@ -152,3 +208,35 @@ func (c *Client) HTTP() *http.Client { return c.http }
 
 // BaseURL returns the GitLab this client talks to.
 func (c *Client) BaseURL() BaseURL { return c.base }
+
+// resolvingDialer dials host names resolved by res, each address in turn
+// through d (whose Control applies the address policy).
+func resolvingDialer(d *net.Dialer, res Resolver) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := netip.ParseAddr(host); err == nil {
+			return d.DialContext(ctx, network, addr)
+		}
+		ips, err := res.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, err
+		}
+		if len(ips) == 0 {
+			return nil, &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
+		}
+		var first error
+		for _, ip := range ips {
+			c, err := d.DialContext(ctx, network, net.JoinHostPort(ip.Unmap().String(), port))
+			if err == nil {
+				return c, nil
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		return nil, first
+	}
+}

@@ -53,6 +53,8 @@ const (
 	KindAddressRefused      Kind = "address_refused"
 	KindWriteRefused        Kind = "write_refused"
 	KindNetwork             Kind = "network"
+	KindProxyUnreachable    Kind = "proxy_unreachable"
+	KindProxyRefused        Kind = "proxy_refused"
 	KindCanceled            Kind = "canceled"
 )
 
@@ -129,6 +131,10 @@ func (e *APIError) Error() string {
 		s = "labsync refused to send a request that would change GitLab"
 	case KindCanceled:
 		s = "the request was canceled"
+	case KindProxyUnreachable:
+		s = "the proxy labsync reaches GitLab through could not be reached"
+	case KindProxyRefused:
+		s = "the proxy labsync reaches GitLab through refused to open a tunnel to GitLab"
 	default:
 		s = "the connection to the GitLab server failed"
 	}
@@ -162,7 +168,15 @@ func (e *APIError) Remedy() string {
 	case KindUnexpected:
 		return "Check that the URL points at GitLab itself and not at a proxy or sign-on portal in front of it."
 	case KindDNS:
+		if pe := proxyErr(e.Err); pe != nil {
+			return pe.Remedy()
+		}
 		return "Check the spelling of the host name and that it resolves from where labsync runs (nslookup or dig on that machine or inside its container); internal names need the company DNS."
+	case KindProxyUnreachable, KindProxyRefused:
+		if pe := proxyErr(e.Err); pe != nil {
+			return pe.Remedy()
+		}
+		return "Check the proxy settings (" + EnvGitLabProxy + ", HTTPS_PROXY, NO_PROXY)."
 	case KindRefused:
 		return "Check the port (443 for https unless GitLab uses another), that GitLab is running, and that no firewall actively rejects connections from labsync's host."
 	case KindTimeout:
@@ -199,8 +213,11 @@ func (e *APIError) Remedy() string {
 // Retryable reports whether trying the same request again later may succeed.
 func (e *APIError) Retryable() bool {
 	switch e.Kind {
-	case KindRateLimited, KindServerError, KindTimeout, KindNetwork:
+	case KindRateLimited, KindServerError, KindTimeout, KindNetwork, KindProxyUnreachable:
 		return true
+	case KindProxyRefused:
+		// 502, 503, 504: the proxy could not reach GitLab this time.
+		return e.Status >= 500
 	case KindDNS:
 		var de *net.DNSError
 		return errors.As(e.Err, &de) && !de.IsNotFound
@@ -311,6 +328,8 @@ func ClassifyError(err error) *APIError {
 	e := &APIError{Kind: KindNetwork, Err: err}
 	var wre *WriteRefusedError
 	var are *AddressRefusedError
+	var pe *ProxyError
+	var oe *net.OpError
 	var dnsErr *net.DNSError
 	var cve *tls.CertificateVerificationError
 	var ua x509.UnknownAuthorityError
@@ -325,8 +344,26 @@ func ClassifyError(err error) *APIError {
 	case errors.As(err, &are):
 		e.Kind = KindAddressRefused
 		e.Detail = are.Error()
+		if errors.As(err, &pe) {
+			e.Detail += " (checked before asking the proxy " + pe.Proxy + " for a tunnel)"
+		}
 	case errors.Is(err, context.Canceled):
 		e.Kind = KindCanceled
+	case errors.As(err, &pe) && pe.Stage == ProxyUnreachable:
+		e.Kind = KindProxyUnreachable
+		e.Detail = fmt.Sprintf("%s (%s): %s", pe.Proxy, pe.Setting, netErrorText(pe.Err))
+	case errors.As(err, &pe) && pe.Stage == ProxyConnectRefused:
+		e.Kind = KindProxyRefused
+		e.Status = pe.StatusCode
+		e.Detail = fmt.Sprintf("%s (%s) answered CONNECT %s with %s", pe.Proxy, pe.Setting, pe.Target, pe.Status)
+	case errors.As(err, &pe) && pe.Stage == ProxyTargetUnresolved:
+		e.Kind = KindDNS
+		e.Detail = pe.Error()
+	case errors.As(err, &oe) && oe.Op == "proxyconnect":
+		// net/http's own failures on the way to the proxy: the TLS
+		// handshake with an https proxy, a proxy that hangs up.
+		e.Kind = KindProxyUnreachable
+		e.Detail = "the connection to the proxy failed: " + netErrorText(oe.Err)
 	case errors.As(err, &dnsErr):
 		e.Kind = KindDNS
 		if dnsErr.IsNotFound {
@@ -370,6 +407,15 @@ func ClassifyError(err error) *APIError {
 		e.Kind = KindTimeout
 	}
 	return e
+}
+
+// proxyErr returns the *ProxyError in err's chain, or nil.
+func proxyErr(err error) *ProxyError {
+	var pe *ProxyError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return nil
 }
 
 // CertNames lists the DNS names and IP addresses a certificate covers, for

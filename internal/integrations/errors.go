@@ -1,32 +1,18 @@
 package integrations
 
 import (
+	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/labsync/labsync/internal/diagnose"
 	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/problem"
 )
 
-// Error is a refusal the user can act on: what went wrong, in words, and
-// what to do. It never holds a secret. The API maps Status to the HTTP
-// status and shows the diagnosis when there is one.
-type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Remedy  string `json:"remedy,omitempty"`
-	// Field names the request field at fault, when one is.
-	Field string `json:"field,omitempty"`
-	// Kind classifies a GitLab-side failure (see gitlab.Kind).
-	Kind gitlab.Kind `json:"kind,omitempty"`
-	// Diagnosis is the connection check that refused the input, if any.
-	Diagnosis *diagnose.Report `json:"-"`
-}
-
-func (e *Error) Error() string { return e.Message }
-
-// Codes of Error.
+// Refusals the user can act on are *problem.Error values with one of these
+// codes (and "conflict" for an alias in use). A GitLab-side failure carries
+// its gitlab.Kind as Reason; a failed connection check carries its
+// diagnose.Report as Diagnosis.
 const (
 	CodeInvalid           = "invalid"
 	CodeCheckFailed       = "connection_check_failed"
@@ -41,28 +27,28 @@ const (
 	CodeGitLabUnreachable = "gitlab_unreachable"
 )
 
-func invalid(field, remedy, format string, args ...any) *Error {
-	return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalid, Field: field, Remedy: remedy, Message: fmt.Sprintf(format, args...)}
+func invalid(field, remedy, format string, args ...any) *problem.Error {
+	return &problem.Error{Kind: problem.Invalid, Code: CodeInvalid, Field: field, Remedy: remedy, Message: fmt.Sprintf(format, args...)}
 }
 
-// fromAPIError turns a classified GitLab failure into an Error.
-func fromAPIError(ae *gitlab.APIError, what string) *Error {
+// fromAPIError turns a classified GitLab failure into a problem.
+func fromAPIError(ae *gitlab.APIError, what string) *problem.Error {
 	msg := what + ": " + ae.Error()
 	if (ae.Kind == gitlab.KindTokenExpired || ae.Kind == gitlab.KindTokenRevoked) && ae.GitLabMessage != "" {
 		msg += fmt.Sprintf(" (GitLab says: %q)", ae.GitLabMessage)
 	}
-	return &Error{Status: http.StatusBadGateway, Code: CodeGitLabUnreachable, Kind: ae.Kind, Message: msg, Remedy: ae.Remedy()}
+	return &problem.Error{Kind: problem.Upstream, Code: CodeGitLabUnreachable, Reason: string(ae.Kind), Message: msg, Remedy: ae.Remedy()}
 }
 
-// checkFailed turns a failed diagnosis into an Error naming its first
+// checkFailed turns a failed diagnosis into a problem naming its first
 // failed step.
-func checkFailed(rep diagnose.Report, what string) *Error {
-	e := &Error{Status: http.StatusUnprocessableEntity, Code: CodeCheckFailed, Diagnosis: &rep,
+func checkFailed(rep diagnose.Report, what string) *problem.Error {
+	e := &problem.Error{Kind: problem.Invalid, Code: CodeCheckFailed, Diagnosis: &rep,
 		Message: what + ": the connection check failed"}
 	for _, s := range rep.Steps {
 		if s.Status == diagnose.Fail {
 			e.Message = fmt.Sprintf("%s: %s — %s", what, s.Title, s.Seen)
-			e.Remedy, e.Kind = s.Remedy, s.Kind
+			e.Remedy, e.Reason = s.Remedy, string(s.Kind)
 			if s.ID == diagnose.StepURL {
 				e.Field = "base_url"
 			}
@@ -73,4 +59,10 @@ func checkFailed(rep diagnose.Report, what string) *Error {
 		}
 	}
 	return e
+}
+
+// isUnusable reports whether err says the integration cannot be used.
+func isUnusable(err error) bool {
+	var p *problem.Error
+	return errors.As(err, &p) && p.Code == CodeUnusable
 }

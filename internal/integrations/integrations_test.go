@@ -22,6 +22,7 @@ import (
 	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/gitlab/gitlabtest"
 	"github.com/labsync/labsync/internal/integrations"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
@@ -124,7 +125,7 @@ func (e *env) connectToken(t *testing.T, alias string, scopes ...string) (integr
 }
 
 func describe(err error) string {
-	var ie *integrations.Error
+	var ie *problem.Error
 	if errors.As(err, &ie) {
 		return ie.Code + ": " + ie.Message + " → " + ie.Remedy
 	}
@@ -289,7 +290,7 @@ func TestOAuthStateIsSingleUseBoundAndExpiring(t *testing.T) {
 		return r
 	}
 	code := func(err error) string {
-		var ie *integrations.Error
+		var ie *problem.Error
 		if errors.As(err, &ie) {
 			return ie.Code
 		}
@@ -350,7 +351,7 @@ func TestOAuthStateIsSingleUseBoundAndExpiring(t *testing.T) {
 		}
 		c := e.consent(t, r.AuthorizeURL, other, "root")
 		_, err = e.svc.CompleteOAuth(ctx, integrations.CompleteInput{State: r.State, Code: secret.New(c), Who: e.who})
-		if code(err) != integrations.CodeAuthorization || !strings.Contains(err.(*integrations.Error).Message, "redirect URI") {
+		if code(err) != integrations.CodeAuthorization || !strings.Contains(err.(*problem.Error).Message, "redirect URI") {
 			t.Fatalf("%v", describe(err))
 		}
 	})
@@ -477,7 +478,7 @@ func TestGitLabRefusingTheTokenMarksTheIntegration(t *testing.T) {
 			if v.Status != store.StatusNeedsNewToken || !strings.Contains(v.StatusReason, c.want) || !strings.Contains(v.StatusReason, "GitLab") || v.Remedy == "" {
 				t.Fatalf("status %q reason %q remedy %q", v.Status, v.StatusReason, v.Remedy)
 			}
-			var ie *integrations.Error
+			var ie *problem.Error
 			if _, err := e.svc.Client(ctx, e.who.OrgID, id); !errors.As(err, &ie) || ie.Code != integrations.CodeUnusable {
 				t.Fatalf("client of an integration that needs a new token: %v", err)
 			}
@@ -689,8 +690,8 @@ func TestVersionRecheckAndSettings(t *testing.T) {
 	}
 	// A CA that does not sign GitLab's certificate is refused, nothing changes.
 	bad := string(gitlabtest.NewCA(t, "Some Other CA").PEM)
-	var ie *integrations.Error
-	if _, err := e.svc.Update(ctx, e.who, id, integrations.UpdateInput{CAPEM: &bad}); !errors.As(err, &ie) || ie.Kind != gitlab.KindTLSUnknownAuthority {
+	var ie *problem.Error
+	if _, err := e.svc.Update(ctx, e.who, id, integrations.UpdateInput{CAPEM: &bad}); !errors.As(err, &ie) || ie.Reason != string(gitlab.KindTLSUnknownAuthority) {
 		t.Fatalf("wrong CA: %v", err)
 	}
 	// Webhook registration needs api; this token has read_api only.

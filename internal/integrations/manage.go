@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -15,8 +14,10 @@ import (
 
 	"github.com/labsync/labsync/internal/diagnose"
 	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/webhook"
 )
 
 // UpdateInput changes an integration's settings; nil fields stay as they are.
@@ -46,7 +47,7 @@ func (s *Service) Update(ctx context.Context, who Actor, id int64, in UpdateInpu
 		return UpdateResult{}, err
 	}
 	if i.Status == store.StatusDisconnected {
-		return UpdateResult{}, &Error{Status: http.StatusConflict, Code: CodeUnusable, Message: fmt.Sprintf("integration %q is disconnected", i.Alias), Remedy: "Connect the GitLab again."}
+		return UpdateResult{}, &problem.Error{Kind: problem.Conflict, Code: CodeUnusable, Message: fmt.Sprintf("integration %q is disconnected", i.Alias), Remedy: "Connect the GitLab again."}
 	}
 	base, err := gitlab.NormalizeBaseURL(i.BaseURL)
 	if err != nil {
@@ -110,7 +111,7 @@ func (s *Service) Update(ctx context.Context, who Actor, id int64, in UpdateInpu
 		case len(cred.Scopes) == 0:
 			res.Notices = append(res.Notices, "This GitLab does not list the token's scopes; webhook registration works only if the token has the api scope.")
 		case !slices.Contains(cred.Scopes, "api"):
-			e := &Error{Status: http.StatusUnprocessableEntity, Code: CodeNeedsScope, Field: "allow_hook_registration",
+			e := &problem.Error{Kind: problem.Invalid, Code: CodeNeedsScope, Field: "allow_hook_registration",
 				Message: fmt.Sprintf("webhook registration needs the api scope; this credential has %s", strings.Join(cred.Scopes, ", "))}
 			if i.AuthMethod == store.AuthMethodOAuth {
 				e.Remedy = fmt.Sprintf("Allow the api scope in the GitLab application, then reauthorize with allow_hook_registration (POST /api/v1/integrations/gitlab/start {\"integration_id\": %d}) after turning this on — or create the webhook in GitLab yourself.", i.ID)
@@ -166,7 +167,7 @@ type DisconnectResult struct {
 	RevocationError string `json:"revocation_error,omitempty"`
 	// Hooks says, per project, whether the webhooks labsync registered
 	// were removed.
-	Hooks any `json:"webhooks_removed,omitempty"`
+	Hooks []webhook.ProjectHookResult `json:"webhooks_removed,omitempty"`
 	// OAuthAppDeleted is true when the OAuth application's client secret
 	// was deleted too (no other live integration used it).
 	OAuthAppDeleted bool `json:"oauth_app_deleted"`
@@ -197,9 +198,9 @@ func (s *Service) Disconnect(ctx context.Context, who Actor, id int64) (Disconne
 		}
 		return res, err
 	}
-	if s.hooks.RemoveRegistered != nil {
+	if s.webhooks != nil {
 		c, cerr := s.Client(ctx, who.OrgID, id)
-		if res.Hooks, err = s.hooks.RemoveRegistered(ctx, c, cerr, who.OrgID, id); err != nil {
+		if res.Hooks, err = s.removeRegisteredHooks(ctx, c, cerr, who.OrgID, id); err != nil {
 			return DisconnectResult{}, err
 		}
 	}
@@ -224,8 +225,8 @@ func (s *Service) Disconnect(ctx context.Context, who Actor, id int64) (Disconne
 	res.Note += fmt.Sprintf(" The webhook secret is deleted: deliveries to its URL now answer 404. Every synced merge request, issue, pipeline, push and commit of this integration will be deleted by %s.",
 		res.PurgeDeadline.Format(time.RFC3339))
 	s.forget(id)
-	if s.hooks.Forget != nil && i.WebhookHookID != nil {
-		s.hooks.Forget(*i.WebhookHookID)
+	if s.webhooks != nil && i.WebhookHookID != nil {
+		s.webhooks.Invalidate(*i.WebhookHookID)
 	}
 	s.daysToExpiry.DeleteLabelValues(fmt.Sprint(id))
 	s.audit(ctx, who.OrgID, &who.UserID, "user", "integration.disconnected", id, map[string]any{"alias": i.Alias,
@@ -234,26 +235,6 @@ func (s *Service) Disconnect(ctx context.Context, who Actor, id int64) (Disconne
 	s.schedulePurge(ctx, who.OrgID, id)
 	res.Integration, err = s.View(ctx, who.OrgID, id)
 	return res, err
-}
-
-func (s *Service) revokeIntegration(ctx context.Context, i store.Integration) (bool, string) {
-	cred, err := s.st.Credential(ctx, i.OrgID, i.ID)
-	if err != nil {
-		return false, "no credential to revoke"
-	}
-	p, err := s.openPair(ctx, i.OrgID, i.ID, cred)
-	if err != nil {
-		return false, "the stored token could not be opened"
-	}
-	conf, hc, err := s.oauthConfigFor(ctx, i)
-	if err != nil {
-		return false, err.Error()
-	}
-	base, _ := gitlab.NormalizeBaseURL(i.BaseURL)
-	if err := s.revokeAt(ctx, hc, base, conf.ClientID, conf.ClientSecret, p); err != nil {
-		return false, err.Error()
-	}
-	return true, ""
 }
 
 // TestInput is a connection to diagnose without saving it.
@@ -354,9 +335,9 @@ func (s *Service) oauthSteps(ctx context.Context, i store.Integration, rep *diag
 	c, err := s.Client(ctx, i.OrgID, i.ID)
 	if err != nil {
 		st := diagnose.Step{ID: diagnose.StepVersion, Status: diagnose.Fail, Seen: err.Error()}
-		var e *Error
+		var e *problem.Error
 		if errors.As(err, &e) {
-			st.Remedy, st.Kind = e.Remedy, e.Kind
+			st.Remedy, st.Kind = e.Remedy, gitlab.Kind(e.Reason)
 		}
 		set(st)
 		skipRest(diagnose.StepVersion, "Not checked: the integration cannot be used.")

@@ -8,9 +8,10 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/store"
+	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/webhook"
 )
 
 // PurgeWindow is labsync's promise: every row derived from a disconnected
@@ -21,17 +22,15 @@ const PurgeWindow = 24 * time.Hour
 // failed purges are retried at this pace too, well inside PurgeWindow.
 const purgeSweepEvery = 15 * time.Minute
 
-// DisconnectHooks is what disconnecting asks of the webhook side, which
-// this package does not know: removing the project hooks labsync
-// registered (with the integration's still-working client, or clientErr
-// when there is none) and forgetting the cached webhook endpoint.
-type DisconnectHooks struct {
-	RemoveRegistered func(ctx context.Context, c *gitlab.Client, clientErr error, orgID, integrationID int64) (any, error)
-	Forget           func(hookID string)
+// SetPeers gives the service the webhook and sync services its use-cases
+// call: disconnecting removes the hooks labsync registered and forgets the
+// cached webhook endpoint; issuing and registering webhooks, changing the
+// selection and starting a sync go through them. Either may be nil (a
+// command that needs neither); call it once, before serving. The sync
+// service is built after this one because it takes Client.
+func (s *Service) SetPeers(wh *webhook.Service, sy *labsync.Service) {
+	s.webhooks, s.sync = wh, sy
 }
-
-// SetDisconnectHooks installs hooks; call it before serving.
-func (s *Service) SetDisconnectHooks(h DisconnectHooks) { s.hooks = h }
 
 // PurgeArgs is the job that purges one disconnected integration's data.
 type PurgeArgs struct {

@@ -5,6 +5,13 @@
 // warnings, OAuth refresh that spends each single-use refresh token exactly
 // once across replicas, settings and disconnection.
 //
+// It owns the use-cases on an integration and their audit entries,
+// whichever face (API, UI, command line) they come through: changing the
+// selection and starting a sync (through the sync service), issuing and
+// registering webhooks and removing them on disconnect (through the webhook
+// service); both are given by [Service.SetPeers]. Refusals the user can act
+// on are *problem.Error values; it never chooses an HTTP status.
+//
 // Other features reach GitLab only through [Service.Client], which returns
 // the integration's one long-lived, read-only guarded client, and report a
 // credential GitLab refused with [Service.MarkTokenProblem].
@@ -37,9 +44,12 @@ import (
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/jobs"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
+	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/vault"
+	"github.com/labsync/labsync/internal/webhook"
 )
 
 // CallbackPath is where GitLab sends the browser back after consent; the
@@ -78,7 +88,10 @@ type Service struct {
 	clients map[int64]*cachedClient
 
 	daysToExpiry *prometheus.GaugeVec
-	hooks        DisconnectHooks
+	// webhooks and sync are the services the integration use-cases call
+	// (SetPeers); nil until set.
+	webhooks *webhook.Service
+	sync     *labsync.Service
 }
 
 type cachedClient struct {
@@ -167,7 +180,7 @@ func (s *Service) Client(ctx context.Context, orgID, integrationID int64) (*gitl
 	}
 	cred, err := s.st.Credential(ctx, orgID, integrationID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &Error{Status: http.StatusConflict, Code: CodeUnusable,
+		return nil, &problem.Error{Kind: problem.Conflict, Code: CodeUnusable,
 			Message: fmt.Sprintf("integration %q has no credential", i.Alias), Remedy: "Connect it again."}
 	}
 	if err != nil {
@@ -212,7 +225,7 @@ func (s *Service) forget(integrationID int64) {
 func usable(i store.Integration) error {
 	switch i.Status {
 	case store.StatusNeedsNewToken, store.StatusNeedsReauthorization, store.StatusDisconnected:
-		e := &Error{Status: http.StatusConflict, Code: CodeUnusable,
+		e := &problem.Error{Kind: problem.Conflict, Code: CodeUnusable,
 			Message: fmt.Sprintf("integration %q cannot be used: %s", i.Alias, statusWords(i.Status))}
 		if i.StatusReason != "" {
 			e.Message += " — " + i.StatusReason
@@ -302,7 +315,7 @@ func (w *watch) RoundTrip(req *http.Request) (*http.Response, error) {
 // the integration is now unusable. Other errors are ignored. Clients from
 // Client already do this on their own; calling it again is harmless.
 func (s *Service) MarkTokenProblem(ctx context.Context, orgID, integrationID int64, err error) bool {
-	var own *Error
+	var own *problem.Error
 	if errors.As(err, &own) {
 		return own.Code == CodeUnusable
 	}
@@ -324,8 +337,7 @@ func (s *Service) MarkTokenProblem(ctx context.Context, orgID, integrationID int
 			return false
 		}
 		if _, ferr := s.freshToken(ctx, orgID, integrationID, pair.AccessToken); ferr != nil {
-			var e *Error
-			return errors.As(ferr, &e) && e.Code == CodeUnusable
+			return isUnusable(ferr)
 		}
 		s.forget(integrationID)
 		return false
@@ -380,4 +392,13 @@ func rejectionReason(ae *gitlab.APIError) string {
 func (s *Service) warmKey(ctx context.Context, orgID int64) error {
 	_, err := s.vault.Seal(ctx, orgID, vault.Binding{Table: "credentials", Row: "warm-up", Field: "none"}, nil)
 	return err
+}
+
+// Actor is who acts: a user within an organisation.
+type Actor struct {
+	OrgID  int64
+	UserID int64
+	// Via names the door the use-case came through ("api", "ui"), for
+	// the audit entry; empty when it does not matter.
+	Via string
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/labsync/labsync/internal/diagnose"
 	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
 )
@@ -83,7 +83,7 @@ func (s *Service) ConnectToken(ctx context.Context, who Actor, in TokenInput) (C
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return ConnectResult{}, &Error{Status: http.StatusConflict, Code: "conflict", Field: "alias",
+			return ConnectResult{}, &problem.Error{Kind: problem.Conflict, Code: "conflict", Field: "alias",
 				Message: fmt.Sprintf("an integration named %q already exists in this organisation", alias), Remedy: "Choose another alias."}
 		}
 		return ConnectResult{}, err
@@ -139,7 +139,7 @@ func (s *Service) validateToken(ctx context.Context, base gitlab.BaseURL, tok se
 		}
 	}
 	if wantHooks && len(v.scopes) > 0 && !hasAny(v.scopes, "api") {
-		return validated{}, &Error{Status: http.StatusUnprocessableEntity, Code: CodeNeedsScope, Field: "allow_hook_registration",
+		return validated{}, &problem.Error{Kind: problem.Invalid, Code: CodeNeedsScope, Field: "allow_hook_registration",
 			Message: fmt.Sprintf("webhook registration needs the api scope; this token has %s", strings.Join(v.scopes, ", ")),
 			Remedy:  "Create a token with the api scope, or leave webhook registration off and create the webhook in GitLab yourself."}
 	}
@@ -267,7 +267,7 @@ func (s *Service) checkAlias(ctx context.Context, orgID int64, alias string, bas
 	}
 	for _, i := range list {
 		if i.Alias == alias && i.Status != store.StatusDisconnected && (self == nil || self.ID != i.ID) {
-			return "", &Error{Status: http.StatusConflict, Code: "conflict", Field: "alias",
+			return "", &problem.Error{Kind: problem.Conflict, Code: "conflict", Field: "alias",
 				Message: fmt.Sprintf("an integration named %q already exists in this organisation", alias),
 				Remedy:  "Give this connection another alias; each connection's alias is shown everywhere to tell them apart."}
 		}

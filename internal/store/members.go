@@ -1,5 +1,8 @@
 package store
 
+// Users and their memberships of organisations, with roles; an
+// organisation always keeps an owner.
+
 import (
 	"context"
 	"database/sql"
@@ -7,6 +10,24 @@ import (
 	"fmt"
 	"time"
 )
+
+// Role is a member's power within an organisation.
+type Role string
+
+// Roles, from most to least powerful.
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// User is a person who signs in.
+type User struct {
+	ID        int64     `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
 
 // Member is a user's membership of one organisation.
 type Member struct {
@@ -21,6 +42,62 @@ type Member struct {
 // ErrLastOwner refuses a change that would leave an organisation without
 // an owner.
 var ErrLastOwner = errors.New("an organisation must keep at least one owner")
+
+// CreateUser creates a user; ErrConflict when the email is taken.
+func (s *Store) CreateUser(ctx context.Context, email, name, passwordHash string) (User, error) {
+	u := User{Email: email, Name: name, CreatedAt: s.Now()}
+	err := s.db.QueryRowContext(ctx,
+		`INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+		email, name, passwordHash, u.CreatedAt).Scan(&u.ID)
+	if isUniqueViolation(err) {
+		return User{}, fmt.Errorf("store: user %s: %w", email, ErrConflict)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("store: unable to create user: %w", err)
+	}
+	return u, nil
+}
+
+// UserByEmail returns the user with that email, or ErrNotFound.
+func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
+	var u User
+	err := s.rdb.QueryRowContext(ctx,
+		`SELECT id, email, name, created_at FROM users WHERE email = $1`, email).
+		Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("store: unable to read user: %w", err)
+	}
+	return u, nil
+}
+
+// AddMember gives user a role in org, replacing any previous role.
+func (s *Store) AddMember(ctx context.Context, orgID, userID int64, role Role) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
+		 ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role`,
+		orgID, userID, role, s.Now())
+	if err != nil {
+		return fmt.Errorf("store: unable to add member: %w", err)
+	}
+	return nil
+}
+
+// MemberRole returns user's role in org, or ErrNotFound.
+func (s *Store) MemberRole(ctx context.Context, orgID, userID int64) (Role, error) {
+	var r Role
+	err := s.rdb.QueryRowContext(ctx,
+		`SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2`, orgID, userID).Scan(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: unable to read membership: %w", err)
+	}
+	return r, nil
+}
 
 // Members lists org's members, owners first.
 func (s *Store) Members(ctx context.Context, orgID int64) ([]Member, error) {
@@ -99,97 +176,4 @@ func (s *Store) keepAnOwner(ctx context.Context, tx *sql.Tx, orgID, userID int64
 		return ErrLastOwner
 	}
 	return nil
-}
-
-// Organization returns one organisation, or ErrNotFound (also while it is
-// being deleted).
-func (s *Store) Organization(ctx context.Context, orgID int64) (Organization, error) {
-	var o Organization
-	err := s.rdb.QueryRowContext(ctx, `SELECT id, name, created_at FROM organizations WHERE id = $1 AND deleting_at IS NULL`, orgID).
-		Scan(&o.ID, &o.Name, &o.CreatedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return o, ErrNotFound
-	}
-	if err != nil {
-		return o, fmt.Errorf("store: unable to read organization: %w", err)
-	}
-	return o, nil
-}
-
-// Organizations lists every organisation (operators' CLI).
-func (s *Store) Organizations(ctx context.Context) ([]Organization, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, name, created_at FROM organizations WHERE deleting_at IS NULL ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to list organizations: %w", err)
-	}
-	defer rows.Close()
-	var out []Organization
-	for rows.Next() {
-		var o Organization
-		if err := rows.Scan(&o.ID, &o.Name, &o.CreatedAt); err != nil {
-			return nil, fmt.Errorf("store: unable to list organizations: %w", err)
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
-}
-
-// ShredOrganization is the first, irreversible step of deleting an
-// organisation: in one transaction it marks the organisation as being
-// deleted (every API token and session stops working) and destroys its
-// wrapped data keys, so every secret sealed for it is unreadable from
-// then on, in this database and in every backup taken afterwards.
-// DeleteOrganizationRows then removes its rows.
-func (s *Store) ShredOrganization(ctx context.Context, orgID int64) error {
-	return s.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE organizations SET deleting_at = $1 WHERE id = $2 AND deleting_at IS NULL`, s.Now(), orgID)
-		if err != nil {
-			return fmt.Errorf("store: unable to mark organization %d for deletion: %w", orgID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM org_keys WHERE org_id = $1`, orgID); err != nil {
-			return fmt.Errorf("store: unable to destroy the keys of organization %d: %w", orgID, err)
-		}
-		return nil
-	})
-}
-
-// DeleteOrganizationRows deletes an organisation whose keys are shredded,
-// with every row that belongs to it. It refuses one that was not shredded.
-func (s *Store) DeleteOrganizationRows(ctx context.Context, orgID int64) error {
-	return s.InTx(ctx, func(tx *sql.Tx) error {
-		var keys int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM org_keys WHERE org_id = $1`, orgID).Scan(&keys); err != nil {
-			return fmt.Errorf("store: unable to check the keys of organization %d: %w", orgID, err)
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM organizations WHERE id = $1 AND deleting_at IS NOT NULL`, orgID)
-		if err != nil {
-			return fmt.Errorf("store: unable to delete organization %d: %w", orgID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 || keys > 0 {
-			return fmt.Errorf("store: organization %d was not shredded first: %w", orgID, ErrNotFound)
-		}
-		return nil
-	})
-}
-
-// OrganizationsBeingDeleted lists organisations shredded but not yet
-// deleted, for the job that finishes the work.
-func (s *Store) OrganizationsBeingDeleted(ctx context.Context) ([]int64, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id FROM organizations WHERE deleting_at IS NOT NULL ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: unable to list organizations being deleted: %w", err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
 }

@@ -12,8 +12,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/store"
-	"github.com/labsync/labsync/internal/web"
 )
 
 // TestBrowserNarrowAndAccessible opens the main screens in Chromium at a
@@ -27,7 +27,7 @@ func TestBrowserNarrowAndAccessible(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 
-	f := newFixture(t, web.Options{})
+	f := newFixture(t, accounts.Options{})
 	seedNarrowData(t, f)
 	base := f.srv.URL
 	integ := strconv.FormatInt(f.integA, 10)

@@ -18,8 +18,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/api"
-	"github.com/labsync/labsync/internal/auth"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/jobs"
@@ -73,7 +73,7 @@ func startLabsync(t *testing.T, ctx context.Context) *labsyncServer {
 	cfg := config.Config{PublicURL: publicURL, AllowLoopbackGitLab: true, ShutdownTimeout: 5 * time.Second}
 	srv := server.New(st, log)
 	runner := jobs.New(st, log, jobs.Options{})
-	deps := api.Deps{Store: st, Log: log, Vault: vlt, Jobs: runner, Config: cfg}
+	deps := api.Deps{Store: st, Log: log}
 	deps.Webhooks = webhook.New(st, vlt, log, webhook.Options{PublicURL: publicURL, Registerer: srv.Registry()})
 	processor := webhook.NewProcessor(st, log)
 	deps.Webhooks.OnStored(processor.Wake)
@@ -83,8 +83,10 @@ func startLabsync(t *testing.T, ctx context.Context) *labsyncServer {
 	deps.Integrations.RegisterJobs()
 	deps.Sync = labsync.New(st, labsync.Options{Log: log, Clients: deps.Integrations.Client})
 	deps.Sync.Register(runner)
-	api.New(deps, web.SessionAuthenticator(st, web.Options{})).Register(srv)
-	web.New(deps, web.Options{}).Register(srv)
+	deps.Integrations.SetPeers(deps.Webhooks, deps.Sync)
+	deps.Accounts = accounts.New(st, log, deps.Integrations, accounts.Options{})
+	api.New(deps, deps.Accounts.SessionAuthenticator()).Register(srv)
+	web.New(uiDeps(deps, cfg)).Register(srv)
 	if err := runner.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -191,8 +193,8 @@ func TestBrowserInstallSyncWebhookDisconnect(t *testing.T) {
 	}
 	defer sb.Close()
 	ls := startLabsync(t, ctx)
-	oneTime, _ := auth.RandomPassword()
-	h, _ := auth.HashPassword(oneTime)
+	oneTime, _ := accounts.RandomPassword()
+	h, _ := accounts.HashPassword(oneTime)
 	if _, _, err := ls.st.BootstrapIfEmpty(ctx, "Default", "owner@localhost", h); err != nil {
 		t.Fatal(err)
 	}

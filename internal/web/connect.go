@@ -8,6 +8,7 @@ import (
 
 	"github.com/labsync/labsync/internal/diagnose"
 	"github.com/labsync/labsync/internal/integrations"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 )
 
@@ -60,7 +61,7 @@ type connectView struct {
 	Scopes      []scopeWhy
 	Report      *diagnose.Report
 	Tested      bool
-	Error       *integrations.Error
+	Error       *problem.Error
 	// SecretAgain says that a secret field must be filled in again.
 	SecretAgain bool
 	CallbackErr string
@@ -95,7 +96,7 @@ func (u *UI) connectPage(w http.ResponseWriter, r *http.Request) error {
 func readConnectForm(r *http.Request) (connectForm, error) {
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
 		if err := r.ParseMultipartForm(1 << 20); err != nil {
-			return connectForm{}, &pageError{Status: http.StatusBadRequest, Title: "Form not accepted", Message: "The form could not be read (is the CA file over 256 KiB?)."}
+			return connectForm{}, &problem.Error{Kind: problem.Malformed, Title: "Form not accepted", Message: "The form could not be read (is the CA file over 256 KiB?)."}
 		}
 	}
 	f := connectForm{
@@ -110,7 +111,7 @@ func readConnectForm(r *http.Request) (connectForm, error) {
 			defer fh.Close()
 			b, err := io.ReadAll(io.LimitReader(fh, maxCAFile+1))
 			if err != nil || len(b) > maxCAFile {
-				return f, &pageError{Status: http.StatusBadRequest, Title: "CA file not accepted", Message: "The CA certificate file could not be read or is over 256 KiB."}
+				return f, &problem.Error{Kind: problem.Malformed, Title: "CA file not accepted", Message: "The CA certificate file could not be read or is over 256 KiB."}
 			}
 			if s := strings.TrimSpace(string(b)); s != "" {
 				f.CAPEM = strings.TrimSpace(f.CAPEM + "\n" + s)
@@ -152,8 +153,7 @@ func (u *UI) connectOAuth(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s := sessionFrom(r.Context())
-	res, err := u.Integrations.StartOAuth(r.Context(), integrations.Actor{OrgID: s.OrgID, UserID: s.UserID}, integrations.StartInput{
+	res, err := u.Integrations.StartOAuth(r.Context(), actor(r), integrations.StartInput{
 		BaseURL: f.baseURL(), ClientID: f.ClientID, ClientSecret: f.clientSecret, Alias: f.Alias, CAPEM: f.CAPEM,
 		AllowHookRegistration: f.AllowHooks})
 	if err != nil {
@@ -170,8 +170,7 @@ func (u *UI) connectToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s := sessionFrom(r.Context())
-	res, err := u.Integrations.ConnectToken(r.Context(), integrations.Actor{OrgID: s.OrgID, UserID: s.UserID}, integrations.TokenInput{
+	res, err := u.Integrations.ConnectToken(r.Context(), actor(r), integrations.TokenInput{
 		BaseURL: f.baseURL(), Token: f.token, Alias: f.Alias, CAPEM: f.CAPEM, AllowHookRegistration: f.AllowHooks})
 	if err != nil {
 		return u.connectFailed(w, r, f, err)
@@ -183,12 +182,13 @@ func (u *UI) connectToken(w http.ResponseWriter, r *http.Request) error {
 // connectFailed shows the install page again with what went wrong and,
 // when the service ran it, the diagnosis.
 func (u *UI) connectFailed(w http.ResponseWriter, r *http.Request, f connectForm, err error) error {
-	var ie *integrations.Error
+	var ie *problem.Error
 	if !errors.As(err, &ie) {
 		return err
 	}
 	v := u.connectView(f)
-	v.Error, v.Report, v.SecretAgain = ie, ie.Diagnosis, true
-	u.render(w, r, ie.Status, "connect", v)
+	v.Error, v.SecretAgain = ie, true
+	v.Report, _ = ie.Diagnosis.(*diagnose.Report)
+	u.render(w, r, statusOf(ie.Kind), "connect", v)
 	return nil
 }

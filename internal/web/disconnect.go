@@ -60,8 +60,7 @@ func (u *UI) disconnect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s := sessionFrom(r.Context())
-	res, err := u.Integrations.Disconnect(r.Context(), integrations.Actor{OrgID: s.OrgID, UserID: s.UserID}, v.V.ID)
+	res, err := u.Integrations.Disconnect(r.Context(), actor(r), v.V.ID)
 	if err != nil {
 		return err
 	}

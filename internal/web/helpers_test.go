@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/api"
-	"github.com/labsync/labsync/internal/auth"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/store"
@@ -58,14 +58,20 @@ func (c *testClock) Add(d time.Duration) {
 }
 
 var hashOnce = sync.OnceValue(func() string {
-	h, err := auth.HashPassword(ownerPassword)
+	h, err := accounts.HashPassword(ownerPassword)
 	if err != nil {
 		panic(err)
 	}
 	return h
 })
 
-func newFixture(t testing.TB, opts web.Options) *fixture {
+// uiDeps are the UI's share of the API's dependencies.
+func uiDeps(d api.Deps, cfg config.Config) web.Deps {
+	return web.Deps{Store: d.Store, Log: d.Log, Config: cfg, Accounts: d.Accounts, Webhooks: d.Webhooks,
+		Integrations: d.Integrations, Sync: d.Sync}
+}
+
+func newFixture(t testing.TB, opts accounts.Options) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.Open(t)
@@ -111,13 +117,15 @@ func newFixture(t testing.TB, opts web.Options) *fixture {
 	kek, _, _ := vault.GenerateKEK()
 	vlt := vault.New(kek, st.OrgKeys())
 	cfg := config.Config{PublicURL: f.srv.URL, AllowLoopbackGitLab: true}
-	f.deps = api.Deps{Store: st, Log: log, Vault: vlt, Config: cfg}
+	f.deps = api.Deps{Store: st, Log: log}
 	f.deps.Integrations = integrations.New(st, vlt, nil, cfg, log, nil)
 	f.deps.Integrations.SetNetworkTimeout(5 * time.Second)
 	f.deps.Webhooks = webhook.New(st, vlt, log, webhook.Options{PublicURL: f.srv.URL})
 	f.deps.Sync = labsync.New(st, labsync.Options{Log: log, Clients: f.deps.Integrations.Client})
-	api.New(f.deps, web.SessionAuthenticator(st, opts)).Register(mux)
-	web.New(f.deps, opts).Register(mux)
+	f.deps.Integrations.SetPeers(f.deps.Webhooks, f.deps.Sync)
+	f.deps.Accounts = accounts.New(st, log, f.deps.Integrations, opts)
+	api.New(f.deps, f.deps.Accounts.SessionAuthenticator()).Register(mux)
+	web.New(uiDeps(f.deps, cfg)).Register(mux)
 	return f
 }
 

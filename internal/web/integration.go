@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/labsync/labsync/internal/integrations"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/webhook"
@@ -148,15 +149,14 @@ func (u *UI) issueWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if u.Webhooks == nil {
+	if u.Webhooks == nil || u.Integrations == nil {
 		return errNotFound
 	}
 	s := sessionFrom(r.Context())
-	is, err := u.Webhooks.Issue(r.Context(), s.OrgID, in.ID, false)
+	is, err := u.Integrations.IssueWebhook(r.Context(), actor(r), in.ID, false)
 	if err != nil {
 		return err
 	}
-	u.audit(r, s.OrgID, &s.UserID, "webhook.issued", integrationTarget(in.ID), `{"via":"ui"}`)
 	if in, err = u.st.Integration(r.Context(), s.OrgID, in.ID); err != nil {
 		return err
 	}
@@ -182,31 +182,24 @@ func (u *UI) registerWebhooks(w http.ResponseWriter, r *http.Request) error {
 	if u.Webhooks == nil || u.Integrations == nil {
 		return errNotFound
 	}
-	if !in.AllowHookRegistration {
-		return &pageError{Status: http.StatusConflict, Title: "Webhook registration is off",
-			Message: "labsync writes to GitLab only when you allowed it to register its webhooks, and this integration was connected without that.",
-			Remedy:  "Add the webhook in GitLab yourself with the URL and secret on the integration page, or connect again with \"Let labsync register its webhooks\" ticked (the token needs the api scope)."}
-	}
-	s := sessionFrom(r.Context())
-	c, err := u.Integrations.Client(r.Context(), s.OrgID, in.ID)
-	if err != nil {
-		var ie *integrations.Error
-		if errors.As(err, &ie) {
-			return &pageError{Status: ie.Status, Title: "GitLab cannot be reached with this integration", Message: ie.Message, Remedy: ie.Remedy}
-		}
-		return err
-	}
-	res, err := u.Webhooks.Register(r.Context(), c, s.OrgID, in.ID)
-	var ie *webhook.InputError
-	if errors.As(err, &ie) {
-		return &pageError{Status: http.StatusConflict, Title: "No webhook yet",
+	res, err := u.Integrations.RegisterWebhooks(r.Context(), actor(r), in.ID)
+	var p *problem.Error
+	switch {
+	case errors.Is(err, webhook.ErrNotIssued):
+		return &problem.Error{Kind: problem.Conflict, Title: "No webhook yet",
 			Message: "labsync registers the webhook URL and secret it issued, and none is issued yet.",
 			Remedy:  "Create the webhook URL and secret first, then register."}
-	}
-	if err != nil {
+	case errors.As(err, &p) && p.Code == integrations.CodeHookRegistrationOff:
+		return &problem.Error{Kind: problem.Conflict, Title: "Webhook registration is off",
+			Message: "labsync writes to GitLab only when you allowed it to register its webhooks, and this integration was connected without that.",
+			Remedy:  "Add the webhook in GitLab yourself with the URL and secret on the integration page, or connect again with \"Let labsync register its webhooks\" ticked (the token needs the api scope)."}
+	case errors.As(err, &p):
+		// The integration cannot be used (needs a new token, GitLab
+		// unreachable): the page says so under its own headline.
+		return p.WithTitle("GitLab cannot be reached with this integration")
+	case err != nil:
 		return err
 	}
-	u.audit(r, s.OrgID, &s.UserID, "webhook.registered", integrationTarget(in.ID), `{"via":"ui"}`)
 	v, err := u.integrationView(r, in)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
 )
@@ -103,7 +104,7 @@ func (u *UI) pickerView(r *http.Request, in store.Integration) (pickerView, erro
 	if v.Cursor != "" {
 		path, id, ok := decodeCursor(v.Cursor)
 		if !ok {
-			return v, &pageError{Status: http.StatusBadRequest, Title: "Bad page link", Message: "This page link is not one labsync made."}
+			return v, &problem.Error{Kind: problem.Malformed, Title: "Bad page link", Message: "This page link is not one labsync made."}
 		}
 		pq.AfterPath, pq.AfterID = path, id
 	}
@@ -174,17 +175,12 @@ func (u *UI) savePicker(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if u.Sync == nil {
-		return &pageError{Status: http.StatusServiceUnavailable, Title: "Sync unavailable", Message: "This server does not run the sync service."}
+	if u.Sync == nil || u.Integrations == nil {
+		return &problem.Error{Kind: problem.Unavailable, Title: "Sync unavailable", Message: "This server does not run the sync service."}
 	}
 	ctx := r.Context()
-	s := sessionFrom(ctx)
 	if err := r.ParseForm(); err != nil {
-		return &pageError{Status: http.StatusBadRequest, Title: "Form not accepted", Message: "The form could not be read."}
-	}
-	sel, err := u.st.SelectionFor(ctx, s.OrgID, in.ID)
-	if err != nil {
-		return err
+		return &problem.Error{Kind: problem.Malformed, Title: "Form not accepted", Message: "The form could not be read."}
 	}
 	page := &labsync.ProjectPage{}
 	for _, id := range strings.Split(r.PostForm.Get("page_ids"), ",") {
@@ -212,25 +208,22 @@ func (u *UI) savePicker(w http.ResponseWriter, r *http.Request) error {
 	archived := r.PostForm.Get("include_archived") == "on"
 	services := store.Services{MergeRequests: r.PostForm.Get("svc_merge_requests") == "on", Issues: r.PostForm.Get("svc_issues") == "on",
 		Pipelines: r.PostForm.Get("svc_pipelines") == "on", Pushes: r.PostForm.Get("svc_pushes") == "on"}
-	sel = labsync.MergeSelection(sel, labsync.SelectionChange{Page: page, Groups: &groups, Exclusions: &exclusions,
-		IncludeArchived: &archived, Services: &services})
-	if _, err := u.Sync.SaveSelection(ctx, s.OrgID, in.ID, sel); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return err
+	_, err = u.Integrations.ChangeSelection(ctx, actor(r), in.ID, labsync.SelectionChange{Page: page, Groups: &groups,
+		Exclusions: &exclusions, IncludeArchived: &archived, Services: &services})
+	var p *problem.Error
+	if errors.As(err, &p) && p.Field == "exclusions" {
+		v, verr := u.pickerView(r, in)
+		if verr != nil {
+			return verr
 		}
-		if labsync.ValidatePatterns(sel.Exclusions) != nil {
-			v, verr := u.pickerView(r, in)
-			if verr != nil {
-				return verr
-			}
-			v.Error = "An exclusion pattern is not valid: " + err.Error()
-			v.Exclusions = r.PostForm.Get("exclusions")
-			u.render(w, r, http.StatusUnprocessableEntity, "picker", v)
-			return nil
-		}
+		v.Error = "An exclusion pattern is not valid: " + p.Message
+		v.Exclusions = r.PostForm.Get("exclusions")
+		u.render(w, r, http.StatusUnprocessableEntity, "picker", v)
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	u.audit(r, s.OrgID, &s.UserID, "sync.selection_changed", integrationTarget(in.ID), `{"via":"ui"}`)
 	if r.PostForm.Get("action") == "sync" {
 		return u.startSync(w, r)
 	}
@@ -250,14 +243,12 @@ func (u *UI) startSync(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if u.Sync == nil {
-		return &pageError{Status: http.StatusServiceUnavailable, Title: "Sync unavailable", Message: "This server does not run the sync service."}
+	if u.Sync == nil || u.Integrations == nil {
+		return &problem.Error{Kind: problem.Unavailable, Title: "Sync unavailable", Message: "This server does not run the sync service."}
 	}
-	s := sessionFrom(r.Context())
-	if err := u.Sync.StartSync(r.Context(), s.OrgID, in.ID, labsync.ModeFull); err != nil {
+	if err := u.Integrations.StartSync(r.Context(), actor(r), in.ID); err != nil {
 		return err
 	}
-	u.audit(r, s.OrgID, &s.UserID, "sync.started", integrationTarget(in.ID), `{"via":"ui"}`)
 	http.Redirect(w, r, "/integrations/"+itoa(in.ID)+"?notice=sync", http.StatusSeeOther)
 	return nil
 }

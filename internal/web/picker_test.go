@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/store"
-	"github.com/labsync/labsync/internal/web"
 )
 
 // seedPicker fills an integration's discovery cache with projects spread
@@ -84,7 +84,7 @@ func TestPickerPagesTwentyThousandProjects(t *testing.T) {
 		t.Skip("20,000 projects take a few seconds to insert")
 	}
 	const total, groups = 20000, 200
-	f := newFixture(t, web.Options{})
+	f := newFixture(t, accounts.Options{})
 	seedPicker(t, f.st, f.org, f.integA, total, groups)
 	b := f.browser(t)
 	b.mustSignin("owner@a.test")
@@ -167,7 +167,7 @@ func walkPicker(t *testing.T, b *browser, path string) (map[string]bool, int) {
 // BenchmarkProjectPicker20000 measures the picker page of an integration
 // with 20,000 projects in 200 groups, as a signed-in owner opens it.
 func BenchmarkProjectPicker20000(b *testing.B) {
-	f := newFixture(b, web.Options{})
+	f := newFixture(b, accounts.Options{})
 	seedPicker(b, f.st, f.org, f.integA, 20000, 200)
 	br := f.browser(b)
 	br.mustSignin("owner@a.test")

@@ -10,11 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
-	"github.com/labsync/labsync/internal/web"
 )
 
 // TestRegisterWebhooksFromTheIntegrationPage: an integration connected with
@@ -24,7 +24,7 @@ import (
 // request, writing nothing to GitLab.
 func TestRegisterWebhooksFromTheIntegrationPage(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, web.Options{})
+	f := newFixture(t, accounts.Options{})
 	sb, err := sandbox.Start(ctx, sandbox.Config{Version: "17.11", Seed: 11, Groups: 1, Projects: 3, MRs: 1, Issues: 1, Pipelines: 1, Commits: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/labsync/labsync/internal/accounts"
 )
 
 // pageNames are the templates under templates/, each rendered inside
@@ -65,7 +67,7 @@ func parsePages() map[string]*template.Template {
 // frame is what layout.html gets: the page's data under Page.
 type frame struct {
 	Title   string
-	S       *session
+	S       *accounts.Session
 	CSRF    string
 	Notice  string
 	Section string

@@ -2,10 +2,11 @@
 // (html/template, embedded templates, one CSS and one small script, nothing
 // fetched from elsewhere) over the same services the REST API calls.
 //
-// It owns the UI's sign-in: sessions (a random token in an HttpOnly cookie,
-// only its SHA-256 in the database), CSRF tokens on every state-changing
-// form, and sign-in throttling stored in the database so it holds across
-// replicas.
+// It is a face: a page parses the form, calls one service method and
+// renders the answer, or the problem, as a page. Sign-in, its throttle and
+// sessions are accounts' use-cases; the UI keeps the session token in an
+// HttpOnly cookie and checks the CSRF token of every state-changing form.
+// It never imports the api package: the two faces sit side by side.
 //
 // It must never put a secret (token, client secret, webhook secret,
 // password, session token) into a page, a log line or an error, except the
@@ -17,7 +18,6 @@ package web
 import (
 	"embed"
 	"errors"
-	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -25,10 +25,14 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/labsync/labsync/internal/api"
+	"github.com/labsync/labsync/internal/accounts"
+	"github.com/labsync/labsync/internal/config"
+	"github.com/labsync/labsync/internal/integrations"
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
+	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/webhook"
 )
 
 //go:embed templates/*.html
@@ -37,42 +41,37 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Options tune the UI; the zero value is right for production.
-type Options struct {
-	// IdleTimeout ends a session unused for this long (default 12 h).
-	IdleTimeout time.Duration
-	// MaxAge ends a session this long after sign-in (default 7 days).
-	MaxAge time.Duration
-}
-
-func (o Options) withDefaults() Options {
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 12 * time.Hour
-	}
-	if o.MaxAge <= 0 {
-		o.MaxAge = 7 * 24 * time.Hour
-	}
-	return o
+// Deps are what the UI is built from: the services it calls.
+type Deps struct {
+	Store  *store.Store
+	Log    *slog.Logger
+	Config config.Config
+	// Accounts signs users in and holds their sessions; required.
+	Accounts *accounts.Service
+	// Webhooks issues and registers webhook endpoints; nil hides them.
+	Webhooks *webhook.Service
+	// Integrations connects GitLabs; nil on a server without it.
+	Integrations *integrations.Service
+	// Sync discovers, selects and syncs; nil on a server that does not run it.
+	Sync *labsync.Service
 }
 
 // UI is the web interface. Build it with New and mount it with Register.
 type UI struct {
-	api.Deps
+	Deps
 	st     *store.Store
 	log    *slog.Logger
 	pages  map[string]*template.Template
 	secure bool
-	opts   Options
 }
 
-// New returns the UI over the API's dependencies.
-func New(d api.Deps, opts Options) *UI {
-	opts = opts.withDefaults()
+// New returns the UI over d.
+func New(d Deps) *UI {
 	log := d.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &UI{Deps: d, st: d.Store, log: log, pages: parsePages(), secure: isHTTPS(d.Config.PublicURL), opts: opts}
+	return &UI{Deps: d, st: d.Store, log: log, pages: parsePages(), secure: isHTTPS(d.Config.PublicURL)}
 }
 
 func isHTTPS(publicURL string) bool {
@@ -81,7 +80,9 @@ func isHTTPS(publicURL string) bool {
 }
 
 // Mux is where routes are mounted (the server's mux).
-type Mux = api.Mux
+type Mux interface {
+	Handle(pattern string, h http.Handler)
+}
 
 // Register mounts the UI's routes on mux. The API must be registered too:
 // the UI's pages live at / and leave /api/v1 to it.
@@ -183,7 +184,7 @@ func (u *UI) page(mux Mux, pattern string, lvl level, h handlerFunc) {
 			u.serveError(w, r, errSignedOut)
 			return
 		}
-		if !safeMethod(r.Method) && !validCSRF(s.token, r.PostFormValue(csrfField)) {
+		if !accounts.SafeMethod(r.Method) && !s.ValidCSRF(r.PostFormValue(csrfField)) {
 			u.serveError(w, r, errCSRF)
 			return
 		}
@@ -197,90 +198,104 @@ func (u *UI) page(mux Mux, pattern string, lvl level, h handlerFunc) {
 			return
 		}
 		ctx := withSession(r.Context(), s)
-		ctx = api.WithPrincipal(ctx, api.Principal{OrgID: s.OrgID, UserID: s.UserID, Role: s.Role})
+		p := s.Principal()
+		p.Via = "ui"
+		ctx = accounts.WithPrincipal(ctx, p)
 		if err := h(w, r.WithContext(ctx)); err != nil {
 			u.serveError(w, r, err)
 		}
 	})))
 }
 
-func safeMethod(m string) bool {
-	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+var (
+	errNotFound = &problem.Error{Kind: problem.NotFound, Code: "not_found", Title: "Not found",
+		Message: "There is nothing here, or it belongs to another organisation."}
+	errForbidden = &problem.Error{Kind: problem.Forbidden, Code: "forbidden", Title: "Not allowed", Message: "Your role does not allow this.",
+		Remedy: "Ask an owner or admin of your organisation."}
+	errCSRF = &problem.Error{Kind: problem.Forbidden, Code: "csrf", Title: "Form expired",
+		Message: "This form was not sent from a labsync page you have open, so nothing was changed.",
+		Remedy:  "Go back, reload the page and try again."}
+	errSignedOut = &problem.Error{Kind: problem.Unauthenticated, Code: "unauthenticated", Title: "Signed out",
+		Message: "Your session has ended, so nothing was changed.", Remedy: "Sign in again."}
+	errInternal = &problem.Error{Kind: problem.Internal, Code: "internal", Title: "Something went wrong",
+		Message: "The page could not be shown; the server log has the details."}
+)
+
+// statuses is the one place a problem's kind becomes the status of the
+// error page; the page's headline is the problem's Title, else the
+// status's text.
+var statuses = map[problem.Kind]int{
+	problem.Internal:        http.StatusInternalServerError,
+	problem.Malformed:       http.StatusBadRequest,
+	problem.Invalid:         http.StatusUnprocessableEntity,
+	problem.Unsupported:     http.StatusUnsupportedMediaType,
+	problem.Unauthenticated: http.StatusUnauthorized,
+	problem.Forbidden:       http.StatusForbidden,
+	problem.NotFound:        http.StatusNotFound,
+	problem.Conflict:        http.StatusConflict,
+	problem.RateLimited:     http.StatusTooManyRequests,
+	problem.Upstream:        http.StatusBadGateway,
+	problem.Unavailable:     http.StatusServiceUnavailable,
+	problem.Canceled:        499,
 }
 
-// pageError is an error with the status and words the user should see.
-type pageError struct {
-	Status  int
+// statusOf is the status of a page showing a problem of kind k.
+func statusOf(k problem.Kind) int {
+	if s, ok := statuses[k]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// errorPage is what templates/error.html shows.
+type errorPage struct {
 	Title   string
 	Message string
 	Remedy  string
 }
 
-func (e *pageError) Error() string { return e.Message }
-
-var (
-	errNotFound  = &pageError{Status: http.StatusNotFound, Title: "Not found", Message: "There is nothing here, or it belongs to another organisation."}
-	errForbidden = &pageError{Status: http.StatusForbidden, Title: "Not allowed", Message: "Your role does not allow this.",
-		Remedy: "Ask an owner or admin of your organisation."}
-	errCSRF = &pageError{Status: http.StatusForbidden, Title: "Form expired", Message: "This form was not sent from a labsync page you have open, so nothing was changed.",
-		Remedy: "Go back, reload the page and try again."}
-	errSignedOut = &pageError{Status: http.StatusUnauthorized, Title: "Signed out", Message: "Your session has ended, so nothing was changed.",
-		Remedy: "Sign in again."}
-)
-
-// serveError renders err as a page. Unknown errors are logged and shown as
-// a 500 without details.
+// serveError renders err as a page with the status of its kind. Errors that
+// are no problem (and Internal ones) are logged and shown as a 500 without
+// details.
 func (u *UI) serveError(w http.ResponseWriter, r *http.Request, err error) {
-	var pe *pageError
+	var p *problem.Error
 	switch {
-	case errors.As(err, &pe):
+	case errors.As(err, &p):
 	case errors.Is(err, store.ErrNotFound):
-		pe = errNotFound
+		p = errNotFound
 	default:
-		var ae *api.Error
-		if errors.As(err, &ae) {
-			pe = &pageError{Status: ae.Status, Title: http.StatusText(ae.Status), Message: ae.Message, Remedy: ae.Remedy}
-			break
-		}
+		p, _ = problem.From(err)
+	}
+	if p == nil || p.Kind == problem.Internal {
 		u.log.Error("page failed", "method", r.Method, "route", r.Pattern, "err", err)
-		pe = &pageError{Status: http.StatusInternalServerError, Title: "Something went wrong", Message: "The page could not be shown; the server log has the details."}
+		p = errInternal
+	}
+	status := statusOf(p.Kind)
+	pe := errorPage{Title: p.Title, Message: p.Message, Remedy: p.Remedy}
+	if pe.Title == "" {
+		pe.Title = http.StatusText(status)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	u.render(w, r, pe.Status, "error", map[string]any{"Title": pe.Title, "Error": pe})
-}
-
-// pathID parses the {id} of a path; a malformed id names nothing.
-func pathID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, store.ErrNotFound
-	}
-	return id, nil
+	u.render(w, r, status, "error", map[string]any{"Title": pe.Title, "Error": pe})
 }
 
 // integration resolves {id} to one of the caller's integrations; another
 // organisation's is store.ErrNotFound.
 func (u *UI) integration(r *http.Request) (store.Integration, error) {
-	id, err := pathID(r)
+	id, err := store.ParseID(r.PathValue("id"))
 	if err != nil {
 		return store.Integration{}, err
 	}
 	return u.st.Integration(r.Context(), sessionFrom(r.Context()).OrgID, id)
 }
 
-func (u *UI) audit(r *http.Request, orgID int64, userID *int64, action, target string, detail string) {
-	if detail == "" {
-		detail = "{}"
-	}
-	if err := u.st.Audit(r.Context(), store.AuditEntry{OrgID: orgID, ActorUserID: userID, Actor: "user", Action: action,
-		Target: target, Detail: []byte(detail)}); err != nil {
-		u.log.Warn("audit log write failed", "action", action, "err", err)
-	}
+// actor is the signed-in user, as the integrations service names a caller.
+func actor(r *http.Request) integrations.Actor {
+	p, _ := accounts.PrincipalFrom(r.Context())
+	return p.Actor()
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func integrationTarget(id int64) string { return fmt.Sprintf("integration:%d", id) }
 
 // clientIP is the peer address; forwarded headers are not trusted.
 func clientIP(r *http.Request) string {

@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labsync/labsync/internal/api"
-	"github.com/labsync/labsync/internal/auth"
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
@@ -20,7 +19,7 @@ import (
 )
 
 func TestSignInSetsAStrictCookie(t *testing.T) {
-	f := newFixture(t, web.Options{})
+	f := newFixture(t, accounts.Options{})
 	b := f.browser(t)
 	p := b.signin("owner@a.test", ownerPassword)
 	if p.status != http.StatusSeeOther {
@@ -29,7 +28,7 @@ func TestSignInSetsAStrictCookie(t *testing.T) {
 	res := &http.Response{Header: p.header}
 	var c *http.Cookie
 	for _, x := range res.Cookies() {
-		if x.Name == web.CookieName {
+		if x.Name == accounts.CookieName {
 			c = x
 		}
 	}
@@ -70,7 +69,7 @@ func TestCookieIsSecureBehindHTTPS(t *testing.T) {
 	}
 	st.SetUserPassword(ctx, b.Owner.ID, hashOnce())
 	mux := http.NewServeMux()
-	web.New(api.Deps{Store: st, Config: config.Config{PublicURL: "https://labsync.example.com"}}, web.Options{}).Register(mux)
+	web.New(web.Deps{Store: st, Config: config.Config{PublicURL: "https://labsync.example.com"}, Accounts: accounts.New(st, nil, nil, accounts.Options{})}).Register(mux)
 	get := httptest.NewRecorder()
 	mux.ServeHTTP(get, httptest.NewRequest("GET", "/signin", nil))
 	tok := csrfOf(t, page{body: get.Body.String()})
@@ -83,7 +82,7 @@ func TestCookieIsSecureBehindHTTPS(t *testing.T) {
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, req)
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == web.CookieName {
+		if c.Name == accounts.CookieName {
 			if !c.Secure || !c.HttpOnly {
 				t.Fatalf("cookie behind https: Secure=%v HttpOnly=%v", c.Secure, c.HttpOnly)
 			}
@@ -94,7 +93,7 @@ func TestCookieIsSecureBehindHTTPS(t *testing.T) {
 }
 
 func TestFormWithoutCSRFTokenChangesNothing(t *testing.T) {
-	f := newFixture(t, web.Options{})
+	f := newFixture(t, accounts.Options{})
 	b := f.browser(t)
 	b.mustSignin("owner@a.test")
 	ctx := context.Background()
@@ -137,25 +136,25 @@ func TestFormWithoutCSRFTokenChangesNothing(t *testing.T) {
 	}
 	req, _ = http.NewRequest("PATCH", f.srv.URL+"/api/v1/integrations/"+strconv.FormatInt(f.integA, 10), strings.NewReader(`{"alias":"renamed"}`))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(web.CSRFHeader, csrf)
+	req.Header.Set(accounts.CSRFHeader, csrf)
 	if p := b.do(req); p.status != 200 {
 		t.Fatalf("API PATCH with the session and X-CSRF-Token: %d %s", p.status, p.body)
 	}
 }
 
 func TestSignInIsThrottledAfterFailures(t *testing.T) {
-	f := newFixture(t, web.Options{})
+	f := newFixture(t, accounts.Options{})
 	b := f.browser(t)
-	for i := range web.MaxFailuresPerEmail {
+	for i := range accounts.MaxFailuresPerEmail {
 		if p := b.signin("owner@a.test", "wrong password "+strconv.Itoa(i)); p.status != http.StatusUnauthorized {
 			t.Fatalf("failure %d: %d", i+1, p.status)
 		}
 	}
 	p := b.signin("owner@a.test", ownerPassword)
 	if p.status != http.StatusTooManyRequests {
-		t.Fatalf("after %d failures the right password got %d, want 429", web.MaxFailuresPerEmail, p.status)
+		t.Fatalf("after %d failures the right password got %d, want 429", accounts.MaxFailuresPerEmail, p.status)
 	}
-	if ra, err := strconv.Atoi(p.header.Get("Retry-After")); err != nil || ra <= 0 || ra > int(web.FailureWindow.Seconds()) {
+	if ra, err := strconv.Atoi(p.header.Get("Retry-After")); err != nil || ra <= 0 || ra > int(accounts.FailureWindow.Seconds()) {
 		t.Errorf("Retry-After %q", p.header.Get("Retry-After"))
 	}
 	if !strings.Contains(p.body, "Too many failed sign-ins") {
@@ -164,7 +163,7 @@ func TestSignInIsThrottledAfterFailures(t *testing.T) {
 	// Another replica sees the same failures: they live in the database.
 	var n int
 	f.st.DB().QueryRow(`SELECT COUNT(*) FROM login_failures WHERE email = 'owner@a.test'`).Scan(&n)
-	if n != web.MaxFailuresPerEmail {
+	if n != accounts.MaxFailuresPerEmail {
 		t.Errorf("%d failures stored", n)
 	}
 	entries, _ := f.st.AuditLog(context.Background(), f.org, 0, 100)
@@ -177,11 +176,11 @@ func TestSignInIsThrottledAfterFailures(t *testing.T) {
 			t.Fatalf("a password reached the audit log: %s", e.Detail)
 		}
 	}
-	if failed != web.MaxFailuresPerEmail {
+	if failed != accounts.MaxFailuresPerEmail {
 		t.Errorf("%d failed sign-ins audited", failed)
 	}
 	// Once the window has passed, the right password works and clears the count.
-	f.clock.Add(web.FailureWindow + time.Second)
+	f.clock.Add(accounts.FailureWindow + time.Second)
 	if p := b.signin("owner@a.test", ownerPassword); p.status != http.StatusSeeOther {
 		t.Fatalf("after the window: %d", p.status)
 	}
@@ -196,7 +195,7 @@ func TestSignInIsThrottledAfterFailures(t *testing.T) {
 }
 
 func TestSessionsExpire(t *testing.T) {
-	f := newFixture(t, web.Options{IdleTimeout: time.Hour, MaxAge: 3 * time.Hour})
+	f := newFixture(t, accounts.Options{IdleTimeout: time.Hour, MaxAge: 3 * time.Hour})
 	b := f.browser(t)
 	b.mustSignin("owner@a.test")
 	f.clock.Add(50 * time.Minute)
@@ -224,7 +223,7 @@ func TestSessionsExpire(t *testing.T) {
 }
 
 func TestMemberCannotReachAdminActions(t *testing.T) {
-	f := newFixture(t, web.Options{})
+	f := newFixture(t, accounts.Options{})
 	b := f.browser(t)
 	b.mustSignin("member@a.test")
 	id := strconv.FormatInt(f.integA, 10)
@@ -248,7 +247,7 @@ func TestMemberCannotReachAdminActions(t *testing.T) {
 }
 
 func TestAnotherOrganisationsIntegrationIsNotFound(t *testing.T) {
-	f := newFixture(t, web.Options{})
+	f := newFixture(t, accounts.Options{})
 	b := f.browser(t)
 	b.mustSignin("owner@a.test")
 	id := strconv.FormatInt(f.integB, 10)
@@ -272,8 +271,8 @@ func TestAnotherOrganisationsIntegrationIsNotFound(t *testing.T) {
 func TestFirstSignInAsksForANewPassword(t *testing.T) {
 	st := storetest.Open(t)
 	ctx := context.Background()
-	one, _ := auth.RandomPassword()
-	h, _ := auth.HashPassword(one)
+	one, _ := accounts.RandomPassword()
+	h, _ := accounts.HashPassword(one)
 	bs, _, err := st.BootstrapIfEmpty(ctx, "Default", "owner@localhost", h)
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +280,7 @@ func TestFirstSignInAsksForANewPassword(t *testing.T) {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	web.New(api.Deps{Store: st, Config: config.Config{PublicURL: srv.URL}}, web.Options{}).Register(mux)
+	web.New(web.Deps{Store: st, Config: config.Config{PublicURL: srv.URL}, Accounts: accounts.New(st, nil, nil, accounts.Options{})}).Register(mux)
 	f := &fixture{srv: srv}
 	b := f.browser(t)
 	if p := b.signin("owner@localhost", one); p.status != http.StatusSeeOther {
@@ -308,7 +307,7 @@ func TestFirstSignInAsksForANewPassword(t *testing.T) {
 		t.Fatalf("after the change: %d", p.status)
 	}
 	hash, _ := st.UserPasswordHash(ctx, bs.Owner.ID)
-	if auth.VerifyPassword(hash, "my own long password") != nil {
+	if accounts.VerifyPassword(hash, "my own long password") != nil {
 		t.Fatal("the new password does not verify")
 	}
 }

@@ -87,8 +87,9 @@ func (p *Processor) ProcessOnce(ctx context.Context) (int, error) {
 		if ds, err = p.st.PendingDeliveries(ctx, tx, 0, p.batch); err != nil {
 			return err
 		}
+		sv := servicesCache{}
 		for _, d := range ds {
-			if err := p.one(ctx, tx, d); err != nil {
+			if err := p.one(ctx, tx, sv, d); err != nil {
 				return err
 			}
 		}
@@ -106,7 +107,7 @@ func (p *Processor) ProcessOnce(ctx context.Context) (int, error) {
 			if err := p.st.LockInbox(ctx, tx); err != nil {
 				return err
 			}
-			return p.one(ctx, tx, d)
+			return p.one(ctx, tx, servicesCache{}, d)
 		})
 		if errors.Is(err, store.ErrBusy) {
 			return 0, nil
@@ -127,10 +128,68 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// one normalises and stores a delivery and records its outcome, in tx.
-func (p *Processor) one(ctx context.Context, tx *sql.Tx, d store.Delivery) error {
+// servicesCache holds, for one batch, the services each integration has
+// switched on, keyed by integration id. It is built afresh for every batch,
+// so a toggle saved after a delivery was received is honoured when the
+// delivery is processed.
+type servicesCache map[int64]store.Services
+
+// services returns which services d's integration syncs, read from its
+// selection at processing time.
+func (p *Processor) services(ctx context.Context, sv servicesCache, d store.Delivery) (store.Services, error) {
+	if s, ok := sv[d.IntegrationID]; ok {
+		return s, nil
+	}
+	sel, err := p.st.SelectionFor(ctx, d.OrgID, d.IntegrationID)
+	if err != nil {
+		return store.Services{}, fmt.Errorf("webhook: reading the services of integration %d: %w", d.IntegrationID, err)
+	}
+	sv[d.IntegrationID] = sel.Services
+	return sel.Services, nil
+}
+
+// serviceOff returns why a delivery of kind is ignored when the service it
+// belongs to is switched off in s, or "" when it is on (or kind belongs to
+// no service). The receiver has answered such a delivery 2xx already: GitLab
+// disables a hook after four failed deliveries in a row (temporarily, then
+// for good after 40 since gitlab-org/gitlab!166329; before it, a 4xx
+// disabled it for good), and a switched-off service is no failure.
+func serviceOff(kind string, s store.Services) string {
+	var on bool
+	var name string
+	switch kind {
+	case "merge_request":
+		on, name = s.MergeRequests, "merge requests"
+	case "issue":
+		on, name = s.Issues, "issues"
+	case "pipeline":
+		on, name = s.Pipelines, "pipelines"
+	case "push", "tag_push":
+		on, name = s.Pushes, "pushes"
+	default:
+		return ""
+	}
+	if on {
+		return ""
+	}
+	return "the " + name + " service is switched off for this integration"
+}
+
+// one normalises and stores a delivery and records its outcome, in tx. A
+// delivery for a service the integration has switched off is recorded as
+// ignored with the reason and changes no rows.
+func (p *Processor) one(ctx context.Context, tx *sql.Tx, sv servicesCache, d store.Delivery) error {
 	if d.BodyErr != nil {
 		return p.st.FinishDelivery(ctx, tx, d.OrgID, d.ID, "failed", truncate(d.BodyErr.Error(), 500))
+	}
+	if _, known := kindToEvent[d.EventKind]; known {
+		s, err := p.services(ctx, sv, d)
+		if err != nil {
+			return err
+		}
+		if why := serviceOff(d.EventKind, s); why != "" {
+			return p.st.FinishDelivery(ctx, tx, d.OrgID, d.ID, "ignored", why)
+		}
 	}
 	status, why, err := p.apply(ctx, tx, d)
 	if err != nil {

@@ -235,3 +235,99 @@ func TestAnUnreadableStoredBodyFailsOnlyItsDelivery(t *testing.T) {
 		t.Fatalf("inbox outcome %v", st)
 	}
 }
+
+// A delivery for a service the integration has switched off is answered
+// 2xx and kept in the inbox, marked ignored with the reason, and stores no
+// merge request, issue, pipeline or push. The toggle is read when the
+// delivery is processed, so a service switched off after the delivery
+// arrived is honoured too.
+func TestDeliveriesForASwitchedOffServiceAreKeptButIgnored(t *testing.T) {
+	cases := []struct {
+		name, event, file string
+		off               store.Services // every service on except the one under test
+		reason            string
+	}{
+		{"merge request while merge requests are off", "Merge Request Hook", "merge_request.json",
+			store.Services{Issues: true, Pipelines: true, Pushes: true}, "the merge requests service is switched off for this integration"},
+		{"issue while issues are off", "Issue Hook", "issue.json",
+			store.Services{MergeRequests: true, Pipelines: true, Pushes: true}, "the issues service is switched off for this integration"},
+		{"confidential issue while issues are off", "Confidential Issue Hook", "issue.json",
+			store.Services{MergeRequests: true, Pipelines: true, Pushes: true}, "the issues service is switched off for this integration"},
+		{"pipeline while pipelines are off", "Pipeline Hook", "pipeline.json",
+			store.Services{MergeRequests: true, Issues: true, Pushes: true}, "the pipelines service is switched off for this integration"},
+		{"push while pushes are off", "Push Hook", "push.json",
+			store.Services{MergeRequests: true, Issues: true, Pipelines: true}, "the pushes service is switched off for this integration"},
+		{"tag push while pushes are off", "Tag Push Hook", "tag_push.json",
+			store.Services{MergeRequests: true, Issues: true, Pipelines: true}, "the pushes service is switched off for this integration"},
+	}
+	for _, c := range cases {
+		for _, when := range []string{"before receipt", "between receipt and processing"} {
+			t.Run(c.name+", switched off "+when, func(t *testing.T) {
+				r := newRig(t, false)
+				r.discover(t, true, 1, 15)
+				ctx := context.Background()
+				save := func(s store.Services) {
+					t.Helper()
+					if err := r.st.SaveSelection(ctx, r.org, r.integ, store.Selection{Projects: []int64{1, 15}, Services: s}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if when == "before receipt" {
+					save(c.off)
+				} else {
+					save(store.AllServices)
+				}
+				code, body := r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event", c.event), fixture(t, c.file))
+				if code < 200 || code > 299 {
+					t.Fatalf("delivery answered %d %s, want 2xx", code, body)
+				}
+				if when != "before receipt" {
+					save(c.off)
+				}
+				if _, err := NewProcessor(r.st, nil).ProcessOnce(ctx); err != nil {
+					t.Fatal(err)
+				}
+				counts, err := r.st.CountData(ctx, r.org, r.integ)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if counts != (store.DataCounts{}) {
+					t.Fatalf("rows stored for a switched-off service: %+v", counts)
+				}
+				var status, why string
+				if err := r.st.DB().QueryRow(`SELECT status, error FROM webhook_inbox`).Scan(&status, &why); err != nil {
+					t.Fatal(err)
+				}
+				if status != "ignored" || why != c.reason {
+					t.Fatalf("inbox row: status %q, reason %q; want ignored, %q", status, why, c.reason)
+				}
+			})
+		}
+	}
+}
+
+// Switching one service off leaves the others flowing.
+func TestOtherServicesAreStillStoredWhileOneIsOff(t *testing.T) {
+	r := newRig(t, false)
+	r.discover(t, true, 1, 15)
+	ctx := context.Background()
+	if err := r.st.SaveSelection(ctx, r.org, r.integ, store.Selection{Projects: []int64{1, 15},
+		Services: store.Services{Issues: true, Pipelines: true, Pushes: true}}); err != nil {
+		t.Fatal(err)
+	}
+	r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event", "Merge Request Hook", "X-Gitlab-Event-UUID", "mr"), fixture(t, "merge_request.json"))
+	r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event", "Issue Hook", "X-Gitlab-Event-UUID", "is"), fixture(t, "issue.json"))
+	if _, err := NewProcessor(r.st, nil).ProcessOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := r.st.CountData(ctx, r.org, r.integ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.MergeRequests != 0 || counts.Issues != 1 {
+		t.Fatalf("counts %+v, want the issue and no merge request", counts)
+	}
+	if st := r.status(t); st["processed"] != 1 || st["ignored"] != 1 {
+		t.Fatalf("inbox outcome %v", st)
+	}
+}

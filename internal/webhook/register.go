@@ -33,7 +33,7 @@ type ProjectHookResult struct {
 func (s *Service) Register(ctx context.Context, c *gitlab.Client, orgID, integrationID int64) ([]ProjectHookResult, error) {
 	e, err := s.st.WebhookEndpointFor(ctx, orgID, integrationID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &InputError{Field: "webhook", Msg: "issue the webhook first (POST /api/v1/integrations/{id}/webhook)"}
+		return nil, ErrNotIssued
 	}
 	if err != nil {
 		return nil, err

@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/vault"
@@ -178,7 +179,7 @@ func (s *Service) SetSigningToken(ctx context.Context, orgID, integrationID int6
 	var sealed []byte
 	if !token.IsZero() {
 		if _, err := signingKey(token.Reveal()); err != nil {
-			return &InputError{Field: "signing_token", Msg: err.Error()}
+			return inputError("signing_token", err.Error())
 		}
 		var err error
 		row := "integration:" + strconv.FormatInt(integrationID, 10)
@@ -197,11 +198,16 @@ func (s *Service) SetSigningToken(ctx context.Context, orgID, integrationID int6
 	return nil
 }
 
-// InputError is a bad value in a request, with the field at fault.
-type InputError struct{ Field, Msg string }
+// inputError is a bad value in a request. The field is named in the
+// message and the remedy only, as the API has always shown it.
+func inputError(field, msg string) *problem.Error {
+	return &problem.Error{Kind: problem.Invalid, Code: "invalid", Message: field + ": " + msg,
+		Remedy: "correct " + field + " and try again"}
+}
 
-func (e *InputError) Error() string  { return e.Field + ": " + e.Msg }
-func (e *InputError) Remedy() string { return "correct " + e.Field + " and try again" }
+// ErrNotIssued is Register's refusal when the integration has no webhook
+// URL and secret yet.
+var ErrNotIssued = inputError("webhook", "issue the webhook first (POST /api/v1/integrations/{id}/webhook)")
 
 // Invalidate drops a hook id from this replica's cache (re-issue, disconnect).
 func (s *Service) Invalidate(hookID string) {

@@ -1,4 +1,4 @@
-package cli
+package bench
 
 import (
 	"context"
@@ -143,7 +143,7 @@ func benchReplicas(ctx context.Context, out, errOut io.Writer, dbURL string, rep
 	}
 	procs = nil
 	if stored != int64(res.ok) || res.ok != n {
-		return exitError{1}
+		return ErrNotAllStored
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package cli
+package bench
 
 import (
 	"bytes"
@@ -15,10 +15,10 @@ func TestBenchBackfillDoesNotRateABudgetItNeverReached(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a backfill")
 	}
-	b := &backfillBench{version: "17.11", groups: 1, projects: 2, mrs: 3, issues: 3, pipelines: 2, commits: 5,
-		latency: time.Millisecond, concurrency: 4, rateLimit: 2000}
+	b := &Backfill{Version: "17.11", Groups: 1, Projects: 2, MRs: 3, Issues: 3, Pipelines: 2, Commits: 5,
+		Latency: time.Millisecond, Concurrency: 4, RateLimit: 2000}
 	var out bytes.Buffer
-	if err := b.run(context.Background(), &out); err != nil {
+	if err := b.Run(context.Background(), &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	var line string

@@ -1,4 +1,4 @@
-package auth
+package accounts
 
 import (
 	"crypto/rand"
@@ -19,7 +19,7 @@ var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 func NewAPIToken() (token, displayPrefix string, hash []byte, err error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		return "", "", nil, fmt.Errorf("auth: unable to read randomness: %w", err)
+		return "", "", nil, fmt.Errorf("accounts: unable to read randomness: %w", err)
 	}
 	token = APITokenPrefix + strings.ToLower(tokenEncoding.EncodeToString(b))
 	return token, token[:len(APITokenPrefix)+6], HashAPIToken(token), nil

@@ -1,7 +1,4 @@
-// Package auth holds labsync's credential primitives for its own users:
-// password hashing (argon2id) and API tokens (random, shown once, stored as
-// a SHA-256 hash). It never stores or logs a password or a token in clear.
-package auth
+package accounts
 
 import (
 	"crypto/rand"
@@ -24,13 +21,13 @@ const (
 )
 
 // ErrPasswordMismatch means the password does not match the hash.
-var ErrPasswordMismatch = errors.New("auth: password does not match")
+var ErrPasswordMismatch = errors.New("accounts: password does not match")
 
 // HashPassword returns an argon2id hash in PHC string form.
 func HashPassword(password string) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
-		return "", fmt.Errorf("auth: unable to read randomness: %w", err)
+		return "", fmt.Errorf("accounts: unable to read randomness: %w", err)
 	}
 	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	enc := base64.RawStdEncoding
@@ -42,25 +39,25 @@ func HashPassword(password string) (string, error) {
 func VerifyPassword(hash, password string) error {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		return errors.New("auth: unsupported password hash")
+		return errors.New("accounts: unsupported password hash")
 	}
 	var v int
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
-		return errors.New("auth: unsupported argon2 version")
+		return errors.New("accounts: unsupported argon2 version")
 	}
 	var m, t uint32
 	var p uint8
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m == 0 || t == 0 || p == 0 || m > 1<<22 || t > 64 {
-		return errors.New("auth: malformed password hash parameters")
+		return errors.New("accounts: malformed password hash parameters")
 	}
 	enc := base64.RawStdEncoding
 	salt, err := enc.DecodeString(parts[4])
 	if err != nil || len(salt) < 8 {
-		return errors.New("auth: malformed password hash salt")
+		return errors.New("accounts: malformed password hash salt")
 	}
 	want, err := enc.DecodeString(parts[5])
 	if err != nil || len(want) < 16 || len(want) > 64 {
-		return errors.New("auth: malformed password hash")
+		return errors.New("accounts: malformed password hash")
 	}
 	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
 	if subtle.ConstantTimeCompare(got, want) != 1 {
@@ -75,7 +72,7 @@ func RandomPassword() (string, error) {
 	const alphabet = "abcdefghjkmnpqrstuvwxyz23456789AB"
 	b := make([]byte, 20)
 	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("auth: unable to read randomness: %w", err)
+		return "", fmt.Errorf("accounts: unable to read randomness: %w", err)
 	}
 	for i := range b {
 		b[i] = alphabet[int(b[i])%32]

@@ -1,4 +1,4 @@
-package cli
+package bench
 
 import (
 	"bufio"
@@ -46,7 +46,7 @@ type childGitLab struct {
 	hc         *http.Client
 }
 
-func startChildGitLab(ctx context.Context, b *backfillBench) (*childGitLab, error) {
+func startChildGitLab(ctx context.Context, b *Backfill) (*childGitLab, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -57,12 +57,12 @@ func startChildGitLab(ctx context.Context, b *backfillBench) (*childGitLab, erro
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := []string{"sandbox", "--addr", addr, "--version", b.version, "--seed", "1",
-		"--groups", fmt.Sprint(b.groups), "--projects", fmt.Sprint(b.projects), "--mrs", fmt.Sprint(b.mrs),
-		"--issues", fmt.Sprint(b.issues), "--pipelines", fmt.Sprint(b.pipelines), "--commits", fmt.Sprint(b.commits),
-		"--latency", b.latency.String()}
-	if b.rateLimit > 0 {
-		args = append(args, "--rate-limit", fmt.Sprintf("%d/min", b.rateLimit))
+	args := []string{"sandbox", "--addr", addr, "--version", b.Version, "--seed", "1",
+		"--groups", fmt.Sprint(b.Groups), "--projects", fmt.Sprint(b.Projects), "--mrs", fmt.Sprint(b.MRs),
+		"--issues", fmt.Sprint(b.Issues), "--pipelines", fmt.Sprint(b.Pipelines), "--commits", fmt.Sprint(b.Commits),
+		"--latency", b.Latency.String()}
+	if b.RateLimit > 0 {
+		args = append(args, "--rate-limit", fmt.Sprintf("%d/min", b.RateLimit))
 	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = append(os.Environ(), "LABSYNC_TEST_MAIN=1") // the test binary acts as labsync too

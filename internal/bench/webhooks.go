@@ -1,8 +1,9 @@
-package cli
+package bench
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,7 +23,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/spf13/cobra"
 
 	"github.com/labsync/labsync/internal/api"
 	"github.com/labsync/labsync/internal/server"
@@ -31,133 +31,125 @@ import (
 	"github.com/labsync/labsync/internal/webhook"
 )
 
-func newBenchWebhooksCmd() *cobra.Command {
-	var (
-		n, conns, replicas int
-		dbURL, profile     string
-		driverProcess      bool
-		driveOnly          string
-	)
-	cmd := &cobra.Command{
-		Use:   "webhooks",
-		Short: "Drive N webhook deliveries at the receiver over loopback and compare with a no-op handler",
-		Long: `Starts labsync's webhook receiver (real store, vault, inbox with group commit and
-fsync) on a loopback port, drives N signed deliveries at it with C keep-alive
-connections, checks every delivery answered 200 is in the database, and prints
-deliveries/s with p50/p99 latency — then does the same against a no-op Go handler
-in the same process, so the two figures share the machine's conditions.
+// ErrNotAllStored is returned by the webhook benchmarks when a delivery
+// failed or one answered 200 is missing from the database; the figures,
+// MISMATCH included, are printed before it.
+var ErrNotAllStored = errors.New("bench: not every delivery was answered 200 and stored")
 
-With --replicas N (and --database-url), it instead starts N ` + "`labsync serve`" + `
-processes of this binary on that PostgreSQL database, each on its own loopback
-port, spreads the deliveries over them round-robin, checks every delivery
-answered 200 is stored, and stops them with SIGTERM: the throughput of N
-replicas (which also drain the inbox as they would in production).
+// Webhooks is one webhook intake benchmark.
+type Webhooks struct {
+	Deliveries, Connections int
+	// DatabaseURL is the PostgreSQL database to bench against; empty:
+	// SQLite in a temporary directory. Replicas needs it.
+	DatabaseURL string
+	// Replicas, when above 0, starts that many `labsync serve` processes
+	// on DatabaseURL instead of the receiver in this process.
+	Replicas int
+	// CPUProfile is a file for the whole run's CPU profile; empty: none.
+	CPUProfile string
+	// DriverProcess sends the deliveries from a separate process of this
+	// binary, as GitLab's would come.
+	DriverProcess bool
+	// DriveOnly, comma-separated URLs, makes this process the load driver
+	// of another bench's DriverProcess: it only drives these URLs and
+	// prints its result as JSON.
+	DriveOnly string
+}
 
-With --driver-process, the deliveries come from a separate process of this
-binary (for the receiver and the no-op handler alike), as GitLab's would: the
-receiver then shares the CPU with the load driver only through the operating
-system, not through the Go scheduler of its own process.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			out := cmd.OutOrStdout()
-			ctx := cmd.Context()
-			if driveOnly != "" {
-				// The child of --driver-process: drive, report as JSON.
-				r := drive(strings.Split(driveOnly, ","), os.Getenv(benchTokenEnv), n, conns)
-				return json.NewEncoder(out).Encode(r.wire())
-			}
-			if replicas > 0 {
-				if dbURL == "" {
-					return fmt.Errorf("--replicas needs --database-url: replicas share one PostgreSQL database")
-				}
-				return benchReplicas(ctx, out, cmd.ErrOrStderr(), dbURL, replicas, n, conns)
-			}
-			dir, err := os.MkdirTemp("", "labsync-bench-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			st, err := store.Open(ctx, store.Options{DatabaseURL: dbURL, SQLitePath: filepath.Join(dir, "bench.db")})
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if dbURL != "" {
-				fmt.Fprintln(out, "note: the PostgreSQL database gets a bench organisation and its rows")
-			}
-			if err := st.Migrate(ctx, nil); err != nil {
-				return err
-			}
-			url, secretTok, count, cleanup, err := benchReceiver(ctx, st)
-			if err != nil {
-				return err
-			}
-			defer cleanup()
-			fmt.Fprintf(out, "labsync bench webhooks: %d deliveries, %d connections, %s, GOMAXPROCS %d\n",
-				n, conns, st.Dialect(), runtime.GOMAXPROCS(0))
-
-			if profile != "" {
-				f, err := os.Create(profile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				pprof.StartCPUProfile(f)
-				defer pprof.StopCPUProfile()
-			}
-			before, err := count()
-			if err != nil {
-				return err
-			}
-			run := func(urls []string) (benchResult, error) {
-				if driverProcess {
-					return driveFromProcess(ctx, urls, secretTok, n, conns)
-				}
-				return drive(urls, secretTok, n, conns), nil
-			}
-			real, err := run([]string{url})
-			if err != nil {
-				return err
-			}
-			after, err := count()
-			if err != nil {
-				return err
-			}
-			real.print(out, "receiver (durable)")
-			real.printCPU(out)
-			stored := after - before
-			fmt.Fprintf(out, "  stored: %d of %d answered 200 (%s)\n", stored, real.ok,
-				map[bool]string{true: "all durable", false: "MISMATCH"}[stored == int64(real.ok)])
-
-			noop, closeNoop, err := noopServer()
-			if err != nil {
-				return err
-			}
-			defer closeNoop()
-			base, err := run([]string{noop})
-			if err != nil {
-				return err
-			}
-			base.print(out, "no-op handler")
-			base.printCPU(out)
-			if base.rate > 0 {
-				fmt.Fprintf(out, "ratio: %.2f of the no-op handler's rate\n", real.rate/base.rate)
-			}
-			if stored != int64(real.ok) || real.ok != n {
-				return exitError{1}
-			}
-			return nil
-		},
+// Run drives Deliveries signed deliveries at the receiver over Connections
+// keep-alive connections, checks that every delivery answered 200 is in
+// the database, and prints deliveries/s with p50/p99 latency, then the same
+// against a no-op handler in this process (or, with Replicas, over that
+// many `labsync serve` processes). It returns ErrNotAllStored when a
+// delivery failed or went missing.
+func (w *Webhooks) Run(ctx context.Context, out, errOut io.Writer) error {
+	n, conns, dbURL := w.Deliveries, w.Connections, w.DatabaseURL
+	if w.DriveOnly != "" {
+		// The child of DriverProcess: drive, report as JSON.
+		r := drive(strings.Split(w.DriveOnly, ","), os.Getenv(benchTokenEnv), n, conns)
+		return json.NewEncoder(out).Encode(r.wire())
 	}
-	cmd.Flags().IntVarP(&n, "deliveries", "n", 20000, "deliveries to send")
-	cmd.Flags().IntVarP(&conns, "connections", "c", 32, "concurrent keep-alive connections")
-	cmd.Flags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-	cmd.Flags().StringVar(&dbURL, "database-url", "", "PostgreSQL URL to bench against (default: SQLite in a temporary directory)")
-	cmd.Flags().BoolVar(&driverProcess, "driver-process", false, "send the deliveries from a separate process of this binary")
-	cmd.Flags().StringVar(&driveOnly, "drive-only", "", "internal: only drive these URLs and print the result as JSON")
-	cmd.Flags().MarkHidden("drive-only")
-	cmd.Flags().IntVar(&replicas, "replicas", 0, "start this many `labsync serve` processes on --database-url and drive them all (0: the receiver in this process)")
-	return cmd
+	if w.Replicas > 0 {
+		if dbURL == "" {
+			return fmt.Errorf("--replicas needs --database-url: replicas share one PostgreSQL database")
+		}
+		return benchReplicas(ctx, out, errOut, dbURL, w.Replicas, n, conns)
+	}
+	dir, err := os.MkdirTemp("", "labsync-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.Open(ctx, store.Options{DatabaseURL: dbURL, SQLitePath: filepath.Join(dir, "bench.db")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if dbURL != "" {
+		fmt.Fprintln(out, "note: the PostgreSQL database gets a bench organisation and its rows")
+	}
+	if err := st.Migrate(ctx, nil); err != nil {
+		return err
+	}
+	url, secretTok, count, cleanup, err := benchReceiver(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	fmt.Fprintf(out, "labsync bench webhooks: %d deliveries, %d connections, %s, GOMAXPROCS %d\n",
+		n, conns, st.Dialect(), runtime.GOMAXPROCS(0))
+
+	if w.CPUProfile != "" {
+		f, err := os.Create(w.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	before, err := count()
+	if err != nil {
+		return err
+	}
+	run := func(urls []string) (benchResult, error) {
+		if w.DriverProcess {
+			return driveFromProcess(ctx, urls, secretTok, n, conns)
+		}
+		return drive(urls, secretTok, n, conns), nil
+	}
+	real, err := run([]string{url})
+	if err != nil {
+		return err
+	}
+	after, err := count()
+	if err != nil {
+		return err
+	}
+	real.print(out, "receiver (durable)")
+	real.printCPU(out)
+	stored := after - before
+	fmt.Fprintf(out, "  stored: %d of %d answered 200 (%s)\n", stored, real.ok,
+		map[bool]string{true: "all durable", false: "MISMATCH"}[stored == int64(real.ok)])
+
+	noop, closeNoop, err := noopServer()
+	if err != nil {
+		return err
+	}
+	defer closeNoop()
+	base, err := run([]string{noop})
+	if err != nil {
+		return err
+	}
+	base.print(out, "no-op handler")
+	base.printCPU(out)
+	if base.rate > 0 {
+		fmt.Fprintf(out, "ratio: %.2f of the no-op handler's rate\n", real.rate/base.rate)
+	}
+	if stored != int64(real.ok) || real.ok != n {
+		return ErrNotAllStored
+	}
+	return nil
 }
 
 // benchReceiver serves the real receiver behind labsync's HTTP stack on a
@@ -188,7 +180,7 @@ func benchReceiver(ctx context.Context, st *store.Store) (string, string, func()
 	srv := server.New(st, log)
 	wh := webhook.New(st, v, log, webhook.Options{PublicURL: "http://" + ln.Addr().String(), Registerer: srv.Registry()})
 	wh.Start()
-	api.New(api.Deps{Store: st, Log: log, Vault: v, Webhooks: wh}).Register(srv)
+	api.New(api.Deps{Store: st, Log: log, Webhooks: wh}).Register(srv)
 	is, err := wh.Issue(ctx, org.ID, in.ID, false)
 	if err != nil {
 		return "", "", nil, nil, err
@@ -338,7 +330,7 @@ func drive(urls []string, token string, n, conns int) benchResult {
 	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, MaxIdleConns: conns * len(urls), DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	body := benchPayload()
+	body := Payload()
 	var next atomic.Int64
 	lat := make([][]time.Duration, conns)
 	var failed atomic.Int64
@@ -407,7 +399,8 @@ func (r *byteReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// benchPayload is a merge request event of typical size (about 3 KB).
-func benchPayload() []byte {
+// Payload is the merge request event the webhook benchmarks deliver, of
+// typical size (about 3 KB); tests that need a real delivery use it too.
+func Payload() []byte {
 	return []byte(`{"object_kind":"merge_request","event_type":"merge_request","user":{"id":1,"name":"Administrator","username":"root","avatar_url":"http://www.gravatar.com/avatar/e64c7d89f26bd1972efa854d13d7dd61?s=40\u0026d=identicon","email":"admin@example.com"},"project":{"id":1,"name":"Gitlab Test","description":"Aut reprehenderit ut est.","web_url":"http://example.com/gitlabhq/gitlab-test","avatar_url":null,"git_ssh_url":"git@example.com:gitlabhq/gitlab-test.git","git_http_url":"http://example.com/gitlabhq/gitlab-test.git","namespace":"GitlabHQ","visibility_level":20,"path_with_namespace":"gitlabhq/gitlab-test","default_branch":"master","ci_config_path":"","homepage":"http://example.com/gitlabhq/gitlab-test","url":"http://example.com/gitlabhq/gitlab-test.git","ssh_url":"git@example.com:gitlabhq/gitlab-test.git","http_url":"http://example.com/gitlabhq/gitlab-test.git"},"repository":{"name":"Gitlab Test","url":"http://example.com/gitlabhq/gitlab-test.git","description":"Aut reprehenderit ut est.","homepage":"http://example.com/gitlabhq/gitlab-test"},"object_attributes":{"id":99,"iid":1,"target_branch":"master","source_branch":"ms-viewport","source_project_id":14,"author_id":51,"assignee_ids":[6],"assignee_id":6,"reviewer_ids":[6],"title":"MS-Viewport","created_at":"2013-12-03T17:23:34Z","updated_at":"2013-12-03T17:23:34Z","last_edited_at":"2013-12-03T17:23:34Z","last_edited_by_id":1,"milestone_id":null,"state_id":1,"state":"opened","blocking_discussions_resolved":true,"work_in_progress":false,"draft":false,"first_contribution":true,"merge_status":"unchecked","detailed_merge_status":"checking","target_project_id":14,"description":"","prepared_at":"2013-12-03T19:23:34Z","total_time_spent":1800,"time_change":30,"human_total_time_spent":"30m","human_time_change":"30s","human_time_estimate":"30m","url":"http://example.com/diaspora/merge_requests/1","source":{"name":"Awesome Project","description":"Aut reprehenderit ut est.","web_url":"http://example.com/awesome_space/awesome_project","path_with_namespace":"awesome_space/awesome_project","default_branch":"master"},"target":{"name":"Awesome Project","description":"Aut reprehenderit ut est.","web_url":"http://example.com/awesome_space/awesome_project","path_with_namespace":"awesome_space/awesome_project","default_branch":"master"},"last_commit":{"id":"da1560886d4f094c3e6c9ef40349f7d38b5d27d7","message":"fixed readme","title":"Update file README.md","timestamp":"2012-01-03T23:36:29+02:00","url":"http://example.com/awesome_space/awesome_project/commits/da1560886d4f094c3e6c9ef40349f7d38b5d27d7","author":{"name":"GitLab dev user","email":"gitlabdev@dv6700.(none)"}},"labels":[{"id":206,"title":"API","color":"#ffffff","project_id":14,"created_at":"2013-12-03T17:15:43Z","updated_at":"2013-12-03T17:15:43Z","template":false,"description":"API related issues","type":"ProjectLabel","group_id":41}],"action":"open"},"labels":[{"id":206,"title":"API","color":"#ffffff","project_id":14,"created_at":"2013-12-03T17:15:43Z","updated_at":"2013-12-03T17:15:43Z","template":false,"description":"API related issues","type":"ProjectLabel","group_id":41}],"changes":{"updated_by_id":{"previous":null,"current":1},"updated_at":{"previous":"2017-09-15 16:50:55 UTC","current":"2017-09-15 16:52:00 UTC"}},"assignees":[{"id":6,"name":"User1","username":"user1","avatar_url":"http://www.gravatar.com/avatar/e64c7d89f26bd1972efa854d13d7dd61?s=40\u0026d=identicon"}],"reviewers":[{"id":6,"name":"User1","username":"user1","state":"unreviewed","avatar_url":"http://www.gravatar.com/avatar/e64c7d89f26bd1972efa854d13d7dd61?s=80\u0026d=identicon"}]}`)
 }

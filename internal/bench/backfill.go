@@ -1,0 +1,296 @@
+// Package bench measures labsync: how fast the webhook receiver takes
+// deliveries (in this process or over several `labsync serve` replicas) and
+// how fast a backfill reads a simulated GitLab, printing figures a person
+// compares by eye. It is what the `labsync bench` commands run.
+//
+// The bench starts the running executable again as `labsync sandbox`,
+// `labsync serve` or `labsync bench webhooks --drive-only` where a figure
+// must come from its own process, so it works only inside the labsync
+// binary (or a test binary that acts as labsync, see cli's TestMain).
+//
+// bench must never talk to anything but loopback and the database it is
+// given, must never touch an organisation it did not create for itself
+// (except the first organisation of a PostgreSQL database, whose owner the
+// backfill borrows), and must never assert a time: it prints figures.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labsync/labsync/internal/sandbox"
+	"github.com/labsync/labsync/internal/store"
+	labsync "github.com/labsync/labsync/internal/sync"
+)
+
+// Backfill is one backfill benchmark: a sandbox GitLab of this size and
+// latency, backfilled into a fresh database.
+type Backfill struct {
+	Version                                           string // GitLab profile of the sandbox
+	Groups, Projects, MRs, Issues, Pipelines, Commits int    // the sandbox's size, per project where it counts
+	Latency                                           time.Duration
+	Concurrency, RateLimit, IdlePolls                 int    // requests in flight; sandbox requests per minute (0: none); idle polls after the backfill
+	DatabaseURL                                       string // PostgreSQL; empty: SQLite in a temporary directory
+	CPUProfile                                        string // a file for the backfill's CPU profile; empty: none
+	SandboxProcess                                    bool   // run the sandbox as its own `labsync sandbox` process
+}
+
+// Run starts the sandbox, discovers and selects every project, backfills
+// them, and prints wall time, requests against the minimal number of pages,
+// the lower bound, items/s, CPU and peak RSS to out; with IdlePolls, the
+// requests an idle poll makes too. It returns the first error that stops
+// the run; figures printed before it stay printed.
+func (b *Backfill) Run(ctx context.Context, out io.Writer) error {
+	var sb benchGitLab
+	if b.SandboxProcess {
+		c, err := startChildGitLab(ctx, b)
+		if err != nil {
+			return err
+		}
+		sb = c
+	} else {
+		s, err := sandbox.Start(ctx, sandbox.Config{Version: b.Version, Seed: 1, Groups: b.Groups, Projects: b.Projects, MRs: b.MRs,
+			Issues: b.Issues, Pipelines: b.Pipelines, Commits: b.Commits, Latency: b.Latency, RateLimitPerMin: b.RateLimit})
+		if err != nil {
+			return err
+		}
+		sb = inProcessGitLab{s}
+	}
+	defer sb.Close()
+	dir, err := os.MkdirTemp("", "labsync-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.Open(ctx, store.Options{DatabaseURL: b.DatabaseURL, SQLitePath: filepath.Join(dir, "labsync.db")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx, nil); err != nil {
+		return err
+	}
+	boot, created, err := st.BootstrapIfEmpty(ctx, "bench", "bench@localhost", "")
+	if err != nil {
+		return err
+	}
+	org := boot.Org.ID
+	if !created { // a PostgreSQL database that has an organisation already
+		o, _, err := st.FirstOwner(ctx)
+		if err != nil {
+			return err
+		}
+		org = o.ID
+	}
+	in := &store.Integration{OrgID: org, Alias: fmt.Sprintf("bench-%d", time.Now().UnixNano()), BaseURL: sb.URL(), AuthMethod: store.AuthMethodToken}
+	if err := st.CreateIntegration(ctx, nil, in); err != nil {
+		return err
+	}
+	token := sb.AdminToken()
+	svc := labsync.New(st, labsync.Options{Concurrency: b.Concurrency,
+		Clients: labsync.StaticClients(sb.URL(), nil, func() string { return token }, 30*time.Second)})
+
+	// Discovery and selection (every project, archived included).
+	t0 := time.Now()
+	if err := svc.Discover(ctx, org, in.ID); err != nil {
+		return err
+	}
+	discoverWall := time.Since(t0)
+	rs, err := sb.Requests()
+	if err != nil {
+		return err
+	}
+	discoverReqs := apiRequests(rs)
+	sel := store.Selection{IncludeArchived: true, Services: store.AllServices}
+	all, err := st.AllProjects(ctx, org, in.ID)
+	if err != nil {
+		return err
+	}
+	for _, p := range all {
+		sel.Projects = append(sel.Projects, p.GitLabID)
+	}
+	if _, err := svc.SaveSelection(ctx, org, in.ID, sel); err != nil {
+		return err
+	}
+
+	// The backfill.
+	if err := sb.ResetRequests(); err != nil {
+		return err
+	}
+	if b.CPUProfile != "" {
+		pf, err := os.Create(b.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
+	}
+	t1, cpu1 := time.Now(), cpuTime()
+	if err := svc.Run(ctx, org, in.ID, labsync.ModeBackfill); err != nil {
+		return err
+	}
+	wall, cpu := time.Since(t1), cpuTime()-cpu1
+	reqs, err := sb.Requests()
+	if err != nil {
+		return err
+	}
+	manifest, err := sb.Manifest()
+	if err != nil {
+		return err
+	}
+	counts, err := st.CountData(ctx, org, in.ID)
+	if err != nil {
+		return err
+	}
+	items := counts.MergeRequests + counts.Issues + counts.Pipelines + counts.Pushes + counts.Commits
+	minimal := minimalPages(manifest)
+	made := apiRequests(reqs)
+	lower := time.Duration(float64(minimal) * float64(b.Latency) / float64(b.Concurrency))
+
+	fmt.Fprintf(out, "sandbox           GitLab %s, %d projects × (%d MRs, %d issues, %d pipelines, %d commits), latency %s, rate limit %s\n",
+		b.Version, b.Projects, b.MRs, b.Issues, b.Pipelines, b.Commits, b.Latency, rateText(b.RateLimit))
+	fmt.Fprintf(out, "database          %s\n", st.Dialect())
+	fmt.Fprintf(out, "discovery         %s, %d requests\n", discoverWall.Round(time.Millisecond), discoverReqs)
+	fmt.Fprintf(out, "concurrency       %d requests in flight\n", b.Concurrency)
+	fmt.Fprintf(out, "wall time         %s\n", wall.Round(time.Millisecond))
+	fmt.Fprintf(out, "requests made     %d (ratio to minimal %.3f)\n", made, float64(made)/float64(minimal))
+	fmt.Fprintf(out, "minimal pages     %d\n", minimal)
+	if b.Latency > 0 {
+		fmt.Fprintf(out, "lower bound       %s (minimal pages × latency / concurrency)\n", lower.Round(time.Millisecond))
+		fmt.Fprintf(out, "ratio to bound    %.3f\n", float64(wall)/float64(lower))
+	}
+	fmt.Fprintf(out, "items stored      %d (MRs %d, issues %d, pipelines %d, pushes %d, commits %d)\n", items,
+		counts.MergeRequests, counts.Issues, counts.Pipelines, counts.Pushes, counts.Commits)
+	fmt.Fprintf(out, "items/s           %.0f\n", float64(items)/wall.Seconds())
+	// CPU time over the cores is a floor of its own: where it is near the
+	// wall time, the machine, not the waiting on GitLab, set the pace.
+	cores := runtime.GOMAXPROCS(0)
+	fmt.Fprintf(out, "CPU used          %s, %.2f of %d cores (%s); CPU floor %s\n", cpu.Round(time.Millisecond),
+		float64(cpu)/float64(wall), cores, map[bool]string{true: "labsync alone", false: "labsync and the in-process sandbox"}[b.SandboxProcess],
+		(cpu / time.Duration(cores)).Round(time.Millisecond))
+	if b.RateLimit > 0 {
+		limited := 0
+		for _, r := range reqs {
+			if r.Status == 429 {
+				limited++
+			}
+		}
+		full, used := fullWindows(reqs, t1, t1.Add(wall))
+		if full == 0 && made <= b.RateLimit {
+			// GitLab's window is a minute: a run that needs no more than
+			// one window's budget is never throttled, and its rate says
+			// nothing about how well the budget is used.
+			fmt.Fprintf(out, "rate budget used  not measured: %d requests fit in one minute's budget of %d; give the sandbox more projects\n", made, b.RateLimit)
+		} else {
+			perMin := float64(made) / wall.Minutes()
+			fmt.Fprintf(out, "rate budget used  %.1f%% (%.0f requests/min of %d over the whole run)\n", 100*perMin/float64(b.RateLimit), perMin, b.RateLimit)
+		}
+		if full > 0 {
+			fmt.Fprintf(out, "                  %.1f%% over the %d full 60 s windows inside the run\n", 100*float64(used)/float64(full*b.RateLimit), full)
+		}
+		fmt.Fprintf(out, "answered 429      %d (%.2f%% of requests)\n", limited, 100*float64(limited)/float64(max(made, 1)))
+	}
+	where := "labsync and the in-process sandbox"
+	if b.SandboxProcess {
+		where = "labsync alone; the sandbox ran as its own process"
+	}
+	fmt.Fprintf(out, "peak RSS          %s (%s)\n", peakRSS(), where)
+
+	if b.IdlePolls > 0 {
+		if err := sb.ResetRequests(); err != nil {
+			return err
+		}
+		for range b.IdlePolls {
+			if err := svc.Run(ctx, org, in.ID, labsync.ModePoll); err != nil {
+				return err
+			}
+		}
+		rs, err := sb.Requests()
+		if err != nil {
+			return err
+		}
+		n := apiRequests(rs)
+		fmt.Fprintf(out, "idle poll         %d requests over %d polls of %d projects: %.3f requests per project per poll (one poll a minute)\n",
+			n, b.IdlePolls, b.Projects, float64(n)/float64(b.IdlePolls*max(b.Projects, 1)))
+	}
+	return nil
+}
+
+func rateText(n int) string {
+	if n <= 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d/min", n)
+}
+
+func apiRequests(rs []sandbox.RequestLogEntry) int {
+	n := 0
+	for _, r := range rs {
+		if strings.HasPrefix(r.Path, "/api/v4/") {
+			n++
+		}
+	}
+	return n
+}
+
+// fullWindows counts the successful API requests inside the 60 s windows
+// (aligned as GitLab's throttle aligns them) that lie wholly within [from, to].
+func fullWindows(rs []sandbox.RequestLogEntry, from, to time.Time) (windows, used int) {
+	start := from.Truncate(time.Minute)
+	if start.Before(from) {
+		start = start.Add(time.Minute)
+	}
+	end := to.Truncate(time.Minute)
+	if !end.After(start) {
+		return 0, 0
+	}
+	for _, r := range rs {
+		if strings.HasPrefix(r.Path, "/api/v4/") && r.Status < 400 && !r.Time.Before(start) && r.Time.Before(end) {
+			used++
+		}
+	}
+	return int(end.Sub(start) / time.Minute), used
+}
+
+// minimalPages is the fewest requests any client needs: one page per 100
+// items (at least one) of each resource of each project, pipelines of
+// projects without CI/CD counting the one 403.
+func minimalPages(m sandbox.Manifest) int {
+	pages := func(n int) int { return max(1, (n+99)/100) }
+	total := 0
+	for _, p := range m.PerProject {
+		pushes := (p.Commits + 9) / 10 // the sandbox seeds one push per ten commits
+		total += pages(p.MergeRequests) + pages(p.Issues) + pages(p.Pipelines) + pages(pushes) + pages(p.Commits)
+	}
+	return total
+}
+
+// peakRSS reads VmHWM from /proc/self/status.
+func peakRSS() string {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				return strings.TrimSpace(v)
+			}
+			return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+		}
+	}
+	return "unknown"
+}
