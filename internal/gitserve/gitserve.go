@@ -47,8 +47,11 @@ type Grant struct {
 	OrgID             int64
 	Key               mirror.Key
 	PathWithNamespace string
-	// Who names the caller for the audit log (a token's name or a user).
-	Who string
+	// Who names the caller for logs; UserID and TokenID identify it for
+	// the audit log.
+	Who     string
+	UserID  int64
+	TokenID int64
 }
 
 // ErrUnauthenticated is returned by an [Authorizer] for a missing, unknown,

@@ -90,7 +90,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	m, err := mirror.New(mirror.Config{
 		Dir:    t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Remote: func(context.Context, int64) (mirror.Remote, error) {
+		Remote: func(context.Context, int64, int64) (mirror.Remote, error) {
 			return mirror.Remote{BaseURL: f.gitlab.URL, Username: "oauth2", Token: secret.New("glpat-source")}, nil
 		},
 	})

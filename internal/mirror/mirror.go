@@ -28,6 +28,9 @@ type Key struct {
 // Project is what the manager needs to know about a selected project.
 type Project struct {
 	Key
+	// OrgID is the organisation owning the integration, handed to the
+	// RemoteFunc.
+	OrgID int64
 	// PathWithNamespace is GitLab's path_with_namespace ("group/sub/name").
 	// It is used only in the clone URL, never in a file path.
 	PathWithNamespace string
@@ -58,10 +61,10 @@ type Remote struct {
 	CAPEM []byte
 }
 
-// RemoteFunc returns the current credential of an integration. The manager
-// calls it before every git command, so a refreshed OAuth token is used at
+// RemoteFunc returns the current credential of org's integration. The
+// manager calls it before every fetch, so a refreshed OAuth token is used at
 // once.
-type RemoteFunc func(ctx context.Context, integrationID int64) (Remote, error)
+type RemoteFunc func(ctx context.Context, orgID, integrationID int64) (Remote, error)
 
 // GCPolicy says when git's garbage collection runs on a mirror.
 type GCPolicy struct {
@@ -289,7 +292,7 @@ func (m *Manager) recover() error {
 		for _, r := range repos {
 			rp := filepath.Join(full, r.Name())
 			switch {
-			case strings.HasPrefix(r.Name(), ".tmp-"), strings.HasPrefix(r.Name(), ".trash-"):
+			case (strings.HasPrefix(r.Name(), ".tmp-") || strings.HasPrefix(r.Name(), ".trash-")) && staleSince(r, time.Now().Add(-m.cfg.CommandTimeout)):
 				m.cfg.Logger.Info("mirror: removing a clone a crash left unfinished; it will be made again", "dir", rp)
 				if err := os.RemoveAll(rp); err != nil {
 					return fmt.Errorf("mirror: unable to remove %s: %w", rp, err)
@@ -304,14 +307,28 @@ func (m *Manager) recover() error {
 	return nil
 }
 
-// removeStaleLocks deletes git's *.lock files under a mirror. Called only
-// before any git runs on it in this process.
+// staleSince reports whether d was last changed before t: a temporary
+// directory older than the longest a git command may run belongs to no live
+// clone, even of another replica sharing the volume.
+func staleSince(d fs.DirEntry, t time.Time) bool {
+	fi, err := d.Info()
+	return err == nil && fi.ModTime().Before(t)
+}
+
+// lockStale is the age from which a git lock file is taken for a crash's
+// leftover: git holds ref and config locks for milliseconds, and another
+// replica sharing the volume may hold a young one.
+const lockStale = 10 * time.Minute
+
+// removeStaleLocks deletes git's *.lock files older than lockStale under a
+// mirror. Called before any git runs on it in this process.
 func removeStaleLocks(repo string) error {
+	before := time.Now().Add(-lockStale)
 	return filepath.WalkDir(repo, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil //nolint:nilerr // a file vanishing while walking is fine
 		}
-		if !d.IsDir() && strings.HasSuffix(d.Name(), ".lock") {
+		if !d.IsDir() && strings.HasSuffix(d.Name(), ".lock") && staleSince(d, before) {
 			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("mirror: unable to remove stale lock %s: %w", p, err)
 			}
@@ -517,7 +534,7 @@ func (m *Manager) Sync(ctx context.Context, p Project) error {
 func (m *Manager) run(ctx context.Context, p Project, cloned bool) error {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.CommandTimeout)
 	defer cancel()
-	remote, err := m.cfg.Remote(ctx, p.IntegrationID)
+	remote, err := m.cfg.Remote(ctx, p.OrgID, p.IntegrationID)
 	if err != nil {
 		return &FetchError{Kind: KindCredential, Message: "the integration's credential is not available: " + err.Error(),
 			Remedy: "Reconnect the integration; its credential could not be read."}
@@ -556,6 +573,9 @@ func (m *Manager) run(ctx context.Context, p Project, cloned bool) error {
 	if !cloned {
 		if err := os.Rename(work, dest); err != nil {
 			_ = os.RemoveAll(work)
+			if _, ok := m.Path(p.Key); ok {
+				return nil // another replica on a shared volume made it first
+			}
 			return diskError(err)
 		}
 	}

@@ -41,7 +41,7 @@ func newFixture(t *testing.T, useTLS bool, mod func(*Config)) *fixture {
 		Dir:      f.dir,
 		Debounce: 300 * time.Millisecond,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Remote: func(context.Context, int64) (Remote, error) {
+		Remote: func(context.Context, int64, int64) (Remote, error) {
 			return Remote{BaseURL: f.srv.URL, Username: "oauth2", Token: secret.New(f.tok.Load().(string)), CAPEM: f.ca}, nil
 		},
 	}
@@ -299,9 +299,18 @@ func TestAHalfMadeCloneAndStaleLocksLeftByACrashAreCleanedAndTheCloneRedone(t *t
 	// What a crash leaves: a clone cut short, and a lock held by a fetch.
 	half := filepath.Join(f.dir, "1", ".tmp-2-deadbeef")
 	mirrortest.Git(t, "", "init", "--quiet", "--bare", half)
+	old := time.Now().Add(-2 * time.Hour) // older than any git command may run
+	if err := os.Chtimes(half, old, old); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(f.dir, "1", ".tmp-3-cafe") // another replica's clone in progress
+	mirrortest.Git(t, "", "init", "--quiet", "--bare", fresh)
 	doneDir, _ := f.m.Path(done.Key)
 	lock := filepath.Join(doneDir, "refs", "heads", "main.lock")
 	if err := os.WriteFile(lock, []byte("0000"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(lock, old, old); err != nil {
 		t.Fatal(err)
 	}
 
@@ -312,6 +321,9 @@ func TestAHalfMadeCloneAndStaleLocksLeftByACrashAreCleanedAndTheCloneRedone(t *t
 	defer m2.Close()
 	if _, err := os.Stat(half); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the half-made clone is still there: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a clone younger than the command timeout was removed: %v", err)
 	}
 	if _, err := os.Stat(lock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the stale lock is still there: %v", err)

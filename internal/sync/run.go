@@ -552,6 +552,9 @@ func (r *run) pushChain(ctx context.Context, p store.Project, row store.Progress
 		if err != nil {
 			return err
 		}
+		if f := r.svc.opts.OnPushes; f != nil && len(pushes) > 0 {
+			f(ctx, r.orgID, r.integ, pushes)
+		}
 		r.svc.changed()
 		if done {
 			return nil

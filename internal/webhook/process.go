@@ -28,6 +28,26 @@ type Processor struct {
 	// Idle is how long to wait for new deliveries before looking again
 	// (other replicas' deliveries arrive without a wake-up).
 	Idle time.Duration
+	// onPush is called, after its batch committed, with every push and
+	// tag-push delivery processed (stored or ignored); see OnPush.
+	onPush func(context.Context, store.Delivery)
+}
+
+// OnPush sets f to be called with every push and tag-push delivery once
+// its batch is committed, whatever the pushes service says (repository
+// mirrors fetch on them). Call it before Start.
+func (p *Processor) OnPush(f func(context.Context, store.Delivery)) { p.onPush = f }
+
+// pushed hands the batch's push deliveries to onPush.
+func (p *Processor) pushed(ctx context.Context, ds []store.Delivery) {
+	if p.onPush == nil {
+		return
+	}
+	for _, d := range ds {
+		if d.BodyErr == nil && (d.EventKind == "push" || d.EventKind == "tag_push") {
+			p.onPush(ctx, d)
+		}
+	}
 }
 
 // NewProcessor returns a processor; call Start.
@@ -99,6 +119,9 @@ func (p *Processor) ProcessOnce(ctx context.Context) (int, error) {
 		return 0, nil // another replica is draining
 	}
 	if err == nil || len(ds) == 0 {
+		if err == nil {
+			p.pushed(ctx, ds)
+		}
 		return len(ds), err
 	}
 	// Isolate the delivery at fault: one transaction each, a failure recorded.
@@ -116,7 +139,9 @@ func (p *Processor) ProcessOnce(ctx context.Context) (int, error) {
 			if ferr := p.st.FinishDelivery(ctx, nil, d.OrgID, d.ID, "failed", truncate(err.Error(), 500)); ferr != nil {
 				return len(ds), ferr
 			}
+			continue
 		}
+		p.pushed(ctx, []store.Delivery{d})
 	}
 	return len(ds), nil
 }
