@@ -116,7 +116,7 @@ func newConnectFixtureAt(t *testing.T, clock func() time.Time) *connectFixture {
 	}
 	t.Cleanup(mirrors.Close)
 	acc := accounts.New(st, log, f.svc, accounts.Options{})
-	f.repo = repository.New(st, mirrors, f.svc, acc, log)
+	f.repo = repository.New(st, mirrors, acc, log)
 	f.svc.SetMirrors(f.repo)
 	f.api = api.New(api.Deps{Store: st, Log: log, Integrations: f.svc, Webhooks: f.wh, Sync: f.sync, Accounts: acc, Repository: f.repo})
 	f.api.Register(mux)

@@ -307,6 +307,6 @@ func newIntegrationsCmd() *cobra.Command {
 		},
 	}
 	setToken.Flags().StringVar(&tokenFile, "token-file", "", "file holding the new access token; - reads standard input (else $"+envGitLabToken+")")
-	cmd.AddCommand(list, show, test, disconnect, setToken)
+	cmd.AddCommand(list, show, test, disconnect, setToken, newMirrorsCmd(&af, &asJSON))
 	return withAPIErrors(cmd)
 }

@@ -58,6 +58,7 @@ func newRootCmd() *cobra.Command {
 		newIntegrationsCmd(),
 		newBenchCmd(),
 		newSyncCmd(),
+		newGitCredentialCmd(),
 	)
 	return root
 }

@@ -90,7 +90,8 @@ type Config struct {
 	Logger        *slog.Logger
 }
 
-// Handler serves /git/.
+// Handler serves /git/. Mount it where the path reaches it uncleaned
+// (server.HandlePrefix): it refuses "." and ".." segments itself.
 type Handler struct {
 	cfg  Config
 	git  string
@@ -242,20 +243,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.backend(w, r, dir, req.op)
-}
-
-// Intercept sends every request under /git/ to h before next (the server's
-// mux) sees it: net/http's ServeMux answers a path with "." or ".." segments
-// or repeated slashes with a redirect to the cleaned path, where labsync's
-// contract for Git paths is 404.
-func Intercept(h http.Handler, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/git/") || strings.HasPrefix(r.URL.EscapedPath(), "/git/") {
-			h.ServeHTTP(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func unauthorized(w http.ResponseWriter) {

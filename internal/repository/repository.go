@@ -35,21 +35,20 @@ import (
 
 // Service runs the repository use-cases. Safe for concurrent use.
 type Service struct {
-	st    *store.Store
-	m     *mirror.Manager
-	integ *integrations.Service
-	acc   *accounts.Service
-	log   *slog.Logger
-	now   func() time.Time
+	st  *store.Store
+	m   *mirror.Manager
+	acc *accounts.Service
+	log *slog.Logger
+	now func() time.Time
 }
 
-// New returns the service. The manager m must have been built with
-// [Service.Remote] as its RemoteFunc (see [NewManager]).
-func New(st *store.Store, m *mirror.Manager, integ *integrations.Service, acc *accounts.Service, log *slog.Logger) *Service {
+// New returns the service over the mirror manager m, built with
+// [RemoteFor] as its RemoteFunc; acc checks the API tokens of clones.
+func New(st *store.Store, m *mirror.Manager, acc *accounts.Service, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{st: st, m: m, integ: integ, acc: acc, log: log, now: time.Now}
+	return &Service{st: st, m: m, acc: acc, log: log, now: time.Now}
 }
 
 // RemoteFor returns the manager's RemoteFunc over integ's credentials.

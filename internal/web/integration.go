@@ -6,6 +6,7 @@ import (
 
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
+	"github.com/labsync/labsync/internal/repository"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/webhook"
@@ -34,6 +35,10 @@ type integrationView struct {
 	Admin      bool
 	Problems   []projectProblem
 	Disconnect bool
+	// Mirrors are the repository mirrors; nil when this server keeps none.
+	Mirrors *repository.MirrorList
+	// PublicURL is labsync's address, for the credential-helper line.
+	PublicURL string
 }
 
 // PageTitle is the page's title.
@@ -108,6 +113,14 @@ func (u *UI) integrationView(r *http.Request, in store.Integration) (integration
 			return v, err
 		}
 		v.Webhook = wi
+	}
+	if u.Repository != nil {
+		ml, err := u.Repository.Mirrors(ctx, s.OrgID, in.ID, u.Integrations.PublicURL())
+		if err != nil {
+			return v, err
+		}
+		v.Mirrors = &ml
+		v.PublicURL = u.Integrations.PublicURL()
 	}
 	return v, nil
 }

@@ -29,8 +29,7 @@ type Server struct {
 	*httptest.Server
 	// Root holds the bare repositories, <path_with_namespace>.git.
 	Root string
-	// Token is the password that is accepted.
-	Token string
+	token string
 
 	mu        sync.Mutex
 	onRequest func(*http.Request)
@@ -41,7 +40,7 @@ type Server struct {
 // accepting token, closed with the test.
 func NewServer(t testing.TB, token string, useTLS bool) *Server {
 	t.Helper()
-	s := &Server{Root: t.TempDir(), Token: token}
+	s := &Server{Root: t.TempDir(), token: token}
 	backend, err := exec.LookPath("git")
 	if err != nil {
 		t.Fatalf("git is not installed: %v", err)
@@ -65,13 +64,13 @@ func NewServer(t testing.TB, token string, useTLS bool) *Server {
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests++
-		hook := s.onRequest
+		hook, want := s.onRequest, s.token
 		s.mu.Unlock()
 		if hook != nil {
 			hook(r)
 		}
 		_, pass, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(pass), []byte(s.Token)) != 1 {
+		if !ok || subtle.ConstantTimeCompare([]byte(pass), []byte(want)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Basic realm="GitLab"`)
 			http.Error(w, "HTTP Basic: Access denied", http.StatusUnauthorized)
 			return
@@ -95,6 +94,14 @@ func NewServer(t testing.TB, token string, useTLS bool) *Server {
 func (s *Server) OnRequest(f func(*http.Request)) {
 	s.mu.Lock()
 	s.onRequest = f
+	s.mu.Unlock()
+}
+
+// SetToken changes the accepted password, as a rotated or revoked GitLab
+// token would.
+func (s *Server) SetToken(token string) {
+	s.mu.Lock()
+	s.token = token
 	s.mu.Unlock()
 }
 
