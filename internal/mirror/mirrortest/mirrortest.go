@@ -28,7 +28,7 @@ import (
 type Server struct {
 	*httptest.Server
 	// Root holds the bare repositories, <path_with_namespace>.git.
-	Root string
+	Root  string
 	token string
 
 	mu        sync.Mutex
