@@ -49,8 +49,28 @@ per minute. There, as in GitLab, a project's last_activity_at moves at most
 once an hour (--last-activity-interval).
 
 Faults (--faults, comma-separated): errors=0.1 (share of 500/502),
-stall=0.05:30s (share of requests held), latency=50ms, drop-webhooks,
-expire-tokens=2m (tokens expire that long after first use).`,
+stall=0.05:30s (share of requests held), latency=50ms, drop-webhooks (every
+project's) or drop-webhooks=3:17 (only those projects' deliveries),
+expire-tokens=2m (tokens expire that long after first use).
+
+POST /-/sandbox/activity also deletes, renames, transfers, archives and
+unarchives projects, removes members, deletes and moves issues, as GitLab
+does (actions delete_project, rename_project, transfer_project,
+archive_project, unarchive_project, remove_member, delete_issue, move_issue).
+Where GitLab delays deletion (gitlab.com, and self-managed from 18.0) a
+deleted project is first marked for --deletion-delay (7 days).
+
+--git backs every project with a real Git repository (Debian's git must be
+installed): the commit ids the API reports are the repository's, activity
+makes real commits, SHA-256 projects are SHA-256 repositories, and Git smart
+HTTP (protocol v2 included) is served at <URL>/<path_with_namespace>.git,
+authenticated as GitLab does: Basic with any user name and a token with
+read_repository, read_api or api as password (oauth2 and an OAuth token
+too); 401 with a Basic challenge without valid credentials, 404 for a
+project the user cannot read, 403 for git-receive-pack (pushes go through
+the activity control). Give git the token through a credential helper or
+http.extraHeader in its environment, never in the URL. The repositories
+live in a temporary directory removed on exit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -120,6 +140,9 @@ expire-tokens=2m (tokens expire that long after first use).`,
 				fmt.Fprintf(out, "  public world:   %d groups, %d projects (%d public) of %d other users, %d changes/min\n",
 					p.Groups, p.Projects, p.Visible, p.Users, cfg.PublicActivityPerMin)
 			}
+			if cfg.Git {
+				fmt.Fprintf(out, "  Git over HTTP:  %s/<path_with_namespace>.git   (Basic auth, a token as password)\n", sb.URL())
+			}
 			fmt.Fprintf(out, "  controls:       %s/-/sandbox/{manifest,requests,deliveries,faults,activity,tokens}\n", sb.URL())
 			fmt.Fprintln(out, "Press Ctrl-C to stop.")
 			<-ctx.Done()
@@ -147,6 +170,8 @@ expire-tokens=2m (tokens expire that long after first use).`,
 	f.IntVar(&cfg.PublicActivityPerMin, "public-activity", 0, "gitlab.com profile: changes per minute on random public-world projects")
 	f.StringVar(&mix, "public-mix", "", "gitlab.com profile: weights of the public activity, such as mrs=4,issues=3,pushes=2,pipelines=1 (equal when empty)")
 	f.DurationVar(&cfg.LastActivityInterval, "last-activity-interval", 0, "how stale last_activity_at must be before activity moves it (GitLab: 1h, the gitlab.com profile's default; 0 on self-managed: every change)")
+	f.DurationVar(&cfg.DeletionDelay, "deletion-delay", 0, "how long a project marked for deletion stays, where GitLab delays deletion (0: 7 days)")
+	f.BoolVar(&cfg.Git, "git", false, "back every project with a real Git repository and serve Git smart HTTP (needs git)")
 	f.BoolVar(&manifest, "manifest", false, "print the dataset manifest as JSON and exit")
 	return cmd
 }

@@ -18,7 +18,7 @@ var (
 
 // Change describes what an activity call created or modified.
 type Change struct {
-	Kind      string    `json:"kind"` // merge_request, issue, push, pipeline
+	Kind      string    `json:"kind"` // merge_request, issue, push, pipeline, project, member
 	Action    string    `json:"action"`
 	ProjectID int64     `json:"project_id"`
 	ID        int64     `json:"id,omitempty"`
@@ -30,8 +30,9 @@ type Change struct {
 
 // mutate runs f under the write lock and then queues the deliveries it made.
 func (s *Sandbox) mutate(projectID int64, f func(p *project, now time.Time) (Change, []delivery, error)) (Change, error) {
+	s.reap()
 	s.mu.Lock()
-	if projectID < 1 || int(projectID) > len(s.projects) {
+	if projectID < 1 || int(projectID) > len(s.projects) || s.projects[projectID-1].deleted {
 		s.mu.Unlock()
 		return Change{}, fmt.Errorf("%w: project %d", ErrNotFound, projectID)
 	}
@@ -113,7 +114,17 @@ func (s *Sandbox) OpenMR(projectID int64, title string) (Change, error) {
 		if b := p.branch(p.defBranch); b != nil {
 			head = b.head
 		}
-		p.branches = append(p.branches, &branch{name: m.source, head: &commit{sha: m.sha, parent: parentOf(head), title: title, author: s.userByID(p.creatorID), created: now}})
+		c := &commit{sha: m.sha, parent: parentOf(head), title: title, author: s.userByID(p.creatorID), created: now}
+		if s.gitDir != "" {
+			if err := s.gitCommits(p, "refs/heads/"+m.source, parentOf(head), "", []*commit{c}); err != nil {
+				return Change{}, nil, err
+			}
+			if _, err := s.git(nil, s.gitRepo(p), "update-ref", fmt.Sprintf("refs/merge-requests/%d/head", m.iid), c.sha); err != nil {
+				return Change{}, nil, err
+			}
+			m.sha = c.sha
+		}
+		p.branches = append(p.branches, &branch{name: m.source, head: c})
 		sortBranches(p.branches)
 		p.mrs = append(p.mrs, m)
 		s.mrs = insertSorted(s.mrs, m, func(m *mergeRequest) (time.Time, int64) { return m.created, m.id })
@@ -158,7 +169,25 @@ func (s *Sandbox) MergeMR(projectID, iid int64) (Change, error) {
 			"updated_at": map[string]any{"previous": hookTime(m.updated), "current": hookTime(now)}}
 		m.state, m.merged, m.updated, m.mergeUserID, m.draft = stateMerged, now, now, p.creatorID, false
 		m.mergeSHA = fakeSHA(p.sha256, "merge", p.id, m.iid, now.UnixNano())
-		before := p.pushCommits(s, []*commit{{sha: m.mergeSHA, title: fmt.Sprintf("Merge branch '%s' into '%s'", m.source, p.defBranch), author: s.userByID(p.creatorID), created: now}})
+		mc := &commit{sha: m.mergeSHA, title: fmt.Sprintf("Merge branch '%s' into '%s'", m.source, p.defBranch), author: s.userByID(p.creatorID), created: now}
+		if s.gitDir != "" {
+			// A real merge commit of the merge request's head into the
+			// default branch; the source branch is deleted.
+			var head string
+			if b := p.branch(p.defBranch); b != nil && b.head != nil {
+				head = b.head.sha
+			}
+			if err := s.gitCommits(p, "refs/heads/"+p.defBranch, head, m.sha, []*commit{mc}); err != nil {
+				return Change{}, nil, err
+			}
+			if p.branch(m.source) != nil {
+				if _, err := s.git(nil, s.gitRepo(p), "update-ref", "-d", "refs/heads/"+m.source); err != nil {
+					return Change{}, nil, err
+				}
+			}
+			m.mergeSHA = mc.sha
+		}
+		before := p.pushCommits(s, []*commit{mc})
 		for i, b := range p.branches {
 			if b.name == m.source {
 				p.branches = slices.Delete(p.branches, i, i+1)
@@ -264,6 +293,19 @@ func (s *Sandbox) Push(projectID int64, branchName string, n int) (Change, error
 		cs := make([]*commit, n)
 		for i := range cs {
 			cs[i] = &commit{sha: fakeSHA(p.sha256, "push", p.id, branchName, now.UnixNano(), i), title: fmt.Sprintf("Sandbox commit %d", i+1), author: s.userByID(p.creatorID), created: now}
+		}
+		if s.gitDir != "" {
+			// Real commits on the branch's head, or on the default
+			// branch's head for a new branch.
+			var parent string
+			if b := p.branch(branchName); b != nil && b.head != nil {
+				parent = b.head.sha
+			} else if d := p.branch(p.defBranch); d != nil && d.head != nil {
+				parent = d.head.sha
+			}
+			if err := s.gitCommits(p, "refs/heads/"+branchName, parent, "", cs); err != nil {
+				return Change{}, nil, err
+			}
 		}
 		action, before := "pushed to", ""
 		if branchName == p.defBranch {

@@ -24,6 +24,12 @@ import (
 //	                                    (body: a spec as ParseFaults takes, or Faults JSON)
 //	POST   /-/sandbox/activity          {"action": "open_mr|update_mr|merge_mr|close_mr|open_issue|close_issue|push|run_pipeline",
 //	                                     "project_id": 1, "iid": 2, "title": "", "branch": "", "commits": 1, "status": ""}
+//	                                    lifecycle: {"action": "delete_project|archive_project|unarchive_project", "project_id": 1}
+//	                                     {"action": "rename_project", "project_id": 1, "path": "new-path", "name": "New name"}
+//	                                     {"action": "transfer_project", "project_id": 1, "group_id": 2}
+//	                                     {"action": "remove_member", "project_id": 1 or "group_id": 2, "user": "alice"}
+//	                                     {"action": "delete_issue", "project_id": 1, "iid": 2}
+//	                                     {"action": "move_issue", "project_id": 1, "iid": 2, "to_project_id": 3}
 //	POST   /-/sandbox/tokens            {"user": "alice", "scopes": ["read_api"], "expires_at": "2030-01-01T00:00:00Z"} → {"token": …}
 //	POST   /-/sandbox/tokens/revoke     {"token": …}
 //	POST   /-/sandbox/tokens/expire     {"token": …}
@@ -92,6 +98,11 @@ func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
 			Branch    string `json:"branch"`
 			Commits   int    `json:"commits"`
 			Status    string `json:"status"`
+			Path      string `json:"path"`
+			Name      string `json:"name"`
+			GroupID   int64  `json:"group_id"`
+			ToProject int64  `json:"to_project_id"`
+			User      string `json:"user"`
 		}
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&a); err != nil {
 			return nil, err
@@ -113,6 +124,23 @@ func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
 			return s.Push(a.ProjectID, a.Branch, max(a.Commits, 1))
 		case "run_pipeline":
 			return s.RunPipeline(a.ProjectID, a.Branch, a.Status)
+		case "delete_project":
+			return s.DeleteProject(a.ProjectID)
+		case "rename_project":
+			return s.RenameProject(a.ProjectID, a.Path, a.Name)
+		case "transfer_project":
+			return s.TransferProject(a.ProjectID, a.GroupID)
+		case "archive_project", "unarchive_project":
+			return s.ArchiveProject(a.ProjectID, a.Action == "archive_project")
+		case "remove_member":
+			if a.GroupID != 0 {
+				return s.RemoveMember(MemberOfGroup, a.GroupID, a.User)
+			}
+			return s.RemoveMember(MemberOfProject, a.ProjectID, a.User)
+		case "delete_issue":
+			return s.DeleteIssue(a.ProjectID, a.IID)
+		case "move_issue":
+			return s.MoveIssue(a.ProjectID, a.IID, a.ToProject)
 		}
 		return nil, errors.New("unknown action " + strconv.Quote(a.Action))
 	})

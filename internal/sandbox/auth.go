@@ -93,6 +93,8 @@ func accessLevel(p *project, u *user) int {
 // canRead reports whether the user (nil: anonymous) can see the project.
 func canRead(p *project, u *user) bool {
 	switch {
+	case p.deleted:
+		return false
 	case p.vis == "public":
 		return true
 	case u == nil:

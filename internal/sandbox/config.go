@@ -121,6 +121,16 @@ type Config struct {
 	// always did; existing tests rely on it); a negative value means every
 	// change.
 	LastActivityInterval time.Duration
+	// DeletionDelay is how long a project marked for deletion stays before
+	// it is gone, where deletion is delayed (the gitlab.com profile and
+	// self-managed from 18.0); 0 means DefaultDeletionDelay (seven days).
+	DeletionDelay time.Duration
+	// Git backs every project with a real bare repository (git.go): commit
+	// ids are the repository's, activity makes real commits, and Git smart
+	// HTTP is served at /<path_with_namespace>.git. It needs Debian's git
+	// and costs a git fast-import per seeded project at Start; off, commit
+	// ids are invented and no Git is served.
+	Git bool
 }
 
 // GitLab's Event::RESET_PROJECT_ACTIVITY_INTERVAL.
@@ -186,6 +196,9 @@ type Faults struct {
 	Latency time.Duration `json:"latency"`
 	// DropWebhooks silently skips webhook deliveries (activity still happens).
 	DropWebhooks bool `json:"drop_webhooks"`
+	// DropWebhooksOf silently skips the deliveries of these projects' hooks
+	// only (their activity still happens); other projects deliver normally.
+	DropWebhooksOf []int64 `json:"drop_webhooks_of,omitempty"`
 	// ExpireTokensAfter, when > 0, makes every token used for the first time
 	// after SetFaults expire that long after that first use (on the sandbox
 	// clock): a token that expires mid-run.
@@ -193,7 +206,8 @@ type Faults struct {
 }
 
 // ParseFaults parses a comma-separated fault spec as the CLI takes it:
-// "errors=0.1,stall=0.05:30s,latency=50ms,drop-webhooks,expire-tokens=2m".
+// "errors=0.1,stall=0.05:30s,latency=50ms,drop-webhooks,expire-tokens=2m";
+// "drop-webhooks=3:17" drops only projects 3's and 17's deliveries.
 func ParseFaults(spec string) (Faults, error) {
 	var f Faults
 	for part := range strings.SplitSeq(spec, ",") {
@@ -217,11 +231,23 @@ func ParseFaults(spec string) (Faults, error) {
 		case "latency":
 			f.Latency, err = time.ParseDuration(v)
 		case "drop-webhooks":
-			f.DropWebhooks = true
+			if v == "" {
+				f.DropWebhooks = true
+				break
+			}
+			// drop-webhooks=3:17 drops only projects 3's and 17's deliveries.
+			for id := range strings.SplitSeq(v, ":") {
+				var n int64
+				if n, err = strconv.ParseInt(id, 10, 64); err != nil || n < 1 {
+					err = fmt.Errorf("want project ids separated by ':'")
+					break
+				}
+				f.DropWebhooksOf = append(f.DropWebhooksOf, n)
+			}
 		case "expire-tokens":
 			f.ExpireTokensAfter, err = time.ParseDuration(v)
 		default:
-			return f, fmt.Errorf("sandbox: unknown fault %q (errors=R, stall=R[:D], latency=D, drop-webhooks, expire-tokens=D)", k)
+			return f, fmt.Errorf("sandbox: unknown fault %q (errors=R, stall=R[:D], latency=D, drop-webhooks[=ID:ID…], expire-tokens=D)", k)
 		}
 		if err != nil {
 			return f, fmt.Errorf("sandbox: fault %q: %w", part, err)

@@ -64,6 +64,8 @@ type project struct {
 	archived    bool
 	ciEnabled   bool
 	sha256      bool
+	deleted     bool      // gone: 404 everywhere, in no listing
+	markedAt    time.Time // marked for deletion (delayed deletion); zero: not marked
 	defBranch   string
 	created     time.Time
 	lastAct     time.Time
@@ -95,6 +97,7 @@ type mergeRequest struct {
 	source      string
 	sha         string
 	mergeSHA    string
+	base        string // a merged merge request's branch point (Config.Git)
 	labels      []string
 	created     time.Time
 	updated     time.Time
@@ -114,6 +117,7 @@ type issue struct {
 	created     time.Time
 	updated     time.Time
 	closed      time.Time
+	movedTo     int64 // id of the issue it was moved to
 }
 
 type pipeline struct {
@@ -133,6 +137,7 @@ type pipeline struct {
 type commit struct {
 	sha     string
 	parent  string
+	merged  string // second parent of a merge commit (Config.Git)
 	title   string
 	author  *user
 	created time.Time

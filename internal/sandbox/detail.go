@@ -120,8 +120,8 @@ func (s *Sandbox) renderMRDetail(m *mergeRequest) *mrDetailJSON {
 		}
 	}
 	// diff_refs: the target branch commit the source branch started from.
-	base := ""
-	if b := p.branch(m.source); b != nil && b.head != nil {
+	base := m.base
+	if b := p.branch(m.source); base == "" && b != nil && b.head != nil {
 		base = b.head.parent
 	}
 	if base == "" {

@@ -87,8 +87,41 @@
 //     expiring mid-run); TLS with its own CA and the broken variants
 //     self-signed, expired and wrong host; a request log whose entries name
 //     the route, so requests per endpoint can be counted (RequestsByRoute).
+//   - Lifecycle changes (lifecycle.go): DeleteProject (gone at once on
+//     self-managed before 18.0; elsewhere first marked for deletion as
+//     Projects::MarkForDeletionService does — archived, path and name
+//     suffixed, marked_for_deletion_at/on — and gone after DeletionDelay on
+//     the sandbox clock), RenameProject and TransferProject (the id stays,
+//     the old full path keeps answering like GitLab's redirect routes),
+//     ArchiveProject, RemoveMember (a private project then answers 404, a
+//     public or internal one stays readable), DeleteIssue (404 afterwards, no
+//     hook) and MoveIssue (a new issue in the target, the old one closed with
+//     moved_to_id). A gone project answers 404 on every route and leaves
+//     every listing and X-Total. Faults.DropWebhooksOf drops one project's
+//     deliveries while the others deliver.
+//   - Real Git (Config.Git, git.go): every project is a bare repository in a
+//     temporary directory removed on Close, written with git fast-import
+//     from the seed (equal seeds, equal commit ids; SHA-256 projects are
+//     SHA-256 repositories), the public world's on first use. The ids the
+//     API and the hooks report — commits, branch heads, merge request sha
+//     and merge_commit_sha, pipeline sha, push before/after/checkout_sha —
+//     are the repository's; Push, OpenMR and MergeMR make real commits (a
+//     real merge commit with two parents); refs/merge-requests/<iid>/head
+//     exist as in GitLab. Git smart HTTP at /<path_with_namespace>.git
+//     (info/refs, git-upload-pack; protocol v2 through Git-Protocol;
+//     shallow and partial clones) is served by git http-backend as a CGI
+//     program, authenticated as lib/gitlab/auth.rb does: Basic with any user
+//     name and a token as password (oauth2:<OAuth token> too); download with
+//     api, read_api or read_repository, push only with api or
+//     write_repository; 401 with WWW-Authenticate: Basic realm="GitLab"
+//     without valid credentials (also anonymously on a private project), 404
+//     for a project the user cannot read, 403 for a token without a
+//     repository scope and for git-receive-pack without push rights. Off,
+//     commit ids are invented and no Git is served; on, Start costs one
+//     git init and one git fast-import per seeded project.
 //   - A control API under /-/sandbox/ (ControlToken) for the same activity,
-//     faults, tokens, manifest, request log and deliveries.
+//     lifecycle changes, faults, tokens, manifest, request log and
+//     deliveries.
 //
 // # What it does not model (yet)
 //
@@ -110,8 +143,15 @@
 //     project access tokens, 2FA or admin mode.
 //   - Writes through the REST API other than project hooks (creating MRs,
 //     issues, projects and so on is done through the activity methods).
-//   - Git itself: commits other than the default branch's linear history,
-//     merge commits with two parents, real diffs, file lists, Git over HTTP/SSH.
+//   - Git: without Config.Git, no repository at all (invented commit ids).
+//     With it: the seeded history is linear with one file (README.md) per
+//     commit; a seeded merged merge request's merge_commit_sha is the first
+//     default-branch commit at or after its merge (no seeded merge
+//     commits); pushes over Git (git-receive-pack is always refused: with
+//     push rights the sandbox answers 403 and takes pushes through
+//     the activity API instead), Git over SSH, tags, LFS, the repository
+//     files/tree/diff endpoints; a project with pipelines but neither
+//     commits nor merge requests keeps invented pipeline shas.
 //   - ETag/conditional requests, gzip, Sidekiq latency between a change and its
 //     webhook (deliveries are immediate and sequential), X-Request-Id,
 //     Cloudflare/HAProxy headers of GitLab.com, GitLab.com-only fields.

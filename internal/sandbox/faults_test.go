@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -140,13 +141,15 @@ func TestParseFaults(t *testing.T) {
 		{"errors=0.1,stall=0.05:2s,latency=20ms,drop-webhooks,expire-tokens=2m",
 			Faults{ErrorRate: 0.1, StallRate: 0.05, StallFor: 2 * time.Second, Latency: 20 * time.Millisecond, DropWebhooks: true, ExpireTokensAfter: 2 * time.Minute}, false},
 		{"stall=0.5", Faults{StallRate: 0.5, StallFor: 30 * time.Second}, false},
+		{"drop-webhooks=3:17", Faults{DropWebhooksOf: []int64{3, 17}}, false},
+		{"drop-webhooks=3:x", Faults{}, true},
 		{"errors=2", Faults{}, true},
 		{"bogus", Faults{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
 			got, err := ParseFaults(tt.spec)
-			if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
+			if (err != nil) != tt.wantErr || (!tt.wantErr && !reflect.DeepEqual(got, tt.want)) {
 				t.Errorf("ParseFaults(%q) = %+v, %v", tt.spec, got, err)
 			}
 		})

@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -358,7 +359,7 @@ func (s *Sandbox) hookHeaders(d delivery, now time.Time) http.Header {
 func (s *Sandbox) deliver(ctx context.Context, d delivery) {
 	now := s.clock()
 	rec := Delivery{HookID: d.h.id, URL: d.h.url, Event: d.event, Header: s.hookHeaders(d, now), Body: d.body, Time: now}
-	if s.faults.Load().DropWebhooks {
+	if f := s.faults.Load(); f.DropWebhooks || slices.Contains(f.DropWebhooksOf, d.h.p.id) {
 		rec.Dropped = true
 	} else {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.h.url, bytes.NewReader(d.body))

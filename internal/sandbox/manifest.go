@@ -100,6 +100,7 @@ type GroupCounts struct {
 
 // Manifest returns the current counts (activity included).
 func (s *Sandbox) Manifest() Manifest {
+	s.reap()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	m := Manifest{Version: s.cfg.Version, Profile: s.cfg.Profile, Seed: s.cfg.Seed, Groups: s.seededGroups, Projects: s.seededProjects}
@@ -107,7 +108,7 @@ func (s *Sandbox) Manifest() Manifest {
 		m.User, m.UserToken, m.ControlToken = s.userName, s.userToken, s.controlToken
 		u := s.userByName(s.userName)
 		for _, p := range s.projects[:s.seededProjects] {
-			if accessLevel(p, u) > 0 {
+			if !p.deleted && accessLevel(p, u) > 0 {
 				m.UserProjects = append(m.UserProjects, p.id)
 			}
 		}
@@ -151,6 +152,9 @@ func (s *Sandbox) Manifest() Manifest {
 		m.PerGroup = append(m.PerGroup, gc)
 	}
 	for _, p := range s.projects[:s.seededProjects] {
+		if p.deleted { // DeleteProject: gone from every listing
+			continue
+		}
 		pc := ProjectCounts{ID: p.id, Path: p.fullPath(), Archived: p.archived, CIEnabled: p.ciEnabled, ObjectFormat: "sha1",
 			Counts: Counts{MergeRequests: len(p.mrs), Issues: len(p.issues), Pipelines: len(p.pipelines), Commits: len(p.commits),
 				Branches: len(p.branches), Events: len(p.events), Hooks: len(p.hooks)}}

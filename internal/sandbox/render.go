@@ -117,6 +117,11 @@ type projectJSON struct {
 	CreatorID                int64             `json:"creator_id"`
 	OpenIssuesCount          int               `json:"open_issues_count"`
 	Permissions              *permissionsJSON  `json:"permissions,omitempty"`
+	// Where deletion is delayed (EE's adjourned deletion, every tier on
+	// GitLab.com and from 18.0): the day the project was marked, under both
+	// names GitLab exposes, null when it is not marked.
+	MarkedForDeletionAt opt[*string] `json:"marked_for_deletion_at,omitzero"`
+	MarkedForDeletionOn opt[*string] `json:"marked_for_deletion_on,omitzero"`
 }
 
 func enabled(b bool) string {
@@ -167,6 +172,14 @@ func (s *Sandbox) renderProject(p *project, u *user) *projectJSON {
 	}
 	if p.group == nil {
 		out.Owner = s.userBasic(s.users[0])
+	}
+	if s.delayedDeletion() {
+		var day *string
+		if !p.markedAt.IsZero() {
+			d := p.markedAt.UTC().Format("2006-01-02")
+			day = &d
+		}
+		out.MarkedForDeletionAt, out.MarkedForDeletionOn = some(day), some(day)
 	}
 	if u != nil {
 		perm := &permissionsJSON{}
@@ -369,6 +382,7 @@ type issueJSON struct {
 	TimeStats            timeStatsJSON     `json:"time_stats"`
 	TaskCompletionStatus taskStatusJSON    `json:"task_completion_status"`
 	HasTasks             bool              `json:"has_tasks"`
+	MovedToID            *int64            `json:"moved_to_id"`
 	References           referencesJSON    `json:"references"`
 	Links                map[string]string `json:"_links"`
 }
@@ -393,6 +407,9 @@ func (s *Sandbox) renderIssue(is *issue) *issueJSON {
 	}
 	if is.state == stateClosed {
 		out.ClosedBy = s.userByIDBasic(is.authorID)
+	}
+	if is.movedTo != 0 {
+		out.MovedToID = &is.movedTo
 	}
 	return out
 }
@@ -440,6 +457,9 @@ func (s *Sandbox) renderCommit(p *project, c *commit) *commitJSON {
 	parents := []string{}
 	if c.parent != "" {
 		parents = append(parents, c.parent)
+	}
+	if c.merged != "" {
+		parents = append(parents, c.merged)
 	}
 	return &commitJSON{ID: c.sha, ShortID: c.sha[:8], CreatedAt: gtime(c.created), ParentIDs: parents, Title: c.title, Message: c.title + "\n",
 		AuthorName: c.author.name, AuthorEmail: c.author.email, AuthoredDate: gtime(c.created), CommitterName: c.author.name,

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,6 +44,8 @@ type Sandbox struct {
 	refresh        map[string]*token // refresh token -> access token it belongs to
 	adminToken     string
 	defaultApp     *oauthApp
+	redirects      map[string]*project // old full paths of renamed, transferred or marked projects
+	marked         atomic.Int64        // projects marked for deletion and not yet gone
 
 	// The gitlab.com profile (dotcom.go).
 	dotcom             bool
@@ -73,6 +76,12 @@ type Sandbox struct {
 	hookHTTP  atomic.Pointer[http.Client]
 	deliverMu sync.Mutex
 	delivered []Delivery
+
+	// Real Git (Config.Git, git.go); gitDir is "" when off.
+	gitDir   string
+	gitBin   string
+	gitMu    sync.Mutex     // guards gitReady
+	gitReady map[int64]bool // projects whose repository exists
 
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
@@ -157,7 +166,8 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	s := &Sandbox{cfg: cfg, ver: ver, clock: cfg.Now, dotcom: dotcom,
 		tokens: map[string]*token{}, apps: map[string]*oauthApp{}, grants: map[string]*grant{}, refresh: map[string]*token{},
-		hookQ: make(chan delivery, 4096)}
+		redirects: map[string]*project{},
+		hookQ:     make(chan delivery, 4096)}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -168,9 +178,15 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if dotcom {
 		s.generatePublic()
 	}
+	if cfg.Git {
+		if err := s.startGit(); err != nil {
+			return nil, err
+		}
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		s.removeGit()
 		return nil, fmt.Errorf("sandbox: listen: %w", err)
 	}
 	s.ln = ln
@@ -181,6 +197,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 		scheme = "https"
 		if tlsCfg, err = s.setupTLS(); err != nil {
 			ln.Close()
+			s.removeGit()
 			return nil, err
 		}
 	}
@@ -237,11 +254,25 @@ func hostForURL(h string) string {
 	return h
 }
 
-// Close stops the server, the generator and webhook delivery. It is safe to call twice.
+// Close stops the server, the generator and webhook delivery, and removes
+// the repositories (Config.Git). It is safe to call twice.
 func (s *Sandbox) Close() error {
 	s.stop()
 	s.shutdown()
 	s.wg.Wait()
+	return s.removeGit()
+}
+
+func (s *Sandbox) removeGit() error {
+	s.gitMu.Lock()
+	defer s.gitMu.Unlock()
+	if s.gitDir == "" {
+		return nil
+	}
+	if err := os.RemoveAll(s.gitDir); err != nil {
+		return fmt.Errorf("sandbox: remove repositories: %w", err)
+	}
+	s.gitReady = nil
 	return nil
 }
 
@@ -450,11 +481,11 @@ func (s *Sandbox) projectByRef(ref string) *project {
 		return nil
 	}
 	for _, p := range s.projects {
-		if p.fullPath() == ref {
+		if !p.deleted && p.fullPath() == ref {
 			return p
 		}
 	}
-	return nil
+	return s.redirects[ref]
 }
 
 func (s *Sandbox) groupByRef(ref string) *group {

@@ -150,6 +150,7 @@ func (s *Sandbox) routes() http.Handler {
 	mux.Handle("POST /oauth/revoke", s.plain(s.oauthRevoke))
 	mux.Handle("GET /oauth/token/info", s.plain(s.oauthTokenInfo))
 
+	mux.Handle("/", s.plain(s.serveGit)) // /<path_with_namespace>.git/…, else 404
 	s.adminRoutes(mux)
 	mux.Handle("GET /{$}", s.plain(s.homePage))
 	return mux
@@ -257,6 +258,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, a access, h h
 			return
 		}
 	}
+	s.reap()
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		s.mu.RLock()
 	} else {
