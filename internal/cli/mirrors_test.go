@@ -177,6 +177,21 @@ func TestARunnerClonesSHA1AndSHA256ProjectsThroughLabsyncWithOneCredentialHelper
 	if clones < 4 {
 		t.Errorf("%d repository.clone audit entries, want one per clone and pull (4)", clones)
 	}
+
+	// Disconnecting deletes the mirrors at once, like the credential.
+	dir := filepath.Join(w.opts.DataDir, "mirrors", fmt.Sprint(w.integ))
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("no mirror directory before the disconnect: %v", err)
+	}
+	if code := w.apiJSON(t, srv.addr, "DELETE", base, "", nil); code != 200 {
+		t.Fatalf("disconnect: %d", code)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the mirrors are still on disk after the disconnect: %v", err)
+	}
+	if o, err := runner(t, srv.addr, w.apiToken, "ls-remote", byFormat["sha1"].CloneURL); err == nil || !strings.Contains(o, "not found") {
+		t.Errorf("a disconnected integration's project is still served: %v\n%s", err, o)
+	}
 }
 
 func gitOut(t *testing.T, dir string, args ...string) string {
