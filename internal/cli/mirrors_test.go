@@ -81,13 +81,13 @@ func TestARunnerClonesSHA1AndSHA256ProjectsThroughLabsyncWithOneCredentialHelper
 	w := newSyncedWorld(t, dbURL, sandbox.Config{Version: "17.11", Seed: 4, Groups: 2, Projects: 10, MRs: 1, Issues: 1, Pipelines: 1, Commits: 12, Git: true})
 	srv := startServe(t, w.env)
 	base := fmt.Sprintf("/api/v1/integrations/%d", w.integ)
-	if code := w.apiJSON(t, srv.addr, "PUT", base+"/selection", `{"services":{"repository":true}}`, nil); code != 200 {
+	if code := w.apiJSON(t, srv.addr, "PUT", base+"/selection", `{"services":{"pushes":false,"repository":true}}`, nil); code != 200 {
 		t.Fatalf("switching the repository service on: %d", code)
 	}
 	w.startSync(t, srv.addr)
 
-	// The sync selects the projects; the mirrors follow (selection change,
-	// the pushes the backfill stores, the sweep at start).
+	// The sync selects the projects and the mirrors follow (with the
+	// pushes service off, nothing but the applied selection asks for them).
 	var mirrors []e2eMirror
 	wantN := w.sb.Manifest().Projects
 	for i := 0; ; i++ {

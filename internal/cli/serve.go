@@ -111,6 +111,11 @@ func runServe(cmd *cobra.Command, _ []string) error {
 				r.OnPushes(ctx, orgID, integrationID, ps)
 			}
 		},
+		OnSelected: func(ctx context.Context, orgID, integrationID int64) {
+			if r := repo.Load(); r != nil {
+				r.SelectionChanged(ctx, orgID, integrationID)
+			}
+		},
 		// A dead replica's claim on an integration lasts at most half a
 		// job attempt, so the attempt River retries elsewhere can take it.
 		LeaseTTL: min(time.Minute, max(cfg.JobTimeout/2, 2*time.Second)),

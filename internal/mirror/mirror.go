@@ -89,7 +89,7 @@ type Config struct {
 	// Remote gives an integration's credential. Required.
 	Remote RemoteFunc
 	// Debounce is how long [Manager.Request] waits for further requests for
-	// the same project before fetching; 2s when zero.
+	// the same project before fetching; 1s when zero.
 	Debounce time.Duration
 	// PerIntegration bounds the git processes running at once for one
 	// integration; 4 when zero.
@@ -196,7 +196,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Git = "git"
 	}
 	if cfg.Debounce == 0 {
-		cfg.Debounce = 2 * time.Second
+		cfg.Debounce = time.Second
 	}
 	if cfg.PerIntegration <= 0 {
 		cfg.PerIntegration = 4

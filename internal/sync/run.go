@@ -193,6 +193,9 @@ func (r *run) applySelection(ctx context.Context) ([]store.Project, error) {
 	if err := r.svc.st.SetSelectedProjects(ctx, r.orgID, r.integ, ids); err != nil {
 		return nil, err
 	}
+	if f := r.svc.opts.OnSelected; f != nil {
+		f(ctx, r.orgID, r.integ)
+	}
 	if err := r.svc.st.EnsureProgress(ctx, r.orgID, r.integ, ids, resources(r.sel.Services)); err != nil {
 		return nil, err
 	}
