@@ -165,6 +165,9 @@ type Manager struct {
 	entries map[Key]*entry
 	sems    map[int64]chan struct{}
 	gens    map[int64]int // bumped by RemoveIntegration to stop queued work
+	// stops cancel an integration's running git commands (RemoveIntegration).
+	stops   map[int64]context.CancelFunc
+	ctxs    map[int64]context.Context
 	bgCtx   context.Context
 	bgStop  context.CancelFunc
 	bg      sync.WaitGroup
@@ -219,7 +222,8 @@ func New(cfg Config) (*Manager, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, fmt.Errorf("mirror: unable to create LABSYNC_MIRROR_DIR %q: %w", cfg.Dir, err)
 	}
-	m := &Manager{cfg: cfg, home: home, entries: map[Key]*entry{}, sems: map[int64]chan struct{}{}, gens: map[int64]int{}}
+	m := &Manager{cfg: cfg, home: home, entries: map[Key]*entry{}, sems: map[int64]chan struct{}{}, gens: map[int64]int{},
+		stops: map[int64]context.CancelFunc{}, ctxs: map[int64]context.Context{}}
 	m.bgCtx, m.bgStop = context.WithCancel(context.Background())
 	if err := m.recover(); err != nil {
 		return nil, err
@@ -468,7 +472,17 @@ func (m *Manager) Sync(ctx context.Context, p Project) error {
 	m.mu.Lock()
 	e := m.entryLocked(p)
 	gen := m.gens[p.IntegrationID]
+	ictx := m.ctxs[p.IntegrationID]
+	if ictx == nil {
+		var stop context.CancelFunc
+		ictx, stop = context.WithCancel(context.Background())
+		m.ctxs[p.IntegrationID], m.stops[p.IntegrationID] = ictx, stop
+	}
 	m.mu.Unlock()
+	// A disconnect cancels the integration's git commands at once.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(ictx, cancel)()
 
 	select { // one git at a time per project
 	case e.lock <- struct{}{}:
@@ -685,10 +699,16 @@ func (m *Manager) Remove(ctx context.Context, k Key) error {
 
 // RemoveIntegration deletes every mirror of an integration at once (on
 // disconnect and by the purge): queued fetches are dropped, running ones are
-// waited for, and the directory is gone when it returns.
+// cancelled (their git is killed) and waited for, and the directory is gone
+// when it returns.
 func (m *Manager) RemoveIntegration(ctx context.Context, integrationID int64) error {
 	m.mu.Lock()
 	m.gens[integrationID]++
+	if stop := m.stops[integrationID]; stop != nil {
+		stop()
+		delete(m.stops, integrationID)
+		delete(m.ctxs, integrationID)
+	}
 	var locks []chan struct{}
 	for k, e := range m.entries {
 		if k.IntegrationID != integrationID {

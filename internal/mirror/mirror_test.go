@@ -511,3 +511,39 @@ func TestCloneURLRefusesPathsThatLeaveTheInstall(t *testing.T) {
 		t.Errorf("cloneURL = %q, %v", u, err)
 	}
 }
+
+func TestDisconnectCancelsAFetchThatIsRunning(t *testing.T) {
+	f := newFixture(t, false, func(c *Config) { c.CommandTimeout = 10 * time.Minute })
+	f.srv.NewRepo(t, "g/slow", "sha1", 3)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	defer close(release)
+	var once sync.Once
+	f.srv.OnRequest(func(r *http.Request) {
+		once.Do(func() { close(entered) })
+		select { // GitLab hangs on this request
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	p := Project{Key: Key{1, 1}, PathWithNamespace: "g/slow"}
+	errc := make(chan error, 1)
+	go func() { errc <- f.m.Sync(context.Background(), p) }()
+	<-entered
+	removed := make(chan error, 1)
+	go func() { removed <- f.m.RemoveIntegration(context.Background(), 1) }()
+	select {
+	case err := <-removed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the disconnect waited for a hanging fetch instead of cancelling it")
+	}
+	if err := <-errc; err == nil {
+		t.Error("the cancelled clone reported success")
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "1")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the integration's directory is still there: %v", err)
+	}
+}
