@@ -204,3 +204,53 @@ func gitOut(t *testing.T, dir string, args ...string) string {
 	}
 	return string(out)
 }
+
+func TestACloneThroughEitherReplicaWorksWhileTheOtherIsKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts labsync processes")
+	}
+	if storetest.Dialect(t) != store.Postgres {
+		t.Skip("replicas share a PostgreSQL database: run with LABSYNC_TEST_DIALECT=postgres (and LABSYNC_TEST_POSTGRES_URL)")
+	}
+	w := newSyncedWorld(t, storetest.FreshPostgresURL(t), sandbox.Config{Version: "17.11", Seed: 4, Groups: 2, Projects: 4, MRs: 1, Issues: 1, Pipelines: 1, Commits: 12, Git: true})
+	shared := filepath.Join(t.TempDir(), "shared-mirrors") // the volume every replica mounts
+	env := append(append([]string(nil), w.env...), "LABSYNC_MIRROR_DIR="+shared)
+	a, b := startServe(t, env), startServe(t, env)
+	base := fmt.Sprintf("/api/v1/integrations/%d", w.integ)
+	if code := w.apiJSON(t, a.addr, "PUT", base+"/selection", `{"services":{"repository":true}}`, nil); code != 200 {
+		t.Fatalf("switching the repository service on: %d", code)
+	}
+	w.startSync(t, b.addr)
+	var target e2eMirror
+	for i := 0; target.CloneURL == ""; i++ {
+		var list struct {
+			Mirrors []e2eMirror `json:"mirrors"`
+		}
+		w.apiJSON(t, a.addr, "GET", base+"/mirrors", "", &list)
+		for _, m := range list.Mirrors {
+			if m.State == "ready" {
+				target = m
+				break
+			}
+		}
+		if i == 600 {
+			t.Fatalf("no mirror ready: %+v\n%s\n%s", list, a.logs, b.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	path := strings.SplitN(target.CloneURL, "/git/", 2)[1]
+	clone := func(addr string) {
+		t.Helper()
+		dest := filepath.Join(t.TempDir(), "c")
+		if out, err := runner(t, addr, w.apiToken, "clone", "--quiet", "http://"+addr+"/git/"+path, dest); err != nil {
+			t.Fatalf("clone through %s: %v\n%s", addr, err, out)
+		}
+	}
+	a.cmd.Process.Kill()
+	a.cmd.Wait()
+	clone(b.addr)
+	a2 := startServe(t, env)
+	b.cmd.Process.Kill()
+	b.cmd.Wait()
+	clone(a2.addr)
+}
