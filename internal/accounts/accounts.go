@@ -8,10 +8,13 @@
 // 256 random bits and only their SHA-256 is stored.
 //
 // It must never store, log, or put into an error a password or a token in
-// clear (a new API token and a one-time password are returned once, to be
-// shown once); never show or change another organisation's members or
-// tokens (they are store.ErrNotFound); and never let a caller give a role
-// above their own.
+// clear (a new API token, a one-time password and an invitation code are
+// returned once, to be shown once); never show or change another
+// organisation's members or tokens (they are store.ErrNotFound); never
+// tell a caller whether an address they add is known, or anything of its
+// other organisations; never check a password without first reserving
+// the attempt with the throttle; and never let a caller give a role above
+// their own.
 package accounts
 
 import (

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strings"
 	"time"
 
@@ -32,55 +31,6 @@ func ParseRole(s string) (store.Role, error) {
 // Members lists p's organisation's members, owners first.
 func (s *Service) Members(ctx context.Context, p Principal) ([]store.Member, error) {
 	return s.st.Members(ctx, p.OrgID)
-}
-
-// AddedMember is who AddMember added; OneTimePassword is set only for a
-// user it created, to be shown once.
-type AddedMember struct {
-	User            store.User
-	Role            store.Role
-	OneTimePassword string
-}
-
-// AddMember adds the user with email to p's organisation with role (member
-// when empty), creating the user with a one-time password when none has
-// that email. Only an owner may add an owner; an existing member is a
-// store.ErrConflict.
-func (s *Service) AddMember(ctx context.Context, p Principal, email, name, roleName string) (AddedMember, error) {
-	addr, err := mail.ParseAddress(strings.TrimSpace(email))
-	if err != nil || addr.Address != strings.TrimSpace(email) {
-		return AddedMember{}, &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: "email", Message: "email must be a plain address such as ada@example.com"}
-	}
-	if roleName == "" {
-		roleName = string(store.RoleMember)
-	}
-	role, err := ParseRole(roleName)
-	if err != nil {
-		return AddedMember{}, err
-	}
-	if role == store.RoleOwner && p.Role != store.RoleOwner {
-		return AddedMember{}, errOwnersOnly
-	}
-	out := AddedMember{Role: role}
-	u, err := s.st.UserByEmail(ctx, addr.Address)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		if u, out.OneTimePassword, err = s.createUser(ctx, addr.Address, strings.TrimSpace(name)); err != nil {
-			return AddedMember{}, err
-		}
-	case err != nil:
-		return AddedMember{}, err
-	default:
-		if _, err := s.st.MemberRole(ctx, p.OrgID, u.ID); err == nil {
-			return AddedMember{}, fmt.Errorf("%s is already a member: %w", u.Email, store.ErrConflict)
-		}
-	}
-	if err := s.st.AddMember(ctx, p.OrgID, u.ID, role); err != nil {
-		return AddedMember{}, err
-	}
-	out.User = u
-	s.audit(ctx, p, "member.added", fmt.Sprintf("user:%d", u.ID), map[string]any{"email": u.Email, "role": role})
-	return out, nil
 }
 
 // createUser creates a user with a one-time password and returns both.

@@ -14,15 +14,36 @@ import (
 	"github.com/labsync/labsync/internal/store"
 )
 
-// Sign-in throttling: after MaxFailuresPerEmail failed sign-ins for one
-// email, or MaxFailuresPerIP from one address, within FailureWindow,
-// sign-in is refused (RateLimited) until the oldest of them leaves the
-// window. A success clears the email's failures. The failures are stored
-// in the database, so the throttle holds across replicas.
+// Throttling of password checks (sign-in and the password form). Each
+// attempt is reserved in the database before the password is checked, so
+// parallel requests cannot all be checked, on any replica:
+//
+//   - one account from one address: MaxFailuresPerPair attempts per
+//     FailureWindow, then that address is paused for that account;
+//   - one address, any account: MaxFailuresPerAddress per FailureWindow;
+//   - one account from any address: after AccountSlowAfter attempts within
+//     FailureWindow, one attempt per AccountSpacing. The account slows down
+//     but is never locked, so no address can lock its owner out.
+//
+// A success forgets the attempts of that account from that address.
+// Behind a reverse proxy the address is the client's only when the proxy
+// is listed in LABSYNC_TRUSTED_PROXIES (the faces resolve it).
 const (
-	MaxFailuresPerEmail = 5
-	MaxFailuresPerIP    = 20
-	FailureWindow       = 15 * time.Minute
+	MaxFailuresPerPair    = 5
+	MaxFailuresPerAddress = 20
+	AccountSlowAfter      = 10
+	AccountSpacing        = 5 * time.Second
+	FailureWindow         = 15 * time.Minute
+)
+
+var attemptLimits = store.AttemptLimits{Window: FailureWindow, PerPair: MaxFailuresPerPair,
+	PerAddress: MaxFailuresPerAddress, AccountSlowAfter: AccountSlowAfter, AccountSpacing: AccountSpacing}
+
+// Throttle scopes: the two password checks are counted apart.
+const (
+	scopeSignIn     = "signin"
+	scopePassword   = "password"
+	scopeInvitation = "invitation"
 )
 
 // MinPasswordLength is the shortest password a user may choose.
@@ -60,36 +81,28 @@ func (s *Service) SignIn(ctx context.Context, email, password, ip string) (Signe
 	if email == "" || password == "" {
 		return SignedIn{}, &problem.Error{Kind: problem.Malformed, Code: "invalid", Message: "Enter your email and password."}
 	}
-	now := s.st.Now()
-	byEmail, byIP, oldestEmail, oldestIP, err := s.st.LoginFailures(ctx, email, ip, now.Add(-FailureWindow))
+	attempt, err := s.reserveAttempt(ctx, scopeSignIn, email, ip)
 	if err != nil {
 		return SignedIn{}, err
-	}
-	if byEmail >= MaxFailuresPerEmail || byIP >= MaxFailuresPerIP {
-		oldest := oldestEmail
-		if byEmail < MaxFailuresPerEmail {
-			oldest = oldestIP
-		}
-		wait := max(time.Second, oldest.Add(FailureWindow).Sub(now))
-		return SignedIn{}, &problem.Error{Kind: problem.RateLimited, Code: "rate_limited", Message: "Too many failed sign-ins.",
-			Remedy: fmt.Sprintf("For your account's safety, signing in is paused. Try again in %s, or ask an owner to reset your password.", roundWait(wait)),
-			Err:    &Throttled{Wait: wait}}
 	}
 	user, err := s.st.SignInUserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		_ = VerifyPassword(dummyHash(), password)
-		return SignedIn{}, s.signInFailed(ctx, email, ip, nil)
+		return SignedIn{}, s.signInFailed(ctx, ip, nil)
 	case err != nil:
 		return SignedIn{}, err
 	}
 	if user.PasswordHash == "" || VerifyPassword(user.PasswordHash, password) != nil || user.OrgID == 0 {
-		return SignedIn{}, s.signInFailed(ctx, email, ip, &user)
+		return SignedIn{}, s.signInFailed(ctx, ip, &user)
 	}
-	if err := s.st.ClearLoginFailures(ctx, email); err != nil {
+	if err := s.st.AttemptSucceeded(ctx, attempt, scopeSignIn, email, ip); err != nil {
 		return SignedIn{}, err
 	}
 	if err := s.st.MarkSignedIn(ctx, user.ID); err != nil {
+		return SignedIn{}, err
+	}
+	if err := s.st.MarkMemberSignedIn(ctx, user.OrgID, user.ID); err != nil {
 		return SignedIn{}, err
 	}
 	tok, exp, err := s.StartSession(ctx, user.OrgID, user.ID)
@@ -101,16 +114,38 @@ func (s *Service) SignIn(ctx context.Context, email, password, ip string) (Signe
 	return SignedIn{Token: tok, Expires: exp, Principal: p}, nil
 }
 
-func (s *Service) signInFailed(ctx context.Context, email, ip string, user *store.SignInUser) error {
-	if err := s.st.RecordLoginFailure(ctx, email, ip, s.st.Now().Add(-FailureWindow)); err != nil {
-		return err
+// reserveAttempt reserves a password check of scope for account from ip,
+// or returns a RateLimited problem caused by a *Throttled.
+func (s *Service) reserveAttempt(ctx context.Context, scope, account, ip string) (int64, error) {
+	id, refused, err := s.st.ReserveAttempt(ctx, scope, account, ip, attemptLimits)
+	if err != nil {
+		return 0, err
 	}
+	if refused == nil {
+		return id, nil
+	}
+	msg := "Too many failed sign-ins."
+	if scope == scopePassword {
+		msg = "Too many wrong current passwords."
+	}
+	remedy := fmt.Sprintf("Signing in from this address is paused. Try again in %s; signing in from elsewhere is not affected.", roundWait(refused.Wait))
+	if refused.Limit == "account" {
+		remedy = fmt.Sprintf("This account has seen many failed attempts, so it accepts one attempt every %d seconds. Try again in a few seconds.",
+			int(AccountSpacing.Seconds()))
+	}
+	return 0, &problem.Error{Kind: problem.RateLimited, Code: "rate_limited", Message: msg, Remedy: remedy,
+		Err: &Throttled{Wait: refused.Wait}}
+}
+
+// signInFailed audits a failed sign-in of a known user and returns the
+// problem; the attempt reserved for it stays counted.
+func (s *Service) signInFailed(ctx context.Context, ip string, user *store.SignInUser) error {
 	if user != nil && user.OrgID != 0 {
 		s.audit(ctx, Principal{OrgID: user.OrgID, UserID: user.ID}, "user.sign_in_failed", userTarget(user.ID), map[string]any{"ip": ip, "via": "ui"})
 	}
 	return &problem.Error{Kind: problem.Unauthenticated, Code: "unauthenticated", Message: "The email or password is not right.",
-		Remedy: fmt.Sprintf("Check both and try again; after %d failed attempts within %d minutes, signing in pauses for a while.",
-			MaxFailuresPerEmail, int(FailureWindow.Minutes()))}
+		Remedy: fmt.Sprintf("Check both and try again; after %d failed attempts within %d minutes, signing in from this address pauses for a while.",
+			MaxFailuresPerPair, int(FailureWindow.Minutes()))}
 }
 
 func roundWait(d time.Duration) string {
@@ -122,9 +157,15 @@ func roundWait(d time.Duration) string {
 
 // ChangePassword replaces the session user's password when current is
 // right, and signs out their other sessions. Refusals are Invalid problems
-// in words for the password form.
-func (s *Service) ChangePassword(ctx context.Context, se *Session, current, next, confirm string) error {
+// in words for the password form; wrong current passwords are throttled
+// like sign-in (per user and address ip), a RateLimited problem.
+func (s *Service) ChangePassword(ctx context.Context, se *Session, current, next, confirm, ip string) error {
 	p := se.Principal()
+	account := userTarget(se.UserID)
+	attempt, err := s.reserveAttempt(ctx, scopePassword, account, ip)
+	if err != nil {
+		return err
+	}
 	hash, err := s.st.UserPasswordHash(ctx, se.UserID)
 	if err != nil {
 		return err
@@ -135,6 +176,9 @@ func (s *Service) ChangePassword(ctx context.Context, se *Session, current, next
 	if hash == "" || VerifyPassword(hash, current) != nil {
 		s.audit(ctx, p, "user.password_change_failed", userTarget(se.UserID), map[string]any{"reason": "current password wrong"})
 		return invalid("The current password is not right.")
+	}
+	if err := s.st.AttemptSucceeded(ctx, attempt, scopePassword, account, ip); err != nil {
+		return err
 	}
 	switch {
 	case utf8.RuneCountInString(next) < MinPasswordLength:

@@ -148,13 +148,13 @@ func TestReadAPICountsEqualTheSandboxManifest(t *testing.T) {
 			forbidden := 0
 			for _, p := range rep.Projects {
 				for _, r := range p.Resources {
-					if r.Status == store.ProgressForbidden {
+					if r.Status == store.ProgressCIDisabled {
 						forbidden++
 					}
 				}
 			}
 			if forbidden != m.CIDisabled {
-				t.Errorf("%d pipelines show 403, manifest has %d projects with CI/CD disabled", forbidden, m.CIDisabled)
+				t.Errorf("%d pipelines show CI/CD disabled, manifest has %d projects with CI/CD disabled", forbidden, m.CIDisabled)
 			}
 			var feed struct {
 				Events    []store.FeedEntry `json:"events"`

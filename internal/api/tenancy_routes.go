@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net"
 	"net/http"
 
 	"github.com/labsync/labsync/internal/store"
@@ -14,6 +15,8 @@ func (a *API) registerTenancy(mux Mux) {
 	a.route(mux, "POST /api/v1/members", adminOnly, a.addMember)
 	a.route(mux, "PATCH /api/v1/members/{user_id}", adminOnly, a.changeMember)
 	a.route(mux, "DELETE /api/v1/members/{user_id}", adminOnly, a.removeMember)
+	a.route(mux, "POST /api/v1/invitations/accept", anyMember, a.acceptInvitation)
+	a.public(mux, "POST /api/v1/invitations/redeem", a.redeemInvitation)
 	a.route(mux, "GET /api/v1/tokens", anyMember, a.listTokens)
 	a.route(mux, "POST /api/v1/tokens", anyMember, a.createToken)
 	a.route(mux, "DELETE /api/v1/tokens/{id}", anyMember, a.revokeToken)
@@ -59,28 +62,68 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// addMember adds a user by email. A new user gets a one-time password in
-// this response only, to pass on; an existing user just joins.
+// addMember invites an address into the caller's organisation. The
+// answer is the same whether or not labsync knows the address: an
+// invitation and its code, shown once, to pass on. Nothing of the
+// address's other organisations (its name, its sign-ins) is shown.
 func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		Email string `json:"email"`
-		Name  string `json:"name"`
+		Name  string `json:"name"` // accepted and ignored: invitees name themselves
 		Role  string `json:"role"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	m, err := a.Accounts.AddMember(r.Context(), caller(r), in.Email, in.Name, in.Role)
+	inv, err := a.Accounts.AddMember(r.Context(), caller(r), in.Email, in.Role)
 	if err != nil {
 		return err
 	}
-	out := map[string]any{}
-	if m.OneTimePassword != "" {
-		out["one_time_password"] = m.OneTimePassword
-		out["note"] = "Pass this password on privately; it is shown only now. The user signs in with it and chooses their own."
+	writeJSON(w, http.StatusCreated, map[string]any{"invitation": inv.Invitation, "code": inv.Code,
+		"note": "Pass this code on privately; it is shown only now. The invitee joins with POST /api/v1/invitations/redeem " +
+			"(their own password if they already use labsync, else the one they choose), or POST /api/v1/invitations/accept while signed in."})
+	return nil
+}
+
+// acceptInvitation lets the caller join the organisation of an invitation
+// for their own address.
+func (a *API) acceptInvitation(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Code string `json:"code"`
 	}
-	out["member"] = map[string]any{"user_id": m.User.ID, "email": m.User.Email, "name": m.User.Name, "role": m.Role}
-	writeJSON(w, http.StatusCreated, out)
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	inv, err := a.Accounts.AcceptInvitation(r.Context(), caller(r), in.Code)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"joined": true, "organization_id": inv.OrgID, "role": inv.Role})
+	return nil
+}
+
+// redeemInvitation joins without a session: {code, password, name}. The
+// client address is the connection's peer (the API trusts no forwarded
+// header); attempts are throttled per code and address.
+func (a *API) redeemInvitation(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Code     string `json:"code"`
+		Name     string `json:"name"`
+		Password string `json:"password"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	inv, err := a.Accounts.RedeemInvitation(r.Context(), in.Code, in.Name, in.Password, host)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"joined": true, "organization_id": inv.OrgID, "email": inv.Email, "role": inv.Role,
+		"note": "Sign in at /signin with this address and password."})
 	return nil
 }
 

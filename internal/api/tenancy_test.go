@@ -148,6 +148,7 @@ var policy = map[string]string{
 	"POST /api/v1/integrations/{id}/webhook/register":        "admin",
 	"POST /api/v1/integrations/{id}/webhook":                 "admin",
 	"POST /api/v1/members":                                   "admin",
+	"POST /api/v1/invitations/accept":                        "member",
 	"POST /api/v1/tokens":                                    "member",
 	"PUT /api/v1/integrations/{id}/selection":                "admin",
 	"PUT /api/v1/integrations/{id}/webhook/signing":          "admin",
@@ -608,8 +609,11 @@ func TestTokensAndMembers(t *testing.T) {
 		t.Fatalf("an admin made an owner: %d %v", code, body)
 	}
 	code, body = f.call(t, "POST", "/api/v1/members", f.admin, map[string]any{"email": "new@example.com", "name": "New", "role": "member"})
-	if code != 201 || len(body["one_time_password"].(string)) < 12 {
+	if c, _ := body["code"].(string); code != 201 || !strings.HasPrefix(c, "lsi_") || len(c) < 40 {
 		t.Fatalf("add: %d %v", code, body)
+	}
+	if code, body := f.call(t, "POST", "/api/v1/invitations/redeem", "", map[string]any{"code": body["code"], "password": "chosen by the new user"}); code != 200 {
+		t.Fatalf("redeem: %d %v", code, body)
 	}
 	if code, body := f.call(t, "POST", "/api/v1/members", f.admin, map[string]any{"email": "not an email"}); code != 400 {
 		t.Fatalf("bad email: %d %v", code, body)
@@ -637,7 +641,7 @@ func TestTokensAndMembers(t *testing.T) {
 		t.Fatalf("a removed member's token still works: %d", code)
 	}
 	_, audit := f.call(t, "GET", "/api/v1/audit", f.owner, nil)
-	for _, a := range []string{"api_token.created", "api_token.revoked", "member.added", "member.role_changed", "member.removed"} {
+	for _, a := range []string{"api_token.created", "api_token.revoked", "member.invited", "member.added", "member.role_changed", "member.removed"} {
 		if !strings.Contains(mustJSON(audit), a) {
 			t.Errorf("audit log lacks %s", a)
 		}

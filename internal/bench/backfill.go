@@ -1,7 +1,9 @@
 // Package bench measures labsync: how fast the webhook receiver takes
-// deliveries (in this process or over several `labsync serve` replicas) and
-// how fast a backfill reads a simulated GitLab, printing figures a person
-// compares by eye. It is what the `labsync bench` commands run.
+// deliveries (in this process or over several `labsync serve` replicas),
+// how fast a backfill reads a simulated GitLab, and what a poll cycle
+// costs and how fresh it keeps a project whose webhook is dropped,
+// printing figures a person compares by eye. It is what the `labsync
+// bench` commands run.
 //
 // The bench starts the running executable again as `labsync sandbox`,
 // `labsync serve` or `labsync bench webhooks --drive-only` where a figure

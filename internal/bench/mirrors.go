@@ -351,21 +351,31 @@ func (m *Mirrors) lag(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-// procCPU is a process's CPU time so far, its waited-for children
-// included (the git processes a server runs), from /proc.
-func procCPU(pid int) time.Duration {
+// procTreeCPU is a process's CPU time so far with that of its waited-for
+// children (the git processes a server runs), from /proc (0 where that is
+// not known).
+func procTreeCPU(pid int) time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return 0
+	}
 	var ticks int64
-	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime (fields 14-17)
-		n, _ := strconv.ParseInt(f[i], 10, 64)
+	for _, k := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+		n, err := strconv.ParseInt(f[k], 10, 64)
+		if err != nil {
+			return 0
+		}
 		ticks += n
 	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ on Linux
 }
 
 // clone times `git clone --bare` of one large repository through labsync
@@ -405,13 +415,13 @@ func (m *Mirrors) clone(ctx context.Context, out io.Writer) error {
 			if s.caFile != "" {
 				cmd.Env = append(cmd.Env, "GIT_SSL_CAINFO="+s.caFile)
 			}
-			srv0 := procCPU(s.pid)
+			srv0 := procTreeCPU(s.pid)
 			t0 := time.Now()
 			if b, err := cmd.CombinedOutput(); err != nil {
 				return fmt.Errorf("bench mirrors: clone %s: %v\n%s", s.name, err, b)
 			}
 			s.wall = append(s.wall, time.Since(t0))
-			s.server = append(s.server, procCPU(s.pid)-srv0)
+			s.server = append(s.server, procTreeCPU(s.pid)-srv0)
 			s.client = append(s.client, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 			if commits == "" {
 				c, _ := exec.Command("git", "-C", dest, "rev-list", "--count", "--all").Output()

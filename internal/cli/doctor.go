@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ func newDoctorCmd() *cobra.Command {
 		rawURL, tokenFile, caFile string
 		tokenFlag                 string
 		asJSON, forbidPrivate     bool
+		allowLoopback             bool
 		insecureHTTP              bool
 		proxyFlag                 string
 		timeout                   time.Duration
@@ -44,10 +46,11 @@ environment variable ` + envDoctorToken + `, never from a flag value, so that it
 does not land in shell history or in the process list. Without a token only the
 way to GitLab is checked.
 
-doctor is an operator tool, so it may connect to this machine (loopback);
---forbid-private refuses private address ranges as the service does when
-` + gitlab.EnvForbidPrivate + ` is set. TLS verification is always on: give your
-CA with --ca-file instead.
+doctor applies the address policy the service applies: addresses on this
+machine (loopback) are refused unless --allow-loopback-gitlab is given or
+LABSYNC_ALLOW_LOOPBACK_GITLAB is true (as for the sandbox), and
+--forbid-private (or ` + gitlab.EnvForbidPrivate + `) refuses private address
+ranges. TLS verification is always on: give your CA with --ca-file instead.
 
 doctor reaches GitLab as the service does: through the proxy in
 ` + gitlab.EnvGitLabProxy + ` (or --gitlab-proxy) when set, else through HTTPS_PROXY or
@@ -89,6 +92,10 @@ Exit status: 0 when no step failed, 1 otherwise.`,
 			if err != nil {
 				return fmt.Errorf("doctor: %w", err)
 			}
+			policy, err := doctorPolicy(cmd, allowLoopback, forbidPrivate, os.Getenv)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 
@@ -97,7 +104,7 @@ Exit status: 0 when no step failed, 1 otherwise.`,
 				URL:               rawURL,
 				Token:             tok,
 				CAPEM:             caPEM,
-				Policy:            gitlab.AddressPolicy{AllowLoopback: true, ForbidPrivate: forbidPrivate},
+				Policy:            policy,
 				Proxy:             proxy,
 				AllowInsecureHTTP: insecureHTTP,
 				Timeout:           timeout,
@@ -130,6 +137,7 @@ Exit status: 0 when no step failed, 1 otherwise.`,
 	f.StringVar(&caFile, "ca-file", "", "PEM file with extra CA certificates to trust (your organisation's CA)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON instead of step by step")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "time limit for each network operation")
+	f.BoolVar(&allowLoopback, "allow-loopback-gitlab", false, "allow a GitLab on this machine (loopback), as LABSYNC_ALLOW_LOOPBACK_GITLAB does for the service (default $LABSYNC_ALLOW_LOOPBACK_GITLAB)")
 	f.BoolVar(&forbidPrivate, "forbid-private", false, "refuse GitLab addresses in private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)")
 	f.StringVar(&proxyFlag, "gitlab-proxy", "", "HTTP proxy to reach GitLab through (http://proxy:3128), or none; default $"+gitlab.EnvGitLabProxy+", else HTTPS_PROXY/HTTP_PROXY with NO_PROXY")
 	f.BoolVar(&insecureHTTP, "allow-insecure-http", false, "accept plain http to a GitLab that is not on this machine (the token then crosses the network unencrypted)")
@@ -138,6 +146,35 @@ Exit status: 0 when no step failed, 1 otherwise.`,
 	f.StringVar(&tokenFlag, "token", "", "")
 	_ = f.MarkHidden("token")
 	return cmd
+}
+
+// doctorPolicy is the address policy serve would apply: loopback from
+// --allow-loopback-gitlab, else LABSYNC_ALLOW_LOOPBACK_GITLAB; private
+// ranges refused with --forbid-private, else by LABSYNC_FORBID_PRIVATE_GITLAB.
+// A flag given explicitly wins over its variable.
+func doctorPolicy(cmd *cobra.Command, allowLoopback, forbidPrivate bool, getenv func(string) string) (gitlab.AddressPolicy, error) {
+	p := gitlab.AddressPolicy{AllowLoopback: allowLoopback, ForbidPrivate: forbidPrivate}
+	for _, v := range []struct {
+		flag, env string
+		dst       *bool
+	}{
+		{"allow-loopback-gitlab", "LABSYNC_ALLOW_LOOPBACK_GITLAB", &p.AllowLoopback},
+		{"forbid-private", gitlab.EnvForbidPrivate, &p.ForbidPrivate},
+	} {
+		if cmd.Flags().Changed(v.flag) {
+			continue
+		}
+		raw := strings.TrimSpace(getenv(v.env))
+		if raw == "" {
+			continue
+		}
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return gitlab.AddressPolicy{}, fmt.Errorf("doctor: %s must be true or false (got %q)", v.env, raw)
+		}
+		*v.dst = b
+	}
+	return p, nil
 }
 
 // readDoctorToken reads the token from path ("-" = stdin) or the

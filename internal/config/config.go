@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 
 	"path/filepath"
@@ -70,6 +71,11 @@ type Config struct {
 	// RoleWeb (UI, API and webhook intake) or RoleWorker (background work).
 	// Only RoleAll is valid on SQLite.
 	Role Role
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
+	// Forwarded headers say who the client is (LABSYNC_TRUSTED_PROXIES,
+	// comma-separated CIDRs or addresses). Empty: those headers are ignored
+	// and the client is the connection's peer.
+	TrustedProxies []netip.Prefix
 }
 
 // Role is what a `labsync serve` process does when several share one
@@ -120,6 +126,7 @@ var settings = []setting{
 	{"LABSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long in-flight requests may drain and running jobs may finish on shutdown"},
 	{"LABSYNC_JOB_TIMEOUT", "job-timeout", "30m", "longest one attempt of a background job runs; bounds takeover of a dead replica's jobs"},
 	{"LABSYNC_ROLE", "role", "all", "serve only: all, web (UI, API, webhook intake) or worker (background work); web and worker need PostgreSQL"},
+	{"LABSYNC_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/Forwarded headers name the client (default: none, the headers are ignored)"},
 	{gitlab.EnvGitLabProxy, "gitlab-proxy", "", "HTTP proxy for GitLab traffic (http://proxy:3128), or none; wins over HTTPS_PROXY and HTTP_PROXY, NO_PROXY still applies; give proxy credentials only in the variable"},
 }
 
@@ -181,6 +188,9 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	if c.JobTimeout, err = time.ParseDuration(vals["LABSYNC_JOB_TIMEOUT"]); err != nil || c.JobTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("LABSYNC_JOB_TIMEOUT must be a duration of at least 1s such as 30m (got %q)", vals["LABSYNC_JOB_TIMEOUT"]))
 	}
+	if c.TrustedProxies, err = ParseTrustedProxies(vals["LABSYNC_TRUSTED_PROXIES"]); err != nil {
+		errs = append(errs, err)
+	}
 	if c.GitLabProxy, err = loadProxy(fs, getenv, vals[gitlab.EnvGitLabProxy]); err != nil {
 		errs = append(errs, err)
 	}
@@ -191,6 +201,25 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 		c.PublicURL = "http://" + c.Addr
 	}
 	return c, errors.Join(errs...)
+}
+
+// ParseTrustedProxies reads LABSYNC_TRUSTED_PROXIES: CIDRs or single
+// addresses, separated by commas or spaces. An empty value trusts no proxy.
+func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("LABSYNC_TRUSTED_PROXIES must list CIDRs such as 10.0.0.0/8 or addresses such as 192.0.2.7, separated by commas (got %q)", f)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // loadProxy builds the GitLab proxy from the standard variables and

@@ -203,3 +203,33 @@ func TestHelpDoesNotShowCredentialsFromTheEnvironment(t *testing.T) {
 		t.Fatalf("the flag did not win over the variable: %v", err)
 	}
 }
+
+func TestTrustedProxiesAreReadAsCIDRsAndAddresses(t *testing.T) {
+	cases := []struct {
+		name, value string
+		want        string
+		bad         bool
+	}{
+		{"unset trusts no proxy", "", "[]", false},
+		{"a CIDR and an address", "10.0.0.0/8, 192.0.2.7", "[10.0.0.0/8 192.0.2.7/32]", false},
+		{"IPv6 and an unmasked CIDR", "fd00::1/8 ::ffff:192.0.2.9", "[fd00::/8 192.0.2.9/32]", false},
+		{"a host name is refused", "proxy.internal", "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := load(t, map[string]string{"LABSYNC_TRUSTED_PROXIES": c.value})
+			if c.bad {
+				if err == nil || !strings.Contains(err.Error(), "LABSYNC_TRUSTED_PROXIES") {
+					t.Fatalf("want an error naming LABSYNC_TRUSTED_PROXIES, got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(cfg.TrustedProxies); got != c.want {
+				t.Fatalf("trusted proxies %s, want %s", got, c.want)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package gitlab
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // BaseURL is the address of a GitLab instance in one canonical form: scheme
@@ -19,6 +21,10 @@ type BaseURL struct {
 	scheme string // "http" or "https"
 	host   string // host[:port], lower-case, default port dropped
 	path   string // "" or "/sub/path", no trailing slash
+	// loopback: the host is a loopback literal, or a name (localhost,
+	// *.localhost) that resolved only to loopback addresses when the URL
+	// was normalised.
+	loopback bool
 }
 
 // URLProblem names why a URL is not accepted as a GitLab address.
@@ -129,6 +135,13 @@ type URLOption func(*urlOptions)
 
 type urlOptions struct {
 	allowInsecureHTTP bool
+	// lookup resolves a host name; nil is the system resolver.
+	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+}
+
+// withLookup makes [NormalizeBaseURL] resolve names with lookup (tests).
+func withLookup(lookup func(ctx context.Context, host string) ([]netip.Addr, error)) URLOption {
+	return func(o *urlOptions) { o.lookup = lookup }
 }
 
 // AllowInsecureHTTP lets [NormalizeBaseURL] accept plain http to a host that
@@ -233,14 +246,14 @@ func NormalizeBaseURL(raw string, opts ...URLOption) (BaseURL, error) {
 	if err != nil {
 		return BaseURL{}, err
 	}
-	b := BaseURL{scheme: scheme, host: host, path: p}
+	b := BaseURL{scheme: scheme, host: host, path: p, loopback: isLoopbackHost(hostname, o.lookup)}
 	if p != "" && b.IsGitLabCom() {
 		return BaseURL{}, &URLError{Problem: URLPagePath, Detail: "https://gitlab.com"}
 	}
 	if scheme == "http" && isGitLabComHost(hostname) {
 		return BaseURL{}, &URLError{Problem: URLHTTPGitLabCom, Detail: "https://gitlab.com"}
 	}
-	if scheme == "http" && !isLoopbackHost(hostname) && !o.allowInsecureHTTP {
+	if scheme == "http" && !b.loopback && !o.allowInsecureHTTP {
 		return BaseURL{}, &URLError{Problem: URLInsecureHTTP, Detail: "https://" + host + p}
 	}
 	return b, nil
@@ -283,13 +296,35 @@ func basePath(u *url.URL) (string, error) {
 }
 
 // isLoopbackHost reports whether hostname (without port or brackets) is this
-// machine: localhost, 127.0.0.0/8 or ::1.
-func isLoopbackHost(hostname string) bool {
-	if hostname == "localhost" || strings.HasSuffix(hostname, ".localhost") {
-		return true
+// machine: an address in 127.0.0.0/8 or ::1, or the name localhost or a
+// name under .localhost that resolves to loopback addresses only. RFC 6761
+// reserves those names for loopback, but /etc/hosts or a DNS server may
+// map one elsewhere, where plain http would cross the network; a name that
+// does not resolve is not this machine either.
+func isLoopbackHost(hostname string, lookup func(ctx context.Context, host string) ([]netip.Addr, error)) bool {
+	if a, err := netip.ParseAddr(hostname); err == nil {
+		return a.Unmap().IsLoopback()
 	}
-	a, err := netip.ParseAddr(hostname)
-	return err == nil && a.Unmap().IsLoopback()
+	if hostname != "localhost" && !strings.HasSuffix(hostname, ".localhost") {
+		return false
+	}
+	if lookup == nil {
+		lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	addrs, err := lookup(ctx, hostname)
+	if err != nil || len(addrs) == 0 {
+		return false
+	}
+	for _, a := range addrs {
+		if !a.Unmap().IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
 
 // String returns the canonical URL, for example https://git.example.com/gitlab.
@@ -363,5 +398,7 @@ func (b BaseURL) Insecure() bool { return b.scheme == "http" && !b.IsLoopback() 
 // IsGitLabCom reports whether b is GitLab.com.
 func (b BaseURL) IsGitLabCom() bool { return b.host == "gitlab.com" || b.host == "www.gitlab.com" }
 
-// IsLoopback reports whether b's host is this machine.
-func (b BaseURL) IsLoopback() bool { return isLoopbackHost(b.Hostname()) }
+// IsLoopback reports whether b's host is this machine: a loopback
+// address, or a localhost name that resolved to loopback addresses only
+// when [NormalizeBaseURL] made b.
+func (b BaseURL) IsLoopback() bool { return b.loopback }

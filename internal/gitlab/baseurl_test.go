@@ -1,7 +1,10 @@
 package gitlab
 
 import (
+	"context"
 	"errors"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -124,7 +127,11 @@ func TestPlainHTTPToAnotherHostNeedsTheInsecureOptInAndNeverReachesGitLabCom(t *
 	}{
 		{"loopback needs no opt-in", "http://127.0.0.1:8929", false, "http://127.0.0.1:8929", "", "", false},
 		{"localhost needs no opt-in", "http://localhost:8929", false, "http://localhost:8929", "", "", false},
-		{"a .localhost name needs no opt-in", "http://gitlab.localhost:8929", false, "http://gitlab.localhost:8929", "", "", false},
+		{"a .localhost name that resolves to loopback needs no opt-in", "http://gitlab.localhost:8929", false, "http://gitlab.localhost:8929", "", "", false},
+		{"a .localhost name that resolves elsewhere needs the opt-in", "http://evil.localhost:8929", false, "", URLInsecureHTTP, "https://evil.localhost:8929", false},
+		{"a .localhost name that resolves to loopback and elsewhere needs the opt-in", "http://mixed.localhost", false, "", URLInsecureHTTP, "https://", false},
+		{"a .localhost name that does not resolve needs the opt-in", "http://nowhere.localhost", false, "", URLInsecureHTTP, "https://", false},
+		{"localhost mapped elsewhere is insecure with the opt-in", "http://evil.localhost:8929", true, "http://evil.localhost:8929", "", "", true},
 		{"a remote host without the opt-in", "http://gitlab.corp.example", false, "", URLInsecureHTTP, "insecure-http opt-in", false},
 		{"a private address without the opt-in", "http://10.0.0.5:8080", false, "", URLInsecureHTTP, "https://10.0.0.5:8080", false},
 		{"a name that only ends in localhost", "http://evil-localhost.example", false, "", URLInsecureHTTP, "https://", false},
@@ -138,7 +145,7 @@ func TestPlainHTTPToAnotherHostNeedsTheInsecureOptInAndNeverReachesGitLabCom(t *
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var opts []URLOption
+			opts := []URLOption{withLookup(fakeLookup)}
 			if tc.optIn {
 				opts = append(opts, AllowInsecureHTTP())
 			}
@@ -167,4 +174,23 @@ func TestPlainHTTPToAnotherHostNeedsTheInsecureOptInAndNeverReachesGitLabCom(t *
 	if err := b.UnmarshalText([]byte("http://gitlab.corp.example")); err == nil {
 		t.Fatal("UnmarshalText accepted plain http to a remote host")
 	}
+}
+
+// fakeLookup stands for /etc/hosts and DNS in the .localhost cases.
+func fakeLookup(_ context.Context, host string) ([]netip.Addr, error) {
+	m := map[string][]string{
+		"localhost":        {"127.0.0.1", "::1"},
+		"gitlab.localhost": {"127.0.0.1"},
+		"evil.localhost":   {"10.0.0.5"},
+		"mixed.localhost":  {"127.0.0.1", "192.0.2.1"},
+	}
+	v, ok := m[host]
+	if !ok {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	var out []netip.Addr
+	for _, a := range v {
+		out = append(out, netip.MustParseAddr(a))
+	}
+	return out, nil
 }

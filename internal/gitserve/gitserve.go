@@ -16,8 +16,9 @@
 // select; 403 for git-receive-pack (labsync never takes pushes); 503 while a
 // selected project's first mirror is not made yet. Every clone or fetch
 // (each info/refs request that starts one) is audited through the
-// [Authorizer]. A client that stops sending or reading for IdleTimeout, or
-// whose request runs past MaxDuration, is cut off.
+// [Authorizer]. A client that takes longer than BodyTimeout to send its
+// request, stops reading the answer for IdleTimeout, or whose request runs
+// past MaxDuration, is cut off.
 //
 // This package must never serve git-receive-pack or any file of a mirror
 // other than through upload-pack, never build a file path from the request
@@ -79,7 +80,11 @@ type Config struct {
 	Access  Authorizer
 	// Git is the git program; "git" from PATH when empty.
 	Git string
-	// IdleTimeout cuts off a client that neither sends nor reads for this
+	// BodyTimeout is how long a client may take to send a request's body
+	// (the wants and haves of a clone); 10s when zero, as the server's
+	// other request bodies.
+	BodyTimeout time.Duration
+	// IdleTimeout cuts off a client that stops reading the answer for this
 	// long; 60s when zero.
 	IdleTimeout time.Duration
 	// MaxDuration bounds one request; 1h when zero.
@@ -103,6 +108,9 @@ type Handler struct {
 func New(cfg Config) *Handler {
 	if cfg.Git == "" {
 		cfg.Git = "git"
+	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = 10 * time.Second
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 60 * time.Second
@@ -270,7 +278,13 @@ func (h *Handler) backend(w http.ResponseWriter, r *http.Request, dir, op string
 		_ = rc.SetWriteDeadline(time.Now())
 	})
 	defer stop()
-	extend(rc.SetReadDeadline)
+	// The body must arrive within BodyTimeout (never extended by a client
+	// that drips it); the answer's deadline moves with every write.
+	bodyBy := time.Now().Add(h.cfg.BodyTimeout)
+	if bodyBy.After(deadline) {
+		bodyBy = deadline
+	}
+	_ = rc.SetReadDeadline(bodyBy)
 	extend(rc.SetWriteDeadline)
 
 	// The CGI sees only the mirror's own directory as its project root and
@@ -278,7 +292,6 @@ func (h *Handler) backend(w http.ResponseWriter, r *http.Request, dir, op string
 	in := r.Clone(ctx)
 	in.URL.Path = "/" + op
 	in.URL.RawPath = ""
-	in.Body = &idleReader{r: r.Body, extend: func() { extend(rc.SetReadDeadline) }}
 	cg := &cgi.Handler{
 		Path: h.gitPath(),
 		Args: []string{"http-backend"},
@@ -310,15 +323,6 @@ func (h *Handler) gitPath() string {
 	}
 	return p
 }
-
-// idleReader renews the read deadline before each read of the body.
-type idleReader struct {
-	r      io.ReadCloser
-	extend func()
-}
-
-func (i *idleReader) Read(p []byte) (int, error) { i.extend(); return i.r.Read(p) }
-func (i *idleReader) Close() error               { return i.r.Close() }
 
 // idleWriter renews the write deadline before each write of the answer.
 type idleWriter struct {

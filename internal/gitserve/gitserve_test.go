@@ -307,7 +307,7 @@ func TestARevokedTokenGets401AndGitRefusesToPush(t *testing.T) {
 }
 
 func TestASlowClientIsCutOff(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.IdleTimeout = 300 * time.Millisecond })
+	f := newFixture(t, func(c *Config) { c.BodyTimeout = 300 * time.Millisecond })
 	conn, err := net.Dial("tcp", strings.TrimPrefix(f.labsync.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@
 // keys must never print, log or return key material (only key ids), must
 // never replace a development key file before the database has committed to
 // the key it holds, and must never start with a KEK that did not wrap the
-// database's keys.
+// database's keys, or with a data key that does not unwrap.
 package keys
 
 import (
@@ -43,7 +43,8 @@ func DevKEKPath(dataDir string) string { return filepath.Join(dataDir, "kek.dev"
 // naming LABSYNC_KEK — except where a development rotation was interrupted
 // after the database switched to the new development key but before its
 // file replaced the old one: Load then finishes the rename and returns the
-// new key.
+// new key. It fails, naming each organisation, when a stored data key does
+// not unwrap with the KEK (tampered or truncated).
 func Load(ctx context.Context, st *store.Store, c Config, log *slog.Logger) (*vault.LocalKEK, error) {
 	var kek *vault.LocalKEK
 	if !c.KEK.IsZero() {
@@ -79,6 +80,11 @@ func Load(ctx context.Context, st *store.Store, c Config, log *slog.Logger) (*va
 		}
 		return nil, fmt.Errorf("the key-encryption key in use (%s) is not the one that wrapped this database's keys (%s): "+
 			"set LABSYNC_KEK to the key this database was last rotated to", kek.ID(), id)
+	}
+	// Every organisation's data key must unwrap now, not when one of its
+	// integrations is next used.
+	if err := vault.CheckKeys(ctx, kek, st.OrgKeys()); err != nil {
+		return nil, err
 	}
 	return kek, nil
 }

@@ -96,7 +96,9 @@ func (s *Sandbox) liveProject(id int64) *project {
 // deletion is delayed (the gitlab.com profile, self-managed from 18.0) the
 // project is first marked for deletion, as Projects::MarkForDeletionService
 // does: archived, its name and path suffixed with "-deletion_scheduled-<id>"
-// (from 18.0; "-deleted-<id>" before), marked_for_deletion_at and
+// (from 18.0 here; GitLab switched behind the feature flag
+// rename_group_path_upon_deletion_scheduling, gitlab#526081, so the release
+// is approximate; "-deleted-<id>" before), marked_for_deletion_at and
 // marked_for_deletion_on set to today; it stays readable and listed until
 // Config.DeletionDelay has passed on the sandbox clock, then it is gone.
 // Deleting a project already marked deletes it at once, like
@@ -299,9 +301,12 @@ func (s *Sandbox) DeleteIssue(projectID, iid int64) (Change, error) {
 
 // MoveIssue moves an issue to another project, as POST
 // /projects/:id/issues/:issue_iid/move does (Issues::MoveService): a new
-// issue with a new id and the target's next iid, the same title,
-// description, author, assignee and labels, opened now; the old issue is
-// closed and its moved_to_id names the new one. Issue hooks fire in both
+// issue with a new id and the target's next iid, copied from the old one's
+// attributes (title, description, author, assignee, labels, state and
+// created_at: MoveService merges the original's serializable_hash into the
+// new issue's params); its updated_at is the move's time (the sandbox's
+// choice, so updated_after polls see it); the old issue is closed and its
+// moved_to_id names the new one. Issue hooks fire in both
 // projects: "close" for the old issue, "open" for the new. Merge requests
 // cannot be moved in GitLab.
 func (s *Sandbox) MoveIssue(projectID, iid, toProjectID int64) (Change, error) {
@@ -327,7 +332,7 @@ func (s *Sandbox) MoveIssue(projectID, iid, toProjectID int64) (Change, error) {
 		now := s.clock().UTC().Truncate(time.Millisecond)
 		s.nextIssueID++
 		is := &issue{id: s.nextIssueID, iid: to.nextIssIID, p: to, title: old.title, description: old.description, authorID: old.authorID,
-			assigneeID: old.assigneeID, labels: slices.Clone(old.labels), created: now, updated: now}
+			assigneeID: old.assigneeID, labels: slices.Clone(old.labels), state: old.state, closed: old.closed, created: old.created, updated: now}
 		to.nextIssIID++
 		to.issues = append(to.issues, is)
 		s.issues = insertSorted(s.issues, is, func(i *issue) (time.Time, int64) { return i.created, i.id })

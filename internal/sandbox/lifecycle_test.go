@@ -417,8 +417,9 @@ func TestAMovedIssueIsClosedWithMovedToIDAndReopensInTheTarget(t *testing.T) {
 	if old["state"] != "closed" || old["moved_to_id"] != moved["id"] || moved["id"] == nil {
 		t.Errorf("old issue: state %v moved_to_id %v; new id %v", old["state"], old["moved_to_id"], moved["id"])
 	}
-	if moved["title"] != title || moved["state"] != "opened" || moved["moved_to_id"] != nil || moved["project_id"] != float64(2) {
-		t.Errorf("new issue: %v %v %v %v", moved["title"], moved["state"], moved["moved_to_id"], moved["project_id"])
+	if moved["title"] != title || moved["state"] != "opened" || moved["moved_to_id"] != nil || moved["project_id"] != float64(2) ||
+		moved["created_at"] != old["created_at"] {
+		t.Errorf("new issue: %v %v %v %v created %v (old %v)", moved["title"], moved["state"], moved["moved_to_id"], moved["project_id"], moved["created_at"], old["created_at"])
 	}
 	if got := total(t, sb, "/api/v4/projects/2/issues", tok); got != 3 {
 		t.Errorf("target X-Total %d, want 3", got)

@@ -32,6 +32,8 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	prefixes []prefixHandler
+	// bodyLimits bound slow request bodies (slowbodies.go).
+	bodyLimits BodyLimits
 }
 
 // New returns a server with the operational endpoints mounted.
@@ -165,7 +167,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // requests finish for up to drain, and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration) error {
 	hs := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           limitBodies(s.Handler(), s.bodyLimits),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

@@ -61,6 +61,7 @@ type upsert struct {
 	now          time.Time
 	projects     map[int64]int64 // GitLab project id -> projects.id (0: unknown)
 	touched      map[int64]bool  // projects.id
+	changed      map[int64]bool  // projects.id with a created or changed row
 	Changed      int
 	skipped      int
 }
@@ -76,7 +77,7 @@ func (s *Store) withUpsert(ctx context.Context, tx *sql.Tx, orgID, integrationID
 	var res UpsertResult
 	run := func(tx *sql.Tx) error {
 		u := &upsert{s: s, tx: tx, orgID: orgID, integ: integrationID, source: source, now: s.Now(),
-			projects: map[int64]int64{}, touched: map[int64]bool{}}
+			projects: map[int64]int64{}, touched: map[int64]bool{}, changed: map[int64]bool{}}
 		if s.dialect == Postgres {
 			// Feed ids must become visible in order, or a reader that saw
 			// id 10 would never see a later-committed 9: writers of the
@@ -144,6 +145,18 @@ func (u *upsert) touchProjects(ctx context.Context) error {
 	for id := range u.touched {
 		if _, err := u.tx.ExecContext(ctx, q, u.now, u.orgID, id); err != nil {
 			return fmt.Errorf("store: unable to update project last-seen: %w", err)
+		}
+	}
+	if u.source != SourcePoll {
+		return nil
+	}
+	// A poll that changed a project's rows found changes its webhook had
+	// not delivered (or not yet): that project is polled every minute for
+	// a while, whatever the other projects' webhooks do.
+	for id := range u.changed {
+		if _, err := u.tx.ExecContext(ctx, `UPDATE projects SET poll_found_changes_at = $1 WHERE org_id = $2 AND id = $3`,
+			u.now, u.orgID, id); err != nil {
+			return fmt.Errorf("store: unable to record the changes a poll found: %w", err)
 		}
 	}
 	return nil
@@ -369,6 +382,7 @@ func (u *upsert) flush(ctx context.Context, ps []pending) error {
 		rows = append(rows, []any{u.orgID, u.integ, p.entity, p.entityID, action, u.source, u.now, p.projectID, p.gitlabID, upd})
 		u.Changed++
 		u.touched[p.projectID] = true
+		u.changed[p.projectID] = true
 	}
 	return u.bulk(ctx, "events", cols, rows, "", func(*sql.Rows) error { return nil })
 }

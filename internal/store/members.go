@@ -29,7 +29,9 @@ type User struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// Member is a user's membership of one organisation.
+// Member is a user's membership of one organisation. LastSignInAt is the
+// member's last sign-in into this organisation, never their sign-ins
+// elsewhere.
 type Member struct {
 	UserID       int64      `json:"user_id"`
 	Email        string     `json:"email"`
@@ -99,10 +101,11 @@ func (s *Store) MemberRole(ctx context.Context, orgID, userID int64) (Role, erro
 	return r, nil
 }
 
-// Members lists org's members, owners first.
+// Members lists org's members, owners first, with facts of this
+// organisation only: LastSignInAt is the last sign-in into org.
 func (s *Store) Members(ctx context.Context, orgID int64) ([]Member, error) {
 	rows, err := s.rdb.QueryContext(ctx, `
-		SELECT u.id, u.email, u.name, m.role, m.created_at, u.last_sign_in_at
+		SELECT u.id, u.email, u.name, m.role, m.created_at, m.last_sign_in_at
 		FROM memberships m JOIN users u ON u.id = m.user_id
 		WHERE m.org_id = $1
 		ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.email`, orgID)

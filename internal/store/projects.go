@@ -26,30 +26,52 @@ type Project struct {
 	Archived          bool   `json:"archived"`
 	// ObjectFormat is sha1 or sha256 (repository_object_format, GitLab
 	// 16.9); sha256 projects are ingested like the others.
-	ObjectFormat   string          `json:"object_format"`
-	CIEnabled      bool            `json:"ci_enabled"`
-	Selected       bool            `json:"selected"`
-	LastActivityAt *time.Time      `json:"last_activity_at,omitempty"`
-	LastSeenAt     *time.Time      `json:"last_seen_at,omitempty"`
-	LastWebhookAt  *time.Time      `json:"last_webhook_at,omitempty"`
-	Raw            json.RawMessage `json:"-"`
-	UpdatedAt      time.Time       `json:"updated_at"`
+	ObjectFormat   string     `json:"object_format"`
+	CIEnabled      bool       `json:"ci_enabled"`
+	Selected       bool       `json:"selected"`
+	LastActivityAt *time.Time `json:"last_activity_at,omitempty"`
+	LastSeenAt     *time.Time `json:"last_seen_at,omitempty"`
+	LastWebhookAt  *time.Time `json:"last_webhook_at,omitempty"`
+	// LastPollAt is when a poll last covered the project and FreshAsOf
+	// the time its data is known complete up to (the start of that poll).
+	LastPollAt *time.Time `json:"last_poll_at,omitempty"`
+	FreshAsOf  *time.Time `json:"fresh_as_of,omitempty"`
+	// PollFoundChangesAt is when a poll last changed its rows: changes its
+	// webhook had not delivered.
+	PollFoundChangesAt *time.Time `json:"poll_found_changes_at,omitempty"`
+	// Gone is empty for a project that is there, or one of the Gone*
+	// kinds, with GoneReason saying what labsync saw and GoneAt when.
+	Gone       string     `json:"gone,omitempty"`
+	GoneReason string     `json:"gone_reason,omitempty"`
+	GoneAt     *time.Time `json:"gone_at,omitempty"`
+	// PreviousPath is the path the project had before its last rename or
+	// transfer (its rows stay: they are keyed by GitLab id, not path).
+	PreviousPath  string     `json:"previous_path,omitempty"`
+	PathChangedAt *time.Time `json:"path_changed_at,omitempty"`
+	// DataPurgedAt is when the synced data of a gone project was deleted.
+	DataPurgedAt *time.Time      `json:"data_purged_at,omitempty"`
+	Raw          json.RawMessage `json:"-"`
+	UpdatedAt    time.Time       `json:"updated_at"`
 }
 
 const projectColumns = `id, org_id, integration_id, gitlab_id, path_with_namespace, namespace_path, name, web_url, default_branch,
-	visibility, archived, object_format, ci_enabled, selected, last_activity_at, last_seen_at, last_webhook_at, updated_at`
+	visibility, archived, object_format, ci_enabled, selected, last_activity_at, last_seen_at, last_webhook_at, updated_at,
+	last_poll_at, fresh_as_of, poll_found_changes_at, gone, gone_reason, gone_at, previous_path, path_changed_at, data_purged_at`
 
 func scanProject(row interface{ Scan(...any) error }) (Project, error) {
 	var p Project
 	err := row.Scan(&p.ID, &p.OrgID, &p.IntegrationID, &p.GitLabID, &p.PathWithNamespace, &p.NamespacePath, &p.Name, &p.WebURL,
 		&p.DefaultBranch, &p.Visibility, &p.Archived, &p.ObjectFormat, &p.CIEnabled, &p.Selected, &p.LastActivityAt, &p.LastSeenAt,
-		&p.LastWebhookAt, &p.UpdatedAt)
+		&p.LastWebhookAt, &p.UpdatedAt, &p.LastPollAt, &p.FreshAsOf, &p.PollFoundChangesAt, &p.Gone, &p.GoneReason, &p.GoneAt,
+		&p.PreviousPath, &p.PathChangedAt, &p.DataPurgedAt)
 	return p, err
 }
 
 // UpsertDiscoveredProjects saves what discovery (or a webhook's project
 // block) says about projects, in one transaction. It never changes whether
-// a project is selected.
+// a project is selected. A project seen again is no longer gone; one whose
+// path changed (a rename or a transfer) keeps its rows and remembers its
+// previous path.
 func (s *Store) UpsertDiscoveredProjects(ctx context.Context, orgID, integrationID int64, ps []Project) error {
 	if len(ps) == 0 {
 		return nil
@@ -60,7 +82,13 @@ func (s *Store) UpsertDiscoveredProjects(ctx context.Context, orgID, integration
 				web_url, default_branch, visibility, archived, object_format, ci_enabled, last_activity_at, raw, updated_at, discovered_at)
 			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15
 			WHERE EXISTS (SELECT 1 FROM integrations WHERE id = $2 AND org_id = $1)
-			ON CONFLICT (integration_id, gitlab_id) DO UPDATE SET path_with_namespace = excluded.path_with_namespace,
+			ON CONFLICT (integration_id, gitlab_id) DO UPDATE SET
+				previous_path = CASE WHEN projects.path_with_namespace <> excluded.path_with_namespace
+					THEN projects.path_with_namespace ELSE projects.previous_path END,
+				path_changed_at = CASE WHEN projects.path_with_namespace <> excluded.path_with_namespace
+					THEN excluded.updated_at ELSE projects.path_changed_at END,
+				gone = '', gone_reason = '', gone_at = NULL, data_purged_at = NULL,
+				path_with_namespace = excluded.path_with_namespace,
 				namespace_path = excluded.namespace_path, name = excluded.name, web_url = excluded.web_url,
 				default_branch = excluded.default_branch, visibility = excluded.visibility, archived = excluded.archived,
 				object_format = excluded.object_format, ci_enabled = excluded.ci_enabled,

@@ -16,6 +16,9 @@ const (
 	ProgressForbidden = "forbidden" // GitLab answered 403: e.g. CI/CD disabled
 	ProgressNotFound  = "not_found" // GitLab answered 404: gone or no access
 	ProgressFailed    = "failed"
+	// ProgressCIDisabled: the project has CI/CD disabled, so its pipelines
+	// are skipped; not an error.
+	ProgressCIDisabled = "ci_disabled"
 )
 
 // Progress is the checkpoint and counters of one (integration, project,
@@ -169,7 +172,13 @@ type SyncState struct {
 	ActivityWatermark *time.Time `json:"-"`
 	SweepOffset       int64      `json:"-"`
 	Requests          int64      `json:"requests"`
-	UpdatedAt         time.Time  `json:"updated_at"`
+	// SeesInstance says the credential saw the whole instance at the last
+	// discovery (an administrator), and VisibleProjects how many projects
+	// that discovery listed: the poller decides from them whether asking
+	// instance-wide is cheaper than asking through the selection.
+	SeesInstance    bool      `json:"sees_instance"`
+	VisibleProjects int64     `json:"visible_projects"`
+	UpdatedAt       time.Time `json:"updated_at"`
 }
 
 // SyncStateFor returns an integration's sync state (idle when it never
@@ -177,10 +186,10 @@ type SyncState struct {
 func (s *Store) SyncStateFor(ctx context.Context, orgID, integrationID int64) (SyncState, error) {
 	st := SyncState{IntegrationID: integrationID, State: SyncIdle}
 	err := s.db.QueryRowContext(ctx, `SELECT state, reason, concurrency, lease_owner, lease_until, started_at, finished_at, discovered_at,
-			mr_watermark, issue_watermark, activity_watermark, sweep_offset, requests, updated_at
+			mr_watermark, issue_watermark, activity_watermark, sweep_offset, requests, updated_at, sees_instance, visible_projects
 		FROM sync_state WHERE org_id = $1 AND integration_id = $2`, orgID, integrationID).Scan(&st.State, &st.Reason, &st.Concurrency,
 		&st.LeaseOwner, &st.LeaseUntil, &st.StartedAt, &st.FinishedAt, &st.DiscoveredAt, &st.MRWatermark, &st.IssueWatermark,
-		&st.ActivityWatermark, &st.SweepOffset, &st.Requests, &st.UpdatedAt)
+		&st.ActivityWatermark, &st.SweepOffset, &st.Requests, &st.UpdatedAt, &st.SeesInstance, &st.VisibleProjects)
 	if errors.Is(err, sql.ErrNoRows) {
 		if _, err := s.Integration(ctx, orgID, integrationID); err != nil {
 			return st, err
@@ -196,15 +205,15 @@ func (s *Store) SyncStateFor(ctx context.Context, orgID, integrationID int64) (S
 // SaveSyncState writes an integration's sync state except its lease.
 func (s *Store) SaveSyncState(ctx context.Context, orgID int64, st SyncState) error {
 	res, err := s.db.ExecContext(ctx, `INSERT INTO sync_state (integration_id, org_id, state, reason, concurrency, started_at, finished_at,
-			discovered_at, mr_watermark, issue_watermark, activity_watermark, sweep_offset, requests, updated_at)
-		SELECT id, org_id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM integrations WHERE id = $13 AND org_id = $14
+			discovered_at, mr_watermark, issue_watermark, activity_watermark, sweep_offset, requests, updated_at, sees_instance, visible_projects)
+		SELECT id, org_id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $15, $16 FROM integrations WHERE id = $13 AND org_id = $14
 		ON CONFLICT (integration_id) DO UPDATE SET state = excluded.state, reason = excluded.reason, concurrency = excluded.concurrency,
 			started_at = excluded.started_at, finished_at = excluded.finished_at, discovered_at = excluded.discovered_at,
 			mr_watermark = excluded.mr_watermark, issue_watermark = excluded.issue_watermark,
 			activity_watermark = excluded.activity_watermark, sweep_offset = excluded.sweep_offset, requests = excluded.requests,
-			updated_at = excluded.updated_at`,
+			updated_at = excluded.updated_at, sees_instance = excluded.sees_instance, visible_projects = excluded.visible_projects`,
 		st.State, st.Reason, st.Concurrency, utcPtr(st.StartedAt), utcPtr(st.FinishedAt), utcPtr(st.DiscoveredAt), utcPtr(st.MRWatermark),
-		utcPtr(st.IssueWatermark), utcPtr(st.ActivityWatermark), st.SweepOffset, st.Requests, s.Now(), st.IntegrationID, orgID)
+		utcPtr(st.IssueWatermark), utcPtr(st.ActivityWatermark), st.SweepOffset, st.Requests, s.Now(), st.IntegrationID, orgID, st.SeesInstance, st.VisibleProjects)
 	if err != nil {
 		return fmt.Errorf("store: unable to save sync state: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	gl "gitlab.com/gitlab-org/api/client-go/v2"
 
 	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/store"
 )
 
 // conn is one run's way to GitLab: the integration's client, its pacer and
@@ -34,8 +35,22 @@ type conn struct {
 // newConn returns a connection to one integration's GitLab with at most
 // the service's concurrency of requests in flight.
 func (s *Service) newConn(client *gitlab.Client, integrationID int64) *conn {
+	return s.newConnN(client, integrationID, s.opts.Concurrency)
+}
+
+// newConnN returns a connection with at most n requests in flight.
+func (s *Service) newConnN(client *gitlab.Client, integrationID int64, n int) *conn {
 	return &conn{svc: s, client: client, pacer: s.pacerFor(integrationID), integ: integrationID,
-		inFlight: make(chan struct{}, max(1, s.opts.Concurrency))}
+		inFlight: make(chan struct{}, max(1, n))}
+}
+
+// concurrencyFor is the request concurrency of an integration: its own
+// setting, or the service default.
+func (s *Service) concurrencyFor(st store.SyncSettings) int {
+	if st.RequestConcurrency > 0 {
+		return st.RequestConcurrency
+	}
+	return s.opts.Concurrency
 }
 
 // page is one answer of a list endpoint.

@@ -67,6 +67,9 @@ func (w *pollWorker) Work(ctx context.Context, _ *river.Job[PollArgs]) error {
 // sync state (it synced before) and is not stopped, and a ModeBackfill
 // sync for every one whose sync was left running by a worker that died.
 func (s *Service) PollAll(ctx context.Context) error {
+	if _, err := s.PurgeLostProjects(ctx); err != nil {
+		s.log.Warn("purging the data of lost projects failed; retried at the next tick", "err", err)
+	}
 	states, err := s.st.SyncStates(ctx)
 	if err != nil {
 		return err
@@ -133,4 +136,37 @@ func (s *Service) Register(runner *jobs.Runner) {
 	jobs.Add(runner, &pollWorker{svc: s})
 	runner.AddPeriodic(river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
 		func() (river.JobArgs, *river.InsertOpts) { return PollArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+}
+
+// LostDataGrace is how long the data of a project the credential can no
+// longer see (deleted, access revoked, no longer a member) is kept before
+// it is hard-deleted, unless the integration keeps such data. Discovery
+// re-checks every hour, so a project that comes back within the grace
+// keeps its data; with the once-a-minute sweep, the data is gone well
+// within 24 hours of the loss being noticed.
+const LostDataGrace = 12 * time.Hour
+
+// PurgeLostProjects hard-deletes, across organisations, the synced data of
+// every project lost longer than LostDataGrace ago whose integration does
+// not keep lost projects' data; the project row stays with its reason. It
+// returns how many projects it purged. PollAll runs it every minute.
+func (s *Service) PurgeLostProjects(ctx context.Context) (int, error) {
+	lost, err := s.st.LostProjectsToPurge(ctx, s.st.Now().Add(-LostDataGrace))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, l := range lost {
+		counts, err := s.st.PurgeProjectData(ctx, l.OrgID, l.IntegrationID, l.ProjectID)
+		if err != nil {
+			return n, err
+		}
+		n++
+		s.log.Info("purged the data of a project the credential can no longer see", "integration", l.IntegrationID,
+			"project", l.GitLabID, "rows", counts.Total())
+	}
+	if n > 0 {
+		s.changed()
+	}
+	return n, nil
 }

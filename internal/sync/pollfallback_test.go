@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,4 +155,109 @@ func TestPollResumesASyncWhoseWorkerDied(t *testing.T) {
 	if q := queued(); q["backfill"] != 1 {
 		t.Fatalf("the orphaned sync was not resumed: %v", q)
 	}
+}
+
+// TestASilentProjectIsPolledEveryMinuteWhileOthersDeliver: webhooks
+// deliver for every selected project but one; the integration is polled
+// every minute for that one (it used to drop to every 15 minutes as soon
+// as any delivery arrived), and its freshness shows why. Once it delivers
+// too, the integration goes back to every 15 minutes.
+func TestASilentProjectIsPolledEveryMinuteWhileOthersDeliver(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, small("17.11"))
+	svc := f.service(labsync.Options{Concurrency: 3})
+	f.selectAll(t, svc)
+	for _, mode := range []labsync.Mode{labsync.ModeFull, labsync.ModePoll} {
+		if err := svc.Run(ctx, f.org, f.integ, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := f.st.Now()
+	if _, err := f.st.InsertDeliveries(ctx, []store.Delivery{{OrgID: f.org, IntegrationID: f.integ, DedupeKey: "recent",
+		EventKind: "push", Headers: "{}", Body: []byte("{}"), ReceivedAt: now, Status: "ignored"}}); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := f.st.AllProjects(ctx, f.org, f.integ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var silent store.Project
+	for _, p := range ps {
+		if !p.Selected {
+			continue
+		}
+		if silent.ID == 0 {
+			silent = p
+			continue
+		}
+		if _, err := f.st.DB().ExecContext(ctx, `UPDATE projects SET last_webhook_at = $1 WHERE id = $2`, now, p.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, _ := f.st.Integration(ctx, f.org, f.integ)
+	plan, err := svc.PollPlanFor(ctx, in)
+	if err != nil || plan.Every != time.Minute || !strings.Contains(plan.Reason, silent.PathWithNamespace) {
+		t.Fatalf("plan %+v, %v; want every minute naming %s", plan, err, silent.PathWithNamespace)
+	}
+	fs, err := svc.ProjectFreshness(ctx, f.org, f.integ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range fs {
+		want := labsync.HealthyPollEvery
+		if x.ProjectID == silent.GitLabID {
+			want = labsync.QuietPollEvery
+		}
+		if x.Plan.Every != want || x.FreshAsOf == nil {
+			t.Fatalf("%s: plan %+v fresh %v, want every %s", x.Path, x.Plan, x.FreshAsOf, want)
+		}
+	}
+	if _, err := f.st.DB().ExecContext(ctx, `UPDATE projects SET last_webhook_at = $1 WHERE id = $2`, now, silent.ID); err != nil {
+		t.Fatal(err)
+	}
+	if plan, _ := svc.PollPlanFor(ctx, in); plan.Every != labsync.HealthyPollEvery {
+		t.Fatalf("every project delivers, plan %+v", plan)
+	}
+}
+
+// TestAProjectsLastDeliveryComesFromTheInbox: a delivery for a project
+// that changed no row (an ignored event) still counts as its webhook
+// working: its plan is every 15 minutes while the integration's webhooks
+// deliver.
+func TestAProjectsLastDeliveryComesFromTheInbox(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, small("17.11"))
+	svc := f.service(labsync.Options{Concurrency: 3})
+	f.selectAll(t, svc)
+	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := f.st.AllProjects(ctx, f.org, f.integ)
+	var p store.Project
+	for _, x := range ps {
+		if x.Selected {
+			p = x
+			break
+		}
+	}
+	pid := p.GitLabID
+	now := f.st.Now()
+	if _, err := f.st.InsertDeliveries(ctx, []store.Delivery{{OrgID: f.org, IntegrationID: f.integ, DedupeKey: "note-1",
+		EventKind: "note", Headers: "{}", Body: []byte("{}"), ReceivedAt: now, Status: "ignored", ProjectGitLabID: &pid}}); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := svc.ProjectFreshness(ctx, f.org, f.integ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range fs {
+		if x.ProjectID != pid {
+			continue
+		}
+		if x.LastWebhookAt == nil || x.LastWebhookAt.Sub(now).Abs() > time.Second || x.Plan.Every != labsync.HealthyPollEvery {
+			t.Fatalf("after an ignored delivery: %+v", x)
+		}
+		return
+	}
+	t.Fatal("the project is not shown")
 }

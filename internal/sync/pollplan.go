@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/labsync/labsync/internal/store"
@@ -33,15 +35,118 @@ type PollPlan struct {
 	MissedAt *time.Time `json:"poll_found_changes_at,omitempty"`
 }
 
-// PollPlanFor decides the poll interval of in from its webhook health.
+// PollPlanFor decides the poll interval of in from its webhook health,
+// integration-wide and per selected project: the integration is polled as
+// often as its most stale project needs (a project whose webhook is
+// missing or silent while the others deliver is polled every minute).
 func (s *Service) PollPlanFor(ctx context.Context, in store.Integration) (PollPlan, error) {
 	last, missed, err := s.st.PollTimes(ctx, in.OrgID, in.ID)
 	if err != nil {
 		return PollPlan{}, err
 	}
-	p := PlanPoll(s.st.Now(), in.WebhookLastReceivedAt, missed)
+	now := s.st.Now()
+	p := PlanPoll(now, in.WebhookLastReceivedAt, missed)
 	p.LastPollAt, p.MissedAt = last, missed
+	if p.Every == QuietPollEvery {
+		return p, nil
+	}
+	ps, err := s.st.SelectedOrGoneProjects(ctx, in.OrgID, in.ID)
+	if err != nil {
+		return PollPlan{}, err
+	}
+	var stale []string
+	for _, pr := range ps {
+		if !pr.Selected {
+			continue
+		}
+		if pp := PlanProjectPoll(now, pr); pp.Every == QuietPollEvery {
+			stale = append(stale, pr.PathWithNamespace)
+		}
+	}
+	if len(stale) > 0 {
+		p.Every = QuietPollEvery
+		p.EverySecs = int(p.Every / time.Second)
+		p.Reason = fmt.Sprintf("%d selected project(s) without a webhook delivery in the last %s while others deliver (%s): polling every minute",
+			len(stale), WebhooksQuietAfter, strings.Join(stale[:min(3, len(stale))], ", "))
+		if len(stale) > 3 {
+			p.Reason = strings.Replace(p.Reason, "):", ", …):", 1)
+		}
+	}
 	return p, nil
+}
+
+// PlanProjectPoll is the rule for one project while the integration's
+// webhooks deliver: every minute when the project never had a webhook
+// delivery, had none within WebhooksQuietAfter, or a poll found changes
+// its webhook had not delivered in the last hour; otherwise every 15
+// minutes. (A quiet project with a working webhook looks like a silent
+// one; polling it every minute costs nothing extra, since the poll asks
+// through its group's endpoints anyway.)
+func PlanProjectPoll(now time.Time, p store.Project) PollPlan {
+	pp := PollPlan{Every: QuietPollEvery}
+	switch {
+	case p.LastWebhookAt == nil:
+		pp.Reason = "no webhook delivery received for this project yet: polling every minute"
+	case now.Sub(*p.LastWebhookAt) > WebhooksQuietAfter:
+		pp.Reason = "no webhook delivery for this project since " + p.LastWebhookAt.UTC().Format(time.RFC3339) + ": polling every minute"
+	case p.PollFoundChangesAt != nil && now.Sub(*p.PollFoundChangesAt) < missedChangesWindow:
+		pp.Reason = "polling found changes this project's webhook had not delivered (at " + p.PollFoundChangesAt.UTC().Format(time.RFC3339) + "): polling every minute"
+	default:
+		pp.Every = HealthyPollEvery
+		pp.Reason = "this project's webhook delivers: polling every 15 minutes as a safety net"
+	}
+	pp.EverySecs = int(pp.Every / time.Second)
+	pp.LastPollAt, pp.MissedAt = p.LastPollAt, p.PollFoundChangesAt
+	return pp
+}
+
+// ProjectFreshness is how fresh one project's data is, for the API and UI.
+type ProjectFreshness struct {
+	ProjectID     int64      `json:"project_id"`
+	Path          string     `json:"path_with_namespace"`
+	Selected      bool       `json:"selected"`
+	LastWebhookAt *time.Time `json:"last_webhook_at,omitempty"`
+	LastPollAt    *time.Time `json:"last_poll_at,omitempty"`
+	// FreshAsOf is the time the project's data is known complete up to:
+	// the start of the last poll that covered it, or its last webhook
+	// delivery when that is later and its webhook is healthy.
+	FreshAsOf *time.Time `json:"fresh_as_of,omitempty"`
+	// Plan is how often the project is polled now, and why.
+	Plan PollPlan `json:"poll_plan"`
+	// CIEnabled is false for a project whose pipelines are skipped.
+	CIEnabled bool `json:"ci_enabled"`
+	Archived  bool `json:"archived"`
+	// Gone and GoneReason say why a project is no longer synced.
+	Gone         string     `json:"gone,omitempty"`
+	GoneReason   string     `json:"gone_reason,omitempty"`
+	GoneAt       *time.Time `json:"gone_at,omitempty"`
+	DataPurgedAt *time.Time `json:"data_purged_at,omitempty"`
+	// PreviousPath is the path before the last rename or transfer.
+	PreviousPath  string     `json:"previous_path,omitempty"`
+	PathChangedAt *time.Time `json:"path_changed_at,omitempty"`
+}
+
+// ProjectFreshness lists, for org's integration, every selected or gone
+// project with its last webhook delivery, last poll, how fresh its data
+// is, its poll plan, and why it is no longer synced when it is gone.
+func (s *Service) ProjectFreshness(ctx context.Context, orgID, integrationID int64) ([]ProjectFreshness, error) {
+	ps, err := s.st.SelectedOrGoneProjects(ctx, orgID, integrationID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.st.Now()
+	out := make([]ProjectFreshness, 0, len(ps))
+	for _, p := range ps {
+		f := ProjectFreshness{ProjectID: p.GitLabID, Path: p.PathWithNamespace, Selected: p.Selected, LastWebhookAt: p.LastWebhookAt,
+			LastPollAt: p.LastPollAt, FreshAsOf: p.FreshAsOf, Plan: PlanProjectPoll(now, p), CIEnabled: p.CIEnabled, Archived: p.Archived,
+			Gone: p.Gone, GoneReason: p.GoneReason, GoneAt: p.GoneAt, DataPurgedAt: p.DataPurgedAt, PreviousPath: p.PreviousPath,
+			PathChangedAt: p.PathChangedAt}
+		if f.Plan.Every == HealthyPollEvery && p.LastWebhookAt != nil && (f.FreshAsOf == nil || p.LastWebhookAt.After(*f.FreshAsOf)) {
+			f.FreshAsOf = p.LastWebhookAt
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // PlanPoll is the rule: every minute unless webhooks delivered within

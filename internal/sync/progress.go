@@ -46,8 +46,9 @@ type Report struct {
 
 // Progress reports an integration's sync: its state, totals per resource,
 // and (with detail) every selected project's chains with rate, ETA and
-// last error. A 403 on a project's pipelines shows there as status
-// "forbidden" with GitLab's reason.
+// last error. The pipelines of a project with CI/CD disabled (its project
+// JSON says so, or GitLab answered 403) show as status "ci_disabled", done
+// and not an error.
 func (s *Service) Progress(ctx context.Context, orgID, integrationID int64, detail bool) (Report, error) {
 	st, err := s.st.SyncStateFor(ctx, orgID, integrationID)
 	if err != nil {
@@ -90,7 +91,7 @@ func (s *Service) Progress(ctx context.Context, orgID, integrationID int64, deta
 			t.ItemsDone += row.ItemsDone
 			t.ItemsKnown += known
 			switch row.Status {
-			case store.ProgressDone:
+			case store.ProgressDone, store.ProgressCIDisabled:
 				t.Done++
 			case store.ProgressForbidden, store.ProgressNotFound, store.ProgressFailed:
 				t.Done++
@@ -169,7 +170,11 @@ func (s *Service) Discover(ctx context.Context, orgID, integrationID int64) erro
 	if err != nil {
 		return err
 	}
-	r := &run{svc: s, orgID: orgID, integ: integrationID, integration: integ, state: st,
+	sel, err := s.st.SelectionFor(ctx, orgID, integrationID)
+	if err != nil {
+		return err
+	}
+	r := &run{svc: s, orgID: orgID, integ: integrationID, integration: integ, state: st, sel: sel,
 		conn: s.newConn(client, integrationID)}
 	if err := r.discover(ctx); err != nil {
 		if isTokenProblem(err) && s.opts.TokenProblem != nil {
@@ -182,6 +187,7 @@ func (s *Service) Discover(ctx context.Context, orgID, integrationID int64) erro
 		return err
 	}
 	cur.DiscoveredAt = r.state.DiscoveredAt
+	cur.SeesInstance, cur.VisibleProjects = r.state.SeesInstance, r.state.VisibleProjects
 	return s.st.SaveSyncState(ctx, orgID, cur)
 }
 

@@ -24,6 +24,12 @@ type run struct {
 	state       store.SyncState
 	sel         store.Selection
 	mode        Mode
+	settings    store.SyncSettings
+	// polledIDs are the projects (projects.id) this run's poll covered,
+	// and pollStart when it started: once the run ends without error,
+	// their data is fresh as of pollStart.
+	polledIDs []int64
+	pollStart time.Time
 
 	cancel   context.CancelFunc
 	stopOnce gosync.Once
@@ -74,8 +80,12 @@ func (s *Service) Run(ctx context.Context, orgID, integrationID int64, mode Mode
 	if state.State == store.SyncStopped {
 		return fmt.Errorf("%w: %s", ErrStopped, state.Reason)
 	}
+	settings, err := s.st.SyncSettingsFor(ctx, orgID, integrationID)
+	if err != nil {
+		return err
+	}
 	now := s.st.Now()
-	state.State, state.Reason, state.StartedAt, state.FinishedAt, state.Concurrency = store.SyncRunning, "", &now, nil, s.opts.Concurrency
+	state.State, state.Reason, state.StartedAt, state.FinishedAt, state.Concurrency = store.SyncRunning, "", &now, nil, s.concurrencyFor(settings)
 	if state.MRWatermark == nil {
 		// Backfills cover what changed before the first run; incremental
 		// polls take over from its start.
@@ -84,7 +94,7 @@ func (s *Service) Run(ctx context.Context, orgID, integrationID int64, mode Mode
 	if err := s.st.SaveSyncState(ctx, orgID, state); err != nil {
 		return err
 	}
-	r := &run{svc: s, orgID: orgID, integ: integrationID, integration: integ, state: state, mode: mode}
+	r := &run{svc: s, orgID: orgID, integ: integrationID, integration: integ, state: state, mode: mode, settings: settings}
 	err = r.start(ctx, cancel)
 	return r.finish(context.WithoutCancel(ctx), err)
 }
@@ -94,21 +104,29 @@ func (r *run) start(ctx context.Context, cancel context.CancelFunc) error {
 	if err != nil {
 		return fmt.Errorf("sync: no GitLab client for the integration: %w", err)
 	}
-	r.conn = r.svc.newConn(client, r.integ)
+	r.conn = r.svc.newConnN(client, r.integ, r.svc.concurrencyFor(r.settings))
 	r.cancel = cancel
 	if sel, err := r.svc.st.SelectionFor(ctx, r.orgID, r.integ); err != nil {
 		return err
 	} else {
 		r.sel = sel
 	}
+	discovered := false
 	if r.mode == ModeFull || r.state.DiscoveredAt == nil || r.svc.st.Now().Sub(*r.state.DiscoveredAt) > r.svc.opts.DiscoveryEvery {
 		if err := r.discover(ctx); err != nil {
 			return r.stopIfToken(err)
 		}
+		discovered = true
 	}
 	selected, err := r.applySelection(ctx)
 	if err != nil {
 		return err
+	}
+	if discovered && r.mode == ModePoll {
+		// Once per discovery cycle (an hour): deleted and moved items.
+		if err := r.sweepDeleted(ctx, selected); err != nil {
+			return r.stopIfToken(err)
+		}
 	}
 	if err := r.svc.st.ResumeProgress(ctx, r.orgID, r.integ); err != nil {
 		return err
@@ -147,6 +165,12 @@ func (r *run) finish(ctx context.Context, err error) error {
 	// Keep the watermarks and discovery time this run advanced.
 	st.MRWatermark, st.IssueWatermark, st.ActivityWatermark = r.state.MRWatermark, r.state.IssueWatermark, r.state.ActivityWatermark
 	st.DiscoveredAt, st.SweepOffset = r.state.DiscoveredAt, r.state.SweepOffset
+	st.SeesInstance, st.VisibleProjects = r.state.SeesInstance, r.state.VisibleProjects
+	if err == nil && r.stopErr == nil && len(r.polledIDs) > 0 {
+		if perr := r.markFresh(ctx); perr != nil {
+			err = perr
+		}
+	}
 	if r.conn != nil {
 		st.Requests += r.conn.requests.Load()
 	}
@@ -169,6 +193,39 @@ func (r *run) finish(ctx context.Context, err error) error {
 	}
 	r.svc.changed()
 	return err
+}
+
+// markFresh records that the poll covered its projects, except gone ones
+// and those a resource of which GitLab refused (403, 404) or that failed:
+// their data is not known complete.
+func (r *run) markFresh(ctx context.Context) error {
+	rows, err := r.svc.st.ProgressRows(ctx, r.orgID, r.integ, false)
+	if err != nil {
+		return err
+	}
+	stale := map[int64]bool{}
+	for _, row := range rows {
+		switch row.Status {
+		case store.ProgressForbidden, store.ProgressNotFound, store.ProgressFailed:
+			stale[row.ProjectID] = true
+		}
+	}
+	ps, err := r.svc.st.SelectedOrGoneProjects(ctx, r.orgID, r.integ)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if p.Gone != "" {
+			stale[p.ID] = true
+		}
+	}
+	ids := make([]int64, 0, len(r.polledIDs))
+	for _, id := range r.polledIDs {
+		if !stale[id] {
+			ids = append(ids, id)
+		}
+	}
+	return r.svc.st.MarkProjectsPolled(ctx, r.orgID, r.integ, ids, r.pollStart)
 }
 
 // applySelection marks the selected projects and makes sure each has a
@@ -260,7 +317,7 @@ func (r *run) runChains(ctx context.Context, selected []store.Project, rows []st
 	// More chains than requests in flight: while some chains write their
 	// page, others fetch theirs, so the concurrency allowed at GitLab is
 	// used all the time; conn bounds the requests themselves.
-	for range r.svc.opts.Concurrency * chainsPerRequest {
+	for range r.svc.concurrencyFor(r.settings) * chainsPerRequest {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -310,6 +367,16 @@ func (r *run) chain(ctx context.Context, p store.Project, row store.Progress) er
 	}
 	row.Status = store.ProgressRunning
 	row.LastError, row.ErrorKind, row.ErrorStatus = "", "", 0
+	if row.Resource == ResourcePipelines && !p.CIEnabled {
+		// CI/CD is off in the project: nothing to fetch, and no error.
+		t := r.svc.st.Now()
+		row.Status, row.FinishedAt, row.NextPage, row.LastError = store.ProgressCIDisabled, &t, "", ciDisabledNote
+		if err := r.svc.st.SaveProgress(ctx, nil, r.orgID, row); err != nil {
+			return err
+		}
+		r.svc.changed()
+		return nil
+	}
 	// The status is written with the first page, in its transaction.
 	var err error
 	switch row.Resource {
@@ -344,6 +411,11 @@ func (r *run) chain(ctx context.Context, p store.Project, row store.Progress) er
 		cur.Status, cur.ErrorKind, cur.ErrorStatus = store.ProgressForbidden, string(ae.Kind), ae.Status
 		if ae.Status == 404 {
 			cur.Status = store.ProgressNotFound
+		} else if row.Resource == ResourcePipelines {
+			// Project pipelines answer 403 when CI/CD is disabled (whatever
+			// the project JSON said): shown as such, not as an error.
+			cur.Status = store.ProgressCIDisabled
+			cur.LastError = ciDisabledNote + " (GitLab answered 403: " + err.Error() + ")"
 		}
 		t := r.svc.st.Now()
 		cur.FinishedAt, cur.NextPage = &t, ""
@@ -365,6 +437,10 @@ func (r *run) source(row store.Progress) string {
 
 const gitlabTime = "2006-01-02T15:04:05.000Z"
 
+// ciDisabledNote is what a pipelines chain of a project without CI/CD
+// shows instead of an error.
+const ciDisabledNote = "CI/CD is disabled in this project: its pipelines are not synced"
+
 // updatedChain pages merge requests, issues or pipelines ordered by
 // updated_at ascending, moving updated_after to the last item's updated_at
 // instead of using offsets: an item updated during the chain moves behind
@@ -383,6 +459,9 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 		}
 	} else if row.Mode == "incremental" && row.Watermark != nil {
 		cursor = row.Watermark.Add(-r.svc.opts.Overlap)
+	} else if row.Mode != "incremental" && r.settings.HistorySince != nil {
+		// The integration's history start date bounds the backfill.
+		cursor = *r.settings.HistorySince
 	}
 	for {
 		q := url.Values{"per_page": {strconv.Itoa(r.svc.opts.PerPage)}, "order_by": {"updated_at"}, "sort": {"asc"},
@@ -398,6 +477,7 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 		var mrs []store.MergeRequest
 		var iss []store.Issue
 		var pls []store.Pipeline
+		var moved []int64
 		var bad unreadable
 		for _, raw := range pg.items {
 			var upd time.Time
@@ -417,7 +497,11 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 					continue
 				}
 				is.ProjectGitLabID, upd = p.GitLabID, is.UpdatedAt
-				iss = append(iss, is)
+				if movedAway(raw) {
+					moved = append(moved, is.GitLabID)
+				} else {
+					iss = append(iss, is)
+				}
 			case ResourcePipelines:
 				pl, err := normPipeline(r.integ, p.GitLabID, raw)
 				if err != nil {
@@ -463,6 +547,9 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 				_, err = r.svc.st.UpsertMergeRequests(ctx, tx, r.orgID, r.integ, r.source(row), mrs)
 			case ResourceIssues:
 				_, err = r.svc.st.UpsertIssues(ctx, tx, r.orgID, r.integ, r.source(row), iss)
+				if err == nil && len(moved) > 0 {
+					_, err = r.svc.st.DeleteItems(ctx, tx, r.orgID, r.integ, "issues", moved)
+				}
 			case ResourcePipelines:
 				_, err = r.svc.st.UpsertPipelines(ctx, tx, r.orgID, r.integ, r.source(row), pls)
 			}
@@ -511,6 +598,8 @@ func (r *run) pushChain(ctx context.Context, p store.Project, row store.Progress
 			"page": {strconv.FormatInt(pageNo, 10)}}
 		if row.Mode == "incremental" && row.Watermark != nil {
 			q.Set("after", row.Watermark.Add(-r.svc.opts.Overlap).UTC().AddDate(0, 0, -1).Format(time.DateOnly))
+		} else if row.Mode != "incremental" && r.settings.HistorySince != nil {
+			q.Set("after", r.settings.HistorySince.UTC().AddDate(0, 0, -1).Format(time.DateOnly))
 		}
 		pg, err := r.conn.get(ctx, path, q, "")
 		if err != nil {
@@ -631,6 +720,10 @@ func (r *run) walkCommits(ctx context.Context, p store.Project, row *store.Progr
 	}
 	for {
 		q := url.Values{"per_page": {strconv.Itoa(r.svc.opts.PerPage)}, "ref_name": {ref}, "page": {strconv.FormatInt(pageNo, 10)}}
+		if !untilKnown && r.settings.HistorySince != nil {
+			// The backfill's history start date; `since` is the commit date.
+			q.Set("since", r.settings.HistorySince.UTC().Format(gitlabTime))
+		}
 		pg, err := r.conn.get(ctx, path, q, "")
 		if err != nil {
 			return err

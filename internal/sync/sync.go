@@ -6,9 +6,18 @@
 // stopped; requests are paced by GitLab's RateLimit headers and retried with
 // backoff.
 //
+// Polls ask through the selection (group and project endpoints), so their
+// cost follows the selection and its changes, not the instance; a project
+// whose webhook is missing or silent is polled every minute; projects that
+// are deleted, lose access or leave the selection are marked gone with the
+// reason, and the data of those the credential can no longer see is
+// hard-deleted after LostDataGrace unless the integration keeps it.
+//
 // It must never write to GitLab (the gitlab client's guard refuses anything
-// but GET/HEAD), never log a token, and never touch another organisation's
-// rows: every store call carries the integration's organisation.
+// but GET/HEAD), never log a token, never touch another organisation's
+// rows (every store call carries the integration's organisation), and
+// never store a project the credential's user is not a member of unless
+// it was selected (by id, or through a selected group).
 //
 // Importers alias the package (labsync "…/internal/sync") to keep the
 // standard library's sync in reach.
@@ -97,7 +106,10 @@ type Service struct {
 
 	mu     gosync.Mutex
 	pacers map[int64]*pacer
-	notify chan struct{}
+	// versions caches the GitLab version of integrations whose row does
+	// not record it.
+	versions map[int64]gitlab.Version
+	notify   chan struct{}
 	// pages group-commits the page writes of concurrent chains.
 	pages   *groupTx
 	metrics *metrics
@@ -135,7 +147,7 @@ func New(st *store.Store, opts Options) *Service {
 	}
 	b := make([]byte, 8)
 	rand.Read(b)
-	return &Service{st: st, opts: opts, log: log, owner: hex.EncodeToString(b), pacers: map[int64]*pacer{},
+	return &Service{st: st, opts: opts, log: log, owner: hex.EncodeToString(b), pacers: map[int64]*pacer{}, versions: map[int64]gitlab.Version{},
 		notify: make(chan struct{}), pages: &groupTx{st: st}, metrics: newMetrics()}
 }
 

@@ -189,8 +189,19 @@ func (v *Vault) Seal(ctx context.Context, orgID int64, b Binding, plaintext []by
 // ErrUnknownKey or ErrDecrypt for a ciphertext that is truncated, of an
 // unknown version, under a key the organisation lacks, or tampered with or
 // bound elsewhere; *KEKMismatchError if the data key was wrapped by another
-// KEK; and the KeyStore's error if the key cannot be read.
+// KEK; and the KeyStore's error if the key cannot be read. Each error that
+// says the stored bytes are damaged is a *problem.Error (Conflict) naming
+// the value (an integration's credential, an organisation's data key) and
+// the remedy, with the sentinel still in its chain.
 func (v *Vault) Open(ctx context.Context, orgID int64, b Binding, ciphertext []byte) ([]byte, error) {
+	pt, err := v.open(ctx, orgID, b, ciphertext)
+	if err != nil {
+		return nil, damaged(orgID, b, err)
+	}
+	return pt, nil
+}
+
+func (v *Vault) open(ctx context.Context, orgID int64, b Binding, ciphertext []byte) ([]byte, error) {
 	if err := b.validate(); err != nil {
 		return nil, err
 	}

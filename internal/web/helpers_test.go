@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -71,7 +72,9 @@ func uiDeps(d api.Deps, cfg config.Config) web.Deps {
 		Integrations: d.Integrations, Sync: d.Sync}
 }
 
-func newFixture(t testing.TB, opts accounts.Options) *fixture {
+// newFixture builds the UI and API over a fresh store; trusted are the
+// reverse proxies whose forwarded headers the UI believes (none by default).
+func newFixture(t testing.TB, opts accounts.Options, trusted ...netip.Prefix) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.Open(t)
@@ -116,7 +119,7 @@ func newFixture(t testing.TB, opts accounts.Options) *fixture {
 	log := slog.New(slog.DiscardHandler)
 	kek, _, _ := vault.GenerateKEK()
 	vlt := vault.New(kek, st.OrgKeys())
-	cfg := config.Config{PublicURL: f.srv.URL, AllowLoopbackGitLab: true}
+	cfg := config.Config{PublicURL: f.srv.URL, AllowLoopbackGitLab: true, TrustedProxies: trusted}
 	f.deps = api.Deps{Store: st, Log: log}
 	f.deps.Integrations = integrations.New(st, vlt, nil, cfg, log, nil)
 	f.deps.Integrations.SetNetworkTimeout(5 * time.Second)

@@ -36,15 +36,6 @@ func (u *UI) renderSignin(w http.ResponseWriter, r *http.Request, status int, v 
 	return nil
 }
 
-// safeNext keeps a post-sign-in destination only when it is a path of
-// this site.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.HasPrefix(next, "/signin") {
-		return ""
-	}
-	return next
-}
-
 func (u *UI) signin(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	c, err := r.Cookie(loginCookie)
@@ -54,7 +45,7 @@ func (u *UI) signin(w http.ResponseWriter, r *http.Request) error {
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	next := safeNext(r.PostFormValue("next"))
 	v := signinView{Email: email, Next: next}
-	in, err := u.Accounts.SignIn(r.Context(), email, r.PostFormValue("password"), clientIP(r))
+	in, err := u.Accounts.SignIn(r.Context(), email, r.PostFormValue("password"), u.clientIP(r))
 	if err != nil {
 		var p *problem.Error
 		if !errors.As(err, &p) {

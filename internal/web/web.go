@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/config"
@@ -299,12 +298,3 @@ func actor(r *http.Request) integrations.Actor {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// clientIP is the peer address; forwarded headers are not trusted.
-func clientIP(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i > 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
-}

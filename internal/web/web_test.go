@@ -145,14 +145,14 @@ func TestFormWithoutCSRFTokenChangesNothing(t *testing.T) {
 func TestSignInIsThrottledAfterFailures(t *testing.T) {
 	f := newFixture(t, accounts.Options{})
 	b := f.browser(t)
-	for i := range accounts.MaxFailuresPerEmail {
+	for i := range accounts.MaxFailuresPerPair {
 		if p := b.signin("owner@a.test", "wrong password "+strconv.Itoa(i)); p.status != http.StatusUnauthorized {
 			t.Fatalf("failure %d: %d", i+1, p.status)
 		}
 	}
 	p := b.signin("owner@a.test", ownerPassword)
 	if p.status != http.StatusTooManyRequests {
-		t.Fatalf("after %d failures the right password got %d, want 429", accounts.MaxFailuresPerEmail, p.status)
+		t.Fatalf("after %d failures the right password got %d, want 429", accounts.MaxFailuresPerPair, p.status)
 	}
 	if ra, err := strconv.Atoi(p.header.Get("Retry-After")); err != nil || ra <= 0 || ra > int(accounts.FailureWindow.Seconds()) {
 		t.Errorf("Retry-After %q", p.header.Get("Retry-After"))
@@ -162,8 +162,8 @@ func TestSignInIsThrottledAfterFailures(t *testing.T) {
 	}
 	// Another replica sees the same failures: they live in the database.
 	var n int
-	f.st.DB().QueryRow(`SELECT COUNT(*) FROM login_failures WHERE email = 'owner@a.test'`).Scan(&n)
-	if n != accounts.MaxFailuresPerEmail {
+	f.st.DB().QueryRow(`SELECT COUNT(*) FROM signin_attempts WHERE account = 'owner@a.test'`).Scan(&n)
+	if n != accounts.MaxFailuresPerPair {
 		t.Errorf("%d failures stored", n)
 	}
 	entries, _ := f.st.AuditLog(context.Background(), f.org, 0, 100)
@@ -176,7 +176,7 @@ func TestSignInIsThrottledAfterFailures(t *testing.T) {
 			t.Fatalf("a password reached the audit log: %s", e.Detail)
 		}
 	}
-	if failed != accounts.MaxFailuresPerEmail {
+	if failed != accounts.MaxFailuresPerPair {
 		t.Errorf("%d failed sign-ins audited", failed)
 	}
 	// Once the window has passed, the right password works and clears the count.
@@ -184,7 +184,7 @@ func TestSignInIsThrottledAfterFailures(t *testing.T) {
 	if p := b.signin("owner@a.test", ownerPassword); p.status != http.StatusSeeOther {
 		t.Fatalf("after the window: %d", p.status)
 	}
-	f.st.DB().QueryRow(`SELECT COUNT(*) FROM login_failures WHERE email = 'owner@a.test'`).Scan(&n)
+	f.st.DB().QueryRow(`SELECT COUNT(*) FROM signin_attempts WHERE account = 'owner@a.test'`).Scan(&n)
 	if n != 0 {
 		t.Errorf("a success left %d failures", n)
 	}

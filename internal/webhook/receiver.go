@@ -101,7 +101,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := store.Delivery{
 		OrgID:         ep.orgID,
 		IntegrationID: ep.integrationID,
-		DedupeKey:     dedupeKey(r.Header, event, sum[:]),
+		DedupeKey:     dedupeKey(r.Header, event, sum[:], ep.signingKey != nil),
 		EventKind:     kind,
 		Headers:       keptHeaders(r.Header),
 		Body:          body,
@@ -188,10 +188,25 @@ func (s *Service) reject(w http.ResponseWriter, result string, code int, msg str
 	w.Write(b)
 }
 
-// dedupeKey is Idempotency-Key (GitLab 17.4+, stable across retries), else
-// the Standard Webhooks message id, else X-Gitlab-Event-UUID with the event and a body hash, else the event and
+// dedupeKey is, for a signed delivery (signed is true once its signature
+// verified), the signed Standard Webhooks message id: no unsigned header can
+// make a signed delivery new, so a captured one replayed with another
+// Idempotency-Key is a duplicate. Otherwise it is Idempotency-Key (GitLab
+// 17.4+, stable across retries), else the message id, else
+// X-Gitlab-Event-UUID with the event and a body hash, else the event and
 // the body hash (older GitLab resends identical bodies).
-func dedupeKey(h http.Header, event string, sum []byte) string {
+func dedupeKey(h http.Header, event string, sum []byte, signed bool) string {
+	if signed {
+		// The signature covers webhook-id, so it is the delivery's identity.
+		// GitLab (19.0, gitlab-org/gitlab MR 230944) sends the delivery's
+		// Idempotency-Key as webhook-id, so a retry keeps it.
+		id := h.Get("webhook-id")
+		if len(id) > 200 {
+			s := sha256.Sum256([]byte(id))
+			id = hex.EncodeToString(s[:])
+		}
+		return "msg:" + id
+	}
 	if k := strings.TrimSpace(h.Get("Idempotency-Key")); k != "" && len(k) <= 200 {
 		return "idem:" + k
 	}
