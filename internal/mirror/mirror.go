@@ -166,12 +166,13 @@ type Manager struct {
 	sems    map[int64]chan struct{}
 	gens    map[int64]int // bumped by RemoveIntegration to stop queued work
 	// stops cancel an integration's running git commands (RemoveIntegration).
-	stops   map[int64]context.CancelFunc
-	ctxs    map[int64]context.Context
-	bgCtx   context.Context
-	bgStop  context.CancelFunc
-	bg      sync.WaitGroup
-	onFetch func(Key, error) // test hook: called after each attempt
+	stops    map[int64]context.CancelFunc
+	ctxs     map[int64]context.Context
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
+	bg       sync.WaitGroup
+	onFetch  func(Key, error) // test hook: called after each attempt
+	onResult func(Project, Status)
 }
 
 type entry struct {
@@ -229,6 +230,15 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// OnResult sets f to be called after every clone or fetch, good or bad,
+// with the project and its new status (to record it where every replica
+// sees it). Call it before the first Sync or Request.
+func (m *Manager) OnResult(f func(Project, Status)) {
+	m.mu.Lock()
+	m.onResult = f
+	m.mu.Unlock()
 }
 
 // Dir returns the absolute directory holding the mirrors.
@@ -515,10 +525,14 @@ func (m *Manager) Sync(ctx context.Context, p Project) error {
 
 	err := m.run(ctx, e.proj, cloned)
 	dur := time.Since(start)
+	dir, nowCloned := m.Path(p.Key)
+	var size int64
+	if err == nil && nowCloned {
+		size = dirSize(dir) // outside the lock: a walk of the mirror
+	}
 
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, e.status.Cloned = m.Path(p.Key)
+	e.status.Cloned = nowCloned
 	if err != nil {
 		var fe *FetchError
 		if !errors.As(err, &fe) {
@@ -533,10 +547,13 @@ func (m *Manager) Sync(ctx context.Context, p Project) error {
 		e.status.LastFetchAt = &start
 		e.status.LastFetchDuration = dur
 		e.status.Fetches++
-		if dir, ok := m.Path(p.Key); ok {
-			e.status.SizeBytes = dirSize(dir)
-		}
+		e.status.SizeBytes = size
 		m.cfg.Logger.Debug("mirror: fetched", "integration", p.IntegrationID, "project", p.ProjectID, "duration", dur)
+	}
+	st, onResult, proj := e.status, m.onResult, e.proj
+	m.mu.Unlock()
+	if onResult != nil {
+		onResult(proj, st)
 	}
 	if m.onFetch != nil {
 		m.onFetch(p.Key, err)

@@ -48,7 +48,52 @@ func New(st *store.Store, m *mirror.Manager, acc *accounts.Service, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{st: st, m: m, acc: acc, log: log, now: time.Now}
+	s := &Service{st: st, m: m, acc: acc, log: log, now: time.Now}
+	m.OnResult(s.record)
+	return s
+}
+
+// record saves a clone's or fetch's outcome where every replica reads it.
+func (s *Service) record(p mirror.Project, st mirror.Status) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ms := store.MirrorStatus{OrgID: p.OrgID, IntegrationID: p.IntegrationID, ProjectGitLabID: p.ProjectID, State: string(st.State),
+		ObjectFormat: st.ObjectFormat, SizeBytes: st.SizeBytes, LastFetchAt: st.LastFetchAt, LastFetchMS: st.LastFetchDuration.Milliseconds(),
+		LastAttemptAt: st.LastAttemptAt, LastPushAt: st.LastPushAt, Fetches: int64(st.Fetches)}
+	if st.Error != nil {
+		ms.ErrorKind, ms.ErrorMessage, ms.ErrorRemedy = string(st.Error.Kind), st.Error.Message, st.Error.Remedy
+	}
+	if err := s.st.SaveMirrorStatus(ctx, ms); err != nil {
+		s.log.Warn("repository: unable to record a mirror's status", "integration", p.IntegrationID, "project", p.ProjectID, "err", err)
+	}
+}
+
+// merged is this process's view of a mirror, or the recorded one when
+// another replica attempted a fetch more recently.
+func merged(mem mirror.Status, rec store.MirrorStatus, ok bool) mirror.Status {
+	if !ok {
+		return mem
+	}
+	if mem.LastAttemptAt != nil && (rec.LastAttemptAt == nil || !mem.LastAttemptAt.Before(*rec.LastAttemptAt)) {
+		return mem // ours is as new: it may also say a fetch runs now
+	}
+	out := mem
+	out.State, out.LastFetchAt, out.LastAttemptAt, out.Fetches = mirror.State(rec.State), rec.LastFetchAt, rec.LastAttemptAt, int(rec.Fetches)
+	out.LastFetchDuration = time.Duration(rec.LastFetchMS) * time.Millisecond
+	if rec.SizeBytes > 0 {
+		out.SizeBytes = rec.SizeBytes
+	}
+	if rec.ObjectFormat != "" {
+		out.ObjectFormat = rec.ObjectFormat
+	}
+	out.Error = nil
+	if rec.ErrorKind != "" {
+		out.Error = &mirror.FetchError{Kind: mirror.Kind(rec.ErrorKind), Message: rec.ErrorMessage, Remedy: rec.ErrorRemedy}
+	}
+	if rec.LastPushAt != nil && (out.LastPushAt == nil || rec.LastPushAt.After(*out.LastPushAt)) {
+		out.LastPushAt = rec.LastPushAt
+	}
+	return out
 }
 
 // RemoteFor returns the manager's RemoteFunc over integ's credentials.
@@ -176,10 +221,15 @@ func (s *Service) Mirrors(ctx context.Context, orgID, integrationID int64, publi
 	if err != nil {
 		return MirrorList{}, err
 	}
+	recorded, err := s.st.MirrorStatuses(ctx, orgID, integrationID)
+	if err != nil {
+		return MirrorList{}, err
+	}
 	out := MirrorList{Enabled: sel.Services.Repository, Mirrors: make([]Mirror, 0, len(ps))}
 	now := s.now()
 	for _, p := range ps {
-		st := s.m.Status(mirror.Key{IntegrationID: integrationID, ProjectID: p.GitLabID})
+		rec, ok := recorded[p.GitLabID]
+		st := merged(s.m.Status(mirror.Key{IntegrationID: integrationID, ProjectID: p.GitLabID}), rec, ok)
 		if st.LastPushAt == nil && p.LastActivityAt != nil && st.LastFetchAt != nil && p.LastActivityAt.After(*st.LastFetchAt) {
 			// No push seen by this process: GitLab's last activity stands in.
 			st.LastPushAt = p.LastActivityAt

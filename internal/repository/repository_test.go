@@ -292,3 +292,37 @@ func TestTurningTheRepositoryServiceOnClonesAndOffDeletesTheMirrors(t *testing.T
 		t.Errorf("list %+v %v, want the service shown off", list, err)
 	}
 }
+
+func TestAReplicaShowsTheFailureAnotherReplicaRecorded(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	who := integrations.Actor{OrgID: f.orgA, UserID: f.ownerID}
+	f.git.SetToken("glpat-revoked")
+	if _, err := f.svc.FetchNow(ctx, who, f.integ, 101, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Another replica: its own process, the same database and volume.
+	m2, err := mirror.New(mirror.Config{Dir: f.m.Dir(), Logger: slog.New(slog.DiscardHandler),
+		Remote: func(context.Context, int64, int64) (mirror.Remote, error) {
+			return mirror.Remote{}, errors.New("unused")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	other := repository.New(f.st, m2, accounts.New(f.st, slog.New(slog.DiscardHandler), nil, accounts.Options{}), slog.New(slog.DiscardHandler))
+	list, err := other.Mirrors(ctx, f.orgA, f.integ, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list.Mirrors {
+		if m.ProjectID != 101 {
+			continue
+		}
+		if m.State != mirror.StateFailed || m.Error == nil || m.Error.Kind != mirror.KindCredential || m.Error.Remedy == "" || m.LastAttemptAt == nil {
+			t.Errorf("the other replica shows %+v, want the recorded credential failure with its remedy", m)
+		}
+		return
+	}
+	t.Fatal("project 101 is not listed")
+}
