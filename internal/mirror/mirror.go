@@ -593,13 +593,8 @@ func (m *Manager) run(ctx context.Context, p Project, cloned bool) error {
 		}
 		return err
 	}
-	if p.DefaultBranch != "" && validBranch(p.DefaultBranch) {
-		ref := "refs/heads/" + p.DefaultBranch
-		if _, err := m.git(ctx, work, remote, "rev-parse", "--verify", "--quiet", ref); err == nil {
-			if _, err := m.git(ctx, work, remote, "symbolic-ref", "HEAD", ref); err != nil {
-				return err
-			}
-		}
+	if err := followDefaultBranch(work, p.DefaultBranch); err != nil {
+		return diskError(err)
 	}
 	if !cloned {
 		if err := os.Rename(work, dest); err != nil {
@@ -610,8 +605,44 @@ func (m *Manager) run(ctx context.Context, p Project, cloned bool) error {
 			return diskError(err)
 		}
 	}
-	m.gc(ctx, p.Key, dest, remote)
+	if cloned { // a first clone is one fresh pack: nothing to collect
+		m.gc(ctx, p.Key, dest, remote)
+	}
 	return nil
+}
+
+// followDefaultBranch points the bare repository's HEAD at GitLab's
+// default branch when that branch exists and HEAD points elsewhere. It
+// reads and writes the HEAD file itself (a symbolic ref is one line,
+// "ref: refs/heads/<name>"), sparing two git processes per fetch.
+func followDefaultBranch(repo, branch string) error {
+	if branch == "" || !validBranch(branch) {
+		return nil
+	}
+	ref := "refs/heads/" + branch
+	want := "ref: " + ref + "\n"
+	if b, err := os.ReadFile(filepath.Join(repo, "HEAD")); err == nil && string(b) == want {
+		return nil
+	}
+	exists := false
+	if fi, err := os.Stat(filepath.Join(repo, filepath.FromSlash(ref))); err == nil && fi.Mode().IsRegular() {
+		exists = true
+	} else if b, err := os.ReadFile(filepath.Join(repo, "packed-refs")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if _, name, ok := strings.Cut(line, " "); ok && name == ref {
+				exists = true
+				break
+			}
+		}
+	}
+	if !exists {
+		return nil
+	}
+	tmp := filepath.Join(repo, "HEAD.labsync-tmp")
+	if err := os.WriteFile(tmp, []byte(want), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(repo, "HEAD"))
 }
 
 // gc applies the policy after a successful fetch. A failed gc is logged,

@@ -95,6 +95,14 @@ func TestFirstSyncClonesABareMirrorOfEveryBranchAndTagInTheProjectsObjectFormat(
 			if st.State != StateReady || !st.Cloned || st.SizeBytes == 0 || st.LastFetchAt == nil || st.Error != nil || st.ObjectFormat != format {
 				t.Errorf("status after first sync: %+v", st)
 			}
+			// GitLab's default branch changes: HEAD follows at the next fetch.
+			p.DefaultBranch = "feature"
+			if err := f.m.Sync(context.Background(), p); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := mirrortest.Git(t, dir, "symbolic-ref", "HEAD"), "refs/heads/feature"; got != want {
+				t.Errorf("HEAD is %s after the default branch changed, want %s", got, want)
+			}
 		})
 	}
 }
