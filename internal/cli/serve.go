@@ -138,7 +138,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	// docs/operations.md), deletes mirrors at disconnect, and fetches on the
 	// pushes it sees.
 	mirrors, err := mirror.New(mirror.Config{Dir: cfg.MirrorDir, Remote: repository.RemoteFor(deps.Integrations),
-		Logger: log, GC: mirror.DefaultGCPolicy})
+		Logger: log, GC: mirror.DefaultGCPolicy, Proxy: cfg.GitLabProxy.For})
 	if err != nil {
 		ln.Close()
 		return err

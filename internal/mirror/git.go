@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,6 +136,7 @@ func (m *Manager) git(ctx context.Context, dir string, remote Remote, args ...st
 		"-c", "core.hooksPath=/dev/null",
 	}
 	env := m.baseEnv()
+	proxySecret := ""
 	if network {
 		caFile, cleanup, err := m.caFile(remote.CAPEM)
 		if err != nil {
@@ -146,10 +148,37 @@ func (m *Manager) git(ctx context.Context, dir string, remote Remote, args ...st
 		}
 		auth := base64.StdEncoding.EncodeToString([]byte(remote.Username + ":" + remote.Token.Reveal()))
 		env = append(env,
-			"GIT_CONFIG_COUNT=1",
 			"GIT_CONFIG_KEY_0=http.extraHeader",
 			"GIT_CONFIG_VALUE_0=Authorization: Basic "+auth,
 		)
+		count := 1
+		if m.cfg.Proxy != nil {
+			// The same proxy as labsync's GitLab client, or none: an
+			// empty http.proxy overrides any variable git would read.
+			proxy := ""
+			var target string
+			for _, a := range args {
+				if strings.Contains(a, "://") {
+					target = a
+				}
+			}
+			if u, err := url.Parse(target); err == nil && target != "" {
+				pu, err := m.cfg.Proxy(u)
+				if err != nil {
+					return nil, &FetchError{Kind: KindNetwork, Message: "no proxy for GitLab: " + err.Error(),
+						Remedy: "Check LABSYNC_GITLAB_PROXY and the proxy variables."}
+				}
+				if pu != nil {
+					proxy = pu.String()
+					if pw, ok := pu.User.Password(); ok && pw != "" {
+						proxySecret = pw
+					}
+				}
+			}
+			env = append(env, "GIT_CONFIG_KEY_1=http.proxy", "GIT_CONFIG_VALUE_1="+proxy)
+			count++
+		}
+		env = append(env, fmt.Sprintf("GIT_CONFIG_COUNT=%d", count))
 	}
 	if dir != "" {
 		pre = append(pre, "-C", dir)
@@ -163,6 +192,9 @@ func (m *Manager) git(ctx context.Context, dir string, remote Remote, args ...st
 	err := cmd.Run()
 	if err != nil {
 		msg := scrub(stderr.String(), remote)
+		if proxySecret != "" {
+			msg = strings.ReplaceAll(msg, proxySecret, "[redacted]")
+		}
 		if !network {
 			if errors.Is(err, exec.ErrNotFound) {
 				return nil, &FetchError{Kind: KindInternal, Message: "git is not installed", Remedy: "Install git (Debian's git package) on the machine running labsync."}
@@ -193,7 +225,11 @@ func (m *Manager) baseEnv() []string {
 		"GIT_PROTOCOL_FROM_USER=0",
 		"GIT_ALLOW_PROTOCOL=https:http",
 	}
-	for _, k := range []string{"PATH", "TMPDIR", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"} {
+	pass := []string{"PATH", "TMPDIR"}
+	if m.cfg.Proxy == nil {
+		pass = append(pass, "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy")
+	}
+	for _, k := range pass {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}

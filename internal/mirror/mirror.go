@@ -100,6 +100,12 @@ type Config struct {
 	GC GCPolicy
 	// Logger gets one line per fetch; slog.Default() when nil.
 	Logger *slog.Logger
+	// Proxy, when set, chooses the proxy for a clone URL as labsync's
+	// GitLab client does (LABSYNC_GITLAB_PROXY and the standard proxy
+	// variables: gitlab.Proxy.For); nil for none. Its URL, which may hold
+	// credentials, reaches git through the environment only. When nil,
+	// git reads the standard proxy variables itself.
+	Proxy func(*url.URL) (*url.URL, error)
 	// SystemCAFile is the system's CA bundle, put in front of the install's
 	// CA in the file handed to git; /etc/ssl/certs/ca-certificates.crt when
 	// empty (skipped when missing).

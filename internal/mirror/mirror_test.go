@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -553,5 +555,62 @@ func TestDisconnectCancelsAFetchThatIsRunning(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(f.dir, "1")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the integration's directory is still there: %v", err)
+	}
+}
+
+func TestFetchesGoThroughLabsyncsGitLabProxyWithItsCredentialsInTheEnvironmentOnly(t *testing.T) {
+	var via atomic.Int32
+	var sawAuth atomic.Bool
+	// A forward proxy for plain HTTP, as a corporate proxy in front of GitLab.
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		via.Add(1)
+		if r.Header.Get("Proxy-Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("proxyuser:proxy-s3cret")) {
+			w.Header().Set("Proxy-Authenticate", `Basic realm="proxy"`)
+			w.WriteHeader(http.StatusProxyAuthRequired)
+			return
+		}
+		sawAuth.Store(true)
+		out := r.Clone(r.Context())
+		out.RequestURI = ""
+		out.Header.Del("Proxy-Authorization")
+		res, err := http.DefaultTransport.RoundTrip(out)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer res.Body.Close()
+		for k, v := range res.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(res.StatusCode)
+		io.Copy(w, res.Body)
+	}))
+	defer proxy.Close()
+	proxyURL, _ := url.Parse(proxy.URL)
+	proxyURL.User = url.UserPassword("proxyuser", "proxy-s3cret")
+	f := newFixture(t, false, func(c *Config) {
+		c.Proxy = func(*url.URL) (*url.URL, error) { return proxyURL, nil }
+	})
+	f.srv.NewRepo(t, "g/app", "sha1", 3)
+	var leaked atomic.Bool
+	f.srv.OnRequest(func(*http.Request) {
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "proxy-s3cret") {
+				leaked.Store(true)
+			}
+		}
+	})
+	if err := f.m.Sync(context.Background(), Project{Key: Key{1, 1}, PathWithNamespace: "g/app"}); err != nil {
+		t.Fatal(err)
+	}
+	if via.Load() == 0 {
+		t.Error("the fetch did not go through the proxy")
+	}
+	if !sawAuth.Load() {
+		t.Error("the proxy's credentials were not sent to it")
+	}
+	if leaked.Load() {
+		t.Error("the proxy's password is visible in a command line")
 	}
 }
