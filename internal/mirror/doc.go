@@ -18,12 +18,16 @@
 // state, size, last fetch, lag behind the last push seen, and the last error
 // with a remedy ([FetchError]).
 //
+// A mirror holds GitLab's branches and tags (refs/heads/*, refs/tags/*,
+// pruned), and its HEAD follows the project's default branch.
+//
 // How the credential reaches git: as an "Authorization: Basic" header set
 // through GIT_CONFIG_COUNT/GIT_CONFIG_KEY_n/GIT_CONFIG_VALUE_n in the child's
 // environment only. The install's CA goes to git with -c http.sslCAInfo=<a
 // temporary file> for that one command, next to the system roots; certificate
 // verification is forced on and redirects are not followed, so the header
-// cannot be carried to another host.
+// cannot be carried to another host. With [Config.Proxy] git uses the same
+// proxy as labsync's GitLab client, named in its environment too.
 //
 // This package must never put a credential into a URL, a command line, a
 // log line, an error, a file or a mirror's git config; must never switch TLS
