@@ -35,17 +35,33 @@ func (s *Service) TokenAuthenticator() Authenticator {
 		if !ok || !strings.EqualFold(scheme, "Bearer") || !strings.HasPrefix(strings.TrimSpace(tok), APITokenPrefix) {
 			return Principal{}, false, ErrUnauthenticated
 		}
-		t, role, err := s.st.APITokenByHash(r.Context(), HashAPIToken(tok))
-		if errors.Is(err, store.ErrNotFound) {
-			return Principal{}, false, ErrUnauthenticated
-		}
+		p, err := s.APIToken(r.Context(), tok)
 		if err != nil {
 			return Principal{}, false, err
 		}
-		// Recording use is best effort: a failure must not refuse the call.
-		_ = s.st.TouchAPIToken(r.Context(), t.OrgID, t.ID)
-		return Principal{OrgID: t.OrgID, UserID: t.UserID, Role: role, TokenID: t.ID}, true, nil
+		return p, true, nil
 	}
+}
+
+// APIToken returns the principal of a live API token (the same check as
+// [Service.TokenAuthenticator], for doors that carry the token otherwise,
+// such as Git's Basic auth), or ErrUnauthenticated for a token that is
+// unknown, expired or revoked.
+func (s *Service) APIToken(ctx context.Context, tok string) (Principal, error) {
+	tok = strings.TrimSpace(tok)
+	if !strings.HasPrefix(tok, APITokenPrefix) {
+		return Principal{}, ErrUnauthenticated
+	}
+	t, role, err := s.st.APITokenByHash(ctx, HashAPIToken(tok))
+	if errors.Is(err, store.ErrNotFound) {
+		return Principal{}, ErrUnauthenticated
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	// Recording use is best effort: a failure must not refuse the call.
+	_ = s.st.TouchAPIToken(ctx, t.OrgID, t.ID)
+	return Principal{OrgID: t.OrgID, UserID: t.UserID, Role: role, TokenID: t.ID}, nil
 }
 
 // CookieName is the UI session's cookie.

@@ -17,9 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/api"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
+	"github.com/labsync/labsync/internal/mirror"
+	"github.com/labsync/labsync/internal/repository"
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
@@ -53,6 +56,7 @@ type connectFixture struct {
 	svc                  *integrations.Service
 	wh                   *webhook.Service
 	sync                 *labsync.Service
+	repo                 *repository.Service
 	api                  *api.API
 	srv                  *httptest.Server
 	logs                 *lockedBuffer
@@ -106,7 +110,15 @@ func newConnectFixtureAt(t *testing.T, clock func() time.Time) *connectFixture {
 	t.Cleanup(f.wh.Stop)
 	f.sync = labsync.New(st, labsync.Options{Log: log, Clients: f.svc.Client, PerPage: 5, RetryBase: time.Millisecond})
 	f.svc.SetPeers(f.wh, f.sync)
-	f.api = api.New(api.Deps{Store: st, Log: log, Integrations: f.svc, Webhooks: f.wh, Sync: f.sync})
+	mirrors, err := mirror.New(mirror.Config{Dir: t.TempDir(), Remote: repository.RemoteFor(f.svc), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mirrors.Close)
+	acc := accounts.New(st, log, f.svc, accounts.Options{})
+	f.repo = repository.New(st, mirrors, acc, log)
+	f.svc.SetMirrors(f.repo)
+	f.api = api.New(api.Deps{Store: st, Log: log, Integrations: f.svc, Webhooks: f.wh, Sync: f.sync, Accounts: acc, Repository: f.repo})
 	f.api.Register(mux)
 	return f
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
+	"github.com/labsync/labsync/internal/repository"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/webhook"
@@ -26,6 +27,9 @@ type Deps struct {
 	// Sync discovers, selects, backfills and polls; nil on a server that
 	// does not run it.
 	Sync *labsync.Service
+	// Repository keeps and reports the repository mirrors; nil on a
+	// server that keeps none.
+	Repository *repository.Service
 }
 
 // API holds what the handlers share.
@@ -69,6 +73,7 @@ func (a *API) Register(mux Mux) {
 	a.registerIntegrations(mux) // integrations_routes.go
 	a.registerSync(mux)         // sync_routes.go
 	a.registerWebhooks(mux)     // webhook_routes.go
+	a.registerMirrors(mux)      // mirrors_routes.go
 	a.public(mux, "GET /api/v1/openapi.json", a.openAPI)
 	mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		serveError(w, r, a.log, problem.New(problem.NotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))

@@ -17,7 +17,39 @@ func newBenchCmd() *cobra.Command {
 	b.AddCommand(newBenchWebhooksCmd())
 	b.AddCommand(newBenchBackfillCmd())
 	b.AddCommand(newBenchPollCmd())
+	b.AddCommand(newBenchMirrorsCmd())
 	return b
+}
+
+func newBenchMirrorsCmd() *cobra.Command {
+	m := &bench.Mirrors{}
+	cmd := &cobra.Command{
+		Use:   "mirrors",
+		Short: "Repository mirrors: lag after push webhooks, clone through labsync vs directly, first mirror at concurrency C",
+		Long: `Starts sandbox GitLabs with real Git and labsync serve processes of this binary
+(SQLite in temporary directories) and prints three figures:
+
+  - mirror lag after a push webhook: p50/p99/max over --pushes pushes spread
+    over --lag-projects projects, each measured from the push to labsync
+    reporting a fetch of the project that started after it;
+  - cloning a repository of --clone-commits commits through labsync and
+    directly from the sandbox (medians of --clones each, alternating), with
+    the client's and the server's CPU per clone;
+  - the first mirror of --first-projects projects at --concurrency against
+    the sum of their single clone times divided by the concurrency.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return m.Run(cmd.Context(), cmd.OutOrStdout()) },
+	}
+	f := cmd.Flags()
+	f.IntVar(&m.Pushes, "pushes", 100, "pushes for the lag figure")
+	f.IntVar(&m.LagProjects, "lag-projects", 10, "projects the pushes are spread over")
+	f.DurationVar(&m.PushEvery, "push-every", 100*time.Millisecond, "time between two pushes")
+	f.IntVar(&m.CloneCommits, "clone-commits", 10000, "commits of the repository cloned")
+	f.IntVar(&m.Clones, "clones", 5, "clones timed on each side")
+	f.IntVar(&m.FirstProjects, "first-projects", 100, "projects mirrored for the first time")
+	f.IntVar(&m.FirstCommits, "first-commits", 200, "commits of each of those projects")
+	f.IntVar(&m.Concurrency, "concurrency", 4, "git processes per integration for the first mirrors")
+	return cmd
 }
 
 func newBenchBackfillCmd() *cobra.Command {

@@ -63,6 +63,7 @@ func newRootCmd() *cobra.Command {
 		newIntegrationsCmd(),
 		newBenchCmd(),
 		newSyncCmd(),
+		newGitCredentialCmd(),
 	)
 	return root
 }

@@ -7,13 +7,17 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/api"
+	"github.com/labsync/labsync/internal/gitserve"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/jobs"
+	"github.com/labsync/labsync/internal/mirror"
+	"github.com/labsync/labsync/internal/repository"
 	"github.com/labsync/labsync/internal/server"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
@@ -68,12 +72,20 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	role := cfg.Role
 	runner := jobs.New(st, log, jobs.Options{InsertOnly: !role.Works(), JobTimeout: cfg.JobTimeout})
 	deps := api.Deps{Store: st, Log: log}
+	// The repository service needs accounts, built last; the webhook
+	// processor and the poller started before reach it through repo.
+	var repo atomic.Pointer[repository.Service]
 	// Every role builds the webhook service: the web role receives with it,
 	// and its metrics (inbox depth and lag, webhook health) come from the
 	// database, so a worker reports them too.
 	deps.Webhooks = webhook.New(st, vlt, log, webhook.Options{PublicURL: cfg.PublicURL, Registerer: srv.Registry()})
 	if role.Works() {
 		processor := webhook.NewProcessor(st, log)
+		processor.OnPush(func(ctx context.Context, d store.Delivery) {
+			if r := repo.Load(); r != nil {
+				r.OnDelivery(ctx, d)
+			}
+		})
 		deps.Webhooks.OnStored(processor.Wake)
 		processor.Start()
 		// Finishes its batch once the inbox committed what it held.
@@ -94,6 +106,16 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	deps.Integrations.RegisterJobs()
 	deps.Sync = labsync.New(st, labsync.Options{Log: log, Clients: deps.Integrations.Client,
+		OnPushes: func(ctx context.Context, orgID, integrationID int64, ps []store.Push) {
+			if r := repo.Load(); r != nil {
+				r.OnPushes(ctx, orgID, integrationID, ps)
+			}
+		},
+		OnSelected: func(ctx context.Context, orgID, integrationID int64) {
+			if r := repo.Load(); r != nil {
+				r.SelectionChanged(ctx, orgID, integrationID)
+			}
+		},
 		// A dead replica's claim on an integration lasts at most half a
 		// job attempt, so the attempt River retries elsewhere can take it.
 		LeaseTTL: min(time.Minute, max(cfg.JobTimeout/2, 2*time.Second)),
@@ -111,12 +133,32 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	deps.Integrations.SetPeers(deps.Webhooks, deps.Sync)
 	deps.Accounts = accounts.New(st, log, deps.Integrations, accounts.Options{})
 
+	// Repository mirrors: every role builds the manager (web replicas serve
+	// clones from the mirror directory, workers fetch; see
+	// docs/operations.md), deletes mirrors at disconnect, and fetches on the
+	// pushes it sees.
+	mirrors, err := mirror.New(mirror.Config{Dir: cfg.MirrorDir, Remote: repository.RemoteFor(deps.Integrations),
+		Logger: log, GC: mirror.DefaultGCPolicy, Proxy: cfg.GitLabProxy.For})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer mirrors.Close()
+	deps.Repository = repository.New(st, mirrors, deps.Accounts, log)
+	deps.Integrations.SetMirrors(deps.Repository)
+	if role.Works() {
+		deps.Repository.RegisterJobs(runner)
+	}
+	repo.Store(deps.Repository)
+
 	if role.Serves() {
 		// The UI, the API and the webhook receiver: intake and reading.
 		// The API accepts the UI's session beside API tokens.
 		api.New(deps, deps.Accounts.SessionAuthenticator()).Register(srv)
 		web.New(web.Deps{Store: st, Log: log, Config: cfg, Accounts: deps.Accounts, Webhooks: deps.Webhooks,
-			Integrations: deps.Integrations, Sync: deps.Sync}).Register(srv)
+			Integrations: deps.Integrations, Sync: deps.Sync, Repository: deps.Repository}).Register(srv)
+		// Git clones of the mirrors, read-only, with an API token.
+		srv.HandlePrefix("/git/", gitserve.New(gitserve.Config{Mirrors: mirrors, Access: deps.Repository, Logger: log}))
 	}
 	// River's own context outlives the signal: cancelling it would cancel
 	// running jobs at once; Stop below lets them finish first.

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,9 @@ type Config struct {
 	Addr string
 	// DataDir holds the SQLite database and the development KEK (LABSYNC_DATA_DIR).
 	DataDir string
+	// MirrorDir holds the repository mirrors (LABSYNC_MIRROR_DIR); by
+	// default "mirrors" in DataDir.
+	MirrorDir string
 	// DatabaseURL selects PostgreSQL when it is a postgres:// URL; empty means
 	// SQLite in DataDir (LABSYNC_DATABASE_URL).
 	DatabaseURL secret.Secret
@@ -111,6 +115,7 @@ var credentialSettings = map[string]bool{gitlab.EnvGitLabProxy: true, "LABSYNC_D
 var settings = []setting{
 	{"LABSYNC_ADDR", "addr", "127.0.0.1:8787", "address to listen on"},
 	{"LABSYNC_DATA_DIR", "data-dir", "./labsync-data", "directory for the SQLite database and the development key"},
+	{"LABSYNC_MIRROR_DIR", "mirror-dir", "", "directory for repository mirrors (default: mirrors in the data dir)"},
 	{"LABSYNC_DATABASE_URL", "database-url", "", "postgres://… to use PostgreSQL; empty for SQLite in the data dir"},
 	{"LABSYNC_KEK", "", "", ""}, // never a flag: keys do not belong in shell history
 	{"LABSYNC_PUBLIC_URL", "public-url", "", "URL GitLab and browsers use to reach labsync (default http://ADDR)"},
@@ -161,6 +166,7 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	c := Config{
 		Addr:        vals["LABSYNC_ADDR"],
 		DataDir:     vals["LABSYNC_DATA_DIR"],
+		MirrorDir:   vals["LABSYNC_MIRROR_DIR"],
 		DatabaseURL: secret.New(vals["LABSYNC_DATABASE_URL"]),
 		KEK:         secret.New(vals["LABSYNC_KEK"]),
 		PublicURL:   vals["LABSYNC_PUBLIC_URL"],
@@ -187,6 +193,9 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	}
 	if c.GitLabProxy, err = loadProxy(fs, getenv, vals[gitlab.EnvGitLabProxy]); err != nil {
 		errs = append(errs, err)
+	}
+	if c.MirrorDir == "" && c.DataDir != "" {
+		c.MirrorDir = filepath.Join(c.DataDir, "mirrors")
 	}
 	if c.PublicURL == "" && c.Addr != "" {
 		c.PublicURL = "http://" + c.Addr

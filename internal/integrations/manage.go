@@ -266,6 +266,11 @@ func (s *Service) Disconnect(ctx context.Context, who Actor, id int64) (Disconne
 		return DisconnectResult{}, err
 	}
 	res.OAuthAppDeleted = d.OAuthAppDeleted
+	// Repository mirrors go at once, like the credential; the purge tries
+	// again if this fails.
+	if err := s.removeMirrors(ctx, who.OrgID, id); err != nil {
+		s.log.Error("repository mirrors not deleted at disconnect; the purge deletes them", "integration", id, "err", err)
+	}
 	res.Note += fmt.Sprintf(" The webhook secret is deleted: deliveries to its URL now answer 404. Every synced merge request, issue, pipeline, push and commit of this integration will be deleted by %s.",
 		res.PurgeDeadline.Format(time.RFC3339))
 	s.forget(id)

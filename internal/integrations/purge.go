@@ -97,6 +97,11 @@ func (s *Service) schedulePurge(ctx context.Context, orgID, id int64) {
 // its view and the audit log) and returned so that it is retried.
 func (s *Service) Purge(ctx context.Context, orgID, id int64) (store.PurgeCounts, error) {
 	counts, err := s.st.PurgeIntegration(ctx, orgID, id)
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		if merr := s.removeMirrors(ctx, orgID, id); merr != nil && err == nil {
+			err = merr
+		}
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return counts, nil // the organisation or integration is gone: nothing left to purge

@@ -39,6 +39,9 @@ func (s *Service) ChangeSelection(ctx context.Context, who Actor, id int64, chan
 	if err != nil {
 		return store.Selection{}, err
 	}
+	if s.mirrors != nil {
+		s.mirrors.SelectionChanged(ctx, who.OrgID, id)
+	}
 	if err := s.auditUse(ctx, who, "sync.selection_changed", id); err != nil {
 		return out, err
 	}

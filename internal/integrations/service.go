@@ -93,6 +93,8 @@ type Service struct {
 	// (SetPeers); nil until set.
 	webhooks *webhook.Service
 	sync     *labsync.Service
+	// mirrors deletes repository mirrors (SetMirrors); nil keeps none.
+	mirrors MirrorRemover
 }
 
 type cachedClient struct {

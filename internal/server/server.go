@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labsync/labsync/internal/buildinfo"
@@ -30,6 +31,7 @@ type Server struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	prefixes []prefixHandler
 	// bodyLimits bound slow request bodies (slowbodies.go).
 	bodyLimits BodyLimits
 }
@@ -68,13 +70,38 @@ func (s *Server) Registry() prometheus.Registerer { return s.registry }
 // Handle mounts h on a method-and-path pattern of net/http.ServeMux.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
+// HandlePrefix sends every request whose path starts with prefix to h as it
+// came, before the mux sees it: ServeMux answers paths with "." or ".."
+// segments or repeated slashes with a redirect to the cleaned path, and a
+// handler that must refuse such paths itself (Git under /git/: 404) mounts
+// here. Call it before serving.
+func (s *Server) HandlePrefix(prefix string, h http.Handler) {
+	s.prefixes = append(s.prefixes, prefixHandler{prefix, h})
+}
+
+type prefixHandler struct {
+	prefix string
+	h      http.Handler
+}
+
 // Handler is the whole server with its request instrumentation.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		s.mux.ServeHTTP(rec, r)
+		served := false
+		for _, p := range s.prefixes {
+			if strings.HasPrefix(r.URL.Path, p.prefix) || strings.HasPrefix(r.URL.EscapedPath(), p.prefix) {
+				r.Pattern = p.prefix
+				p.h.ServeHTTP(rec, r)
+				served = true
+				break
+			}
+		}
+		if !served {
+			s.mux.ServeHTTP(rec, r)
+		}
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"

@@ -109,3 +109,30 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 		t.Fatal("still accepting after shutdown")
 	}
 }
+
+func TestAPrefixHandlerGetsDotSegmentsUncleanedWhereTheMuxWouldRedirect(t *testing.T) {
+	st := storetest.Open(t)
+	srv := server.New(st, slog.New(slog.DiscardHandler))
+	var got []string
+	srv.HandlePrefix("/git/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.URL.EscapedPath())
+		http.NotFound(w, r)
+	}))
+	srv.Handle("/", http.NotFoundHandler())
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	for _, path := range []string{"/git/1/../2/x.git/info/refs", "/git/1//etc/x.git/info/refs", "/git/1/%2e%2e/x.git/info/refs"} {
+		t.Run(path, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", hs.URL+"/", nil)
+			req.URL.Opaque = path // sent as written, not cleaned by the client
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound || len(got) == 0 || got[len(got)-1] != path {
+				t.Errorf("%s: status %d, handler saw %q; want 404 from the prefix handler with the path as sent", path, resp.StatusCode, got)
+			}
+		})
+	}
+}

@@ -204,6 +204,21 @@ func (s *Store) ProjectByGitLabID(ctx context.Context, orgID, integrationID, git
 	return p, nil
 }
 
+// ProjectByPath returns the discovered project of an integration whose
+// path_with_namespace is path (GitLab paths are matched as stored, case
+// included), or ErrNotFound.
+func (s *Store) ProjectByPath(ctx context.Context, orgID, integrationID int64, path string) (Project, error) {
+	p, err := scanProject(s.rdb.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects
+		WHERE org_id = $1 AND integration_id = $2 AND path_with_namespace = $3 ORDER BY id DESC LIMIT 1`, orgID, integrationID, path))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Project{}, ErrNotFound
+	}
+	if err != nil {
+		return Project{}, fmt.Errorf("store: unable to read project: %w", err)
+	}
+	return p, nil
+}
+
 // SetSelectedProjects marks exactly the given projects (projects.id) as
 // selected and every other project of the integration as not selected.
 func (s *Store) SetSelectedProjects(ctx context.Context, orgID, integrationID int64, ids []int64) error {
@@ -316,9 +331,14 @@ type Services struct {
 	Issues        bool `json:"issues"`
 	Pipelines     bool `json:"pipelines"`
 	Pushes        bool `json:"pushes"`
+	// Repository keeps a bare Git mirror of every selected project and
+	// serves it read-only (internal/mirror, internal/gitserve). Off unless
+	// switched on: it costs disk and GitLab bandwidth.
+	Repository bool `json:"repository"`
 }
 
-// AllServices turns every service on.
+// AllServices turns every service on except the repository mirrors, which
+// are opt-in.
 var AllServices = Services{MergeRequests: true, Issues: true, Pipelines: true, Pushes: true}
 
 // GroupSelection selects a group's projects; with AutoImport, also those

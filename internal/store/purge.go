@@ -34,6 +34,7 @@ var derivedTables = []struct {
 	{"sync_selections", false},
 	{"sync_state", false},
 	{"webhook_registrations", false},
+	{"repository_mirrors", false},
 	{"webhook_endpoints", false},
 	{"credentials", true},
 	{"oauth_states", true},

@@ -250,6 +250,9 @@ func (r *run) applySelection(ctx context.Context) ([]store.Project, error) {
 	if err := r.svc.st.SetSelectedProjects(ctx, r.orgID, r.integ, ids); err != nil {
 		return nil, err
 	}
+	if f := r.svc.opts.OnSelected; f != nil {
+		f(ctx, r.orgID, r.integ)
+	}
 	if err := r.svc.st.EnsureProgress(ctx, r.orgID, r.integ, ids, resources(r.sel.Services)); err != nil {
 		return nil, err
 	}
@@ -640,6 +643,9 @@ func (r *run) pushChain(ctx context.Context, p store.Project, row store.Progress
 		})
 		if err != nil {
 			return err
+		}
+		if f := r.svc.opts.OnPushes; f != nil && len(pushes) > 0 {
+			f(ctx, r.orgID, r.integ, pushes)
 		}
 		r.svc.changed()
 		if done {

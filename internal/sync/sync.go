@@ -89,6 +89,12 @@ type Options struct {
 	LeaseTTL time.Duration
 	// Jobs queues River jobs; nil runs StartSync inline (tests, bench).
 	Jobs *jobs.Runner
+	// OnPushes, when set, is called with the pushes a page stored, after
+	// it committed (repository mirrors fetch on them).
+	OnPushes func(ctx context.Context, orgID, integrationID int64, ps []store.Push)
+	// OnSelected, when set, is called after a sync applied the selection
+	// to the projects it discovered (repository mirrors follow it).
+	OnSelected func(ctx context.Context, orgID, integrationID int64)
 }
 
 // Service runs syncs. It is safe for concurrent use.

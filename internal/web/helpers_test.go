@@ -19,6 +19,8 @@ import (
 	"github.com/labsync/labsync/internal/api"
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
+	"github.com/labsync/labsync/internal/mirror"
+	"github.com/labsync/labsync/internal/repository"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
 	labsync "github.com/labsync/labsync/internal/sync"
@@ -69,7 +71,7 @@ var hashOnce = sync.OnceValue(func() string {
 // uiDeps are the UI's share of the API's dependencies.
 func uiDeps(d api.Deps, cfg config.Config) web.Deps {
 	return web.Deps{Store: d.Store, Log: d.Log, Config: cfg, Accounts: d.Accounts, Webhooks: d.Webhooks,
-		Integrations: d.Integrations, Sync: d.Sync}
+		Integrations: d.Integrations, Sync: d.Sync, Repository: d.Repository}
 }
 
 // newFixture builds the UI and API over a fresh store; trusted are the
@@ -127,6 +129,14 @@ func newFixture(t testing.TB, opts accounts.Options, trusted ...netip.Prefix) *f
 	f.deps.Sync = labsync.New(st, labsync.Options{Log: log, Clients: f.deps.Integrations.Client})
 	f.deps.Integrations.SetPeers(f.deps.Webhooks, f.deps.Sync)
 	f.deps.Accounts = accounts.New(st, log, f.deps.Integrations, opts)
+	mirrors, err := mirror.New(mirror.Config{Dir: t.TempDir(), Remote: repository.RemoteFor(f.deps.Integrations), Logger: log,
+		Debounce: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mirrors.Close)
+	f.deps.Repository = repository.New(st, mirrors, f.deps.Accounts, log)
+	f.deps.Integrations.SetMirrors(f.deps.Repository)
 	api.New(f.deps, f.deps.Accounts.SessionAuthenticator()).Register(mux)
 	web.New(uiDeps(f.deps, cfg)).Register(mux)
 	return f

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
+	"github.com/labsync/labsync/internal/repository"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/webhook"
@@ -48,6 +49,10 @@ type integrationView struct {
 	Settings       integrations.Settings
 	SettingsError  *problem.Error
 	SettingsNotice string
+	// Mirrors are the repository mirrors; nil when this server keeps none.
+	Mirrors *repository.MirrorList
+	// PublicURL is labsync's address, for the credential-helper line.
+	PublicURL string
 }
 
 // PageTitle is the page's title.
@@ -125,6 +130,14 @@ func (u *UI) integrationView(r *http.Request, in store.Integration) (integration
 			return v, err
 		}
 		v.Webhook = wi
+	}
+	if u.Repository != nil {
+		ml, err := u.Repository.Mirrors(ctx, s.OrgID, in.ID, u.Integrations.PublicURL())
+		if err != nil {
+			return v, err
+		}
+		v.Mirrors = &ml
+		v.PublicURL = u.Integrations.PublicURL()
 	}
 	return v, nil
 }

@@ -47,6 +47,22 @@ var funcs = template.FuncMap{
 		return (time.Duration(*p) * time.Second).String()
 	},
 	"add": func(a, b int) int { return a + b },
+	"size": func(n int64) string {
+		switch {
+		case n >= 1<<30:
+			return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+		case n >= 1<<20:
+			return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+		default:
+			return fmt.Sprintf("%d KiB", (n+1023)/1024)
+		}
+	},
+	"lag": func(secs float64) string {
+		if secs <= 0 {
+			return "up to date"
+		}
+		return (time.Duration(secs) * time.Second).String() + " behind"
+	},
 }
 
 func derefOr(p *int64, d int64) int64 {

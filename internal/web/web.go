@@ -32,6 +32,7 @@ import (
 	"github.com/labsync/labsync/internal/config"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
+	"github.com/labsync/labsync/internal/repository"
 	"github.com/labsync/labsync/internal/store"
 	labsync "github.com/labsync/labsync/internal/sync"
 	"github.com/labsync/labsync/internal/webhook"
@@ -56,6 +57,8 @@ type Deps struct {
 	Integrations *integrations.Service
 	// Sync discovers, selects and syncs; nil on a server that does not run it.
 	Sync *labsync.Service
+	// Repository reports the repository mirrors; nil hides them.
+	Repository *repository.Service
 }
 
 // UI is the web interface. Build it with New and mount it with Register.

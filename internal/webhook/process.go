@@ -36,6 +36,26 @@ type Processor struct {
 	// ahead is the next batch, read and planned while the previous one
 	// was being written (nil: none).
 	ahead *readAhead
+	// onPush is called, after its transaction committed, with every push
+	// and tag-push delivery processed (stored or ignored); see OnPush.
+	onPush func(context.Context, store.Delivery)
+}
+
+// OnPush sets f to be called with every push and tag-push delivery once
+// its transaction is committed, whatever the pushes service says
+// (repository mirrors fetch on them). Call it before Start.
+func (p *Processor) OnPush(f func(context.Context, store.Delivery)) { p.onPush = f }
+
+// pushed hands the committed push deliveries among plans to onPush.
+func (p *Processor) pushed(ctx context.Context, plans []plan) {
+	if p.onPush == nil {
+		return
+	}
+	for _, pl := range plans {
+		if d := pl.d; d.BodyErr == nil && (d.EventKind == "push" || d.EventKind == "tag_push") {
+			p.onPush(ctx, d)
+		}
+	}
 }
 
 // readAhead is a batch read and planned while the batch before it was
@@ -165,29 +185,33 @@ func (p *Processor) writeBatch(ctx context.Context, plans []plan) (int, error) {
 		ds[i] = pl.d
 	}
 	n := 0
+	var done []plan
 	err := p.st.InTx(ctx, func(tx *sql.Tx) error {
 		todo, err := p.lockPending(ctx, tx, plans)
 		if err != nil {
 			return err
 		}
-		n = len(todo)
+		n, done = len(todo), todo
 		return p.write(ctx, tx, todo)
 	})
 	if errors.Is(err, store.ErrBusy) {
 		return 0, nil // another replica is draining
 	}
 	if err == nil {
+		p.pushed(ctx, done)
 		return n, nil
 	}
 	// Isolate the delivery at fault: one transaction each, a failure recorded.
 	for _, pl := range plans {
 		// Planned afresh: a read that failed may succeed now.
 		pl = p.planOne(ctx, newBatchCache(), pl.d)
+		var one []plan
 		err := p.st.InTx(ctx, func(tx *sql.Tx) error {
 			todo, err := p.lockPending(ctx, tx, []plan{pl})
 			if err != nil {
 				return err
 			}
+			one = todo
 			return p.write(ctx, tx, todo)
 		})
 		if errors.Is(err, store.ErrBusy) {
@@ -197,7 +221,9 @@ func (p *Processor) writeBatch(ctx context.Context, plans []plan) (int, error) {
 			if ferr := p.st.FinishDelivery(ctx, nil, pl.d.OrgID, pl.d.ID, "failed", truncate(err.Error(), 500)); ferr != nil {
 				return len(ds), ferr
 			}
+			continue
 		}
+		p.pushed(ctx, one)
 	}
 	return len(ds), nil
 }

@@ -1,0 +1,256 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labsync/labsync/internal/sandbox"
+	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/store/storetest"
+)
+
+// apiJSON calls a running serve's API with the world's token.
+func (w *syncedWorld) apiJSON(t *testing.T, addr, method, path, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+w.apiToken)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, b)
+		}
+	}
+	return res.StatusCode
+}
+
+type e2eMirror struct {
+	ProjectID         int64  `json:"project_id"`
+	PathWithNamespace string `json:"path_with_namespace"`
+	State             string `json:"state"`
+	ObjectFormat      string `json:"object_format"`
+	CloneURL          string `json:"clone_url"`
+	Error             *struct {
+		Kind, Message, Remedy string
+	} `json:"error"`
+}
+
+// runner runs git as a CI runner configured with one credential-helper line
+// for labsync (the test binary standing in for labsync) and the API token
+// in its environment only.
+func runner(t *testing.T, addr, token string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pre := []string{"-c", "credential.helper=", "-c", "credential.http://" + addr + ".helper=!" + os.Args[0] + " git-credential"}
+	cmd := exec.CommandContext(ctx, "git", append(pre, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C",
+		"LABSYNC_TEST_MAIN=1", "LABSYNC_API_TOKEN=" + token}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestARunnerClonesSHA1AndSHA256ProjectsThroughLabsyncWithOneCredentialHelperLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts labsync processes")
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatalf("git is needed (apt-get install -y git): %v", err)
+	}
+	dbURL := ""
+	if storetest.Dialect(t) == store.Postgres {
+		dbURL = storetest.FreshPostgresURL(t)
+	}
+	w := newSyncedWorld(t, dbURL, sandbox.Config{Version: "17.11", Seed: 4, Groups: 2, Projects: 10, MRs: 1, Issues: 1, Pipelines: 1, Commits: 12, Git: true})
+	srv := startServe(t, w.env)
+	base := fmt.Sprintf("/api/v1/integrations/%d", w.integ)
+	if code := w.apiJSON(t, srv.addr, "PUT", base+"/selection", `{"services":{"pushes":false,"repository":true}}`, nil); code != 200 {
+		t.Fatalf("switching the repository service on: %d", code)
+	}
+	w.startSync(t, srv.addr)
+
+	// The sync selects the projects and the mirrors follow (with the
+	// pushes service off, nothing but the applied selection asks for them).
+	var mirrors []e2eMirror
+	wantN := w.sb.Manifest().Projects
+	for i := 0; ; i++ {
+		var list struct {
+			Enabled bool        `json:"enabled"`
+			Mirrors []e2eMirror `json:"mirrors"`
+		}
+		w.apiJSON(t, srv.addr, "GET", base+"/mirrors", "", &list)
+		ready := 0
+		for _, m := range list.Mirrors {
+			if m.State == "ready" {
+				ready++
+			}
+			if m.Error != nil {
+				t.Fatalf("mirror of %s failed: %+v", m.PathWithNamespace, *m.Error)
+			}
+		}
+		if list.Enabled && len(list.Mirrors) > 0 && ready == len(list.Mirrors) && len(list.Mirrors) >= wantN/2 {
+			mirrors = list.Mirrors
+			break
+		}
+		if i == 600 {
+			t.Fatalf("mirrors never all ready: %+v\n%s", list, srv.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	byFormat := map[string]e2eMirror{}
+	for _, m := range mirrors {
+		if _, ok := byFormat[m.ObjectFormat]; !ok {
+			byFormat[m.ObjectFormat] = m
+		}
+	}
+	for _, format := range []string{"sha1", "sha256"} {
+		t.Run(format, func(t *testing.T) {
+			m, ok := byFormat[format]
+			if !ok {
+				t.Fatalf("no %s project is selected in this dataset: %+v", format, mirrors)
+			}
+			dest := filepath.Join(t.TempDir(), "clone")
+			if out, err := runner(t, srv.addr, w.apiToken, "clone", "--quiet", m.CloneURL, dest); err != nil {
+				t.Fatalf("clone %s: %v\n%s", m.CloneURL, err, out)
+			}
+			head := strings.TrimSpace(gitOut(t, dest, "rev-parse", "HEAD"))
+			if got := strings.TrimSpace(gitOut(t, dest, "rev-parse", "--show-object-format")); got != format {
+				t.Errorf("clone's object format %s, want %s", got, format)
+			}
+			// GitLab pushes; labsync fetches on request; the runner fetches.
+			ch, err := w.sb.Push(m.ProjectID, "", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var code int
+			var out bytes.Buffer
+			tokFile := filepath.Join(t.TempDir(), "token")
+			if err := os.WriteFile(tokFile, []byte(w.apiToken), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code = Run(context.Background(), []string{"integrations", "mirrors", "fetch", fmt.Sprint(w.integ), fmt.Sprint(m.ProjectID),
+				"--server", "http://" + srv.addr, "--api-token-file", tokFile}, &out, &out)
+			if code != 0 {
+				t.Fatalf("labsync integrations mirrors fetch: %d %s", code, out.String())
+			}
+			if o, err := runner(t, srv.addr, w.apiToken, "-C", dest, "pull", "--quiet", "--ff-only"); err != nil {
+				t.Fatalf("pull: %v\n%s", err, o)
+			}
+			if got := strings.TrimSpace(gitOut(t, dest, "rev-parse", "HEAD")); got != ch.SHA || got == head {
+				t.Errorf("after the push the runner has %s, want GitLab's new %s (was %s)", got, ch.SHA, head)
+			}
+			if o, err := runner(t, srv.addr, "lsk_not_a_token", "ls-remote", m.CloneURL); err == nil || !strings.Contains(o, "Authentication failed") && !strings.Contains(o, "401") {
+				t.Errorf("a bad token listed refs: %v\n%s", err, o)
+			}
+		})
+	}
+	var audit struct {
+		Entries []struct {
+			Action string `json:"action"`
+		} `json:"entries"`
+	}
+	w.apiJSON(t, srv.addr, "GET", "/api/v1/audit", "", &audit)
+	clones := 0
+	for _, e := range audit.Entries {
+		if e.Action == "repository.clone" {
+			clones++
+		}
+	}
+	if clones < 4 {
+		t.Errorf("%d repository.clone audit entries, want one per clone and pull (4)", clones)
+	}
+
+	// Disconnecting deletes the mirrors at once, like the credential.
+	dir := filepath.Join(w.opts.DataDir, "mirrors", fmt.Sprint(w.integ))
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("no mirror directory before the disconnect: %v", err)
+	}
+	if code := w.apiJSON(t, srv.addr, "DELETE", base, "", nil); code != 200 {
+		t.Fatalf("disconnect: %d", code)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the mirrors are still on disk after the disconnect: %v", err)
+	}
+	if o, err := runner(t, srv.addr, w.apiToken, "ls-remote", byFormat["sha1"].CloneURL); err == nil || !strings.Contains(o, "not found") {
+		t.Errorf("a disconnected integration's project is still served: %v\n%s", err, o)
+	}
+}
+
+func gitOut(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "GIT_CONFIG_NOSYSTEM=1"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func TestACloneThroughEitherReplicaWorksWhileTheOtherIsKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts labsync processes")
+	}
+	if storetest.Dialect(t) != store.Postgres {
+		t.Skip("replicas share a PostgreSQL database: run with LABSYNC_TEST_DIALECT=postgres (and LABSYNC_TEST_POSTGRES_URL)")
+	}
+	w := newSyncedWorld(t, storetest.FreshPostgresURL(t), sandbox.Config{Version: "17.11", Seed: 4, Groups: 2, Projects: 4, MRs: 1, Issues: 1, Pipelines: 1, Commits: 12, Git: true})
+	shared := filepath.Join(t.TempDir(), "shared-mirrors") // the volume every replica mounts
+	env := append(append([]string(nil), w.env...), "LABSYNC_MIRROR_DIR="+shared)
+	a, b := startServe(t, env), startServe(t, env)
+	base := fmt.Sprintf("/api/v1/integrations/%d", w.integ)
+	if code := w.apiJSON(t, a.addr, "PUT", base+"/selection", `{"services":{"repository":true}}`, nil); code != 200 {
+		t.Fatalf("switching the repository service on: %d", code)
+	}
+	w.startSync(t, b.addr)
+	var target e2eMirror
+	for i := 0; target.CloneURL == ""; i++ {
+		var list struct {
+			Mirrors []e2eMirror `json:"mirrors"`
+		}
+		w.apiJSON(t, a.addr, "GET", base+"/mirrors", "", &list)
+		for _, m := range list.Mirrors {
+			if m.State == "ready" {
+				target = m
+				break
+			}
+		}
+		if i == 600 {
+			t.Fatalf("no mirror ready: %+v\n%s\n%s", list, a.logs, b.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	path := strings.SplitN(target.CloneURL, "/git/", 2)[1]
+	clone := func(addr string) {
+		t.Helper()
+		dest := filepath.Join(t.TempDir(), "c")
+		if out, err := runner(t, addr, w.apiToken, "clone", "--quiet", "http://"+addr+"/git/"+path, dest); err != nil {
+			t.Fatalf("clone through %s: %v\n%s", addr, err, out)
+		}
+	}
+	a.cmd.Process.Kill()
+	a.cmd.Wait()
+	clone(b.addr)
+	a2 := startServe(t, env)
+	b.cmd.Process.Kill()
+	b.cmd.Wait()
+	clone(a2.addr)
+}
