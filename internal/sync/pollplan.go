@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ const (
 	// missedChangesWindow is how long a poll that found undelivered
 	// changes keeps the poller at QuietPollEvery.
 	missedChangesWindow = time.Hour
+	// SilentPassesPerPoll bounds how many silent projects one poll gives
+	// their own pipeline and push passes (see SilentProjects).
+	SilentPassesPerPoll = 10
 )
 
 // PollPlan says how often an integration is polled now, and why.
@@ -47,7 +51,8 @@ func (s *Service) PollPlanFor(ctx context.Context, in store.Integration) (PollPl
 	now := s.st.Now()
 	p := PlanPoll(now, in.WebhookLastReceivedAt, missed)
 	p.LastPollAt, p.MissedAt = last, missed
-	if p.Every == QuietPollEvery {
+	if in.WebhookLastReceivedAt == nil || now.Sub(*in.WebhookLastReceivedAt) > WebhooksQuietAfter {
+		p.Reason += noDeliveryNote
 		return p, nil
 	}
 	ps, err := s.st.SelectedOrGoneProjects(ctx, in.OrgID, in.ID)
@@ -64,15 +69,64 @@ func (s *Service) PollPlanFor(ctx context.Context, in store.Integration) (PollPl
 		}
 	}
 	if len(stale) > 0 {
-		p.Every = QuietPollEvery
-		p.EverySecs = int(p.Every / time.Second)
-		p.Reason = fmt.Sprintf("%d selected project(s) without a webhook delivery in the last %s while others deliver (%s): polling every minute",
+		why := fmt.Sprintf("%d selected project(s) without a webhook delivery in the last %s while others deliver (%s): polling every minute",
 			len(stale), WebhooksQuietAfter, strings.Join(stale[:min(3, len(stale))], ", "))
 		if len(stale) > 3 {
-			p.Reason = strings.Replace(p.Reason, "):", ", …):", 1)
+			why = strings.Replace(why, "):", ", …):", 1)
+		}
+		why += fmt.Sprintf(", with their own pipeline and push passes (at most %d projects per poll, in turn)", SilentPassesPerPoll)
+		if p.Every == QuietPollEvery {
+			p.Reason += "; " + why
+		} else {
+			p.Every, p.Reason = QuietPollEvery, why
+			p.EverySecs = int(p.Every / time.Second)
 		}
 	}
 	return p, nil
+}
+
+// noDeliveryNote is what a poll plan adds while no webhook delivers for the
+// integration at all: pushes and pipelines then come as before, not per
+// project every minute.
+const noDeliveryNote = "; pushes and pipelines are polled for projects whose last_activity_at moved (GitLab moves it at most hourly, " +
+	"never for pipelines) and for 1/30 of the projects' pipelines per poll, not for every project every minute"
+
+// SilentProjects picks, among the selected projects, those a poll at now
+// gives their own pipeline and push passes (pipelines updated_after,
+// events after: one request each while quiet), besides what the group
+// and project listings bring. GitLab moves a project's last_activity_at
+// only for changes that record an event, at most once an hour
+// (Event::RESET_PROJECT_ACTIVITY_INTERVAL, app/models/event.rb, since
+// GitLab 10.x), and never for pipelines, so a project whose webhook is
+// silent would otherwise get its pushes and pipelines only when that
+// moves or the pipeline sweep reaches it.
+//
+// The rule: only while webhooks deliver for the integration (a delivery
+// within WebhooksQuietAfter), and only for projects PlanProjectPoll puts at
+// every minute (no delivery of their own within WebhooksQuietAfter, or a
+// poll found changes their webhook missed). An integration with no working
+// webhook at all gets none: every quiet poll would cost two requests per
+// selected project, so it relies on activity and the pipeline sweep as
+// before. At most SilentPassesPerPoll projects per poll (20 requests while
+// quiet); when more are silent, consecutive minutes take the next ones in
+// turn. Gone projects are never picked.
+func SilentProjects(now time.Time, in store.Integration, selected []store.Project) []store.Project {
+	if in.WebhookLastReceivedAt == nil || now.Sub(*in.WebhookLastReceivedAt) > WebhooksQuietAfter {
+		return nil
+	}
+	var silent []store.Project
+	for _, p := range selected {
+		if p.Gone == "" && PlanProjectPoll(now, p).Every == QuietPollEvery {
+			silent = append(silent, p)
+		}
+	}
+	if len(silent) <= SilentPassesPerPoll {
+		return silent
+	}
+	slices.SortFunc(silent, func(a, b store.Project) int { return int(a.ID - b.ID) })
+	turns := (len(silent) + SilentPassesPerPoll - 1) / SilentPassesPerPoll
+	from := int(now.Unix()/60%int64(turns)) * SilentPassesPerPoll
+	return silent[from:min(from+SilentPassesPerPoll, len(silent))]
 }
 
 // PlanProjectPoll is the rule for one project while the integration's
