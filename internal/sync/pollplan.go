@@ -178,6 +178,24 @@ type ProjectFreshness struct {
 	// PreviousPath is the path before the last rename or transfer.
 	PreviousPath  string     `json:"previous_path,omitempty"`
 	PathChangedAt *time.Time `json:"path_changed_at,omitempty"`
+	// MarkedForDeletion is true for a project GitLab marked for deletion
+	// where deletion is delayed (gitlab.com; self-managed from 18.0): it
+	// stays readable, archived, until GitLab deletes it, and is then gone.
+	MarkedForDeletion bool `json:"marked_for_deletion,omitempty"`
+}
+
+// markedForDeletion recognises a project GitLab marked for deletion by
+// what Projects::MarkForDeletionService does to it: archived, and its path
+// suffixed with "-deletion_scheduled-<id>" (18.x, behind the feature flag
+// rename_group_path_upon_deletion_scheduling, gitlab#526081) or
+// "-deleted-<id>" (earlier releases). The marked_for_deletion_at field
+// would say it directly, but the discovery cache does not keep it.
+func markedForDeletion(p store.Project) bool {
+	if !p.Archived {
+		return false
+	}
+	id := fmt.Sprint(p.GitLabID)
+	return strings.HasSuffix(p.PathWithNamespace, "-deletion_scheduled-"+id) || strings.HasSuffix(p.PathWithNamespace, "-deleted-"+id)
 }
 
 // ProjectFreshness lists, for org's integration, every selected or gone
@@ -194,7 +212,7 @@ func (s *Service) ProjectFreshness(ctx context.Context, orgID, integrationID int
 		f := ProjectFreshness{ProjectID: p.GitLabID, Path: p.PathWithNamespace, Selected: p.Selected, LastWebhookAt: p.LastWebhookAt,
 			LastPollAt: p.LastPollAt, FreshAsOf: p.FreshAsOf, Plan: PlanProjectPoll(now, p), CIEnabled: p.CIEnabled, Archived: p.Archived,
 			Gone: p.Gone, GoneReason: p.GoneReason, GoneAt: p.GoneAt, DataPurgedAt: p.DataPurgedAt, PreviousPath: p.PreviousPath,
-			PathChangedAt: p.PathChangedAt}
+			PathChangedAt: p.PathChangedAt, MarkedForDeletion: markedForDeletion(p)}
 		if f.Plan.Every == HealthyPollEvery && p.LastWebhookAt != nil && (f.FreshAsOf == nil || p.LastWebhookAt.After(*f.FreshAsOf)) {
 			f.FreshAsOf = p.LastWebhookAt
 		}
