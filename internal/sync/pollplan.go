@@ -96,8 +96,9 @@ const noDeliveryNote = "; pushes and pipelines are polled for projects whose las
 // events after: one request each while quiet), besides what the group
 // and project listings bring. GitLab moves a project's last_activity_at
 // only for changes that record an event, at most once an hour
-// (Event::RESET_PROJECT_ACTIVITY_INTERVAL, app/models/event.rb, since
-// GitLab 10.x), and never for pipelines, so a project whose webhook is
+// (Event::RESET_PROJECT_ACTIVITY_INTERVAL, one hour, app/models/event.rb:
+// the same in every release checked, old and recent), and never for
+// pipelines, so a project whose webhook is
 // silent would otherwise get its pushes and pipelines only when that
 // moves or the pipeline sweep reaches it.
 //
