@@ -135,8 +135,10 @@ func SilentProjects(now time.Time, in store.Integration, selected []store.Projec
 // delivery, had none within WebhooksQuietAfter, or a poll found changes
 // its webhook had not delivered in the last hour; otherwise every 15
 // minutes. (A quiet project with a working webhook looks like a silent
-// one; polling it every minute costs nothing extra, since the poll asks
-// through its group's endpoints anyway.)
+// one; polling it every minute costs its own pipeline and push passes,
+// two requests while quiet, for at most SilentPassesPerPoll projects per
+// poll: see SilentProjects. Its merge requests and issues come through
+// its group's endpoints anyway.)
 func PlanProjectPoll(now time.Time, p store.Project) PollPlan {
 	pp := PollPlan{Every: QuietPollEvery}
 	switch {
