@@ -40,8 +40,12 @@ type Poll struct {
 	Interval       time.Duration // time between poll cycles
 	Changes        int           // changes made to the project whose webhook is dropped
 	ChangeWindow   time.Duration // over how long those changes are spread
-	DatabaseURL    string        // PostgreSQL; empty: SQLite in a temporary directory
-	Verbose        bool          // print each cycle's requests by path
+	// Settle is how long the dropped-webhook phase polls before its
+	// changes start, so the silent project's one activity bump has left
+	// the poller's activity overlap (5 minutes).
+	Settle      time.Duration
+	DatabaseURL string // PostgreSQL; empty: SQLite in a temporary directory
+	Verbose     bool   // print each cycle's requests by path
 }
 
 // pollWorld is one sandbox with its integration and selection.
@@ -72,6 +76,9 @@ func (b *Poll) Run(ctx context.Context, out io.Writer) error {
 	}
 	if b.ChangeWindow <= 0 {
 		b.ChangeWindow = 150 * time.Second
+	}
+	if b.Settle <= 0 {
+		b.Settle = 6 * time.Minute
 	}
 	dir, err := os.MkdirTemp("", "labsync-bench-poll-")
 	if err != nil {
@@ -422,15 +429,50 @@ func memberProjects(ctx context.Context, base, token string) (map[int64]bool, er
 }
 
 // droppedWebhook: every selected project but one delivers webhooks (their
-// deliveries recorded in the store as the webhook processor records
-// them); the silent one gets Changes merge requests at random times over
+// deliveries recorded in the store as the webhook processor records them,
+// and a push in one of them every ten seconds, as projects that deliver
+// have changes); the silent one gets Changes changes — merge requests,
+// issues, pushes and pipelines in turn — at random times over
 // ChangeWindow. A poll runs whenever PollPlanFor says one is due, as the
 // periodic job queues it; each change is visible once a poll stored it.
+//
+// First it measures a quiet cycle in that world: the bound kept is
+// 3 × (groups + loose) + 2 plus the silent project's own pipeline and push
+// passes (2 requests; its commits are walked only after a push). Then one
+// push in the silent project moves its last_activity_at, and the bench
+// polls for Settle (longer than the poller's 5-minute activity overlap)
+// before the changes start, so the silent project is no longer "active"
+// to the poller: on the gitlab.com profile its last_activity_at then stays
+// put for an hour (Event::RESET_PROJECT_ACTIVITY_INTERVAL) and never moves
+// for pipelines, and its pushes and pipelines can only arrive through the
+// silent project's own passes (or, for pipelines, the 1-in-30 sweep).
 func (b *Poll) droppedWebhook(ctx context.Context, out io.Writer, st *store.Store, svc *labsync.Service, org int64, w *pollWorld) error {
+	ps, err := st.AllProjects(ctx, org, w.integ)
+	if err != nil {
+		return err
+	}
 	var silent int64
-	for id := range w.selected {
-		if !w.picked[id] && (silent == 0 || id < silent) {
-			silent = id
+	var others []int64
+	for _, p := range ps {
+		if !w.selected[p.GitLabID] || w.picked[p.GitLabID] || p.Archived || p.DefaultBranch == "" {
+			continue
+		}
+		if p.CIEnabled && (silent == 0 || p.GitLabID < silent) {
+			silent = p.GitLabID
+		}
+	}
+	if silent == 0 {
+		return fmt.Errorf("bench: no selected group project with CI/CD to drop the webhook of")
+	}
+	for _, p := range ps {
+		if w.selected[p.GitLabID] && !w.picked[p.GitLabID] && !p.Archived && p.DefaultBranch != "" && p.GitLabID != silent {
+			others = append(others, p.GitLabID)
+		}
+		if b.Verbose && p.GitLabID == silent {
+			fmt.Fprintf(out, "dropped webhook   the silent project is %s (id %d)\n", p.PathWithNamespace, p.GitLabID)
+		}
+		if b.Verbose && p.Selected && !w.selected[p.GitLabID] {
+			fmt.Fprintf(out, "dropped webhook   %s (id %d) is selected now but was not at set-up\n", p.PathWithNamespace, p.GitLabID)
 		}
 	}
 	deliver := func() error {
@@ -444,29 +486,163 @@ func (b *Poll) droppedWebhook(ctx context.Context, out io.Writer, st *store.Stor
 			if id == silent {
 				continue
 			}
-			if _, err := st.DB().ExecContext(ctx, `UPDATE projects SET last_webhook_at = $1 WHERE org_id = $2 AND integration_id = $3 AND gitlab_id = $4`,
-				now, org, w.integ, id); err != nil {
+			// Their webhooks delivered their changes before any poll
+			// found them: a poll finding them again is no news.
+			if _, err := st.DB().ExecContext(ctx, `UPDATE projects SET last_webhook_at = $1, poll_found_changes_at = NULL
+				WHERE org_id = $2 AND integration_id = $3 AND gitlab_id = $4`, now, org, w.integ, id); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	if err := deliver(); err != nil {
+	cycle := func() (int, error) {
+		if err := deliver(); err != nil {
+			return 0, err
+		}
+		w.sb.ResetRequests()
+		if err := svc.Run(ctx, org, w.integ, labsync.ModePoll); err != nil {
+			return 0, err
+		}
+		return apiRequests(w.sb.Requests()), nil
+	}
+	// The quiet cycle while the others deliver: one poll to settle, then
+	// the measured one.
+	if _, err := cycle(); err != nil {
 		return err
 	}
-	in, err := st.Integration(ctx, org, w.integ)
+	quietN, err := cycle()
 	if err != nil {
 		return err
 	}
-	plan, err := svc.PollPlanFor(ctx, in)
-	if err != nil {
-		return err
-	}
+	bound := 3*(w.groups+w.loose) + 2 + 2
+	fmt.Fprintf(out, "quiet, one silent %d requests in a quiet cycle while the others' webhooks deliver, bound 3 × (%d groups + %d loose) + 2 + 2 (the silent project's pipeline and push passes) = %d (%s)\n",
+		quietN, w.groups, w.loose, bound, harness)
+
 	type change struct {
+		kind    string
 		id      int64
+		sha     string
 		at      time.Time
 		visible time.Time
 	}
+	kinds := []string{"merge_request", "issue", "push", "pipeline"}
+	make1 := func(i int) (*change, error) {
+		kind := kinds[i%len(kinds)]
+		var ch sandbox.Change
+		var err error
+		switch kind {
+		case "merge_request":
+			ch, err = w.sb.OpenMR(silent, fmt.Sprintf("Change %d while its webhook is dropped", i))
+		case "issue":
+			ch, err = w.sb.OpenIssue(silent, fmt.Sprintf("Change %d while its webhook is dropped", i))
+		case "push":
+			ch, err = w.sb.Push(silent, "", 1)
+		case "pipeline":
+			ch, err = w.sb.RunPipeline(silent, "", "success")
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &change{kind: kind, id: ch.ID, sha: ch.SHA, at: time.Now()}, nil
+	}
+	// visibleNow marks the changes a poll that ended at done stored.
+	visibleNow := func(changes []*change, done time.Time) (int, error) {
+		q := store.DataQuery{IntegrationID: w.integ, ProjectGitLabID: silent, Limit: 1000}
+		have := map[string]bool{}
+		mrs, err := st.MergeRequests(ctx, org, q)
+		if err != nil {
+			return 0, err
+		}
+		for _, m := range mrs {
+			have[fmt.Sprint("merge_request", m.GitLabID)] = true
+		}
+		iss, err := st.Issues(ctx, org, q)
+		if err != nil {
+			return 0, err
+		}
+		for _, x := range iss {
+			have[fmt.Sprint("issue", x.GitLabID)] = true
+		}
+		pls, err := st.Pipelines(ctx, org, q)
+		if err != nil {
+			return 0, err
+		}
+		for _, x := range pls {
+			have[fmt.Sprint("pipeline", x.GitLabID)] = true
+		}
+		pushes, err := st.Pushes(ctx, org, q)
+		if err != nil {
+			return 0, err
+		}
+		for _, x := range pushes {
+			have["push"+x.AfterSHA] = true
+		}
+		pending := 0
+		for _, c := range changes {
+			key := fmt.Sprint(c.kind, c.id)
+			if c.kind == "push" {
+				key = "push" + c.sha
+			}
+			if c.visible.IsZero() && have[key] {
+				c.visible = done
+			}
+			if c.visible.IsZero() {
+				pending++
+			}
+		}
+		return pending, nil
+	}
+
+	// Settle: the silent project's last_activity_at moves once, then the
+	// activity watermark moves past it with the others' pushes.
+	if _, err := w.sb.Push(silent, "", 1); err != nil {
+		return err
+	}
+	var plan labsync.PollPlan
+	lastPoll, lastOther, otherN := time.Time{}, time.Time{}, 0
+	step := func() (bool, error) {
+		if time.Since(lastOther) >= 10*time.Second && len(others) > 0 {
+			// In turn, so each push moves a project not moved within the
+			// hour: the activity watermark keeps moving.
+			lastOther = time.Now()
+			if _, err := w.sb.Push(others[otherN%len(others)], "", 1); err != nil {
+				return false, err
+			}
+			otherN++
+		}
+		if err := deliver(); err != nil {
+			return false, err
+		}
+		in, err := st.Integration(ctx, org, w.integ)
+		if err != nil {
+			return false, err
+		}
+		if plan, err = svc.PollPlanFor(ctx, in); err != nil {
+			return false, err
+		}
+		if time.Since(lastPoll) < plan.Every-5*time.Second { // PollAll's slack
+			return false, nil
+		}
+		lastPoll = time.Now()
+		return true, svc.Run(ctx, org, w.integ, labsync.ModePoll)
+	}
+	sleep := func() error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+			return nil
+		}
+	}
+	for settleEnd := time.Now().Add(b.Settle); time.Now().Before(settleEnd); {
+		if _, err := step(); err != nil {
+			return err
+		}
+		if err := sleep(); err != nil {
+			return err
+		}
+	}
+
 	start := time.Now()
 	offsets := make([]time.Duration, b.Changes)
 	for i := range offsets {
@@ -475,77 +651,60 @@ func (b *Poll) droppedWebhook(ctx context.Context, out io.Writer, st *store.Stor
 	slices.Sort(offsets)
 	var changes []*change
 	next := 0
-	lastPoll := time.Now()
 	for deadline := start.Add(b.ChangeWindow + 3*time.Minute); time.Now().Before(deadline); {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		for next < len(offsets) && time.Since(start) >= offsets[next] {
-			ch, err := w.sb.OpenMR(silent, fmt.Sprintf("Change %d while its webhook is dropped", next))
+			c, err := make1(next)
 			if err != nil {
 				return err
 			}
-			changes = append(changes, &change{id: ch.ID, at: time.Now()})
+			changes = append(changes, c)
 			next++
 		}
-		if err := deliver(); err != nil {
+		polled, err := step()
+		if err != nil {
 			return err
 		}
-		in, _ := st.Integration(ctx, org, w.integ)
-		if plan, err = svc.PollPlanFor(ctx, in); err != nil {
-			return err
-		}
-		if time.Since(lastPoll) >= plan.Every-5*time.Second { // PollAll's slack
-			lastPoll = time.Now()
-			if err := svc.Run(ctx, org, w.integ, labsync.ModePoll); err != nil {
-				return err
-			}
-			done := time.Now()
-			mrs, err := st.MergeRequests(ctx, org, store.DataQuery{IntegrationID: w.integ, ProjectGitLabID: silent, Limit: 1000})
+		if polled {
+			pending, err := visibleNow(changes, time.Now())
 			if err != nil {
 				return err
-			}
-			have := map[int64]bool{}
-			for _, m := range mrs {
-				have[m.GitLabID] = true
-			}
-			pending := 0
-			for _, c := range changes {
-				if c.visible.IsZero() && have[c.id] {
-					c.visible = done
-				}
-				if c.visible.IsZero() {
-					pending++
-				}
 			}
 			if next == len(offsets) && pending == 0 {
 				break
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
+		if err := sleep(); err != nil {
+			return err
 		}
 	}
-	var lat []time.Duration
-	missing := 0
-	for _, c := range changes {
-		if c.visible.IsZero() {
-			missing++
-			continue
-		}
-		lat = append(lat, c.visible.Sub(c.at))
-	}
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
+	pct := func(lat []time.Duration, p float64) time.Duration {
 		if len(lat) == 0 {
 			return 0
 		}
 		return lat[min(len(lat)-1, int(math.Ceil(p*float64(len(lat))))-1)].Round(100 * time.Millisecond)
 	}
-	fmt.Fprintf(out, "dropped webhook   one project's webhook dropped while the others deliver (plan: every %s, %q): its changes visible in p50 %s, p99 %s, max %s over %d changes, %d never seen (target p99 ≤ 90s) (%s)\n",
-		plan.Every, plan.Reason, pct(0.50), pct(0.99), pct(1), len(changes), missing, harness)
+	summary := func(kind string) string {
+		var lat []time.Duration
+		n, missing := 0, 0
+		for _, c := range changes {
+			if kind != "" && c.kind != kind {
+				continue
+			}
+			n++
+			if c.visible.IsZero() {
+				missing++
+				continue
+			}
+			lat = append(lat, c.visible.Sub(c.at))
+		}
+		slices.Sort(lat)
+		return fmt.Sprintf("p50 %s, p99 %s, max %s over %d changes, %d never seen", pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1), n, missing)
+	}
+	fmt.Fprintf(out, "dropped webhook   one project's webhook dropped while the others deliver (plan: every %s, %q), after %s of settling: its changes visible in %s (target p99 ≤ 90s) (%s)\n",
+		plan.Every, plan.Reason, b.Settle, summary(""), harness)
+	for _, k := range kinds {
+		fmt.Fprintf(out, "  %-15s %s (%s)\n", k, summary(k), harness)
+	}
 	return nil
 }
 

@@ -19,9 +19,14 @@ auto-import plus 5 projects one by one, backfills, then polls both every
 --interval for --cycles cycles and prints requests per cycle, the quiet cycle
 against 3 × (groups + loose projects) + 2, and the projects stored whose user
 is not a member. Then it drops one selected project's webhook while the
-others deliver, makes --changes merge requests in it over --change-window,
-polls as the poll plan says, and prints how soon each change was visible
-(p50, p99, max). It is an in-process harness (sandboxes, store and sync
+others deliver (and have a push every ten seconds), prints a quiet cycle
+against the bound 3 × (groups + loose projects) + 2 + 2 (the silent
+project's own pipeline and push passes), moves the silent project's
+last_activity_at once and polls for --settle (past the poller's 5-minute
+activity overlap), then makes --changes changes in it (merge requests,
+issues, pushes and pipelines in turn) over --change-window, polls as the
+poll plan says, and prints how soon each change was visible (p50, p99, max,
+overall and per kind). It is an in-process harness (sandboxes, store and sync
 service in this process); every figure says so.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return b.Run(cmd.Context(), cmd.OutOrStdout()) },
@@ -33,6 +38,7 @@ service in this process); every figure says so.`,
 	f.DurationVar(&b.Interval, "interval", time.Minute, "time between poll cycles")
 	f.IntVar(&b.Changes, "changes", 50, "changes made to the project whose webhook is dropped")
 	f.DurationVar(&b.ChangeWindow, "change-window", 150*time.Second, "how long those changes are spread over")
+	f.DurationVar(&b.Settle, "settle", 6*time.Minute, "how long to poll before those changes start (past the 5-minute activity overlap)")
 	f.BoolVar(&b.Verbose, "verbose", false, "print each poll cycle's requests by path")
 	f.StringVar(&b.DatabaseURL, "database-url", "", "PostgreSQL URL instead of a temporary SQLite database")
 	return cmd

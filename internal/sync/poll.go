@@ -130,8 +130,9 @@ func (r *run) scope(ctx context.Context, selected []store.Project) (pollScope, e
 // each loose project's merge requests and issues (its own incremental
 // chains) and the project itself (its activity, and whether it is still
 // there); then incremental passes over the active projects' pipelines,
-// pushes and commits, plus a slice of every selected project's pipelines
-// per poll. Nothing outside the selection is stored. Instance-wide
+// pushes and commits, over the silent projects' pipelines and pushes
+// (SilentProjects; their commits only when a push arrived), plus a slice
+// of every selected project's pipelines per poll. Nothing outside the selection is stored. Instance-wide
 // listings are used only where chooseInstanceWide says they are cheaper.
 func (r *run) poll(ctx context.Context, selected []store.Project) error {
 	if len(selected) == 0 {
@@ -256,6 +257,24 @@ func (r *run) poll(ctx context.Context, selected []store.Project) error {
 		res = append(res, ResourcePushes, ResourceCommits)
 	}
 	if err := r.svc.st.StartIncrementalPass(ctx, r.orgID, r.integ, activeIDs, res); err != nil {
+		return err
+	}
+	// Silent projects (their webhook missing or silent while others
+	// deliver): their own pipeline and push passes every poll, since their
+	// last_activity_at moves at most hourly and never for pipelines.
+	isActive := map[int64]bool{}
+	for _, id := range activeIDs {
+		isActive[id] = true
+	}
+	var silentIDs []int64
+	r.silentOnly = map[int64]bool{}
+	for _, p := range SilentProjects(start, r.integration, selected) {
+		if !isActive[p.ID] {
+			silentIDs = append(silentIDs, p.ID)
+			r.silentOnly[p.ID] = true
+		}
+	}
+	if err := r.svc.st.StartIncrementalPass(ctx, r.orgID, r.integ, silentIDs, res); err != nil {
 		return err
 	}
 	if svc.Pipelines {

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ const (
 	// missedChangesWindow is how long a poll that found undelivered
 	// changes keeps the poller at QuietPollEvery.
 	missedChangesWindow = time.Hour
+	// SilentPassesPerPoll bounds how many silent projects one poll gives
+	// their own pipeline and push passes (see SilentProjects).
+	SilentPassesPerPoll = 10
 )
 
 // PollPlan says how often an integration is polled now, and why.
@@ -47,7 +51,8 @@ func (s *Service) PollPlanFor(ctx context.Context, in store.Integration) (PollPl
 	now := s.st.Now()
 	p := PlanPoll(now, in.WebhookLastReceivedAt, missed)
 	p.LastPollAt, p.MissedAt = last, missed
-	if p.Every == QuietPollEvery {
+	if in.WebhookLastReceivedAt == nil || now.Sub(*in.WebhookLastReceivedAt) > WebhooksQuietAfter {
+		p.Reason += noDeliveryNote
 		return p, nil
 	}
 	ps, err := s.st.SelectedOrGoneProjects(ctx, in.OrgID, in.ID)
@@ -64,15 +69,65 @@ func (s *Service) PollPlanFor(ctx context.Context, in store.Integration) (PollPl
 		}
 	}
 	if len(stale) > 0 {
-		p.Every = QuietPollEvery
-		p.EverySecs = int(p.Every / time.Second)
-		p.Reason = fmt.Sprintf("%d selected project(s) without a webhook delivery in the last %s while others deliver (%s): polling every minute",
+		why := fmt.Sprintf("%d selected project(s) without a webhook delivery in the last %s while others deliver (%s): polling every minute",
 			len(stale), WebhooksQuietAfter, strings.Join(stale[:min(3, len(stale))], ", "))
 		if len(stale) > 3 {
-			p.Reason = strings.Replace(p.Reason, "):", ", …):", 1)
+			why = strings.Replace(why, "):", ", …):", 1)
+		}
+		why += fmt.Sprintf(", with their own pipeline and push passes (at most %d projects per poll, in turn)", SilentPassesPerPoll)
+		if p.Every == QuietPollEvery {
+			p.Reason += "; " + why
+		} else {
+			p.Every, p.Reason = QuietPollEvery, why
+			p.EverySecs = int(p.Every / time.Second)
 		}
 	}
 	return p, nil
+}
+
+// noDeliveryNote is what a poll plan adds while no webhook delivers for the
+// integration at all: pushes and pipelines then come as before, not per
+// project every minute.
+const noDeliveryNote = "; pushes and pipelines are polled for projects whose last_activity_at moved (GitLab moves it at most hourly, " +
+	"never for pipelines) and for 1/30 of the projects' pipelines per poll, not for every project every minute"
+
+// SilentProjects picks, among the selected projects, those a poll at now
+// gives their own pipeline and push passes (pipelines updated_after,
+// events after: one request each while quiet), besides what the group
+// and project listings bring. GitLab moves a project's last_activity_at
+// only for changes that record an event, at most once an hour
+// (Event::RESET_PROJECT_ACTIVITY_INTERVAL, one hour, app/models/event.rb:
+// the same in every release checked, old and recent), and never for
+// pipelines, so a project whose webhook is
+// silent would otherwise get its pushes and pipelines only when that
+// moves or the pipeline sweep reaches it.
+//
+// The rule: only while webhooks deliver for the integration (a delivery
+// within WebhooksQuietAfter), and only for projects PlanProjectPoll puts at
+// every minute (no delivery of their own within WebhooksQuietAfter, or a
+// poll found changes their webhook missed). An integration with no working
+// webhook at all gets none: every quiet poll would cost two requests per
+// selected project, so it relies on activity and the pipeline sweep as
+// before. At most SilentPassesPerPoll projects per poll (20 requests while
+// quiet); when more are silent, consecutive minutes take the next ones in
+// turn. Gone projects are never picked.
+func SilentProjects(now time.Time, in store.Integration, selected []store.Project) []store.Project {
+	if in.WebhookLastReceivedAt == nil || now.Sub(*in.WebhookLastReceivedAt) > WebhooksQuietAfter {
+		return nil
+	}
+	var silent []store.Project
+	for _, p := range selected {
+		if p.Gone == "" && PlanProjectPoll(now, p).Every == QuietPollEvery {
+			silent = append(silent, p)
+		}
+	}
+	if len(silent) <= SilentPassesPerPoll {
+		return silent
+	}
+	slices.SortFunc(silent, func(a, b store.Project) int { return int(a.ID - b.ID) })
+	turns := (len(silent) + SilentPassesPerPoll - 1) / SilentPassesPerPoll
+	from := int(now.Unix()/60%int64(turns)) * SilentPassesPerPoll
+	return silent[from:min(from+SilentPassesPerPoll, len(silent))]
 }
 
 // PlanProjectPoll is the rule for one project while the integration's
@@ -80,8 +135,10 @@ func (s *Service) PollPlanFor(ctx context.Context, in store.Integration) (PollPl
 // delivery, had none within WebhooksQuietAfter, or a poll found changes
 // its webhook had not delivered in the last hour; otherwise every 15
 // minutes. (A quiet project with a working webhook looks like a silent
-// one; polling it every minute costs nothing extra, since the poll asks
-// through its group's endpoints anyway.)
+// one; polling it every minute costs its own pipeline and push passes,
+// two requests while quiet, for at most SilentPassesPerPoll projects per
+// poll: see SilentProjects. Its merge requests and issues come through
+// its group's endpoints anyway.)
 func PlanProjectPoll(now time.Time, p store.Project) PollPlan {
 	pp := PollPlan{Every: QuietPollEvery}
 	switch {
@@ -124,6 +181,24 @@ type ProjectFreshness struct {
 	// PreviousPath is the path before the last rename or transfer.
 	PreviousPath  string     `json:"previous_path,omitempty"`
 	PathChangedAt *time.Time `json:"path_changed_at,omitempty"`
+	// MarkedForDeletion is true for a project GitLab marked for deletion
+	// where deletion is delayed (gitlab.com; self-managed from 18.0): it
+	// stays readable, archived, until GitLab deletes it, and is then gone.
+	MarkedForDeletion bool `json:"marked_for_deletion,omitempty"`
+}
+
+// markedForDeletion recognises a project GitLab marked for deletion by
+// what Projects::MarkForDeletionService does to it: archived, and its path
+// suffixed with "-deletion_scheduled-<id>" (18.x, behind the feature flag
+// rename_group_path_upon_deletion_scheduling, gitlab#526081) or
+// "-deleted-<id>" (earlier releases). The marked_for_deletion_at field
+// would say it directly, but the discovery cache does not keep it.
+func markedForDeletion(p store.Project) bool {
+	if !p.Archived {
+		return false
+	}
+	id := fmt.Sprint(p.GitLabID)
+	return strings.HasSuffix(p.PathWithNamespace, "-deletion_scheduled-"+id) || strings.HasSuffix(p.PathWithNamespace, "-deleted-"+id)
 }
 
 // ProjectFreshness lists, for org's integration, every selected or gone
@@ -140,7 +215,7 @@ func (s *Service) ProjectFreshness(ctx context.Context, orgID, integrationID int
 		f := ProjectFreshness{ProjectID: p.GitLabID, Path: p.PathWithNamespace, Selected: p.Selected, LastWebhookAt: p.LastWebhookAt,
 			LastPollAt: p.LastPollAt, FreshAsOf: p.FreshAsOf, Plan: PlanProjectPoll(now, p), CIEnabled: p.CIEnabled, Archived: p.Archived,
 			Gone: p.Gone, GoneReason: p.GoneReason, GoneAt: p.GoneAt, DataPurgedAt: p.DataPurgedAt, PreviousPath: p.PreviousPath,
-			PathChangedAt: p.PathChangedAt}
+			PathChangedAt: p.PathChangedAt, MarkedForDeletion: markedForDeletion(p)}
 		if f.Plan.Every == HealthyPollEvery && p.LastWebhookAt != nil && (f.FreshAsOf == nil || p.LastWebhookAt.After(*f.FreshAsOf)) {
 			f.FreshAsOf = p.LastWebhookAt
 		}

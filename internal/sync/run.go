@@ -30,6 +30,11 @@ type run struct {
 	// their data is fresh as of pollStart.
 	polledIDs []int64
 	pollStart time.Time
+	// silentOnly are the projects (projects.id) whose passes this poll
+	// started only because they are silent (SilentProjects), not because
+	// their activity moved: their commits are walked only for refs pushed
+	// since the watermark. Written before the chains start, then read only.
+	silentOnly map[int64]bool
 
 	cancel   context.CancelFunc
 	stopOnce gosync.Once
@@ -657,8 +662,9 @@ func (r *run) pushChain(ctx context.Context, p store.Project, row store.Progress
 // commitChain backfills the default branch's history newest first (pushes
 // during the chain only repeat commits, never skip one). Incremental passes
 // walk the default branch and every branch pushed to since the watermark
-// until they reach a commit already stored: commit dates say nothing about
-// when a commit was pushed, so `since` is not used.
+// until they reach a commit already stored (a silent project's pass, see
+// run.silentOnly, only the branches pushed to): commit dates say nothing
+// about when a commit was pushed, so `since` is not used.
 func (r *run) commitChain(ctx context.Context, p store.Project, row store.Progress) error {
 	if row.Mode != "incremental" {
 		return r.walkCommits(ctx, p, &row, p.DefaultBranch, false)
@@ -672,7 +678,9 @@ func (r *run) commitChain(ctx context.Context, p store.Project, row store.Progre
 	if err != nil {
 		return err
 	}
-	if p.DefaultBranch != "" && !containsStr(refs, p.DefaultBranch) {
+	if p.DefaultBranch != "" && !containsStr(refs, p.DefaultBranch) && !r.silentOnly[p.ID] {
+		// A silent project's pass (no activity seen) walks only what its
+		// push pass, run just before, found pushed: nothing when quiet.
 		refs = append([]string{p.DefaultBranch}, refs...)
 	}
 	for _, ref := range refs {

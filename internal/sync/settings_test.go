@@ -25,7 +25,6 @@ func TestIntegrationSettingsAreHonoured(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
-	px := newLifecycleProxy(t, sb.URL())
 	f := attach(t, sb, storetest.Open(t))
 	since := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	want := store.SyncSettings{RequestConcurrency: 2, HistorySince: &since, KeepLostProjectData: true}
@@ -40,8 +39,9 @@ func TestIntegrationSettingsAreHonoured(t *testing.T) {
 		t.Fatal("a concurrency above the maximum was saved")
 	}
 	svc := labsync.New(f.st, labsync.Options{Concurrency: 7, PerPage: 5, RetryBase: 5 * time.Millisecond,
-		Clients: labsync.StaticClients(px.URL(), nil, f.tok, 10*time.Second)})
+		Clients: labsync.StaticClients(sb.URL(), nil, f.tok, 10*time.Second)})
 	f.selectAll(t, svc)
+	sb.ResetRequests()
 	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,8 @@ func TestIntegrationSettingsAreHonoured(t *testing.T) {
 		t.Fatalf("nothing in the sandbox is newer than the history start, yet stored %+v", counts)
 	}
 	bounded := map[string]bool{}
-	for _, q := range px.log() {
+	for _, r := range sb.Requests() {
+		q := r.Path + "?" + r.Query
 		for _, res := range []string{"/merge_requests?", "/issues?", "/pipelines?", "/repository/commits?"} {
 			if strings.Contains(q, res) && strings.Contains(q, "/api/v4/projects/") {
 				param := "updated_after=2030-01-02"
@@ -83,10 +84,9 @@ func TestPipelinesOfProjectsWithoutCICDAreSkippedNotErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
-	px := newLifecycleProxy(t, sb.URL())
 	f := attach(t, sb, storetest.Open(t))
 	svc := labsync.New(f.st, labsync.Options{Concurrency: 3, PerPage: 5, RetryBase: 5 * time.Millisecond,
-		Clients: labsync.StaticClients(px.URL(), nil, f.tok, 10*time.Second)})
+		Clients: labsync.StaticClients(sb.URL(), nil, f.tok, 10*time.Second)})
 	f.selectAll(t, svc)
 	for _, mode := range []labsync.Mode{labsync.ModeFull, labsync.ModePoll, labsync.ModePoll} {
 		if err := svc.Run(ctx, f.org, f.integ, mode); err != nil {
@@ -102,7 +102,8 @@ func TestPipelinesOfProjectsWithoutCICDAreSkippedNotErrors(t *testing.T) {
 	if len(off) == 0 {
 		t.Fatal("the dataset has no project with CI/CD disabled")
 	}
-	for _, q := range px.log() {
+	for _, r := range sb.Requests() {
+		q := r.Path + "?" + r.Query
 		for _, id := range off {
 			if strings.HasPrefix(q, fmt.Sprintf("/api/v4/projects/%d/pipelines", id)) {
 				t.Fatalf("pipelines asked of a project with CI/CD disabled: %s", q)
