@@ -83,6 +83,26 @@ func (s *Store) MarkProjectsPolled(ctx context.Context, orgID, integrationID int
 	})
 }
 
+// MarkProjectsFresh records that a backfill that started at start worked
+// every chain of the given projects (projects.id) to the end: their data is
+// fresh as of start, unless a poll or delivery already made it fresher. The
+// last poll time is left as it is: no poll ran.
+func (s *Store) MarkProjectsFresh(ctx context.Context, orgID, integrationID int64, ids []int64, start time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.InTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE projects SET fresh_as_of = $1
+				WHERE org_id = $2 AND integration_id = $3 AND id = $4 AND (fresh_as_of IS NULL OR fresh_as_of < $1)`,
+				start.UTC(), orgID, integrationID, id); err != nil {
+				return fmt.Errorf("store: unable to record a backfill: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
 // SelectedOrGoneProjects lists the projects of org's integration that are
 // selected or gone, ordered by path: what freshness and gone reasons are
 // shown for. LastWebhookAt is the later of the last delivery that changed

@@ -30,6 +30,10 @@ type run struct {
 	// their data is fresh as of pollStart.
 	polledIDs []int64
 	pollStart time.Time
+	// backfilled is set when a backfill or full sync worked every chain
+	// of polledIDs to the end: their data is then fresh as of pollStart
+	// too, though no poll covered them.
+	backfilled bool
 	// silentOnly are the projects (projects.id) whose passes this poll
 	// started only because they are silent (SilentProjects), not because
 	// their activity moved: their commits are walked only for refs pushed
@@ -105,6 +109,7 @@ func (s *Service) Run(ctx context.Context, orgID, integrationID int64, mode Mode
 }
 
 func (r *run) start(ctx context.Context, cancel context.CancelFunc) error {
+	runStart := r.svc.st.Now()
 	client, err := r.svc.opts.Clients(ctx, r.orgID, r.integ)
 	if err != nil {
 		return fmt.Errorf("sync: no GitLab client for the integration: %w", err)
@@ -145,7 +150,16 @@ func (r *run) start(ctx context.Context, cancel context.CancelFunc) error {
 	if err != nil {
 		return err
 	}
-	return r.runChains(ctx, selected, rows)
+	if err := r.runChains(ctx, selected, rows); err != nil {
+		return err
+	}
+	if r.mode != ModePoll {
+		for _, p := range selected {
+			r.polledIDs = append(r.polledIDs, p.ID)
+		}
+		r.pollStart, r.backfilled = runStart, true
+	}
+	return nil
 }
 
 func (r *run) stopIfToken(err error) error {
@@ -200,7 +214,8 @@ func (r *run) finish(ctx context.Context, err error) error {
 	return err
 }
 
-// markFresh records that the poll covered its projects, except gone ones
+// markFresh records that the poll (or a backfill that worked every chain)
+// covered its projects, except gone ones
 // and those a resource of which GitLab refused (403, 404) or that failed:
 // their data is not known complete.
 func (r *run) markFresh(ctx context.Context) error {
@@ -229,6 +244,9 @@ func (r *run) markFresh(ctx context.Context) error {
 		if !stale[id] {
 			ids = append(ids, id)
 		}
+	}
+	if r.backfilled {
+		return r.svc.st.MarkProjectsFresh(ctx, r.orgID, r.integ, ids, r.pollStart)
 	}
 	return r.svc.st.MarkProjectsPolled(ctx, r.orgID, r.integ, ids, r.pollStart)
 }

@@ -338,3 +338,29 @@ func TestAnotherOrganizationCannotSyncOrSee(t *testing.T) {
 		t.Fatalf("org B read org A's progress: %v", err)
 	}
 }
+
+// TestABackfillMakesItsProjectsFreshWithoutCountingAsAPoll: after a
+// backfill that worked every chain, each selected project's data is fresh
+// as of the backfill's start, while its last poll stays "never".
+func TestABackfillMakesItsProjectsFreshWithoutCountingAsAPoll(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, sandbox.Config{Version: "17.11", Seed: 3, Groups: 1, Projects: 3, MRs: 2, Issues: 2, Pipelines: 1, Commits: 3})
+	svc := f.service(labsync.Options{})
+	f.selectAll(t, svc)
+	before := f.st.Now()
+	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeBackfill); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := svc.ProjectFreshness(ctx, f.org, f.integ)
+	if err != nil || len(fs) == 0 {
+		t.Fatalf("freshness %v, %v", fs, err)
+	}
+	for _, x := range fs {
+		if x.FreshAsOf == nil || x.FreshAsOf.Before(before.Add(-time.Second)) {
+			t.Errorf("%s: fresh as of %v, want the backfill's start (at or after %v)", x.Path, x.FreshAsOf, before)
+		}
+		if x.LastPollAt != nil {
+			t.Errorf("%s: last poll %v after a backfill only, want never", x.Path, x.LastPollAt)
+		}
+	}
+}
