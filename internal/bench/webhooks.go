@@ -54,14 +54,20 @@ type Webhooks struct {
 	// of another bench's DriverProcess: it only drives these URLs and
 	// prints its result as JSON.
 	DriveOnly string
+	// InProcess runs the receiver and inbox inside this process without
+	// the processor (the bench before issue 18); its figures are labelled
+	// in-process. Without it (and without Replicas) the bench measures
+	// `labsync serve` as deployed.
+	InProcess bool
 }
 
-// Run drives Deliveries signed deliveries at the receiver over Connections
-// keep-alive connections, checks that every delivery answered 200 is in
-// the database, and prints deliveries/s with p50/p99 latency, then the same
-// against a no-op handler in this process (or, with Replicas, over that
-// many `labsync serve` processes). It returns ErrNotAllStored when a
-// delivery failed or went missing.
+// Run drives Deliveries signed deliveries over Connections keep-alive
+// connections at `labsync serve` as deployed (see benchDeployed), or with
+// InProcess at the receiver in this process, or with Replicas over that
+// many `labsync serve` processes; it checks that every delivery answered
+// 200 is in the database (and, as deployed, processed), and prints
+// deliveries/s with p50/p99 latency beside a no-op receiver's. It returns
+// ErrNotAllStored when a delivery failed or went missing.
 func (w *Webhooks) Run(ctx context.Context, out, errOut io.Writer) error {
 	n, conns, dbURL := w.Deliveries, w.Connections, w.DatabaseURL
 	if w.DriveOnly != "" {
@@ -74,6 +80,9 @@ func (w *Webhooks) Run(ctx context.Context, out, errOut io.Writer) error {
 			return fmt.Errorf("--replicas needs --database-url: replicas share one PostgreSQL database")
 		}
 		return benchReplicas(ctx, out, errOut, dbURL, w.Replicas, n, conns)
+	}
+	if !w.InProcess {
+		return w.benchDeployed(ctx, out, errOut)
 	}
 	dir, err := os.MkdirTemp("", "labsync-bench-")
 	if err != nil {
@@ -96,7 +105,7 @@ func (w *Webhooks) Run(ctx context.Context, out, errOut io.Writer) error {
 		return err
 	}
 	defer cleanup()
-	fmt.Fprintf(out, "labsync bench webhooks: %d deliveries, %d connections, %s, GOMAXPROCS %d\n",
+	fmt.Fprintf(out, "labsync bench webhooks --in-process (receiver and inbox in this process, no processor): %d deliveries, %d connections, %s, GOMAXPROCS %d\n",
 		n, conns, st.Dialect(), runtime.GOMAXPROCS(0))
 
 	if w.CPUProfile != "" {
@@ -126,7 +135,7 @@ func (w *Webhooks) Run(ctx context.Context, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	real.print(out, "receiver (durable)")
+	real.print(out, "in-process receiver (durable)")
 	real.printCPU(out)
 	stored := after - before
 	fmt.Fprintf(out, "  stored: %d of %d answered 200 (%s)\n", stored, real.ok,
@@ -141,7 +150,7 @@ func (w *Webhooks) Run(ctx context.Context, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	base.print(out, "no-op handler")
+	base.print(out, "in-process no-op handler")
 	base.printCPU(out)
 	if base.rate > 0 {
 		fmt.Fprintf(out, "ratio: %.2f of the no-op handler's rate\n", real.rate/base.rate)
@@ -277,7 +286,7 @@ func driveFromProcess(ctx context.Context, urls []string, token string, n, conns
 }
 
 func (b benchResult) print(w io.Writer, name string) {
-	fmt.Fprintf(w, "%-20s %8.0f deliveries/s  p50 %6.2f ms  p99 %6.2f ms  (%d ok, %d failed, %.2f s)\n",
+	fmt.Fprintf(w, "%-20s %8.0f acks/s  p50 %6.2f ms  p99 %6.2f ms  (%d ok, %d failed, %.2f s)\n",
 		name+":", b.rate, ms(b.p50), ms(b.p99), b.ok, b.failed, b.elapsed.Seconds())
 }
 
@@ -295,8 +304,11 @@ func (b benchResult) printCPU(w io.Writer) {
 
 // bytesWritten is write_bytes of /proc/self/io: what this process caused
 // to be written to storage, or -1 where that is not known.
-func bytesWritten() int64 {
-	b, err := os.ReadFile("/proc/self/io")
+func bytesWritten() int64 { return writeBytes("/proc/self/io") }
+
+// writeBytes is write_bytes of a /proc/<pid>/io file, or -1.
+func writeBytes(path string) int64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return -1
 	}
@@ -325,12 +337,13 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // drive sends n merge request deliveries with unique Idempotency-Keys
 // over conns keep-alive connections, round-robin over urls, a bounded loop
-// on loopback.
+// on loopback. Each delivery is the Go client's merge request event for a
+// merge request of its own (see mrPayload).
 func drive(urls []string, token string, n, conns int) benchResult {
 	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, MaxIdleConns: conns * len(urls), DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	body := Payload()
+	payload := newMRPayload()
 	var next atomic.Int64
 	lat := make([][]time.Duration, conns)
 	var failed atomic.Int64
@@ -343,6 +356,7 @@ func drive(urls []string, token string, n, conns int) benchResult {
 				if i > int64(n) {
 					return
 				}
+				body := payload.body(i)
 				req, _ := http.NewRequest("POST", urls[int(i)%len(urls)], &byteReader{b: body})
 				req.ContentLength = int64(len(body))
 				req.Header.Set("Content-Type", "application/json")

@@ -54,23 +54,28 @@ func newBenchWebhooksCmd() *cobra.Command {
 	w := &bench.Webhooks{}
 	cmd := &cobra.Command{
 		Use:   "webhooks",
-		Short: "Drive N webhook deliveries at the receiver over loopback and compare with a no-op handler",
-		Long: `Starts labsync's webhook receiver (real store, vault, inbox with group commit and
-fsync) on a loopback port, drives N signed deliveries at it with C keep-alive
-connections, checks every delivery answered 200 is in the database, and prints
-deliveries/s with p50/p99 latency — then does the same against a no-op Go handler
-in the same process, so the two figures share the machine's conditions.
+		Short: "Drive N webhook deliveries at labsync serve as deployed, processing included, and compare with a no-op receiver",
+		Long: `Measures labsync as deployed. It prepares an organisation, an integration with
+one selected project and a webhook endpoint in a fresh SQLite database in a
+temporary directory (or --database-url, a PostgreSQL database without
+organisations), starts ` + "`labsync serve`" + ` (this binary) on it with its processor on,
+and sends N deliveries from a separate driver process of this binary over C
+keep-alive connections: the official Go client's merge request event
+(testdata/webhooks/merge_request.json), one merge request per delivery. It
+waits until the processor has drained the inbox, stops serve with SIGTERM and
+checks acknowledged = stored = processed = merge request rows = change-feed
+entries. It prints acks/s with p50/p99 acknowledgement latency, processed/s
+end to end (from the first delivery sent to the last one processed), serve's
+CPU and the bytes it wrote per delivery (PostgreSQL: WAL bytes too), then
+drives a no-op Go receiver the same way and prints the ratios.
 
-With --replicas N (and --database-url), it instead starts N ` + "`labsync serve`" + `
+With --in-process, it instead measures the receiver and inbox inside this
+process (no processor; --driver-process moves the load driver out).
+
+With --replicas N (and --database-url), it starts N ` + "`labsync serve`" + `
 processes of this binary on that PostgreSQL database, each on its own loopback
 port, spreads the deliveries over them round-robin, checks every delivery
-answered 200 is stored, and stops them with SIGTERM: the throughput of N
-replicas (which also drain the inbox as they would in production).
-
-With --driver-process, the deliveries come from a separate process of this
-binary (for the receiver and the no-op handler alike), as GitLab's would: the
-receiver then shares the CPU with the load driver only through the operating
-system, not through the Go scheduler of its own process.`,
+answered 200 is stored, and stops them with SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			err := w.Run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -82,10 +87,11 @@ system, not through the Go scheduler of its own process.`,
 	}
 	f := cmd.Flags()
 	f.IntVarP(&w.Deliveries, "deliveries", "n", 20000, "deliveries to send")
-	f.IntVarP(&w.Connections, "connections", "c", 32, "concurrent keep-alive connections")
-	f.StringVar(&w.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	f.IntVarP(&w.Connections, "connections", "c", 64, "concurrent keep-alive connections")
+	f.StringVar(&w.CPUProfile, "cpuprofile", "", "with --in-process: write a CPU profile of the whole run to this file")
 	f.StringVar(&w.DatabaseURL, "database-url", "", "PostgreSQL URL to bench against (default: SQLite in a temporary directory)")
-	f.BoolVar(&w.DriverProcess, "driver-process", false, "send the deliveries from a separate process of this binary")
+	f.BoolVar(&w.InProcess, "in-process", false, "measure the receiver and inbox inside this process, without the processor")
+	f.BoolVar(&w.DriverProcess, "driver-process", false, "with --in-process: send the deliveries from a separate process of this binary")
 	f.StringVar(&w.DriveOnly, "drive-only", "", "internal: only drive these URLs and print the result as JSON")
 	f.MarkHidden("drive-only")
 	f.IntVar(&w.Replicas, "replicas", 0, "start this many `labsync serve` processes on --database-url and drive them all (0: the receiver in this process)")

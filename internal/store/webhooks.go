@@ -325,11 +325,13 @@ func (s *Store) LockInbox(ctx context.Context, tx *sql.Tx) error {
 const advisoryInbox int64 = 0x6c73_0002
 
 // PendingDeliveries returns up to limit pending deliveries after id, oldest
-// first, read in tx when it is non-nil.
+// first, read in tx when it is non-nil, else from the read pool (on SQLite
+// without waiting for the writer; the caller checks with StillPending,
+// inside its write transaction, which of them are still pending).
 func (s *Store) PendingDeliveries(ctx context.Context, tx *sql.Tx, afterID int64, limit int) ([]Delivery, error) {
 	var q interface {
 		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-	} = s.db
+	} = s.rdb
 	if tx != nil {
 		q = tx
 	}
@@ -370,6 +372,94 @@ func (s *Store) FinishDelivery(ctx context.Context, tx *sql.Tx, orgID, id int64,
 	return nil
 }
 
+// StillPending returns, read in tx, which of the given deliveries are
+// still pending: another process may have processed some since they were
+// read outside tx.
+func (s *Store) StillPending(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]bool, error) {
+	out := make(map[int64]bool, len(ids))
+	lo := 0
+	for _, n := range batchSizes(len(ids), 64) {
+		chunk := ids[lo : lo+n]
+		lo += n
+		var q strings.Builder
+		q.WriteString(`SELECT id FROM webhook_inbox WHERE status = 'pending' AND id IN (`)
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			fmt.Fprintf(&q, "$%d", i+1)
+			args[i] = id
+		}
+		q.WriteByte(')')
+		rows, err := s.txQuery(ctx, tx, q.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: unable to read webhook inbox: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: unable to read webhook inbox: %w", err)
+			}
+			out[id] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("store: unable to read webhook inbox: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Outcome is what processing made of one delivery of an organisation.
+type Outcome struct {
+	OrgID, ID     int64
+	Status, Error string
+}
+
+// FinishDeliveries records the outcomes of a batch in tx, one statement
+// per organisation, status and error text (usually one for the batch).
+func (s *Store) FinishDeliveries(ctx context.Context, tx *sql.Tx, outs []Outcome) error {
+	type group struct {
+		org           int64
+		status, error string
+	}
+	var order []group
+	ids := map[group][]int64{}
+	for _, o := range outs {
+		g := group{o.OrgID, o.Status, o.Error}
+		if _, ok := ids[g]; !ok {
+			order = append(order, g)
+		}
+		ids[g] = append(ids[g], o.ID)
+	}
+	now := s.Now()
+	for _, g := range order {
+		all := ids[g]
+		lo := 0
+		for _, n := range batchSizes(len(all), 64) {
+			var q strings.Builder
+			q.WriteString(`UPDATE webhook_inbox SET status = $1, error = $2, processed_at = $3 WHERE org_id = $4 AND id IN (`)
+			args := []any{g.status, g.error, now, g.org}
+			for i, id := range all[lo : lo+n] {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				fmt.Fprintf(&q, "$%d", len(args)+1)
+				args = append(args, id)
+			}
+			lo += n
+			q.WriteByte(')')
+			if _, err := s.txExec(ctx, tx, q.String(), args...); err != nil {
+				return fmt.Errorf("store: unable to record delivery outcomes: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
 // InboxCounts returns org's deliveries per status for one integration (0 for all).
 func (s *Store) InboxCounts(ctx context.Context, orgID, integrationID int64) (map[string]int64, error) {
 	q := `SELECT status, COUNT(*) FROM webhook_inbox WHERE org_id = $1`
@@ -402,12 +492,21 @@ func (s *Store) KnownAuthor(ctx context.Context, tx *sql.Tx, table string, orgID
 		return "", fmt.Errorf("store: no author in %s", table)
 	}
 	var a string
-	err := tx.QueryRowContext(ctx, `SELECT author FROM `+table+` WHERE org_id = $1 AND integration_id = $2 AND gitlab_id = $3`,
-		orgID, integrationID, gitlabID).Scan(&a)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+	rows, err := s.txQuery(ctx, tx, `SELECT author FROM `+table+` WHERE org_id = $1 AND integration_id = $2 AND gitlab_id = $3`,
+		orgID, integrationID, gitlabID)
+	if err != nil {
+		return "", fmt.Errorf("store: unable to read the stored author: %w", err)
 	}
-	return a, err
+	defer rows.Close()
+	if rows.Next() {
+		err = rows.Scan(&a)
+	} else {
+		err = rows.Err()
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: unable to read the stored author: %w", err)
+	}
+	return a, nil
 }
 
 // InboxBacklog returns how many deliveries wait to be processed and when
@@ -497,4 +596,62 @@ func (s *Store) DeleteHookRegistration(ctx context.Context, orgID, integrationID
 	_, err := s.db.ExecContext(ctx, `DELETE FROM webhook_registrations WHERE org_id = $1 AND integration_id = $2 AND project_gitlab_id = $3`,
 		orgID, integrationID, projectGitLabID)
 	return err
+}
+
+// InboxSummary is what became of one integration's deliveries: how many
+// are in each status, the rows and change-feed entries webhooks wrote, and
+// when the first was received and the last processed. The webhook benchmark
+// checks with it that every acknowledged delivery was stored and processed.
+type InboxSummary struct {
+	ByStatus map[string]int64
+	// MergeRequests is the integration's merge request rows.
+	MergeRequests int64
+	// WebhookEvents is the integration's change-feed entries written by
+	// webhook processing.
+	WebhookEvents int64
+	// FirstReceived and LastProcessed are nil when no delivery has them.
+	FirstReceived, LastProcessed *time.Time
+}
+
+// InboxSummary summarises org's deliveries for one integration.
+func (s *Store) InboxSummary(ctx context.Context, orgID, integrationID int64) (InboxSummary, error) {
+	by, err := s.InboxCounts(ctx, orgID, integrationID)
+	if err != nil {
+		return InboxSummary{}, err
+	}
+	sum := InboxSummary{ByStatus: by}
+	counts := []struct {
+		q   string
+		dst *int64
+	}{
+		{`SELECT COUNT(*) FROM merge_requests WHERE org_id = $1 AND integration_id = $2`, &sum.MergeRequests},
+		{`SELECT COUNT(*) FROM events WHERE org_id = $1 AND integration_id = $2 AND source = '` + SourceWebhook + `'`, &sum.WebhookEvents},
+	}
+	for _, c := range counts {
+		if err := s.rdb.QueryRowContext(ctx, c.q, orgID, integrationID).Scan(c.dst); err != nil {
+			return InboxSummary{}, fmt.Errorf("store: unable to summarise webhook inbox: %w", err)
+		}
+	}
+	// ORDER BY … LIMIT 1 rather than MIN/MAX: the column keeps its type,
+	// which SQLite's driver needs to return a time.
+	times := []struct {
+		q   string
+		dst **time.Time
+	}{
+		{`SELECT received_at FROM webhook_inbox WHERE org_id = $1 AND integration_id = $2 ORDER BY received_at LIMIT 1`, &sum.FirstReceived},
+		{`SELECT processed_at FROM webhook_inbox WHERE org_id = $1 AND integration_id = $2 AND processed_at IS NOT NULL
+			ORDER BY processed_at DESC LIMIT 1`, &sum.LastProcessed},
+	}
+	for _, t := range times {
+		var at time.Time
+		err := s.rdb.QueryRowContext(ctx, t.q, orgID, integrationID).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return InboxSummary{}, fmt.Errorf("store: unable to summarise webhook inbox: %w", err)
+		}
+		*t.dst = &at
+	}
+	return sum, nil
 }

@@ -95,3 +95,55 @@ func storeWithIntegration(t *testing.T) (*store.Store, store.Bootstrap, *store.I
 	}
 	return s, b, in
 }
+
+// Outcomes recorded for a batch move exactly those deliveries out of
+// pending, whatever their number, and the summary counts them and says when
+// the last one was processed; the others are still pending.
+func TestFinishedDeliveriesLeavePendingAndAreSummarised(t *testing.T) {
+	ctx := context.Background()
+	s, b, in := storeWithIntegration(t)
+	var ds []store.Delivery
+	for i := range 70 { // more than one statement's worth
+		ds = append(ds, store.Delivery{OrgID: b.Org.ID, IntegrationID: in.ID, DedupeKey: fmt.Sprint("k", i), EventKind: "push",
+			Headers: "{}", Body: []byte(`{}`), ReceivedAt: time.Now().UTC()})
+	}
+	if _, err := s.InsertDeliveries(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	pend, err := s.PendingDeliveries(ctx, nil, 0, 100)
+	if err != nil || len(pend) != 70 {
+		t.Fatalf("pending %d, %v", len(pend), err)
+	}
+	var outs []store.Outcome
+	var ids []int64
+	for i, d := range pend {
+		ids = append(ids, d.ID)
+		switch {
+		case i < 66:
+			outs = append(outs, store.Outcome{OrgID: d.OrgID, ID: d.ID, Status: "processed"})
+		case i < 68:
+			outs = append(outs, store.Outcome{OrgID: d.OrgID, ID: d.ID, Status: "ignored", Error: "why"})
+		}
+	}
+	var still map[int64]bool
+	if err := s.InTx(ctx, func(tx store.Tx) error {
+		if err := s.FinishDeliveries(ctx, tx, outs); err != nil {
+			return err
+		}
+		still, err = s.StillPending(ctx, tx, ids)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(still) != 2 || !still[pend[68].ID] || !still[pend[69].ID] {
+		t.Fatalf("still pending %v, want the last two", still)
+	}
+	sum, err := s.InboxSummary(ctx, b.Org.ID, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.ByStatus["processed"] != 66 || sum.ByStatus["ignored"] != 2 || sum.ByStatus["pending"] != 2 ||
+		sum.FirstReceived == nil || sum.LastProcessed == nil {
+		t.Fatalf("summary %+v", sum)
+	}
+}

@@ -331,3 +331,72 @@ func TestOtherServicesAreStillStoredWhileOneIsOff(t *testing.T) {
 		t.Fatalf("inbox outcome %v", st)
 	}
 }
+
+// The processor plans the next batch while it writes one. A service
+// switched off before that planned batch is written, once the processor has
+// paused, is still honoured: a plan is only taken by a call that follows at
+// once, and otherwise made again.
+func TestAServiceSwitchedOffWhileTheProcessorPausedIsHonouredForTheBatchItPlannedAhead(t *testing.T) {
+	r := newRig(t, false)
+	r.discover(t, true, 1)
+	ctx := context.Background()
+	for i := range 2 {
+		body := strings.Replace(string(fixture(t, "merge_request.json")), `"iid": 1`, fmt.Sprintf(`"iid": %d`, i+1), 1)
+		body = strings.Replace(body, `"id": 99`, fmt.Sprintf(`"id": %d`, 99+i), 1)
+		if code, _ := r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event-UUID", fmt.Sprint(i)), []byte(body)); code != 200 {
+			t.Fatal("refused")
+		}
+	}
+	p := NewProcessor(r.st, nil)
+	p.batch = 1
+	if n, err := p.ProcessOnce(ctx); n != 1 || err != nil {
+		t.Fatalf("first batch: %d, %v", n, err)
+	}
+	if p.ahead == nil || len(p.ahead.plans) != 1 {
+		t.Fatalf("the second delivery was not planned ahead: %+v", p.ahead)
+	}
+	if err := r.st.SaveSelection(ctx, r.org, r.integ, store.Selection{Projects: []int64{1},
+		Services: store.Services{Issues: true, Pipelines: true, Pushes: true}}); err != nil {
+		t.Fatal(err)
+	}
+	p.ahead.at = p.ahead.at.Add(-aheadFresh) // the processor paused
+	if n, err := p.ProcessOnce(ctx); n != 1 || err != nil {
+		t.Fatalf("second batch: %d, %v", n, err)
+	}
+	if st := r.status(t); st["processed"] != 1 || st["ignored"] != 1 {
+		t.Fatalf("inbox outcome %v, want the first processed and the second ignored", st)
+	}
+}
+
+// Deliveries of several merge requests, one of them changed twice, are
+// written together and still give every change its own feed entry, in
+// inbox order.
+func TestABatchGivesEveryChangeItsFeedEntryInInboxOrder(t *testing.T) {
+	r := newRig(t, false)
+	r.discover(t, true, 1)
+	ctx := context.Background()
+	base := string(fixture(t, "merge_request.json"))
+	ids := []int{99, 100, 99, 101} // 99 changes twice
+	for i, id := range ids {
+		body := strings.Replace(base, `"id": 99`, fmt.Sprintf(`"id": %d`, id), 1)
+		body = strings.ReplaceAll(body, "2013-12-03T17:23:34Z", time.Date(2020, 1, 1, 0, i, 0, 0, time.UTC).Format(time.RFC3339))
+		if code, _ := r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event-UUID", fmt.Sprint(i)), []byte(body)); code != 200 {
+			t.Fatal("refused")
+		}
+	}
+	if n, err := NewProcessor(r.st, nil).ProcessOnce(ctx); n != len(ids) || err != nil {
+		t.Fatalf("processed %d, %v", n, err)
+	}
+	feed, err := r.st.Feed(ctx, r.org, 0, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range feed {
+		got = append(got, e.GitLabID+":"+e.Action)
+	}
+	want := []string{"99:created", "100:created", "99:updated", "101:created"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("feed %v, want %v", got, want)
+	}
+}
