@@ -82,7 +82,8 @@ func (h *IssueHook) ObjectID() int64 { return h.ObjectAttributes.ID }
 // Row returns the issue the payload describes. Author is the acting user
 // when the delivery opened the issue, otherwise empty for the caller to
 // fill (payloads name it by id only). ClosedAt is the payload's closed_at
-// when it carries one, else its updated_at when the issue is closed.
+// (Gitlab::HookData::IssueBuilder lists it among the issue's attributes;
+// read as the API's is), else its updated_at when the issue is closed.
 func (h *IssueHook) Row(integrationID int64) (store.Issue, error) {
 	a := &h.ObjectAttributes
 	if a.ID == 0 || h.Project.ID == 0 {

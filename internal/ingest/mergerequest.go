@@ -19,7 +19,7 @@ type mrJSON struct {
 	Title               string `json:"title"`
 	State               string `json:"state"`
 	Draft               *bool  `json:"draft"`            // 14.0
-	WorkInProgress      bool   `json:"work_in_progress"` // before 14.0 (kept until 16.0 in API items)
+	WorkInProgress      bool   `json:"work_in_progress"` // before 14.0
 	Author              *user  `json:"author"`
 	Assignees           users  `json:"assignees"`
 	Reviewers           users  `json:"reviewers"`

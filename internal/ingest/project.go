@@ -50,8 +50,8 @@ type projectJSON struct {
 	Archived               bool   `json:"archived"`
 	RepositoryObjectFormat string `json:"repository_object_format"` // 16.9
 	LastActivityAt         Time   `json:"last_activity_at"`
-	JobsEnabled            *bool  `json:"jobs_enabled"`        // before builds_access_level
-	BuildsAccessLevel      string `json:"builds_access_level"` // 12.x on
+	JobsEnabled            *bool  `json:"jobs_enabled"` // before builds_access_level
+	BuildsAccessLevel      string `json:"builds_access_level"`
 	Namespace              struct {
 		FullPath string `json:"full_path"`
 	} `json:"namespace"`
