@@ -9,8 +9,6 @@ import (
 	"time"
 	"unicode"
 
-	gl "gitlab.com/gitlab-org/api/client-go/v2"
-
 	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/secret"
 )
@@ -59,7 +57,7 @@ func (r *runner) checkVersion(ctx context.Context) Step {
 	}
 	octx, cancel := r.opCtx(ctx)
 	defer cancel()
-	v, _, err := r.api.API().Version.GetVersion(gl.WithContext(octx))
+	v, err := r.api.ServerVersion(octx)
 	if err != nil {
 		ae := gitlab.ClassifyError(err)
 		if ae.IsTokenProblem() || ae.Kind == gitlab.KindForbidden {
@@ -75,7 +73,7 @@ func (r *runner) checkVersion(ctx context.Context) Step {
 	}
 	hasMeta := false
 	if ver.AtLeast(15, 2) {
-		if md, _, err := r.api.API().Metadata.GetMetadata(gl.WithContext(octx)); err == nil {
+		if md, err := r.api.Metadata(octx); err == nil {
 			hasMeta = true
 			if md.Enterprise {
 				ver.Enterprise = true
@@ -136,10 +134,8 @@ func (r *runner) checkToken(ctx context.Context) Step {
 	}
 	octx, cancel := r.opCtx(ctx)
 	defer cancel()
-	api := r.api.API()
-
 	if r.version == nil || r.version.AtLeast(15, 5) {
-		pat, _, err := api.PersonalAccessTokens.GetSinglePersonalAccessToken(gl.WithContext(octx))
+		pat, err := r.api.AccessTokenSelf(octx)
 		if err == nil {
 			return r.judgePAT(pat, trimNote)
 		}
@@ -194,12 +190,12 @@ func tokenRefused(ae *gitlab.APIError, token, trimNote string) Step {
 	return s
 }
 
-func (r *runner) judgePAT(pat *gl.PersonalAccessToken, trimNote string) Step {
+func (r *runner) judgePAT(pat gitlab.AccessToken, trimNote string) Step {
 	info := &TokenInfo{Name: pat.Name, Scopes: pat.Scopes, Active: pat.Active && !pat.Revoked}
 	r.report.Token = info
 	var exp time.Time
 	if pat.ExpiresAt != nil {
-		exp = time.Time(*pat.ExpiresAt)
+		exp = *pat.ExpiresAt
 		info.ExpiresAt = exp.Format(time.DateOnly)
 	}
 	seen := fmt.Sprintf("Access token %q with scopes %s", pat.Name, strings.Join(pat.Scopes, ", "))
@@ -247,8 +243,7 @@ func (r *runner) judgePAT(pat *gl.PersonalAccessToken, trimNote string) Step {
 // probeToken checks a token whose scopes cannot be listed: /user must answer,
 // then one page of /projects shows whether the API scope is there.
 func (r *runner) probeToken(ctx context.Context, trimNote string) Step {
-	api := r.api.API()
-	u, _, err := api.Users.CurrentUser(gl.WithContext(ctx))
+	u, err := r.api.CurrentUser(ctx)
 	if err != nil {
 		ae := gitlab.ClassifyError(err)
 		if ae.IsTokenProblem() || ae.Kind == gitlab.KindForbidden {
@@ -258,7 +253,7 @@ func (r *runner) probeToken(ctx context.Context, trimNote string) Step {
 		return Step{Status: Fail, Kind: ae.Kind, Seen: "Reading /user failed: " + ae.Error() + ".", Remedy: ae.Remedy()}
 	}
 	r.setUser(u)
-	_, _, err = api.Projects.ListProjects(&gl.ListProjectsOptions{ListOptions: gl.ListOptions{PerPage: 1}, Simple: gl.Ptr(true)}, gl.WithContext(ctx))
+	_, err = r.api.FirstProjectsPage(ctx, gitlab.ProjectFilter{})
 	if err != nil {
 		ae := gitlab.ClassifyError(err)
 		if ae.IsTokenProblem() {
@@ -282,7 +277,7 @@ func (r *runner) probeToken(ctx context.Context, trimNote string) Step {
 	return Step{Status: Pass, Seen: seen}
 }
 
-func (r *runner) setUser(u *gl.User) {
+func (r *runner) setUser(u gitlab.User) {
 	r.report.User = &UserInfo{Username: u.Username, Name: u.Name, Admin: u.IsAdmin, Bot: u.Bot, State: u.State}
 }
 
@@ -290,7 +285,7 @@ func (r *runner) checkIdentity(ctx context.Context) Step {
 	if r.report.User == nil {
 		octx, cancel := r.opCtx(ctx)
 		defer cancel()
-		u, _, err := r.api.API().Users.CurrentUser(gl.WithContext(octx))
+		u, err := r.api.CurrentUser(octx)
 		if err != nil {
 			ae := gitlab.ClassifyError(err)
 			return Step{Status: Fail, Kind: ae.Kind, Seen: "Reading /user failed: " + ae.Error() + ".", Remedy: ae.Remedy()}
@@ -326,7 +321,7 @@ func yesNo(b bool) string {
 func (r *runner) checkProjects(ctx context.Context) Step {
 	octx, cancel := r.opCtx(ctx)
 	defer cancel()
-	n, exact, err := r.countProjects(octx, true, gl.ReporterPermissions)
+	n, exact, err := r.countProjects(octx, true, gitlab.ReporterAccess)
 	if err != nil {
 		ae := gitlab.ClassifyError(err)
 		s := Step{Status: Fail, Kind: ae.Kind, Seen: "Listing projects failed: " + ae.Error() + ".", Remedy: ae.Remedy()}
@@ -367,23 +362,16 @@ func (r *runner) checkProjects(ctx context.Context) Step {
 
 // countProjects counts projects with one small request: X-Total when GitLab
 // sends it (it does not above 10,000), else a lower bound from the page.
-func (r *runner) countProjects(ctx context.Context, membership bool, minLevel gl.AccessLevelValue) (int64, bool, error) {
-	opt := &gl.ListProjectsOptions{ListOptions: gl.ListOptions{PerPage: 1}, Simple: gl.Ptr(true)}
-	if membership {
-		opt.Membership = gl.Ptr(true)
-	}
-	if minLevel > 0 {
-		opt.MinAccessLevel = gl.Ptr(minLevel)
-	}
-	ps, resp, err := r.api.API().Projects.ListProjects(opt, gl.WithContext(ctx))
+func (r *runner) countProjects(ctx context.Context, membership bool, minLevel int) (int64, bool, error) {
+	pg, err := r.api.FirstProjectsPage(ctx, gitlab.ProjectFilter{Membership: membership, MinAccessLevel: minLevel})
 	if err != nil {
 		return 0, false, err
 	}
-	if resp != nil && resp.Header.Get("X-Total") != "" {
-		return resp.TotalItems, true, nil
+	if pg.HasTotal {
+		return pg.Total, true, nil
 	}
-	n := int64(len(ps))
-	if resp != nil && (resp.NextPage > 0 || resp.NextLink != "") {
+	n := pg.Listed
+	if pg.More {
 		n++
 	}
 	return n, n == 0, nil

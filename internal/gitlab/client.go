@@ -199,7 +199,9 @@ func (c *Client) Proxy() string {
 }
 
 // API returns the client-go client. Every request it sends goes through the
-// read-only guard.
+// read-only guard. It is for tests that check compatibility with client-go:
+// other packages use this package's own calls (rest.go), so that it stays
+// the only importer of client-go.
 func (c *Client) API() *gl.Client { return c.api }
 
 // HTTP returns the guarded HTTP client, for raw calls client-go does not

@@ -7,7 +7,10 @@
 // something on the GitLab ([ReadOnly]). It maps GitLab's answers and network
 // failures to an [APIError] with a [Kind] and a remedy a platform engineer can
 // act on ([Classify], [ClassifyError]), and it knows which GitLab versions
-// offer what ([ParseVersion], [Capabilities]). It reaches GitLab directly or
+// offer what ([ParseVersion], [Capabilities]). It is the only package that
+// imports client-go: the REST calls others make ([Client.CurrentUser],
+// [Client.ServerVersion], [Client.FirstProjectsPage], the project hook calls,
+// [Client.Get] for pages) answer in labsync's own types. It reaches GitLab directly or
 // through an outbound HTTP proxy ([NewProxy], [Options.Proxy]): HTTPS goes
 // through a CONNECT tunnel with TLS verified end to end, and GitLab's host
 // name is resolved and checked against the address policy before the tunnel

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	gl "gitlab.com/gitlab-org/api/client-go/v2"
 	"golang.org/x/oauth2"
 
 	"github.com/labsync/labsync/internal/diagnose"
@@ -437,7 +436,7 @@ func (s *Service) oauthSteps(ctx context.Context, i store.Integration, rep *diag
 		return
 	}
 	set(diagnose.Step{ID: diagnose.StepToken, Status: diagnose.Pass, Seen: seen + "."})
-	u, _, err := c.API().Users.CurrentUser(gl.WithContext(ctx))
+	u, err := c.CurrentUser(ctx)
 	if err != nil {
 		ae := gitlab.ClassifyError(err)
 		set(diagnose.Step{ID: diagnose.StepIdentity, Status: diagnose.Fail, Kind: ae.Kind, Seen: "Reading /user failed: " + ae.Error() + ".", Remedy: ae.Remedy()})
@@ -445,18 +444,17 @@ func (s *Service) oauthSteps(ctx context.Context, i store.Integration, rep *diag
 	}
 	rep.User = &diagnose.UserInfo{Username: u.Username, Name: u.Name, Admin: u.IsAdmin, Bot: u.Bot, State: u.State}
 	set(diagnose.Step{ID: diagnose.StepIdentity, Status: diagnose.Pass, Seen: fmt.Sprintf("The token acts as @%s.", u.Username)})
-	ps, resp, err := c.API().Projects.ListProjects(&gl.ListProjectsOptions{ListOptions: gl.ListOptions{PerPage: 1}, Simple: gl.Ptr(true),
-		Membership: gl.Ptr(true), MinAccessLevel: gl.Ptr(gl.ReporterPermissions)}, gl.WithContext(ctx))
+	pg, err := c.FirstProjectsPage(ctx, gitlab.ProjectFilter{Membership: true, MinAccessLevel: gitlab.ReporterAccess})
 	if err != nil {
 		ae := gitlab.ClassifyError(err)
 		set(diagnose.Step{ID: diagnose.StepProjects, Status: diagnose.Fail, Kind: ae.Kind, Seen: "Listing projects failed: " + ae.Error() + ".", Remedy: ae.Remedy()})
 		return
 	}
-	n := int64(len(ps))
-	if resp != nil && resp.Header.Get("X-Total") != "" {
-		n = resp.TotalItems
+	n := pg.Listed
+	if pg.HasTotal {
+		n = pg.Total
 	}
-	rep.Projects = &diagnose.ProjectCount{Count: n, Exact: resp != nil && resp.Header.Get("X-Total") != ""}
+	rep.Projects = &diagnose.ProjectCount{Count: n, Exact: pg.HasTotal}
 	if n == 0 {
 		set(diagnose.Step{ID: diagnose.StepProjects, Status: diagnose.Warn, Seen: fmt.Sprintf("@%s is not a member with the Reporter role or higher of any project.", u.Username),
 			Remedy: fmt.Sprintf("Add @%s to the groups or projects labsync should sync with at least the Reporter role.", u.Username)})

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	gl "gitlab.com/gitlab-org/api/client-go/v2"
 	"golang.org/x/oauth2"
 
 	"github.com/labsync/labsync/internal/diagnose"
@@ -320,7 +319,7 @@ func (s *Service) exchangeCode(ctx context.Context, st store.OAuthState, code se
 // grant is what the new token may do and whom it acts as.
 type grant struct {
 	scopes  []string
-	user    *gl.User
+	user    gitlab.User
 	version store.IntegrationVersion
 	kind    string
 }
@@ -348,7 +347,7 @@ func (s *Service) checkGrant(ctx context.Context, st store.OAuthState, x exchang
 	if err != nil {
 		return grant{}, err
 	}
-	u, _, err := api.API().Users.CurrentUser(gl.WithContext(ctx))
+	u, err := api.CurrentUser(ctx)
 	if err != nil {
 		return grant{}, fromAPIError(gitlab.ClassifyError(err), "reading the account of the new token failed")
 	}

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	gl "gitlab.com/gitlab-org/api/client-go/v2"
-
 	"github.com/labsync/labsync/internal/diagnose"
 	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/problem"
@@ -153,7 +151,7 @@ func (s *Service) validateToken(ctx context.Context, base gitlab.BaseURL, tok se
 	if err != nil {
 		return validated{}, invalid("token", "", "%v", err)
 	}
-	u, _, err := c.API().Users.CurrentUser(gl.WithContext(ctx))
+	u, err := c.CurrentUser(ctx)
 	if err != nil {
 		return validated{}, fromAPIError(gitlab.ClassifyError(err), "reading the token's account failed")
 	}
@@ -203,7 +201,7 @@ func userTokenKind(username string, bot bool) string {
 func (s *Service) inspect(ctx context.Context, c *gitlab.Client) (store.IntegrationVersion, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.netTimeout)
 	defer cancel()
-	v, _, err := c.API().Version.GetVersion(gl.WithContext(ctx))
+	v, err := c.ServerVersion(ctx)
 	if err != nil {
 		return store.IntegrationVersion{}, err
 	}
@@ -211,7 +209,7 @@ func (s *Service) inspect(ctx context.Context, c *gitlab.Client) (store.Integrat
 	ver, perr := gitlab.ParseVersion(v.Version)
 	hasMeta := false
 	if perr == nil && ver.AtLeast(15, 2) {
-		if md, _, err := c.API().Metadata.GetMetadata(gl.WithContext(ctx)); err == nil {
+		if md, err := c.Metadata(ctx); err == nil {
 			hasMeta = true
 			ver.Enterprise = ver.Enterprise || md.Enterprise
 			if md.Revision != "" {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/ingest"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -46,12 +47,11 @@ func (r *run) discover(ctx context.Context) error {
 			return err
 		}
 		for _, raw := range pg.items {
-			var g groupJSON
-			if err := json.Unmarshal(raw, &g); err != nil || g.ID == 0 {
+			g, err := ingest.Group(raw)
+			if err != nil {
 				continue
 			}
-			groups = append(groups, store.Group{GitLabID: g.ID, ParentGitLabID: g.ParentID, FullPath: g.FullPath, Name: g.Name,
-				WebURL: g.WebURL, Visibility: g.Visibility})
+			groups = append(groups, g)
 		}
 		pageNo = pg.next
 	}
@@ -80,7 +80,7 @@ func (r *run) discover(ctx context.Context) error {
 		}
 		ps := make([]store.Project, 0, len(pg.items))
 		for _, raw := range pg.items {
-			p, err := normProject(raw)
+			p, err := ingest.Project(raw)
 			if err != nil {
 				continue
 			}

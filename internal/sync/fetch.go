@@ -6,14 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/gjson"
-	gl "gitlab.com/gitlab-org/api/client-go/v2"
 
 	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/store"
@@ -83,11 +80,7 @@ func (c *conn) get(ctx context.Context, path string, q url.Values, link string) 
 		pg, resp, err := c.do(ctx, path, q, link)
 		<-c.inFlight
 		c.requests.Add(1)
-		var hdr http.Header
-		status := 0
-		if resp != nil && resp.Response != nil {
-			hdr, status = resp.Header, resp.StatusCode
-		}
+		hdr, status := resp.Header, resp.Status
 		c.svc.metrics.request(c.integ, status)
 		if err == nil {
 			c.pacer.done(hdr, false, 0)
@@ -121,35 +114,24 @@ func (c *conn) get(ctx context.Context, path string, q url.Values, link string) 
 	return page{}, last
 }
 
-func (c *conn) do(ctx context.Context, path string, q url.Values, link string) (page, *gl.Response, error) {
-	api := c.client.API()
+func (c *conn) do(ctx context.Context, path string, q url.Values, link string) (page, gitlab.Answer, error) {
 	var u *url.URL
 	if link != "" {
 		var err error
 		if u, err = url.Parse(link); err != nil {
-			return page{}, nil, err
+			return page{}, gitlab.Answer{}, err
 		}
 	} else {
-		u = api.BaseURL()
-		u.Path = strings.TrimSuffix(u.Path, "/") + "/" + path
-		u.RawPath = ""
-		if i := strings.Index(path, "%2F"); i >= 0 {
-			u.RawPath = strings.TrimSuffix(api.BaseURL().Path, "/") + "/" + path
-		}
 		q2 := url.Values{}
 		for k, v := range q {
 			if k != "_one" {
 				q2[k] = v
 			}
 		}
-		u.RawQuery = q2.Encode()
-	}
-	req, err := api.NewRequestToURL(http.MethodGet, u, nil, []gl.RequestOptionFunc{gl.WithContext(ctx)})
-	if err != nil {
-		return page{}, nil, err
+		u = c.client.APIURL(path, q2)
 	}
 	var body bytes.Buffer
-	resp, err := api.Do(req, &body)
+	resp, err := c.client.Get(ctx, u, &body)
 	if err != nil {
 		return page{}, resp, err
 	}
@@ -161,8 +143,8 @@ func (c *conn) do(ctx context.Context, path string, q url.Values, link string) (
 	if link == "" && q.Get("pagination") != "keyset" {
 		pg.nextLink = ""
 	}
-	if resp.Header.Get("X-Total") != "" {
-		t := resp.TotalItems
+	if resp.HasTotal {
+		t := resp.Total
 		pg.total = &t
 	}
 	return pg, resp, nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/ingest"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -351,7 +352,7 @@ func (r *run) listPoll(ctx context.Context, path, resource string, watermark **t
 			}
 			json.Unmarshal(raw, &pid)
 			if resource == ResourceMergeRequests {
-				m, err := normMR(r.integ, raw)
+				m, err := ingest.MergeRequest(r.integ, raw)
 				if err != nil {
 					r.svc.log.Warn("an unreadable item from GitLab was not stored", "integration", r.integ, "resource", resource, "err", err)
 					continue
@@ -363,7 +364,7 @@ func (r *run) listPoll(ctx context.Context, path, resource string, watermark **t
 					mrs = append(mrs, m)
 				}
 			} else {
-				is, err := normIssue(r.integ, raw)
+				is, err := ingest.Issue(r.integ, raw)
 				if err != nil {
 					r.svc.log.Warn("an unreadable item from GitLab was not stored", "integration", r.integ, "resource", resource, "err", err)
 					continue
@@ -436,7 +437,7 @@ func (r *run) activeProjects(ctx context.Context, path string, selected map[int6
 		var ps []store.Project
 		older := false
 		for _, raw := range pg.items {
-			p, err := normProject(raw)
+			p, err := ingest.Project(raw)
 			if err != nil || p.LastActivityAt == nil {
 				continue
 			}
@@ -493,7 +494,7 @@ func (r *run) looseProjectActive(ctx context.Context, p store.Project, watermark
 		}
 		return false, err
 	}
-	np, err := normProject(raw)
+	np, err := ingest.Project(raw)
 	if err != nil {
 		return false, nil
 	}

@@ -11,6 +11,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/labsync/labsync/internal/ingest"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -506,7 +507,7 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 			var upd time.Time
 			switch row.Resource {
 			case ResourceMergeRequests:
-				m, err := normMR(r.integ, raw)
+				m, err := ingest.MergeRequest(r.integ, raw)
 				if err != nil {
 					bad.add(err)
 					continue
@@ -514,7 +515,7 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 				m.ProjectGitLabID, upd = p.GitLabID, m.UpdatedAt
 				mrs = append(mrs, m)
 			case ResourceIssues:
-				is, err := normIssue(r.integ, raw)
+				is, err := ingest.Issue(r.integ, raw)
 				if err != nil {
 					bad.add(err)
 					continue
@@ -526,7 +527,7 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 					iss = append(iss, is)
 				}
 			case ResourcePipelines:
-				pl, err := normPipeline(r.integ, p.GitLabID, raw)
+				pl, err := ingest.Pipeline(r.integ, p.GitLabID, raw)
 				if err != nil {
 					bad.add(err)
 					continue
@@ -631,7 +632,7 @@ func (r *run) pushChain(ctx context.Context, p store.Project, row store.Progress
 		var pushes []store.Push
 		var high time.Time
 		for _, raw := range pg.items {
-			ps, at, ok, err := normPushEvent(r.integ, p.GitLabID, raw)
+			ps, at, ok, err := ingest.PushEvent(r.integ, p.GitLabID, raw)
 			if err != nil || !ok {
 				continue
 			}
@@ -757,7 +758,7 @@ func (r *run) walkCommits(ctx context.Context, p store.Project, row *store.Progr
 		var cs []store.Commit
 		var bad unreadable
 		for _, raw := range pg.items {
-			c, err := normCommit(p.GitLabID, raw)
+			c, err := ingest.Commit(p.GitLabID, raw)
 			if err != nil {
 				bad.add(err)
 				continue

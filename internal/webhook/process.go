@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
-	gl "gitlab.com/gitlab-org/api/client-go/v2"
-
+	"github.com/labsync/labsync/internal/ingest"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -235,8 +233,8 @@ type plan struct {
 	// status and why are the outcome of a delivery that writes no rows
 	// (ignored, failed); empty when ev is to be written.
 	status, why string
-	// ev is the parsed event whose rows are written.
-	ev any
+	// ev is the parsed payload whose rows are written.
+	ev ingest.Hook
 	// err is a failure that is not the payload's fault (a database read);
 	// the delivery is retried on its own and recorded as failed with it.
 	err error
@@ -304,8 +302,7 @@ func (p *Processor) planOne(ctx context.Context, c *batchCache, d store.Delivery
 		pl.status, pl.why = "failed", truncate(d.BodyErr.Error(), 500)
 		return pl
 	}
-	et, known := kindToEvent[d.EventKind]
-	if !known {
+	if !ingest.Reads(d.EventKind) {
 		pl.status, pl.why = "ignored", d.EventKind+" events are received but not normalised"
 		return pl
 	}
@@ -318,12 +315,12 @@ func (p *Processor) planOne(ctx context.Context, c *batchCache, d store.Delivery
 		pl.status, pl.why = "ignored", why
 		return pl
 	}
-	ev, err := gl.ParseWebhook(et, d.Body)
+	ev, err := ingest.ParseHook(d.EventKind, d.Body)
 	if err != nil {
-		pl.status, pl.why = "failed", "payload does not parse as a "+string(et)+": "+err.Error()
+		pl.status, pl.why = "failed", err.Error()
 		return pl
 	}
-	if pid := eventProject(ev); pid != 0 {
+	if pid := ev.ProjectID(); pid != 0 {
 		proj, err := p.project(ctx, c, d, pid)
 		if errors.Is(err, store.ErrNotFound) {
 			pl.status, pl.why = "ignored", fmt.Sprintf("project %d is not known to labsync for this integration", pid)
@@ -338,12 +335,7 @@ func (p *Processor) planOne(ctx context.Context, c *batchCache, d store.Delivery
 			return pl
 		}
 	}
-	switch ev.(type) {
-	case *gl.MergeEvent, *gl.IssueEvent, *gl.PipelineEvent, *gl.PushEvent, *gl.TagEvent:
-		pl.ev = ev
-	default:
-		pl.status, pl.why = "ignored", fmt.Sprintf("%T is not normalised", ev)
-	}
+	pl.ev = ev
 	return pl
 }
 
@@ -390,37 +382,37 @@ func (p *Processor) write(ctx context.Context, tx *sql.Tx, plans []plan) error {
 		}
 		var err error
 		switch e := pl.ev.(type) {
-		case *gl.MergeEvent:
-			if !g.fits("merge_request", d, e.ObjectAttributes.ID) {
+		case *ingest.MergeRequestHook:
+			if !g.fits("merge_request", d, e.ObjectID()) {
 				if err := p.flush(ctx, tx, &g, done); err != nil {
 					return err
 				}
 			}
 			var mr store.MergeRequest
 			if mr, err = p.mergeRequest(ctx, tx, d, e); err == nil {
-				g.add("merge_request", d, e.ObjectAttributes.ID)
+				g.add("merge_request", d, e.ObjectID())
 				g.mrs = append(g.mrs, mr)
 			}
-		case *gl.IssueEvent:
-			if !g.fits("issue", d, e.ObjectAttributes.ID) {
+		case *ingest.IssueHook:
+			if !g.fits("issue", d, e.ObjectID()) {
 				if err := p.flush(ctx, tx, &g, done); err != nil {
 					return err
 				}
 			}
 			var is store.Issue
 			if is, err = p.issue(ctx, tx, d, e); err == nil {
-				g.add("issue", d, e.ObjectAttributes.ID)
+				g.add("issue", d, e.ObjectID())
 				g.issues = append(g.issues, is)
 			}
-		case *gl.PipelineEvent:
-			if !g.fits("pipeline", d, e.ObjectAttributes.ID) {
+		case *ingest.PipelineHook:
+			if !g.fits("pipeline", d, e.ObjectID()) {
 				if err := p.flush(ctx, tx, &g, done); err != nil {
 					return err
 				}
 			}
 			var pipe store.Pipeline
 			if pipe, err = pipeline(d, e); err == nil {
-				g.add("pipeline", d, e.ObjectAttributes.ID)
+				g.add("pipeline", d, e.ObjectID())
 				g.pipelines = append(g.pipelines, pipe)
 			}
 		default:
@@ -522,22 +514,12 @@ func (p *Processor) flush(ctx context.Context, tx *sql.Tx, g *group, done func(s
 }
 
 // writePush stores a push or tag push delivery.
-func (p *Processor) writePush(ctx context.Context, tx *sql.Tx, d store.Delivery, ev any) (store.UpsertResult, error) {
-	switch e := ev.(type) {
-	case *gl.PushEvent:
-		commits := make([]pushCommit, len(e.Commits))
-		for i, c := range e.Commits {
-			commits[i] = pushCommit{c.ID, c.Title, c.Message, c.Author.Name, c.Author.Email, c.Timestamp, c.URL}
-		}
-		return p.push(ctx, tx, d, e.ProjectID, e.Ref, "branch", e.Before, e.After, e.UserUsername, e.TotalCommitsCount, commits)
-	case *gl.TagEvent:
-		commits := make([]pushCommit, len(e.Commits))
-		for i, c := range e.Commits {
-			commits[i] = pushCommit{c.ID, c.Title, c.Message, c.Author.Name, c.Author.Email, c.Timestamp, c.URL}
-		}
-		return p.push(ctx, tx, d, e.ProjectID, e.Ref, "tag", e.Before, e.After, e.UserUsername, e.TotalCommitsCount, commits)
+func (p *Processor) writePush(ctx context.Context, tx *sql.Tx, d store.Delivery, ev ingest.Hook) (store.UpsertResult, error) {
+	h, ok := ev.(*ingest.PushHook)
+	if !ok {
+		return store.UpsertResult{}, fmt.Errorf("webhook: %T is not a push", ev)
 	}
-	return store.UpsertResult{}, fmt.Errorf("webhook: %T is not a push", ev)
+	return p.push(ctx, tx, d, h)
 }
 
 func truncate(s string, n int) string {
@@ -596,225 +578,58 @@ type payloadError struct{ msg string }
 
 func (e *payloadError) Error() string { return e.msg }
 
-var kindToEvent = map[string]gl.EventType{
-	"merge_request": gl.EventTypeMergeRequest,
-	"issue":         gl.EventTypeIssue,
-	"pipeline":      gl.EventTypePipeline,
-	"push":          gl.EventTypePush,
-	"tag_push":      gl.EventTypeTagPush,
-}
-
-// eventProject returns the GitLab project id of a parsed event, or 0.
-func eventProject(ev any) int64 {
-	switch e := ev.(type) {
-	case *gl.MergeEvent:
-		return e.Project.ID
-	case *gl.IssueEvent:
-		return e.Project.ID
-	case *gl.PipelineEvent:
-		return e.Project.ID
-	case *gl.PushEvent:
-		return e.ProjectID
-	case *gl.TagEvent:
-		return e.ProjectID
-	}
-	return 0
-}
-
-// webhookTime parses the time formats GitLab's payloads use across versions.
-func webhookTime(s string) (*time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05 MST", "2006-01-02 15:04:05 -0700", "2006-01-02T15:04:05.000-07:00", "2006-01-02 15:04:05"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			t = t.UTC()
-			return &t, nil
-		}
-	}
-	return nil, &payloadError{fmt.Sprintf("unrecognised time %q", truncate(s, 40))}
-}
-
-func usernames(us []*gl.EventUser) []string {
-	out := make([]string, 0, len(us))
-	for _, u := range us {
-		if u != nil && u.Username != "" {
-			out = append(out, u.Username)
-		}
-	}
-	return out
-}
-
-func labels(ls []*gl.EventLabel) []string {
-	out := make([]string, 0, len(ls))
-	for _, l := range ls {
-		if l != nil {
-			out = append(out, l.Title)
-		}
-	}
-	return out
-}
-
-// author is the payload's actor when it opened the object, else what is
-// stored (payloads carry only the author's id).
-func (p *Processor) author(ctx context.Context, tx *sql.Tx, d store.Delivery, table string, gitlabID int64, action string, actor *gl.EventUser) (string, error) {
-	if action == "open" && actor != nil {
-		return actor.Username, nil
+// author is the author ingest read from a payload, else what is stored
+// (payloads name the author by id only, and by name only in the delivery
+// that opened the object).
+func (p *Processor) author(ctx context.Context, tx *sql.Tx, d store.Delivery, table string, gitlabID int64, fromPayload string) (string, error) {
+	if fromPayload != "" {
+		return fromPayload, nil
 	}
 	return p.st.KnownAuthor(ctx, tx, table, d.OrgID, d.IntegrationID, gitlabID)
 }
 
-func (p *Processor) mergeRequest(ctx context.Context, tx *sql.Tx, d store.Delivery, e *gl.MergeEvent) (store.MergeRequest, error) {
-	a := e.ObjectAttributes
-	if a.ID == 0 || e.Project.ID == 0 {
-		return store.MergeRequest{}, &payloadError{"merge request payload without object or project id"}
-	}
-	created, err := webhookTime(a.CreatedAt)
+func (p *Processor) mergeRequest(ctx context.Context, tx *sql.Tx, d store.Delivery, h *ingest.MergeRequestHook) (store.MergeRequest, error) {
+	mr, err := h.Row(d.IntegrationID)
 	if err != nil {
+		return store.MergeRequest{}, &payloadError{err.Error()}
+	}
+	if mr.Author, err = p.author(ctx, tx, d, "merge_requests", mr.GitLabID, mr.Author); err != nil {
 		return store.MergeRequest{}, err
-	}
-	updated, err := webhookTime(a.UpdatedAt)
-	if err != nil || updated == nil {
-		return store.MergeRequest{}, &payloadError{"merge request payload without a valid updated_at"}
-	}
-	author, err := p.author(ctx, tx, d, "merge_requests", a.ID, a.Action, e.User)
-	if err != nil {
-		return store.MergeRequest{}, err
-	}
-	mr := store.MergeRequest{
-		IntegrationID: d.IntegrationID, ProjectGitLabID: e.Project.ID, GitLabID: a.ID, IID: a.IID, Title: a.Title,
-		State: a.State, Draft: a.Draft || a.WorkInProgress, Author: author, Assignees: usernames(e.Assignees),
-		Reviewers: usernames(e.Reviewers), Labels: labels(e.Labels), SourceBranch: a.SourceBranch, TargetBranch: a.TargetBranch,
-		MergeStatus: a.MergeStatus, DetailedMergeStatus: a.DetailedMergeStatus, SHA: a.LastCommit.ID, WebURL: a.URL,
-		CreatedAt: created, UpdatedAt: *updated, Raw: d.Body,
-	}
-	if a.State == "merged" && a.Action == "merge" {
-		mr.MergedAt = updated
-		if e.User != nil {
-			mr.MergeUser = e.User.Username
-		}
-	}
-	if a.State == "closed" {
-		mr.ClosedAt = updated
 	}
 	return mr, nil
 }
 
-func (p *Processor) issue(ctx context.Context, tx *sql.Tx, d store.Delivery, e *gl.IssueEvent) (store.Issue, error) {
-	a := e.ObjectAttributes
-	if a.ID == 0 || e.Project.ID == 0 {
-		return store.Issue{}, &payloadError{"issue payload without object or project id"}
-	}
-	created, err := webhookTime(a.CreatedAt)
+func (p *Processor) issue(ctx context.Context, tx *sql.Tx, d store.Delivery, h *ingest.IssueHook) (store.Issue, error) {
+	is, err := h.Row(d.IntegrationID)
 	if err != nil {
+		return store.Issue{}, &payloadError{err.Error()}
+	}
+	if is.Author, err = p.author(ctx, tx, d, "issues", is.GitLabID, is.Author); err != nil {
 		return store.Issue{}, err
-	}
-	updated, err := webhookTime(a.UpdatedAt)
-	if err != nil || updated == nil {
-		return store.Issue{}, &payloadError{"issue payload without a valid updated_at"}
-	}
-	author, err := p.author(ctx, tx, d, "issues", a.ID, a.Action, e.User)
-	if err != nil {
-		return store.Issue{}, err
-	}
-	var assignees []string
-	if e.Assignees != nil {
-		for _, u := range *e.Assignees {
-			assignees = append(assignees, u.Username)
-		}
-	}
-	is := store.Issue{
-		IntegrationID: d.IntegrationID, ProjectGitLabID: e.Project.ID, GitLabID: a.ID, IID: a.IID, Title: a.Title,
-		State: a.State, Confidential: a.Confidential, Author: author, Assignees: assignees, Labels: labels(e.Labels),
-		WebURL: a.URL, CreatedAt: created, UpdatedAt: *updated, Raw: d.Body,
-	}
-	if a.State == "closed" {
-		is.ClosedAt = updated
 	}
 	return is, nil
 }
 
-func pipeline(d store.Delivery, e *gl.PipelineEvent) (store.Pipeline, error) {
-	a := e.ObjectAttributes
-	if a.ID == 0 || e.Project.ID == 0 {
-		return store.Pipeline{}, &payloadError{"pipeline payload without object or project id"}
-	}
-	created, err := webhookTime(a.CreatedAt)
+func pipeline(d store.Delivery, h *ingest.PipelineHook) (store.Pipeline, error) {
+	pl, err := h.Row(d.IntegrationID)
 	if err != nil {
-		return store.Pipeline{}, err
-	}
-	finished, err := webhookTime(a.FinishedAt)
-	if err != nil {
-		return store.Pipeline{}, err
-	}
-	// Pipeline payloads have no updated_at: the latest time they carry
-	// orders them; equal times let the later delivery win.
-	updated := created
-	if finished != nil {
-		updated = finished
-	}
-	if updated == nil {
-		return store.Pipeline{}, &payloadError{"pipeline payload without created_at"}
-	}
-	pl := store.Pipeline{
-		IntegrationID: d.IntegrationID, ProjectGitLabID: e.Project.ID, GitLabID: a.ID, Status: a.Status, Ref: a.Ref,
-		SHA: a.SHA, Source: a.Source, WebURL: a.URL, CreatedAt: created, FinishedAt: finished, UpdatedAt: *updated, Raw: d.Body,
-	}
-	if a.IID != 0 {
-		iid := a.IID
-		pl.IID = &iid
-	}
-	if a.Duration > 0 {
-		dur := a.Duration
-		pl.DurationS = &dur
+		return store.Pipeline{}, &payloadError{err.Error()}
 	}
 	return pl, nil
 }
 
-type pushCommit struct {
-	id, title, message, authorName, authorEmail string
-	at                                          *time.Time
-	url                                         string
-}
-
-func (p *Processor) push(ctx context.Context, tx *sql.Tx, d store.Delivery, projectID int64, ref, refType, before, after, user string, total int64, cs []pushCommit) (store.UpsertResult, error) {
-	if projectID == 0 || ref == "" {
-		return store.UpsertResult{}, &payloadError{"push payload without project id or ref"}
-	}
-	name, _ := store.ShortRef(ref)
-	pu := store.Push{
-		IntegrationID: d.IntegrationID, ProjectGitLabID: projectID, Ref: name, RefType: refType,
-		BeforeSHA: before, AfterSHA: after, Author: user, CommitCount: total, PushedAt: d.ReceivedAt, Raw: d.Body,
-	}
-	switch {
-	case isZeroSHA(before):
-		pu.Action = "created"
-	case isZeroSHA(after):
-		pu.Action = "deleted"
-	default:
-		pu.Action = "pushed"
-	}
-	if len(cs) > 0 {
-		pu.CommitTitle = cs[len(cs)-1].title
+// push stores a push and the commits its payload describes.
+func (p *Processor) push(ctx context.Context, tx *sql.Tx, d store.Delivery, h *ingest.PushHook) (store.UpsertResult, error) {
+	pu, commits, err := h.Rows(d.IntegrationID, d.ReceivedAt)
+	if err != nil {
+		return store.UpsertResult{}, &payloadError{err.Error()}
 	}
 	res, err := p.st.UpsertPushes(ctx, tx, d.OrgID, d.IntegrationID, store.SourceWebhook, []store.Push{pu})
-	if err != nil || res.SkippedUnknownProject > 0 || len(cs) == 0 {
+	if err != nil || res.SkippedUnknownProject > 0 || len(commits) == 0 {
 		return res, err
-	}
-	commits := make([]store.Commit, 0, len(cs))
-	for _, c := range cs {
-		title := c.title
-		if title == "" {
-			title, _, _ = strings.Cut(c.message, "\n")
-		}
-		commits = append(commits, store.Commit{ProjectGitLabID: projectID, SHA: c.id, Title: title,
-			AuthorName: c.authorName, AuthorEmail: c.authorEmail, AuthoredAt: c.at, WebURL: c.url})
 	}
 	if _, err := p.st.UpsertCommits(ctx, tx, d.OrgID, d.IntegrationID, store.SourceWebhook, commits); err != nil {
 		return res, err
 	}
 	return res, nil
 }
-
-func isZeroSHA(s string) bool { return s != "" && strings.Trim(s, "0") == "" }

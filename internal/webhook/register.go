@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strconv"
 
-	gl "gitlab.com/gitlab-org/api/client-go/v2"
-
 	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/vault"
@@ -44,18 +42,14 @@ func (s *Service) Register(ctx context.Context, c *gitlab.Client, orgID, integra
 		return nil, err
 	}
 	defer clear(tok)
-	opt := &gl.AddProjectHookOptions{
-		URL: gl.Ptr(s.URLFor(e.HookID)), Token: gl.Ptr(string(tok)), EnableSSLVerification: gl.Ptr(true),
-		PushEvents: gl.Ptr(true), TagPushEvents: gl.Ptr(true), MergeRequestsEvents: gl.Ptr(true),
-		IssuesEvents: gl.Ptr(true), ConfidentialIssuesEvents: gl.Ptr(true), PipelineEvents: gl.Ptr(true),
-	}
+	spec := gitlab.HookSpec{URL: s.URLFor(e.HookID), Token: string(tok)}
 	if len(e.SigningSealed) > 0 {
 		sig, err := s.vault.Open(ctx, orgID, vault.Binding{Table: "webhook_endpoints", Row: row, Field: "signing"}, e.SigningSealed)
 		if err != nil {
 			return nil, err
 		}
 		defer clear(sig)
-		opt.SigningToken = gl.Ptr(string(sig))
+		spec.SigningToken = string(sig)
 	}
 	projects, err := s.st.AllProjects(ctx, orgID, integrationID)
 	if err != nil {
@@ -67,7 +61,7 @@ func (s *Service) Register(ctx context.Context, c *gitlab.Client, orgID, integra
 			continue
 		}
 		res := ProjectHookResult{ProjectID: p.GitLabID, Path: p.PathWithNamespace}
-		hook, status, err := s.registerOne(ctx, c, p.GitLabID, opt)
+		hook, status, err := s.registerOne(ctx, c, p.GitLabID, spec)
 		if err != nil {
 			res.Status, res.Error = "failed", err.Error()
 			if ae := gitlab.ClassifyError(err); ae != nil {
@@ -88,40 +82,34 @@ func (s *Service) Register(ctx context.Context, c *gitlab.Client, orgID, integra
 	return out, nil
 }
 
-func (s *Service) registerOne(ctx context.Context, c *gitlab.Client, pid int64, opt *gl.AddProjectHookOptions) (int64, string, error) {
-	hooks, _, err := c.API().Projects.ListProjectHooks(pid, nil, gl.WithContext(ctx))
+func (s *Service) registerOne(ctx context.Context, c *gitlab.Client, pid int64, spec gitlab.HookSpec) (int64, string, error) {
+	hooks, err := c.ProjectHooks(ctx, pid)
 	if err != nil {
 		return 0, "", err
 	}
 	var id int64
 	status := "registered"
 	for _, h := range hooks {
-		if h.URL == *opt.URL {
+		if h.URL == spec.URL {
 			id, status = h.ID, "updated"
 			break
 		}
 	}
 	if id == 0 {
-		h, _, err := c.API().Projects.AddProjectHook(pid, opt, gl.WithContext(ctx))
+		h, err := c.AddProjectHook(ctx, pid, spec)
 		if err != nil {
 			return 0, "", err
 		}
 		id = h.ID
-	} else {
-		eo := &gl.EditProjectHookOptions{URL: opt.URL, Token: opt.Token, EnableSSLVerification: opt.EnableSSLVerification,
-			PushEvents: opt.PushEvents, TagPushEvents: opt.TagPushEvents, MergeRequestsEvents: opt.MergeRequestsEvents,
-			IssuesEvents: opt.IssuesEvents, ConfidentialIssuesEvents: opt.ConfidentialIssuesEvents, PipelineEvents: opt.PipelineEvents,
-			SigningToken: opt.SigningToken}
-		if _, _, err := c.API().Projects.EditProjectHook(pid, id, eo, gl.WithContext(ctx)); err != nil {
-			return 0, "", err
-		}
+	} else if err := c.EditProjectHook(ctx, pid, id, spec); err != nil {
+		return 0, "", err
 	}
 	// Verify: read it back as GitLab stored it.
-	h, _, err := c.API().Projects.GetProjectHook(pid, id, gl.WithContext(ctx))
+	h, err := c.ProjectHook(ctx, pid, id)
 	if err != nil {
 		return 0, "", fmt.Errorf("the hook was created but could not be read back: %w", err)
 	}
-	if h.URL != *opt.URL || !h.MergeRequestsEvents || !h.PushEvents || !h.PipelineEvents || !h.IssuesEvents {
+	if h.URL != spec.URL || !h.MergeRequestsEvents || !h.PushEvents || !h.PipelineEvents || !h.IssuesEvents {
 		return 0, "", fmt.Errorf("GitLab stored the hook differently from what was asked (URL or events)")
 	}
 	return id, status, nil
@@ -137,8 +125,7 @@ func (s *Service) Unregister(ctx context.Context, c *gitlab.Client, orgID, integ
 	var out []ProjectHookResult
 	for _, r := range regs {
 		res := ProjectHookResult{ProjectID: r.ProjectGitLabID, HookID: r.GitLabHookID, Status: "removed"}
-		resp, err := c.API().Projects.DeleteProjectHook(r.ProjectGitLabID, r.GitLabHookID, gl.WithContext(ctx))
-		if err != nil && (resp == nil || resp.StatusCode != http.StatusNotFound) {
+		if _, err := c.DeleteProjectHook(ctx, r.ProjectGitLabID, r.GitLabHookID); err != nil {
 			res.Status, res.Error = "failed", err.Error()
 			if ae := gitlab.ClassifyError(err); ae != nil {
 				res.Error, res.Remedy = ae.Error(), "Remove the webhook in GitLab yourself (Settings > Webhooks of the project)."

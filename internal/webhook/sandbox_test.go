@@ -57,26 +57,36 @@ func TestSandboxDeliveriesAcrossVersions(t *testing.T) {
 			res.Body.Close()
 			r.now = time.Now() // signatures are checked against the rig's clock
 
-			mr, err := sb.OpenMR(proj.ID, "Add a feature")
+			// queued counts the deliveries the activity queued, to wait for
+			// every one of them.
+			queued := 0
+			act := func(c sandbox.Change, err error) (sandbox.Change, error) {
+				queued += c.Hooks
+				return c, err
+			}
+			mr, err := act(sb.OpenMR(proj.ID, "Add a feature"))
 			check(t, err)
-			_, err = sb.UpdateMR(proj.ID, mr.IID, "Add a feature, reviewed")
+			_, err = act(sb.UpdateMR(proj.ID, mr.IID, "Add a feature, reviewed"))
 			check(t, err)
-			_, err = sb.MergeMR(proj.ID, mr.IID)
+			_, err = act(sb.MergeMR(proj.ID, mr.IID))
 			check(t, err)
-			is, err := sb.OpenIssue(proj.ID, "Something is off")
+			is, err := act(sb.OpenIssue(proj.ID, "Something is off"))
 			check(t, err)
-			_, err = sb.CloseIssue(proj.ID, is.IID)
+			_, err = act(sb.CloseIssue(proj.ID, is.IID))
 			check(t, err)
-			_, err = sb.Push(proj.ID, "main", 2)
+			_, err = act(sb.Push(proj.ID, "main", 2))
 			if err != nil {
-				_, err = sb.Push(proj.ID, "master", 2)
+				_, err = act(sb.Push(proj.ID, "master", 2))
 			}
 			check(t, err)
-			_, err = sb.RunPipeline(proj.ID, "main", "success")
+			_, err = act(sb.RunPipeline(proj.ID, "main", "success"))
 			if err != nil {
-				_, err = sb.RunPipeline(proj.ID, "master", "success")
+				_, err = act(sb.RunPipeline(proj.ID, "master", "success"))
 			}
 			check(t, err)
+			if queued < 7 {
+				t.Fatalf("the activity queued %d deliveries", queued)
+			}
 
 			var delivered int
 			for range 1000 {
@@ -86,7 +96,7 @@ func TestSandboxDeliveriesAcrossVersions(t *testing.T) {
 						delivered++
 					}
 				}
-				if delivered >= 7 {
+				if delivered >= queued {
 					break
 				}
 				time.Sleep(10 * time.Millisecond)

@@ -1,0 +1,54 @@
+package ingest
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Hook is a parsed webhook payload: *MergeRequestHook, *IssueHook,
+// *PipelineHook or *PushHook.
+type Hook interface {
+	// ProjectID is the GitLab id of the payload's project, 0 when it
+	// names none.
+	ProjectID() int64
+}
+
+// hookEvents are the X-Gitlab-Event names of the payloads ParseHook
+// reads, by labsync's kind of delivery.
+var hookEvents = map[string]string{
+	"merge_request": "Merge Request Hook",
+	"issue":         "Issue Hook",
+	"pipeline":      "Pipeline Hook",
+	"push":          "Push Hook",
+	"tag_push":      "Tag Push Hook",
+}
+
+// Reads reports whether ParseHook reads deliveries of kind.
+func Reads(kind string) bool { _, ok := hookEvents[kind]; return ok }
+
+// ParseHook reads a payload of kind ("merge_request", "issue", "pipeline",
+// "push", "tag_push"; see Reads). The payload's rows come from the Hook's
+// Row or Rows, which check what a row needs; ParseHook fails only when
+// body is not JSON of the payload's shape. The Hook keeps body as the
+// rows' Raw.
+func ParseHook(kind string, body []byte) (Hook, error) {
+	var h Hook
+	switch kind {
+	case "merge_request":
+		h = &MergeRequestHook{raw: body}
+	case "issue":
+		h = &IssueHook{raw: body}
+	case "pipeline":
+		h = &PipelineHook{raw: body}
+	case "push":
+		h = &PushHook{refType: "branch", raw: body}
+	case "tag_push":
+		h = &PushHook{refType: "tag", raw: body}
+	default:
+		return nil, fmt.Errorf("%s events are not read", kind)
+	}
+	if err := json.Unmarshal(body, h); err != nil {
+		return nil, fmt.Errorf("payload does not parse as a %s: %w", hookEvents[kind], err)
+	}
+	return h, nil
+}
