@@ -26,7 +26,7 @@ import (
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 	"github.com/labsync/labsync/internal/vault"
 	"github.com/labsync/labsync/internal/webhook"
 )
@@ -55,7 +55,7 @@ type connectFixture struct {
 	vault                *vault.Vault
 	svc                  *integrations.Service
 	wh                   *webhook.Service
-	sync                 *labsync.Service
+	sync                 *syncer.Service
 	repo                 *repository.Service
 	api                  *api.API
 	srv                  *httptest.Server
@@ -108,7 +108,7 @@ func newConnectFixtureAt(t *testing.T, clock func() time.Time) *connectFixture {
 	f.wh = webhook.New(st, f.vault, log, webhook.Options{PublicURL: f.srv.URL})
 	f.wh.Start()
 	t.Cleanup(f.wh.Stop)
-	f.sync = labsync.New(st, labsync.Options{Log: log, Clients: f.svc.Client, PerPage: 5, RetryBase: time.Millisecond})
+	f.sync = syncer.New(st, syncer.Options{Log: log, Clients: f.svc.Client, PerPage: 5, RetryBase: time.Millisecond})
 	f.svc.SetPeers(f.wh, f.sync)
 	mirrors, err := mirror.New(mirror.Config{Dir: t.TempDir(), Remote: repository.RemoteFor(f.svc), Logger: log})
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/repository"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 	"github.com/labsync/labsync/internal/webhook"
 )
 
@@ -26,7 +26,7 @@ type Deps struct {
 	Accounts *accounts.Service
 	// Sync discovers, selects, backfills and polls; nil on a server that
 	// does not run it.
-	Sync *labsync.Service
+	Sync *syncer.Service
 	// Repository keeps and reports the repository mirrors; nil on a
 	// server that keeps none.
 	Repository *repository.Service

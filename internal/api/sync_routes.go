@@ -10,7 +10,7 @@ import (
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // registerSync mounts discovery, selection, sync progress, data and feed routes.
@@ -165,7 +165,7 @@ func (a *API) putSelection(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &body); err != nil {
 		return err
 	}
-	out, err := a.Integrations.ChangeSelection(r.Context(), p.Actor(), in.ID, labsync.SelectionChange{Projects: body.Projects.change(),
+	out, err := a.Integrations.ChangeSelection(r.Context(), p.Actor(), in.ID, syncer.SelectionChange{Projects: body.Projects.change(),
 		Groups: body.Groups.change(), Exclusions: body.Exclusions.change(), IncludeArchived: body.IncludeArchived, Services: &body.Services})
 	if err != nil {
 		return err

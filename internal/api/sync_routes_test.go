@@ -18,7 +18,7 @@ import (
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 	"github.com/labsync/labsync/internal/vault"
 )
 
@@ -51,8 +51,8 @@ func newSyncFixture(t *testing.T, version string) *syncFixture {
 	}
 	o, _ := st.CreateUser(ctx, "owner@b", "O", "")
 	orgB, _ := st.CreateOrganization(ctx, "B", o.ID)
-	svc := labsync.New(st, labsync.Options{PerPage: 5, RetryBase: time.Millisecond,
-		Clients: labsync.StaticClients(sb.URL(), nil, sb.AdminToken, 10*time.Second)})
+	svc := syncer.New(st, syncer.Options{PerPage: 5, RetryBase: time.Millisecond,
+		Clients: syncer.StaticClients(sb.URL(), nil, sb.AdminToken, 10*time.Second)})
 	mux := http.NewServeMux()
 	kek, _, _ := vault.GenerateKEK()
 	integ := integrations.New(st, vault.New(kek, st.OrgKeys()), nil, config.Config{}, nil, nil)
@@ -131,7 +131,7 @@ func TestReadAPICountsEqualTheSandboxManifest(t *testing.T) {
 			if code := f.call(t, "POST", base+"/sync", f.owner, "", nil); code != 202 {
 				t.Fatalf("start sync: %d", code)
 			}
-			var rep labsync.Report
+			var rep syncer.Report
 			f.call(t, "GET", base+"/sync", f.owner, "", &rep)
 			if rep.State != store.SyncIdle || rep.Totals["all"] == nil || rep.Totals["all"].Done != rep.Totals["all"].Chains {
 				t.Fatalf("progress after the sync: %+v", rep.SyncState)

@@ -17,7 +17,7 @@ import (
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 	"github.com/labsync/labsync/internal/vault"
 )
 
@@ -100,7 +100,7 @@ func syncAll(t *testing.T, f *connectFixture, id int64) {
 	if _, err := f.sync.SaveSelection(ctx, f.org, id, sel); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.sync.Run(ctx, f.org, id, labsync.ModeFull); err != nil {
+	if err := f.sync.Run(ctx, f.org, id, syncer.ModeFull); err != nil {
 		t.Fatal(err)
 	}
 }

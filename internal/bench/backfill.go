@@ -31,7 +31,7 @@ import (
 
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // Backfill is one backfill benchmark: a sandbox GitLab of this size and
@@ -98,8 +98,8 @@ func (b *Backfill) Run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	token := sb.AdminToken()
-	svc := labsync.New(st, labsync.Options{Concurrency: b.Concurrency,
-		Clients: labsync.StaticClients(sb.URL(), nil, func() string { return token }, 30*time.Second)})
+	svc := syncer.New(st, syncer.Options{Concurrency: b.Concurrency,
+		Clients: syncer.StaticClients(sb.URL(), nil, func() string { return token }, 30*time.Second)})
 
 	// Discovery and selection (every project, archived included).
 	t0 := time.Now()
@@ -138,7 +138,7 @@ func (b *Backfill) Run(ctx context.Context, out io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	t1, cpu1 := time.Now(), cpuTime()
-	if err := svc.Run(ctx, org, in.ID, labsync.ModeBackfill); err != nil {
+	if err := svc.Run(ctx, org, in.ID, syncer.ModeBackfill); err != nil {
 		return err
 	}
 	wall, cpu := time.Since(t1), cpuTime()-cpu1
@@ -213,7 +213,7 @@ func (b *Backfill) Run(ctx context.Context, out io.Writer) error {
 			return err
 		}
 		for range b.IdlePolls {
-			if err := svc.Run(ctx, org, in.ID, labsync.ModePoll); err != nil {
+			if err := svc.Run(ctx, org, in.ID, syncer.ModePoll); err != nil {
 				return err
 			}
 		}

@@ -11,13 +11,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // Poll is the poller benchmark of issue 14: what a poll cycle costs on the
@@ -108,9 +108,9 @@ func (b *Poll) Run(ctx context.Context, out io.Writer) error {
 
 	// Two gitlab.com worlds from one seed: the same user, groups and
 	// projects; one with a busy public world, one with a quiet one.
-	var mu gosync.Mutex
-	clients := map[int64]labsync.ClientSource{}
-	svc := labsync.New(st, labsync.Options{Concurrency: 8,
+	var mu sync.Mutex
+	clients := map[int64]syncer.ClientSource{}
+	svc := syncer.New(st, syncer.Options{Concurrency: 8,
 		Clients: func(ctx context.Context, orgID, integrationID int64) (*gitlab.Client, error) {
 			mu.Lock()
 			c := clients[integrationID]
@@ -136,7 +136,7 @@ func (b *Poll) Run(ctx context.Context, out io.Writer) error {
 		w.integ = in.ID
 		tok := w.token
 		mu.Lock()
-		clients[in.ID] = labsync.StaticClients(sb.URL(), nil, func() string { return tok }, 30*time.Second)
+		clients[in.ID] = syncer.StaticClients(sb.URL(), nil, func() string { return tok }, 30*time.Second)
 		mu.Unlock()
 		return w, w.setUp(ctx, st, svc, org)
 	}
@@ -168,7 +168,7 @@ func (b *Poll) Run(ctx context.Context, out io.Writer) error {
 		}
 		for _, w := range []*pollWorld{busy, quiet} {
 			w.sb.ResetRequests()
-			if err := svc.Run(ctx, org, w.integ, labsync.ModePoll); err != nil {
+			if err := svc.Run(ctx, org, w.integ, syncer.ModePoll); err != nil {
 				return fmt.Errorf("bench: poll of the %s world: %w", w.name, err)
 			}
 			rs := w.sb.Requests()
@@ -222,8 +222,8 @@ func (b *Poll) Run(ctx context.Context, out io.Writer) error {
 // counts a quiet cycle instance-wide (what chooseInstanceWide picks), then
 // the same cycle through the selection (the state told that the
 // credential does not see the instance).
-func (b *Poll) adminInstance(ctx context.Context, out io.Writer, st *store.Store, svc *labsync.Service, org int64,
-	mu *gosync.Mutex, clients map[int64]labsync.ClientSource) error {
+func (b *Poll) adminInstance(ctx context.Context, out io.Writer, st *store.Store, svc *syncer.Service, org int64,
+	mu *sync.Mutex, clients map[int64]syncer.ClientSource) error {
 	sb, err := sandbox.Start(ctx, sandbox.Config{Version: "17.11", Seed: 14, Groups: 10, Projects: 125, MRs: 5, Issues: 5, Pipelines: 3, Commits: 10})
 	if err != nil {
 		return err
@@ -236,7 +236,7 @@ func (b *Poll) adminInstance(ctx context.Context, out io.Writer, st *store.Store
 	}
 	tok := sb.AdminToken()
 	mu.Lock()
-	clients[in.ID] = labsync.StaticClients(sb.URL(), nil, func() string { return tok }, 30*time.Second)
+	clients[in.ID] = syncer.StaticClients(sb.URL(), nil, func() string { return tok }, 30*time.Second)
 	mu.Unlock()
 	if err := svc.Discover(ctx, org, in.ID); err != nil {
 		return err
@@ -256,14 +256,14 @@ func (b *Poll) adminInstance(ctx context.Context, out io.Writer, st *store.Store
 	if _, err := svc.SaveSelection(ctx, org, in.ID, sel); err != nil {
 		return err
 	}
-	for _, mode := range []labsync.Mode{labsync.ModeFull, labsync.ModePoll} {
+	for _, mode := range []syncer.Mode{syncer.ModeFull, syncer.ModePoll} {
 		if err := svc.Run(ctx, org, in.ID, mode); err != nil {
 			return err
 		}
 	}
 	cycle := func() (int, error) {
 		sb.ResetRequests()
-		if err := svc.Run(ctx, org, in.ID, labsync.ModePoll); err != nil {
+		if err := svc.Run(ctx, org, in.ID, syncer.ModePoll); err != nil {
 			return 0, err
 		}
 		return apiRequests(sb.Requests()), nil
@@ -292,7 +292,7 @@ func (b *Poll) adminInstance(ctx context.Context, out io.Writer, st *store.Store
 // setUp discovers as the user, selects the two groups the user can see
 // with the most projects (auto-import) and five projects of another group
 // one by one, backfills, and polls once to settle the watermarks.
-func (w *pollWorld) setUp(ctx context.Context, st *store.Store, svc *labsync.Service, org int64) error {
+func (w *pollWorld) setUp(ctx context.Context, st *store.Store, svc *syncer.Service, org int64) error {
 	if err := svc.Discover(ctx, org, w.integ); err != nil {
 		return err
 	}
@@ -339,7 +339,7 @@ func (w *pollWorld) setUp(ctx context.Context, st *store.Store, svc *labsync.Ser
 	if _, err := svc.SaveSelection(ctx, org, w.integ, sel); err != nil {
 		return err
 	}
-	for _, mode := range []labsync.Mode{labsync.ModeFull, labsync.ModePoll} {
+	for _, mode := range []syncer.Mode{syncer.ModeFull, syncer.ModePoll} {
 		if err := svc.Run(ctx, org, w.integ, mode); err != nil {
 			return fmt.Errorf("bench: %s of the %s world: %w", mode, w.name, err)
 		}
@@ -446,7 +446,7 @@ func memberProjects(ctx context.Context, base, token string) (map[int64]bool, er
 // put for an hour (Event::RESET_PROJECT_ACTIVITY_INTERVAL) and never moves
 // for pipelines, and its pushes and pipelines can only arrive through the
 // silent project's own passes (or, for pipelines, the 1-in-30 sweep).
-func (b *Poll) droppedWebhook(ctx context.Context, out io.Writer, st *store.Store, svc *labsync.Service, org int64, w *pollWorld) error {
+func (b *Poll) droppedWebhook(ctx context.Context, out io.Writer, st *store.Store, svc *syncer.Service, org int64, w *pollWorld) error {
 	ps, err := st.AllProjects(ctx, org, w.integ)
 	if err != nil {
 		return err
@@ -500,7 +500,7 @@ func (b *Poll) droppedWebhook(ctx context.Context, out io.Writer, st *store.Stor
 			return 0, err
 		}
 		w.sb.ResetRequests()
-		if err := svc.Run(ctx, org, w.integ, labsync.ModePoll); err != nil {
+		if err := svc.Run(ctx, org, w.integ, syncer.ModePoll); err != nil {
 			return 0, err
 		}
 		return apiRequests(w.sb.Requests()), nil
@@ -598,7 +598,7 @@ func (b *Poll) droppedWebhook(ctx context.Context, out io.Writer, st *store.Stor
 	if _, err := w.sb.Push(silent, "", 1); err != nil {
 		return err
 	}
-	var plan labsync.PollPlan
+	var plan syncer.PollPlan
 	lastPoll, lastOther, otherN := time.Time{}, time.Time{}, 0
 	step := func() (bool, error) {
 		if time.Since(lastOther) >= 10*time.Second && len(others) > 0 {
@@ -624,7 +624,7 @@ func (b *Poll) droppedWebhook(ctx context.Context, out io.Writer, st *store.Stor
 			return false, nil
 		}
 		lastPoll = time.Now()
-		return true, svc.Run(ctx, org, w.integ, labsync.ModePoll)
+		return true, svc.Run(ctx, org, w.integ, syncer.ModePoll)
 	}
 	sleep := func() error {
 		select {

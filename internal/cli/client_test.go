@@ -20,7 +20,7 @@ import (
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 	"github.com/labsync/labsync/internal/vault"
 )
 
@@ -38,18 +38,18 @@ type testAPI struct {
 	url, token       string
 	org, integration int64
 	st               *store.Store
-	sync             *labsync.Service // nil without the sync service
+	sync             *syncer.Service // nil without the sync service
 }
 
 // apiServerFor is apiServer with the integration's GitLab at baseURL and
 // the sync service's options (nil: none).
-func apiServerFor(t *testing.T, withSync bool, baseURL string, opts *labsync.Options) testAPI {
+func apiServerFor(t *testing.T, withSync bool, baseURL string, opts *syncer.Options) testAPI {
 	t.Helper()
 	return apiServerOn(t, nil, withSync, baseURL, opts)
 }
 
 // apiServerOn is apiServerFor on the store st (nil: a new one).
-func apiServerOn(t *testing.T, st *store.Store, withSync bool, baseURL string, opts *labsync.Options) testAPI {
+func apiServerOn(t *testing.T, st *store.Store, withSync bool, baseURL string, opts *syncer.Options) testAPI {
 	t.Helper()
 	ctx := context.Background()
 	if st == nil {
@@ -73,9 +73,9 @@ func apiServerOn(t *testing.T, st *store.Store, withSync bool, baseURL string, o
 		Integrations: integrations.New(st, vault.New(kek, st.OrgKeys()), nil, config.Config{}, log, nil)}
 	if withSync {
 		if opts == nil {
-			opts = &labsync.Options{}
+			opts = &syncer.Options{}
 		}
-		deps.Sync = labsync.New(st, *opts)
+		deps.Sync = syncer.New(st, *opts)
 		deps.Integrations.SetPeers(nil, deps.Sync)
 	}
 	mux := http.NewServeMux()
@@ -213,7 +213,7 @@ func TestSyncStartsASyncAndFollowsItsProgressThroughTheAPI(t *testing.T) {
 	t.Cleanup(func() { sb.Close() })
 	admin := sb.AdminToken()
 	a := apiServerFor(t, true, sb.URL(),
-		&labsync.Options{Clients: labsync.StaticClients(sb.URL(), nil, func() string { return admin }, 30*time.Second)})
+		&syncer.Options{Clients: syncer.StaticClients(sb.URL(), nil, func() string { return admin }, 30*time.Second)})
 	// Select every project, as the picker would.
 	if err := a.sync.Discover(ctx, a.org, a.integration); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/labsync/labsync/internal/diagnose"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // integrationView is what the CLI reads of the API's integration.
@@ -431,7 +431,7 @@ func newProjectsCmd(af *apiFlags, asJSON *bool, printJSON func(io.Writer, any) e
 				return printJSON(out, raw)
 			}
 			var res struct {
-				Projects []labsync.ProjectFreshness `json:"projects"`
+				Projects []syncer.ProjectFreshness `json:"projects"`
 			}
 			if err := json.Unmarshal(raw, &res); err != nil {
 				return err

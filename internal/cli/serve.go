@@ -20,7 +20,7 @@ import (
 	"github.com/labsync/labsync/internal/repository"
 	"github.com/labsync/labsync/internal/server"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 	"github.com/labsync/labsync/internal/vault"
 	"github.com/labsync/labsync/internal/web"
 	"github.com/labsync/labsync/internal/webhook"
@@ -105,7 +105,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	deps.Integrations.RegisterJobs()
-	deps.Sync = labsync.New(st, labsync.Options{Log: log, Clients: deps.Integrations.Client,
+	deps.Sync = syncer.New(st, syncer.Options{Log: log, Clients: deps.Integrations.Client,
 		OnPushes: func(ctx context.Context, orgID, integrationID int64, ps []store.Push) {
 			if r := repo.Load(); r != nil {
 				r.OnPushes(ctx, orgID, integrationID, ps)

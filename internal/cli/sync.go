@@ -14,7 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // exitSyncErrors is sync's exit status when the run it started or
@@ -85,8 +85,8 @@ func newSyncCmd() *cobra.Command {
 			ctx := cmd.Context()
 			// get reads the progress; with detail, every chain's (this
 			// run's share is computed from them).
-			get := func(detail bool) (labsync.Report, error) {
-				var rep labsync.Report
+			get := func(detail bool) (syncer.Report, error) {
+				var rep syncer.Report
 				q := ""
 				if !detail {
 					q = "?detail=false"
@@ -102,7 +102,7 @@ func newSyncCmd() *cobra.Command {
 					return nil
 				}
 			}
-			var before labsync.Report
+			var before syncer.Report
 			if start {
 				if before, err = get(true); err != nil {
 					return err
@@ -113,7 +113,7 @@ func newSyncCmd() *cobra.Command {
 			}
 			// waiting: for the run the POST queued to start.
 			waiting, said, sawRunning := start, false, false
-			var shown *labsync.Report // the last report shown
+			var shown *syncer.Report // the last report shown
 			deadline := time.Now().Add(startTimeout)
 			lines := 0
 			for {
@@ -184,7 +184,7 @@ func newSyncCmd() *cobra.Command {
 
 // startedSince reports whether rep shows a run that started after the one
 // before showed: the run a POST queued, not the previous run's state.
-func startedSince(rep, before labsync.Report) bool {
+func startedSince(rep, before syncer.Report) bool {
 	if rep.StartedAt == nil {
 		return false
 	}
@@ -220,7 +220,7 @@ type runProgress struct {
 // newRunProgress reads rep as the run it shows; before is the report
 // taken before that run was asked for (zero: none), whose counts of chains
 // the run resumes are not this run's.
-func newRunProgress(rep, before labsync.Report) *runProgress {
+func newRunProgress(rep, before syncer.Report) *runProgress {
 	base := map[chainKey]int64{}
 	for _, p := range before.Projects {
 		for _, r := range p.Resources {
@@ -317,7 +317,7 @@ func (t *resourceRun) percent(running bool) float64 {
 
 // render prints one progress frame: bars redrawn in place on a terminal,
 // one plain line per resource otherwise. It returns the lines drawn.
-func (pr *runProgress) render(w io.Writer, rep labsync.Report, tty bool, prev int) int {
+func (pr *runProgress) render(w io.Writer, rep syncer.Report, tty bool, prev int) int {
 	keys := make([]string, 0, len(pr.res))
 	for k := range pr.res {
 		if k != "all" {
@@ -344,7 +344,7 @@ func (pr *runProgress) render(w io.Writer, rep labsync.Report, tty bool, prev in
 		r := pr.res[k]
 		t := rep.Totals[k]
 		if t == nil {
-			t = &labsync.Totals{}
+			t = &syncer.Totals{}
 		}
 		eta := "-"
 		if t.ETASeconds != nil {
@@ -368,7 +368,7 @@ func (pr *runProgress) render(w io.Writer, rep labsync.Report, tty bool, prev in
 // verdict ends a run that is over: nil when it ended without errors; else
 // the chains that failed (at most ten) and the run's own error written to
 // w, and exit status exitSyncErrors.
-func (pr *runProgress) verdict(w io.Writer, rep labsync.Report) error {
+func (pr *runProgress) verdict(w io.Writer, rep syncer.Report) error {
 	all := pr.res["all"]
 	if all.errors == 0 && rep.Reason == "" {
 		return nil

@@ -15,20 +15,20 @@ import (
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // syncedAPI serves labsync's API over a sandbox of cfg with every project
 // selected, its sync service built with opts (Clients filled in) and, with
 // queued, a River runner working the sync jobs as `labsync serve` does (a
 // POST then only queues the run).
-func syncedAPI(t *testing.T, cfg sandbox.Config, opts labsync.Options, queued bool) (testAPI, *sandbox.Sandbox) {
+func syncedAPI(t *testing.T, cfg sandbox.Config, opts syncer.Options, queued bool) (testAPI, *sandbox.Sandbox) {
 	t.Helper()
 	return syncedAPIOn(t, nil, cfg, opts, queued)
 }
 
 // syncedAPIOn is syncedAPI on the store st (nil: a new one).
-func syncedAPIOn(t *testing.T, st *store.Store, cfg sandbox.Config, opts labsync.Options, queued bool) (testAPI, *sandbox.Sandbox) {
+func syncedAPIOn(t *testing.T, st *store.Store, cfg sandbox.Config, opts syncer.Options, queued bool) (testAPI, *sandbox.Sandbox) {
 	t.Helper()
 	ctx := context.Background()
 	sb, err := sandbox.Start(ctx, cfg)
@@ -37,7 +37,7 @@ func syncedAPIOn(t *testing.T, st *store.Store, cfg sandbox.Config, opts labsync
 	}
 	t.Cleanup(func() { sb.Close() })
 	admin := sb.AdminToken()
-	opts.Clients = labsync.StaticClients(sb.URL(), nil, func() string { return admin }, 30*time.Second)
+	opts.Clients = syncer.StaticClients(sb.URL(), nil, func() string { return admin }, 30*time.Second)
 	a := apiServerOn(t, st, true, sb.URL(), &opts)
 	if err := a.sync.Discover(ctx, a.org, a.integration); err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestSyncStartWaitsForTheQueuedRunAndShowsProgressThatMoves(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			isolate(t)
 			a, _ := syncedAPI(t, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 3, MRs: 6, Issues: 4, Pipelines: 2, Commits: 4,
-				Latency: 120 * time.Millisecond}, labsync.Options{Concurrency: 2}, true)
+				Latency: 120 * time.Millisecond}, syncer.Options{Concurrency: 2}, true)
 			t.Setenv(envAPIToken, a.token)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
@@ -127,7 +127,7 @@ func TestSyncStartWaitsForTheQueuedRunAndShowsProgressThatMoves(t *testing.T) {
 func TestSyncStartExitsWith3WhenTheRunEndsWithErrors(t *testing.T) {
 	isolate(t)
 	a, sb := syncedAPI(t, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 2, MRs: 2},
-		labsync.Options{MaxAttempts: 1, RetryBase: time.Millisecond}, true)
+		syncer.Options{MaxAttempts: 1, RetryBase: time.Millisecond}, true)
 	sb.SetFaults(sandbox.Faults{ErrorRate: 1})
 	t.Setenv(envAPIToken, a.token)
 	code, out, errOut := run(t, context.Background(), "sync", "--server", a.url, "--integration", fmt.Sprint(a.integration), "--start", "--progress", "plain")
@@ -142,7 +142,7 @@ func TestSyncStartExitsWith3WhenTheRunEndsWithErrors(t *testing.T) {
 func TestSyncWithoutStartShowsTheStateAndExits0(t *testing.T) {
 	isolate(t)
 	a, sb := syncedAPI(t, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 1, MRs: 2},
-		labsync.Options{MaxAttempts: 1, RetryBase: time.Millisecond}, true)
+		syncer.Options{MaxAttempts: 1, RetryBase: time.Millisecond}, true)
 	sb.SetFaults(sandbox.Faults{ErrorRate: 1})
 	t.Setenv(envAPIToken, a.token)
 	args := []string{"sync", "--server", a.url, "--integration", fmt.Sprint(a.integration), "--progress", "plain"}
@@ -163,12 +163,12 @@ func TestSyncStartNeverShowsThePreviousRunAsItsOwn(t *testing.T) {
 	isolate(t)
 	st := storetest.Open(t)
 	runner := jobs.New(st, slog.New(slog.DiscardHandler), jobs.Options{}) // no workers: inserts only
-	a, _ := syncedAPIOn(t, st, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 1, MRs: 2}, labsync.Options{Jobs: runner}, false)
+	a, _ := syncedAPIOn(t, st, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 1, MRs: 2}, syncer.Options{Jobs: runner}, false)
 	ctx := context.Background()
 	if err := runner.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.sync.Run(ctx, a.org, a.integration, labsync.ModeFull); err != nil {
+	if err := a.sync.Run(ctx, a.org, a.integration, syncer.ModeFull); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(envAPIToken, a.token)
@@ -213,7 +213,7 @@ func TestSyncStartInATerminalShowsBarsThatMove(t *testing.T) {
 	}
 	isolate(t)
 	a, _ := syncedAPI(t, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 3, MRs: 6, Issues: 4, Pipelines: 2, Commits: 4,
-		Latency: 120 * time.Millisecond}, labsync.Options{Concurrency: 2}, true)
+		Latency: 120 * time.Millisecond}, syncer.Options{Concurrency: 2}, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// The token travels in the environment, never in the arguments.

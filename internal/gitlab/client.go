@@ -169,7 +169,7 @@ func New(opts Options) (*Client, error) {
 		gl.WithBaseURL(opts.BaseURL.APIURL()),
 		gl.WithHTTPClient(hc),
 		gl.WithoutRetries(),
-		// Pacing is labsync's (internal/sync reads RateLimit-* and
+		// Pacing is labsync's (internal/syncer reads RateLimit-* and
 		// Retry-After); client-go's own limiter would cap a client at a
 		// fraction of the budget it first sees.
 		gl.WithCustomLimiter(rate.NewLimiter(rate.Inf, 0)),

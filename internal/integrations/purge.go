@@ -10,7 +10,7 @@ import (
 
 	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 	"github.com/labsync/labsync/internal/webhook"
 )
 
@@ -28,7 +28,7 @@ const purgeSweepEvery = 15 * time.Minute
 // selection and starting a sync go through them. Either may be nil (a
 // command that needs neither); call it once, before serving. The sync
 // service is built after this one because it takes Client.
-func (s *Service) SetPeers(wh *webhook.Service, sy *labsync.Service) {
+func (s *Service) SetPeers(wh *webhook.Service, sy *syncer.Service) {
 	s.webhooks, s.sync = wh, sy
 }
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // ErrSyncUnavailable refuses a use-case that needs the sync service on a
@@ -20,7 +20,7 @@ var ErrSyncUnavailable = &problem.Error{Kind: problem.Unavailable, Code: "sync_u
 // not valid is a Malformed problem about the field "exclusions", and
 // nothing is saved. The audit entry is written whichever door was used; if
 // it cannot be, the error says so (the selection is saved).
-func (s *Service) ChangeSelection(ctx context.Context, who Actor, id int64, change labsync.SelectionChange) (store.Selection, error) {
+func (s *Service) ChangeSelection(ctx context.Context, who Actor, id int64, change syncer.SelectionChange) (store.Selection, error) {
 	if s.sync == nil {
 		return store.Selection{}, ErrSyncUnavailable
 	}
@@ -31,8 +31,8 @@ func (s *Service) ChangeSelection(ctx context.Context, who Actor, id int64, chan
 	if err != nil {
 		return store.Selection{}, err
 	}
-	sel = labsync.MergeSelection(sel, change)
-	if err := labsync.ValidatePatterns(sel.Exclusions); err != nil {
+	sel = syncer.MergeSelection(sel, change)
+	if err := syncer.ValidatePatterns(sel.Exclusions); err != nil {
 		return store.Selection{}, &problem.Error{Kind: problem.Malformed, Code: "invalid", Field: "exclusions", Message: err.Error(), Err: err}
 	}
 	out, err := s.sync.SaveSelection(ctx, who.OrgID, id, sel)
@@ -58,7 +58,7 @@ func (s *Service) StartSync(ctx context.Context, who Actor, id int64) error {
 	if _, err := s.st.Integration(ctx, who.OrgID, id); err != nil {
 		return err
 	}
-	if err := s.sync.StartSync(ctx, who.OrgID, id, labsync.ModeFull); err != nil {
+	if err := s.sync.StartSync(ctx, who.OrgID, id, syncer.ModeFull); err != nil {
 		return err
 	}
 	return s.auditUse(ctx, who, "sync.started", id)

@@ -48,7 +48,7 @@ import (
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 	"github.com/labsync/labsync/internal/vault"
 	"github.com/labsync/labsync/internal/webhook"
 )
@@ -92,7 +92,7 @@ type Service struct {
 	// webhooks and sync are the services the integration use-cases call
 	// (SetPeers); nil until set.
 	webhooks *webhook.Service
-	sync     *labsync.Service
+	sync     *syncer.Service
 	// mirrors deletes repository mirrors (SetMirrors); nil keeps none.
 	mirrors MirrorRemover
 }

@@ -3,7 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
-	gosync "sync"
+	"sync"
 )
 
 // stmtCache keeps SQLite's write connection's statements compiled, by
@@ -16,7 +16,7 @@ import (
 // runs uncompiled once and is prepared when the transaction ends.
 // PostgreSQL needs none of this: pgx keeps its own statement cache.
 type stmtCache struct {
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	stmts  map[string]*sql.Stmt
 	wanted map[string]bool
 	closed bool

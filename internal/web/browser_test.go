@@ -27,7 +27,7 @@ import (
 	"github.com/labsync/labsync/internal/server"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 	"github.com/labsync/labsync/internal/vault"
 	"github.com/labsync/labsync/internal/web"
 	"github.com/labsync/labsync/internal/webhook"
@@ -81,7 +81,7 @@ func startLabsync(t *testing.T, ctx context.Context) *labsyncServer {
 	processor.Start()
 	deps.Integrations = integrations.New(st, vlt, runner, cfg, log, nil)
 	deps.Integrations.RegisterJobs()
-	deps.Sync = labsync.New(st, labsync.Options{Log: log, Clients: deps.Integrations.Client})
+	deps.Sync = syncer.New(st, syncer.Options{Log: log, Clients: deps.Integrations.Client})
 	deps.Sync.Register(runner)
 	deps.Integrations.SetPeers(deps.Webhooks, deps.Sync)
 	deps.Accounts = accounts.New(st, log, deps.Integrations, accounts.Options{})

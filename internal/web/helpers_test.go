@@ -23,7 +23,7 @@ import (
 	"github.com/labsync/labsync/internal/repository"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 	"github.com/labsync/labsync/internal/vault"
 	"github.com/labsync/labsync/internal/web"
 	"github.com/labsync/labsync/internal/webhook"
@@ -126,7 +126,7 @@ func newFixture(t testing.TB, opts accounts.Options, trusted ...netip.Prefix) *f
 	f.deps.Integrations = integrations.New(st, vlt, nil, cfg, log, nil)
 	f.deps.Integrations.SetNetworkTimeout(5 * time.Second)
 	f.deps.Webhooks = webhook.New(st, vlt, log, webhook.Options{PublicURL: f.srv.URL})
-	f.deps.Sync = labsync.New(st, labsync.Options{Log: log, Clients: f.deps.Integrations.Client})
+	f.deps.Sync = syncer.New(st, syncer.Options{Log: log, Clients: f.deps.Integrations.Client})
 	f.deps.Integrations.SetPeers(f.deps.Webhooks, f.deps.Sync)
 	f.deps.Accounts = accounts.New(st, log, f.deps.Integrations, opts)
 	mirrors, err := mirror.New(mirror.Config{Dir: t.TempDir(), Remote: repository.RemoteFor(f.deps.Integrations), Logger: log,

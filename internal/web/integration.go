@@ -11,7 +11,7 @@ import (
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/repository"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 	"github.com/labsync/labsync/internal/webhook"
 )
 
@@ -31,8 +31,8 @@ type webhookInfo struct {
 
 type integrationView struct {
 	V        integrations.View
-	Progress *labsync.Report
-	Poll     *labsync.PollPlan
+	Progress *syncer.Report
+	Poll     *syncer.PollPlan
 	Webhook  *webhookInfo
 	Counts   store.DataCounts
 	Admin    bool
@@ -42,7 +42,7 @@ type integrationView struct {
 	CIDisabled []string
 	// Projects is every selected or gone project with how fresh its data
 	// is, and why a gone one is no longer synced.
-	Projects   []labsync.ProjectFreshness
+	Projects   []syncer.ProjectFreshness
 	Disconnect bool
 	// Settings is the settings form: the values shown (what was sent,
 	// after a refusal), the refusal, and what the last save did.
@@ -145,7 +145,7 @@ func (u *UI) integrationView(r *http.Request, in store.Integration) (integration
 // problems lists, in words, the project resources that stopped on an
 // error, and apart from them the projects whose pipelines are skipped
 // because CI/CD is disabled (an explanation, not a problem).
-func problems(rep labsync.Report) (out []projectProblem, ciDisabled []string) {
+func problems(rep syncer.Report) (out []projectProblem, ciDisabled []string) {
 	for _, p := range rep.Projects {
 		for _, res := range p.Resources {
 			if res.Status == store.ProgressCIDisabled {

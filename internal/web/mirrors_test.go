@@ -16,7 +16,7 @@ import (
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/secret"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 func TestTheIntegrationPageShowsEachProjectsMirrorOnceTheRepositoryServiceIsOn(t *testing.T) {
@@ -55,7 +55,7 @@ func TestTheIntegrationPageShowsEachProjectsMirrorOnceTheRepositoryServiceIsOn(t
 
 	on := sel.Services
 	on.Repository = true
-	if _, err := f.deps.Integrations.ChangeSelection(ctx, who, id, labsync.SelectionChange{Services: &on}); err != nil {
+	if _, err := f.deps.Integrations.ChangeSelection(ctx, who, id, syncer.SelectionChange{Services: &on}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; ; i++ {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // pickerPageSize is how many projects one page of the picker lists; the
@@ -182,7 +182,7 @@ func (u *UI) savePicker(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return &problem.Error{Kind: problem.Malformed, Title: "Form not accepted", Message: "The form could not be read."}
 	}
-	page := &labsync.ProjectPage{}
+	page := &syncer.ProjectPage{}
 	for _, id := range strings.Split(r.PostForm.Get("page_ids"), ",") {
 		if n, err := strconv.ParseInt(id, 10, 64); err == nil {
 			page.Shown = append(page.Shown, n)
@@ -209,7 +209,7 @@ func (u *UI) savePicker(w http.ResponseWriter, r *http.Request) error {
 	services := store.Services{MergeRequests: r.PostForm.Get("svc_merge_requests") == "on", Issues: r.PostForm.Get("svc_issues") == "on",
 		Pipelines: r.PostForm.Get("svc_pipelines") == "on", Pushes: r.PostForm.Get("svc_pushes") == "on",
 		Repository: r.PostForm.Get("svc_repository") == "on"}
-	_, err = u.Integrations.ChangeSelection(ctx, actor(r), in.ID, labsync.SelectionChange{Page: page, Groups: &groups,
+	_, err = u.Integrations.ChangeSelection(ctx, actor(r), in.ID, syncer.SelectionChange{Page: page, Groups: &groups,
 		Exclusions: &exclusions, IncludeArchived: &archived, Services: &services})
 	var p *problem.Error
 	if errors.As(err, &p) && p.Field == "exclusions" {

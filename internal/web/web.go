@@ -34,7 +34,7 @@ import (
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/repository"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 	"github.com/labsync/labsync/internal/webhook"
 )
 
@@ -56,7 +56,7 @@ type Deps struct {
 	// Integrations connects GitLabs; nil on a server without it.
 	Integrations *integrations.Service
 	// Sync discovers, selects and syncs; nil on a server that does not run it.
-	Sync *labsync.Service
+	Sync *syncer.Service
 	// Repository reports the repository mirrors; nil hides them.
 	Repository *repository.Service
 }

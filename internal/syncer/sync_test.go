@@ -1,16 +1,16 @@
-package sync_test
+package syncer_test
 
 import (
 	"context"
 	"errors"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // small is a dataset with multi-page chains (PerPage 5 in tests), one
@@ -24,7 +24,7 @@ type fixture struct {
 	st    *store.Store
 	org   int64
 	integ int64
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	token string
 }
 
@@ -66,10 +66,10 @@ func attach(t *testing.T, sb *sandbox.Sandbox, st *store.Store) *fixture {
 	return &fixture{sb: sb, st: st, org: b.Org.ID, integ: in.ID, token: sb.AdminToken()}
 }
 
-func (f *fixture) service(opts labsync.Options) *labsync.Service {
+func (f *fixture) service(opts syncer.Options) *syncer.Service {
 	if opts.Clients == nil {
 		timeout := 10 * time.Second
-		opts.Clients = labsync.StaticClients(f.sb.URL(), nil, f.tok, timeout)
+		opts.Clients = syncer.StaticClients(f.sb.URL(), nil, f.tok, timeout)
 	}
 	if opts.PerPage == 0 {
 		opts.PerPage = 5
@@ -77,11 +77,11 @@ func (f *fixture) service(opts labsync.Options) *labsync.Service {
 	if opts.RetryBase == 0 {
 		opts.RetryBase = 5 * time.Millisecond
 	}
-	return labsync.New(f.st, opts)
+	return syncer.New(f.st, opts)
 }
 
 // selectAll selects every group with auto-import, archived included.
-func (f *fixture) selectAll(t *testing.T, svc *labsync.Service) {
+func (f *fixture) selectAll(t *testing.T, svc *syncer.Service) {
 	t.Helper()
 	ctx := context.Background()
 	if err := svc.Discover(ctx, f.org, f.integ); err != nil {
@@ -119,9 +119,9 @@ func TestBackfillMatchesManifest(t *testing.T) {
 		t.Run(v, func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, small(v))
-			svc := f.service(labsync.Options{Concurrency: 3})
+			svc := f.service(syncer.Options{Concurrency: 3})
 			f.selectAll(t, svc)
-			if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+			if err := svc.Run(ctx, f.org, f.integ, syncer.ModeFull); err != nil {
 				t.Fatal(err)
 			}
 			got, err := f.st.CountData(ctx, f.org, f.integ)
@@ -141,7 +141,7 @@ func TestBackfillMatchesManifest(t *testing.T) {
 				for _, r := range p.Resources {
 					if r.Status == store.ProgressCIDisabled {
 						forbidden++
-						if r.Resource != labsync.ResourcePipelines || r.LastError == "" {
+						if r.Resource != syncer.ResourcePipelines || r.LastError == "" {
 							t.Errorf("%s %s: %+v", p.Path, r.Resource, r.Progress)
 						}
 					} else if r.Status != store.ProgressDone {
@@ -154,7 +154,7 @@ func TestBackfillMatchesManifest(t *testing.T) {
 			}
 			// A second run finds nothing new and changes nothing.
 			before, _ := f.st.Feed(ctx, f.org, 0, 0, 1000)
-			if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+			if err := svc.Run(ctx, f.org, f.integ, syncer.ModeFull); err != nil {
 				t.Fatal(err)
 			}
 			after, _ := f.st.Feed(ctx, f.org, 0, 0, 1000)
@@ -168,9 +168,9 @@ func TestBackfillMatchesManifest(t *testing.T) {
 func TestSHA256ProjectsAreIngestedWhole(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, small("19.0"))
-	svc := f.service(labsync.Options{})
+	svc := f.service(syncer.Options{})
 	f.selectAll(t, svc)
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModeFull); err != nil {
 		t.Fatal(err)
 	}
 	n := 0
@@ -202,9 +202,9 @@ func TestSHA256ProjectsAreIngestedWhole(t *testing.T) {
 func TestIncrementalPollPicksUpChangesAndNewProjectsOnce(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, small("17.11"))
-	svc := f.service(labsync.Options{Overlap: time.Minute})
+	svc := f.service(syncer.Options{Overlap: time.Minute})
 	f.selectAll(t, svc)
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModeFull); err != nil {
 		t.Fatal(err)
 	}
 	last := lastFeedID(t, f)
@@ -231,7 +231,7 @@ func TestIncrementalPollPicksUpChangesAndNewProjectsOnce(t *testing.T) {
 			break
 		}
 	}
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModePoll); err != nil {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModePoll); err != nil {
 		t.Fatal(err)
 	}
 	got, err := f.st.CountData(ctx, f.org, f.integ)
@@ -257,7 +257,7 @@ func TestIncrementalPollPicksUpChangesAndNewProjectsOnce(t *testing.T) {
 	}
 	// Polling again with nothing new adds nothing.
 	last = lastFeedID(t, f)
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModePoll); err != nil {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModePoll); err != nil {
 		t.Fatal(err)
 	}
 	if es, _ := f.st.Feed(ctx, f.org, 0, last, 1000); len(es) != 0 {
@@ -285,7 +285,7 @@ func lastFeedID(t *testing.T, f *fixture) int64 {
 func TestSelectionRules(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, small("17.11"))
-	svc := f.service(labsync.Options{})
+	svc := f.service(syncer.Options{})
 	if err := svc.Discover(ctx, f.org, f.integ); err != nil {
 		t.Fatal(err)
 	}
@@ -325,13 +325,13 @@ func TestSelectionRules(t *testing.T) {
 func TestAnotherOrganizationCannotSyncOrSee(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, small("17.11"))
-	svc := f.service(labsync.Options{})
+	svc := f.service(syncer.Options{})
 	o, _ := f.st.CreateUser(ctx, "b@b", "B", "")
 	orgB, err := f.st.CreateOrganization(ctx, "B", o.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.StartSync(ctx, orgB.ID, f.integ, labsync.ModeFull); !errors.Is(err, store.ErrNotFound) {
+	if err := svc.StartSync(ctx, orgB.ID, f.integ, syncer.ModeFull); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("org B started org A's sync: %v", err)
 	}
 	if _, err := svc.Progress(ctx, orgB.ID, f.integ, true); !errors.Is(err, store.ErrNotFound) {
@@ -345,10 +345,10 @@ func TestAnotherOrganizationCannotSyncOrSee(t *testing.T) {
 func TestABackfillMakesItsProjectsFreshWithoutCountingAsAPoll(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, sandbox.Config{Version: "17.11", Seed: 3, Groups: 1, Projects: 3, MRs: 2, Issues: 2, Pipelines: 1, Commits: 3})
-	svc := f.service(labsync.Options{})
+	svc := f.service(syncer.Options{})
 	f.selectAll(t, svc)
 	before := f.st.Now()
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeBackfill); err != nil {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModeBackfill); err != nil {
 		t.Fatal(err)
 	}
 	fs, err := svc.ProjectFreshness(ctx, f.org, f.integ)

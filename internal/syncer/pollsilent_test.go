@@ -1,16 +1,16 @@
-package sync_test
+package syncer_test
 
 import (
 	"context"
 	"fmt"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // TestASilentProjectsPushesAndPipelinesArriveAtTheNextPoll: GitLab moves a
@@ -36,9 +36,9 @@ func TestASilentProjectsPushesAndPipelinesArriveAtTheNextPoll(t *testing.T) {
 			cfg := small("17.11")
 			cfg.LastActivityInterval = time.Hour
 			f, clk := clocked(t, cfg)
-			svc := f.service(labsync.Options{Concurrency: 3})
+			svc := f.service(syncer.Options{Concurrency: 3})
 			f.selectAll(t, svc)
-			for _, mode := range []labsync.Mode{labsync.ModeFull, labsync.ModePoll} {
+			for _, mode := range []syncer.Mode{syncer.ModeFull, syncer.ModePoll} {
 				if err := svc.Run(ctx, f.org, f.integ, mode); err != nil {
 					t.Fatal(err)
 				}
@@ -80,7 +80,7 @@ func TestASilentProjectsPushesAndPipelinesArriveAtTheNextPoll(t *testing.T) {
 				t.Helper()
 				deliver()
 				f.sb.ResetRequests()
-				if err := svc.Run(ctx, f.org, f.integ, labsync.ModePoll); err != nil {
+				if err := svc.Run(ctx, f.org, f.integ, syncer.ModePoll); err != nil {
 					t.Fatal(err)
 				}
 				var mine []string
@@ -175,7 +175,7 @@ func TestASilentProjectsPushesAndPipelinesArriveAtTheNextPoll(t *testing.T) {
 // testClock is a settable clock shared by a sandbox and a store, so both
 // see the same time.
 type testClock struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	t  time.Time
 }
 

@@ -1,4 +1,4 @@
-package sync
+package syncer
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/labsync/labsync/internal/ingest"
@@ -42,7 +42,7 @@ type run struct {
 	silentOnly map[int64]bool
 
 	cancel   context.CancelFunc
-	stopOnce gosync.Once
+	stopOnce sync.Once
 	stopErr  error
 }
 
@@ -335,8 +335,8 @@ func (r *run) runChains(ctx context.Context, selected []store.Project, rows []st
 		items = append(items, item{row})
 	}
 	work := make(chan item)
-	var wg gosync.WaitGroup
-	var mu gosync.Mutex
+	var wg sync.WaitGroup
+	var mu sync.Mutex
 	var failed []string
 	// More chains than requests in flight: while some chains write their
 	// page, others fetch theirs, so the concurrency allowed at GitLab is

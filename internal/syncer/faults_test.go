@@ -1,4 +1,4 @@
-package sync_test
+package syncer_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,7 +18,7 @@ import (
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // burstProxy sits in front of the sandbox and answers bursts of 429s (with
@@ -77,9 +77,9 @@ func TestFaultsLeaveTheSameData(t *testing.T) {
 
 	// The clean run.
 	clean := attach(t, sb, storetest.Open(t))
-	csvc := clean.service(labsync.Options{Concurrency: 4})
+	csvc := clean.service(syncer.Options{Concurrency: 4})
 	clean.selectAll(t, csvc)
-	if err := csvc.Run(ctx, clean.org, clean.integ, labsync.ModeFull); err != nil {
+	if err := csvc.Run(ctx, clean.org, clean.integ, syncer.ModeFull); err != nil {
 		t.Fatal(err)
 	}
 	want, err := clean.st.DataFingerprint(ctx, clean.org, clean.integ)
@@ -90,16 +90,16 @@ func TestFaultsLeaveTheSameData(t *testing.T) {
 	// The faulty run, through the 429 proxy.
 	proxy := newBurstProxy(t, sb.URL(), 60, 2)
 	f := attach(t, sb, storetest.Open(t))
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	var problems []error
-	opts := labsync.Options{Concurrency: 4, PerPage: 5, RetryBase: 5 * time.Millisecond, LeaseTTL: 300 * time.Millisecond,
-		Clients: labsync.StaticClients(proxy.srv.URL, nil, f.tok, 400*time.Millisecond),
+	opts := syncer.Options{Concurrency: 4, PerPage: 5, RetryBase: 5 * time.Millisecond, LeaseTTL: 300 * time.Millisecond,
+		Clients: syncer.StaticClients(proxy.srv.URL, nil, f.tok, 400*time.Millisecond),
 		TokenProblem: func(_ context.Context, org, integ int64, err error) {
 			mu.Lock()
 			problems = append(problems, err)
 			mu.Unlock()
 		}}
-	svc := labsync.New(f.st, opts)
+	svc := syncer.New(f.st, opts)
 	f.selectAll(t, svc)
 
 	faults := sandbox.Faults{ErrorRate: 0.1, StallRate: 0.03, StallFor: 3 * time.Second}
@@ -107,8 +107,8 @@ func TestFaultsLeaveTheSameData(t *testing.T) {
 	expiring.ExpireTokensAfter = 300 * time.Millisecond
 	sb.SetFaults(expiring)
 	f.setToken(sb.CreateToken(sandbox.TokenSpec{Name: "expires", Scopes: []string{"api"}}))
-	err = svc.Run(ctx, f.org, f.integ, labsync.ModeFull)
-	if !errors.Is(err, labsync.ErrStopped) {
+	err = svc.Run(ctx, f.org, f.integ, syncer.ModeFull)
+	if !errors.Is(err, syncer.ErrStopped) {
 		t.Fatalf("with an expiring token the run ended with %v, want ErrStopped", err)
 	}
 	st, _ := f.st.SyncStateFor(ctx, f.org, f.integ)
@@ -120,7 +120,7 @@ func TestFaultsLeaveTheSameData(t *testing.T) {
 		t.Fatalf("TokenProblem called %d times", len(problems))
 	}
 	mu.Unlock()
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); !errors.Is(err, labsync.ErrStopped) {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModeFull); !errors.Is(err, syncer.ErrStopped) {
 		t.Fatalf("a stopped sync ran again without being started: %v", err)
 	}
 
@@ -130,7 +130,7 @@ func TestFaultsLeaveTheSameData(t *testing.T) {
 	killCtx, kill := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	// StartSync clears the stop; without a job runner it runs inline.
-	go func() { done <- svc.StartSync(killCtx, f.org, f.integ, labsync.ModeFull) }()
+	go func() { done <- svc.StartSync(killCtx, f.org, f.integ, syncer.ModeFull) }()
 	for i := 0; i < 200; i++ {
 		time.Sleep(10 * time.Millisecond)
 		rep, _ := svc.Progress(ctx, f.org, f.integ, false)
@@ -148,14 +148,14 @@ func TestFaultsLeaveTheSameData(t *testing.T) {
 	if ok, err := f.st.AcquireSyncLease(ctx, f.org, f.integ, "dead-process", opts.LeaseTTL); err != nil || !ok {
 		t.Fatalf("lease: %v %v", ok, err)
 	}
-	svc2 := labsync.New(f.st, opts)
+	svc2 := syncer.New(f.st, opts)
 	var last error
 	for i := 0; i < 100; i++ {
-		last = svc2.Run(ctx, f.org, f.integ, labsync.ModeFull)
+		last = svc2.Run(ctx, f.org, f.integ, syncer.ModeFull)
 		if last == nil {
 			break
 		}
-		if errors.Is(last, labsync.ErrBusy) {
+		if errors.Is(last, syncer.ErrBusy) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}

@@ -1,4 +1,4 @@
-package sync_test
+package syncer_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/labsync/labsync/internal/jobs"
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // TestPollerTakesOverWhenWebhooksAreDropped: GitLab's deliveries are
@@ -24,9 +24,9 @@ func TestPollerTakesOverWhenWebhooksAreDropped(t *testing.T) {
 	if err := runner.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	svc := f.service(labsync.Options{Concurrency: 3, Jobs: runner})
+	svc := f.service(syncer.Options{Concurrency: 3, Jobs: runner})
 	f.selectAll(t, svc)
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModeFull); err != nil {
 		t.Fatal(err)
 	}
 	f.sb.SetFaults(sandbox.Faults{DropWebhooks: true})
@@ -79,7 +79,7 @@ func TestPollerTakesOverWhenWebhooksAreDropped(t *testing.T) {
 		t.Fatal("a second tick within the minute queued another poll")
 	}
 	// What the queued job does:
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModePoll); err != nil {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModePoll); err != nil {
 		t.Fatal(err)
 	}
 	mrs, _ := f.st.MergeRequests(ctx, f.org, store.DataQuery{IntegrationID: f.integ})
@@ -108,9 +108,9 @@ func TestPollResumesASyncWhoseWorkerDied(t *testing.T) {
 	if err := runner.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	svc := f.service(labsync.Options{Concurrency: 3, Jobs: runner, LeaseTTL: time.Minute})
+	svc := f.service(syncer.Options{Concurrency: 3, Jobs: runner, LeaseTTL: time.Minute})
 	f.selectAll(t, svc)
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModeFull); err != nil {
 		t.Fatal(err)
 	}
 	queued := func() map[string]int {
@@ -165,9 +165,9 @@ func TestPollResumesASyncWhoseWorkerDied(t *testing.T) {
 func TestASilentProjectIsPolledEveryMinuteWhileOthersDeliver(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, small("17.11"))
-	svc := f.service(labsync.Options{Concurrency: 3})
+	svc := f.service(syncer.Options{Concurrency: 3})
 	f.selectAll(t, svc)
-	for _, mode := range []labsync.Mode{labsync.ModeFull, labsync.ModePoll} {
+	for _, mode := range []syncer.Mode{syncer.ModeFull, syncer.ModePoll} {
 		if err := svc.Run(ctx, f.org, f.integ, mode); err != nil {
 			t.Fatal(err)
 		}
@@ -204,9 +204,9 @@ func TestASilentProjectIsPolledEveryMinuteWhileOthersDeliver(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, x := range fs {
-		want := labsync.HealthyPollEvery
+		want := syncer.HealthyPollEvery
 		if x.ProjectID == silent.GitLabID {
-			want = labsync.QuietPollEvery
+			want = syncer.QuietPollEvery
 		}
 		if x.Plan.Every != want || x.FreshAsOf == nil {
 			t.Fatalf("%s: plan %+v fresh %v, want every %s", x.Path, x.Plan, x.FreshAsOf, want)
@@ -215,7 +215,7 @@ func TestASilentProjectIsPolledEveryMinuteWhileOthersDeliver(t *testing.T) {
 	if _, err := f.st.DB().ExecContext(ctx, `UPDATE projects SET last_webhook_at = $1 WHERE id = $2`, now, silent.ID); err != nil {
 		t.Fatal(err)
 	}
-	if plan, _ := svc.PollPlanFor(ctx, in); plan.Every != labsync.HealthyPollEvery {
+	if plan, _ := svc.PollPlanFor(ctx, in); plan.Every != syncer.HealthyPollEvery {
 		t.Fatalf("every project delivers, plan %+v", plan)
 	}
 }
@@ -227,9 +227,9 @@ func TestASilentProjectIsPolledEveryMinuteWhileOthersDeliver(t *testing.T) {
 func TestAProjectsLastDeliveryComesFromTheInbox(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, small("17.11"))
-	svc := f.service(labsync.Options{Concurrency: 3})
+	svc := f.service(syncer.Options{Concurrency: 3})
 	f.selectAll(t, svc)
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModeFull); err != nil {
 		t.Fatal(err)
 	}
 	ps, _ := f.st.AllProjects(ctx, f.org, f.integ)
@@ -254,7 +254,7 @@ func TestAProjectsLastDeliveryComesFromTheInbox(t *testing.T) {
 		if x.ProjectID != pid {
 			continue
 		}
-		if x.LastWebhookAt == nil || x.LastWebhookAt.Sub(now).Abs() > time.Second || x.Plan.Every != labsync.HealthyPollEvery {
+		if x.LastWebhookAt == nil || x.LastWebhookAt.Sub(now).Abs() > time.Second || x.Plan.Every != syncer.HealthyPollEvery {
 			t.Fatalf("after an ignored delivery: %+v", x)
 		}
 		return

@@ -1,4 +1,4 @@
-package sync_test
+package syncer_test
 
 import (
 	"bytes"
@@ -14,13 +14,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // The lifecycle is played with the sandbox's own actions (DeleteProject,
@@ -35,7 +35,7 @@ type forbidProxy struct {
 	srv    *httptest.Server
 	target string
 
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	forbid map[int64]bool // project ids answered 403 and left out of project listings
 }
 
@@ -122,7 +122,7 @@ type goneEnv struct {
 	*fixture
 	clk *testClock
 	px  *forbidProxy
-	svc *labsync.Service
+	svc *syncer.Service
 }
 
 // goneFixture discovers as alice, saves the selection sel builds from the
@@ -133,8 +133,8 @@ func goneFixture(t *testing.T, cfg sandbox.Config, sel func(gs []store.Group, ps
 	f, clk := clocked(t, cfg)
 	f.setToken(f.sb.CreateToken(sandbox.TokenSpec{User: "alice", Scopes: []string{"read_api"}}))
 	px := newForbidProxy(t, f.sb.URL())
-	svc := labsync.New(f.st, labsync.Options{Concurrency: 3, PerPage: 5, RetryBase: 5 * time.Millisecond,
-		Clients: labsync.StaticClients(px.URL(), nil, f.tok, 10*time.Second)})
+	svc := syncer.New(f.st, syncer.Options{Concurrency: 3, PerPage: 5, RetryBase: 5 * time.Millisecond,
+		Clients: syncer.StaticClients(px.URL(), nil, f.tok, 10*time.Second)})
 	if err := svc.Discover(ctx, f.org, f.integ); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func goneFixture(t *testing.T, cfg sandbox.Config, sel func(gs []store.Group, ps
 	if _, err := svc.SaveSelection(ctx, f.org, f.integ, sel(gs, ps)); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModeFull); err != nil {
 		t.Fatal(err)
 	}
 	return &goneEnv{fixture: f, clk: clk, px: px, svc: svc}
@@ -162,7 +162,7 @@ func allGroups(includeArchived bool) func([]store.Group, []store.Project) store.
 
 func (e *goneEnv) poll(t *testing.T) {
 	t.Helper()
-	if err := e.svc.Run(context.Background(), e.org, e.integ, labsync.ModePoll); err != nil {
+	if err := e.svc.Run(context.Background(), e.org, e.integ, syncer.ModePoll); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -206,7 +206,7 @@ func inGroup3(visibility string) func(store.Project) bool {
 	return func(p store.Project) bool { return p.NamespacePath == "group-3" && p.Visibility == visibility }
 }
 
-func freshnessOf(t *testing.T, svc *labsync.Service, f *fixture, gitlabID int64) (labsync.ProjectFreshness, bool) {
+func freshnessOf(t *testing.T, svc *syncer.Service, f *fixture, gitlabID int64) (syncer.ProjectFreshness, bool) {
 	t.Helper()
 	fs, err := svc.ProjectFreshness(context.Background(), f.org, f.integ)
 	if err != nil {
@@ -217,7 +217,7 @@ func freshnessOf(t *testing.T, svc *labsync.Service, f *fixture, gitlabID int64)
 			return x, true
 		}
 	}
-	return labsync.ProjectFreshness{}, false
+	return syncer.ProjectFreshness{}, false
 }
 
 // TestGoneProjectsAreNoticedShownAndPurged: a selected project deleted,
@@ -354,14 +354,14 @@ func TestGoneProjectsAreNoticedShownAndPurged(t *testing.T) {
 			if cur.GoneAt != nil {
 				goneAt = *cur.GoneAt
 			}
-			e.st.SetClock(func() time.Time { return goneAt.Add(labsync.LostDataGrace - time.Minute) })
+			e.st.SetClock(func() time.Time { return goneAt.Add(syncer.LostDataGrace - time.Minute) })
 			if _, err := e.svc.PurgeLostProjects(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if n, _ := e.st.CountProjectItems(ctx, e.org, e.integ, p.ID, "merge_requests"); n != mrs {
 				t.Fatalf("purged before the grace ran out: %d of %d left", n, mrs)
 			}
-			e.st.SetClock(func() time.Time { return goneAt.Add(labsync.LostDataGrace + time.Minute) })
+			e.st.SetClock(func() time.Time { return goneAt.Add(syncer.LostDataGrace + time.Minute) })
 			if err := e.svc.PollAll(ctx); err != nil { // the periodic tick purges
 				t.Fatal(err)
 			}
@@ -432,7 +432,7 @@ func TestAProjectMarkedForDeletionIsShownThenGone(t *testing.T) {
 			if got.Gone != store.GoneNotFound || got.Selected || got.GoneAt == nil {
 				t.Fatalf("after the deletion delay the project shows %+v", got)
 			}
-			e.st.SetClock(func() time.Time { return got.GoneAt.Add(labsync.LostDataGrace + time.Minute) })
+			e.st.SetClock(func() time.Time { return got.GoneAt.Add(syncer.LostDataGrace + time.Minute) })
 			if _, err := e.svc.PurgeLostProjects(ctx); err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package sync_test
+package syncer_test
 
 import (
 	"reflect"
@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/labsync/labsync/internal/store"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 func TestMergeSelection(t *testing.T) {
@@ -27,38 +27,38 @@ func TestMergeSelection(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		ch   labsync.SelectionChange
+		ch   syncer.SelectionChange
 		want store.Selection
 	}{
-		{"an empty change keeps everything", labsync.SelectionChange{}, cur},
-		{"projects are replaced as given", labsync.SelectionChange{Projects: &[]int64{9, 1, 9}},
+		{"an empty change keeps everything", syncer.SelectionChange{}, cur},
+		{"projects are replaced as given", syncer.SelectionChange{Projects: &[]int64{9, 1, 9}},
 			with(func(s *store.Selection) { s.Projects = []int64{9, 1, 9} })},
-		{"an empty project list clears them", labsync.SelectionChange{Projects: &[]int64{}},
+		{"an empty project list clears them", syncer.SelectionChange{Projects: &[]int64{}},
 			with(func(s *store.Selection) { s.Projects = []int64{} })},
-		{"groups are replaced, auto-import included", labsync.SelectionChange{Groups: &[]store.GroupSelection{{GitLabID: 4, AutoImport: true}}},
+		{"groups are replaced, auto-import included", syncer.SelectionChange{Groups: &[]store.GroupSelection{{GitLabID: 4, AutoImport: true}}},
 			with(func(s *store.Selection) { s.Groups = []store.GroupSelection{{GitLabID: 4, AutoImport: true}} })},
-		{"exclusions are replaced", labsync.SelectionChange{Exclusions: &[]string{"c/**"}},
+		{"exclusions are replaced", syncer.SelectionChange{Exclusions: &[]string{"c/**"}},
 			with(func(s *store.Selection) { s.Exclusions = []string{"c/**"} })},
-		{"include archived can be switched off", labsync.SelectionChange{IncludeArchived: ptr(false)},
+		{"include archived can be switched off", syncer.SelectionChange{IncludeArchived: ptr(false)},
 			with(func(s *store.Selection) { s.IncludeArchived = false })},
-		{"services are replaced as a whole", labsync.SelectionChange{Services: &store.Services{Issues: true}},
+		{"services are replaced as a whole", syncer.SelectionChange{Services: &store.Services{Issues: true}},
 			with(func(s *store.Selection) { s.Services = store.Services{Issues: true} })},
 		{
 			"a page changes only the projects it showed",
 			// 6 and 7 shown: 6 unchecked, 7 stays, 2 is newly checked
 			// (twice); 99 is checked but was not shown.
-			labsync.SelectionChange{Page: &labsync.ProjectPage{Shown: []int64{6, 7, 2, 3}, Checked: []int64{2, 99, 7, 2}}},
+			syncer.SelectionChange{Page: &syncer.ProjectPage{Shown: []int64{6, 7, 2, 3}, Checked: []int64{2, 99, 7, 2}}},
 			with(func(s *store.Selection) { s.Projects = []int64{5, 8, 2, 7} }),
 		},
-		{"a page can uncheck every project", labsync.SelectionChange{Page: &labsync.ProjectPage{Shown: []int64{8, 7, 6, 5}}},
+		{"a page can uncheck every project", syncer.SelectionChange{Page: &syncer.ProjectPage{Shown: []int64{8, 7, 6, 5}}},
 			with(func(s *store.Selection) { s.Projects = []int64{} })},
-		{"a page showing nothing keeps every project", labsync.SelectionChange{Page: &labsync.ProjectPage{Checked: []int64{1}}}, cur},
+		{"a page showing nothing keeps every project", syncer.SelectionChange{Page: &syncer.ProjectPage{Checked: []int64{1}}}, cur},
 		{"a page applies after Projects",
-			labsync.SelectionChange{Projects: &[]int64{1, 2}, Page: &labsync.ProjectPage{Shown: []int64{2, 3}, Checked: []int64{3}}},
+			syncer.SelectionChange{Projects: &[]int64{1, 2}, Page: &syncer.ProjectPage{Shown: []int64{2, 3}, Checked: []int64{3}}},
 			with(func(s *store.Selection) { s.Projects = []int64{1, 3} })},
 		{
 			"the picker form: a page, and everything else replaced",
-			labsync.SelectionChange{Page: &labsync.ProjectPage{Shown: []int64{5}}, Groups: &[]store.GroupSelection{},
+			syncer.SelectionChange{Page: &syncer.ProjectPage{Shown: []int64{5}}, Groups: &[]store.GroupSelection{},
 				Exclusions: &[]string{}, IncludeArchived: ptr(false), Services: &store.AllServices},
 			store.Selection{Projects: []int64{6, 7, 8}, Groups: []store.GroupSelection{}, Exclusions: []string{},
 				Services: store.AllServices},
@@ -67,7 +67,7 @@ func TestMergeSelection(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := with(func(*store.Selection) {})
-			got := labsync.MergeSelection(cur, c.ch)
+			got := syncer.MergeSelection(cur, c.ch)
 			if !reflect.DeepEqual(got, c.want) {
 				t.Errorf("got  %+v\nwant %+v", got, c.want)
 			}

@@ -1,4 +1,4 @@
-// Package sync discovers what an integration's GitLab credential can see,
+// Package syncer discovers what an integration's GitLab credential can see,
 // applies the organisation's selection, backfills the selected projects'
 // merge requests, issues, pipelines, pushes and commits, and keeps them fresh
 // with incremental polls. Every page it fetches is stored together with its
@@ -18,10 +18,7 @@
 // rows (every store call carries the integration's organisation), and
 // never store a project the credential's user is not a member of unless
 // it was selected (by id, or through a selected group).
-//
-// Importers alias the package (labsync "…/internal/sync") to keep the
-// standard library's sync in reach.
-package sync
+package syncer
 
 import (
 	"context"
@@ -30,7 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/labsync/labsync/internal/gitlab"
@@ -104,7 +101,7 @@ type Service struct {
 	log   *slog.Logger
 	owner string
 
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	pacers map[int64]*pacer
 	// versions caches the GitLab version of integrations whose row does
 	// not record it.

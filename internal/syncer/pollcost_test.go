@@ -1,4 +1,4 @@
-package sync_test
+package syncer_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // memberProjects lists, as GitLab does for token, the ids of the projects
@@ -87,7 +87,7 @@ func TestPollCostFollowsTheSelectionNotTheInstance(t *testing.T) {
 				token = sb.CreateToken(sandbox.TokenSpec{User: "alice", Scopes: []string{"read_api"}})
 			}
 			f.setToken(token)
-			svc := f.service(labsync.Options{Concurrency: 3, PerPage: 20})
+			svc := f.service(syncer.Options{Concurrency: 3, PerPage: 20})
 			if err := svc.Discover(ctx, f.org, f.integ); err != nil {
 				t.Fatal(err)
 			}
@@ -115,7 +115,7 @@ func TestPollCostFollowsTheSelectionNotTheInstance(t *testing.T) {
 			if _, err := svc.SaveSelection(ctx, f.org, f.integ, sel); err != nil {
 				t.Fatal(err)
 			}
-			for _, mode := range []labsync.Mode{labsync.ModeFull, labsync.ModePoll} {
+			for _, mode := range []syncer.Mode{syncer.ModeFull, syncer.ModePoll} {
 				if err := svc.Run(ctx, f.org, f.integ, mode); err != nil {
 					t.Fatal(err)
 				}
@@ -131,7 +131,7 @@ func TestPollCostFollowsTheSelectionNotTheInstance(t *testing.T) {
 
 			// Quiet: nothing changes anywhere.
 			sb.ResetRequests()
-			if err := svc.Run(ctx, f.org, f.integ, labsync.ModePoll); err != nil {
+			if err := svc.Run(ctx, f.org, f.integ, syncer.ModePoll); err != nil {
 				t.Fatal(err)
 			}
 			quiet, byPath := apiCount(sb.Requests())
@@ -159,7 +159,7 @@ func TestPollCostFollowsTheSelectionNotTheInstance(t *testing.T) {
 				t.Fatal("no project outside the selection to be busy in")
 			}
 			sb.ResetRequests()
-			if err := svc.Run(ctx, f.org, f.integ, labsync.ModePoll); err != nil {
+			if err := svc.Run(ctx, f.org, f.integ, syncer.ModePoll); err != nil {
 				t.Fatal(err)
 			}
 			busyCost, byPath := apiCount(sb.Requests())
@@ -177,7 +177,7 @@ func TestPollCostFollowsTheSelectionNotTheInstance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := svc.Run(ctx, f.org, f.integ, labsync.ModePoll); err != nil {
+			if err := svc.Run(ctx, f.org, f.integ, syncer.ModePoll); err != nil {
 				t.Fatal(err)
 			}
 			mrs, _ := f.st.MergeRequests(ctx, f.org, store.DataQuery{IntegrationID: f.integ, ProjectGitLabID: target, Limit: 1000})

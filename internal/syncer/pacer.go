@@ -1,11 +1,11 @@
-package sync
+package syncer
 
 import (
 	"context"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	gosync "sync"
+	"sync"
 	"time"
 )
 
@@ -15,7 +15,7 @@ import (
 // holds every request after a 429 (Retry-After) or a run of failures, so
 // retries never storm. One pacer serves all workers of an integration.
 type pacer struct {
-	mu        gosync.Mutex
+	mu        sync.Mutex
 	remaining int
 	reset     time.Time
 	known     bool

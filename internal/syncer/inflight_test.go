@@ -1,4 +1,4 @@
-package sync_test
+package syncer_test
 
 import (
 	"context"
@@ -7,11 +7,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // TestRequestsInFlightStayWithinTheConcurrency: more chains work than
@@ -26,7 +26,7 @@ func TestRequestsInFlightStayWithinTheConcurrency(t *testing.T) {
 	f := newFixture(t, cfg)
 	u, _ := url.Parse(f.sb.URL())
 	rp := httputil.NewSingleHostReverseProxy(u)
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	now, peak := 0, 0
 	var srv *httptest.Server
 	rp.ModifyResponse = func(r *http.Response) error {
@@ -45,13 +45,13 @@ func TestRequestsInFlightStayWithinTheConcurrency(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	const concurrency = 3
-	svc := f.service(labsync.Options{Concurrency: concurrency,
-		Clients: labsync.StaticClients(srv.URL, nil, f.tok, 10*time.Second)})
+	svc := f.service(syncer.Options{Concurrency: concurrency,
+		Clients: syncer.StaticClients(srv.URL, nil, f.tok, 10*time.Second)})
 	f.selectAll(t, svc)
 	mu.Lock()
 	peak = 0
 	mu.Unlock()
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModeFull); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

@@ -1,9 +1,9 @@
-package sync
+package syncer
 
 import (
 	"context"
 	"database/sql"
-	gosync "sync"
+	"sync"
 
 	"github.com/labsync/labsync/internal/store"
 )
@@ -17,7 +17,7 @@ import (
 // No goroutine of its own: nothing to start or stop.
 type groupTx struct {
 	st      *store.Store
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	pending []*txReq
 	busy    bool
 }

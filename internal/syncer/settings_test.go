@@ -1,4 +1,4 @@
-package sync_test
+package syncer_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/store/storetest"
-	labsync "github.com/labsync/labsync/internal/sync"
+	"github.com/labsync/labsync/internal/syncer"
 )
 
 // TestIntegrationSettingsAreHonoured: the integration's own request
@@ -38,11 +38,11 @@ func TestIntegrationSettingsAreHonoured(t *testing.T) {
 	if err := f.st.SaveSyncSettings(ctx, f.org, f.integ, store.SyncSettings{RequestConcurrency: store.MaxRequestConcurrency + 1}); err == nil {
 		t.Fatal("a concurrency above the maximum was saved")
 	}
-	svc := labsync.New(f.st, labsync.Options{Concurrency: 7, PerPage: 5, RetryBase: 5 * time.Millisecond,
-		Clients: labsync.StaticClients(sb.URL(), nil, f.tok, 10*time.Second)})
+	svc := syncer.New(f.st, syncer.Options{Concurrency: 7, PerPage: 5, RetryBase: 5 * time.Millisecond,
+		Clients: syncer.StaticClients(sb.URL(), nil, f.tok, 10*time.Second)})
 	f.selectAll(t, svc)
 	sb.ResetRequests()
-	if err := svc.Run(ctx, f.org, f.integ, labsync.ModeFull); err != nil {
+	if err := svc.Run(ctx, f.org, f.integ, syncer.ModeFull); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := f.st.SyncStateFor(ctx, f.org, f.integ)
@@ -85,10 +85,10 @@ func TestPipelinesOfProjectsWithoutCICDAreSkippedNotErrors(t *testing.T) {
 	}
 	t.Cleanup(func() { sb.Close() })
 	f := attach(t, sb, storetest.Open(t))
-	svc := labsync.New(f.st, labsync.Options{Concurrency: 3, PerPage: 5, RetryBase: 5 * time.Millisecond,
-		Clients: labsync.StaticClients(sb.URL(), nil, f.tok, 10*time.Second)})
+	svc := syncer.New(f.st, syncer.Options{Concurrency: 3, PerPage: 5, RetryBase: 5 * time.Millisecond,
+		Clients: syncer.StaticClients(sb.URL(), nil, f.tok, 10*time.Second)})
 	f.selectAll(t, svc)
-	for _, mode := range []labsync.Mode{labsync.ModeFull, labsync.ModePoll, labsync.ModePoll} {
+	for _, mode := range []syncer.Mode{syncer.ModeFull, syncer.ModePoll, syncer.ModePoll} {
 		if err := svc.Run(ctx, f.org, f.integ, mode); err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +120,7 @@ func TestPipelinesOfProjectsWithoutCICDAreSkippedNotErrors(t *testing.T) {
 	shown := 0
 	for _, p := range rep.Projects {
 		for _, r := range p.Resources {
-			if r.Resource == labsync.ResourcePipelines && r.Status == store.ProgressCIDisabled {
+			if r.Resource == syncer.ResourcePipelines && r.Status == store.ProgressCIDisabled {
 				shown++
 			}
 		}

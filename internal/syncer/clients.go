@@ -1,8 +1,8 @@
-package sync
+package syncer
 
 import (
 	"context"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/labsync/labsync/internal/gitlab"
@@ -14,7 +14,7 @@ import (
 // the sandbox and `labsync bench`; production gets clients from the
 // integrations service. Loopback addresses are allowed.
 func StaticClients(baseURL string, caPEM []byte, token func() string, timeout time.Duration) ClientSource {
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	cache := map[string]*gitlab.Client{}
 	return func(ctx context.Context, orgID, integrationID int64) (*gitlab.Client, error) {
 		tok := token()
