@@ -56,6 +56,16 @@ func (p *Processor) pushed(ctx context.Context, plans []plan) {
 	}
 }
 
+// pushedDeliveries hands push deliveries committed at intake to onPush.
+func (p *Processor) pushedDeliveries(ctx context.Context, ds []store.Delivery) {
+	if p.onPush == nil {
+		return
+	}
+	for _, d := range ds {
+		p.onPush(ctx, d)
+	}
+}
+
 // readAhead is a batch read and planned while the batch before it was
 // being written.
 type readAhead struct {

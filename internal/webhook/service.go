@@ -101,6 +101,15 @@ func New(st *store.Store, v *vault.Vault, log *slog.Logger, opts Options) *Servi
 // Wake); call before Start.
 func (s *Service) OnStored(f func()) { s.inbox.onCommit = f }
 
+// ProcessWith makes the inbox process each delivery it can in the
+// transaction that stores it, with p's routing and writers, and wake p for
+// the ones it leaves pending (see Processor.intake). Call before Start; a
+// replica without a processor stores deliveries pending.
+func (s *Service) ProcessWith(p *Processor) {
+	s.inbox.proc = p
+	s.inbox.onCommit = p.Wake
+}
+
 // Start starts the inbox writer.
 func (s *Service) Start() { s.inbox.Start() }
 
