@@ -9,7 +9,30 @@ import (
 	"github.com/labsync/labsync/internal/store"
 )
 
-// inboxRow is one stored delivery's outcome, by dedupe key.
+// settle is what happens after the answers: nothing more where deliveries
+// are processed at intake (SQLite), where the processor finds nothing
+// left; otherwise (PostgreSQL) the processor drains the inbox.
+func (r *rig) settle(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	if r.svc.ProcessesAtIntake() {
+		if n, err := r.proc.ProcessOnce(ctx); n != 0 || err != nil {
+			t.Fatalf("the processor found %d deliveries (%v) after intake processed them", n, err)
+		}
+		return
+	}
+	for {
+		n, err := r.proc.ProcessOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// outcomes is each stored delivery's status and error, by dedupe key.
 func (r *rig) outcomes(t *testing.T) map[string][2]string {
 	t.Helper()
 	rows, err := r.st.DB().Query(`SELECT dedupe_key, status, error FROM webhook_inbox WHERE org_id = $1`, r.org)
@@ -31,11 +54,15 @@ func (r *rig) outcomes(t *testing.T) map[string][2]string {
 	return out
 }
 
-// Each kind labsync normalises is processed by the transaction that stores
-// it: when the 200 comes, its rows and change-feed entry are there, and no
-// processor has run. Push deliveries reach OnPush once committed.
-func TestADeliveryIsProcessedInTheTransactionThatStoresIt(t *testing.T) {
+// With a processor attached, each kind labsync normalises is processed:
+// on SQLite by the transaction that stores it (when the 200 comes, its rows
+// and change-feed entry are there and no processor has run), on PostgreSQL
+// by the processor. Push deliveries reach OnPush once committed.
+func TestWithAProcessorAttachedEveryDeliveryIsProcessedOnSQLiteAsItIsStored(t *testing.T) {
 	r := newInlineRig(t)
+	if r.st.Dialect() == store.SQLite && !r.svc.ProcessesAtIntake() {
+		t.Fatal("on SQLite the inbox does not process deliveries as it stores them")
+	}
 	r.discover(t, true, 1, 15)
 	var mu sync.Mutex
 	var pushed []string
@@ -60,10 +87,11 @@ func TestADeliveryIsProcessedInTheTransactionThatStoresIt(t *testing.T) {
 			t.Fatalf("%s: %d %s", c.file, code, body)
 		}
 	}
+	r.settle(t)
 	st := r.status(t)
 	// note and job are received and recorded, not normalised.
 	if st["processed"] != 5 || st["ignored"] != 2 || st["pending"] != 0 || st["failed"] != 0 {
-		t.Fatalf("inbox after the answers, before any processor ran: %v", st)
+		t.Fatalf("inbox after the answers (processed at intake: %v): %v", r.svc.ProcessesAtIntake(), st)
 	}
 	counts, err := r.st.CountData(ctx, r.org, r.integ)
 	if err != nil {
@@ -84,12 +112,9 @@ func TestADeliveryIsProcessedInTheTransactionThatStoresIt(t *testing.T) {
 		t.Fatalf("OnPush saw %v, want the push and the tag push", pushed)
 	}
 	mu.Unlock()
-	if n, err := r.proc.ProcessOnce(ctx); n != 0 || err != nil {
-		t.Fatalf("the processor found %d deliveries (%v) after intake processed them all", n, err)
-	}
 }
 
-// Routing at intake keeps what the processor would: a delivery for a
+// Routing at intake keeps what the processor does: a delivery for a
 // switched-off service, an unknown or an unselected project is stored as
 // ignored with the reason, and answered 2xx.
 func TestAtIntakeSwitchedOffServicesAndUnselectedProjectsAreKeptAsIgnored(t *testing.T) {
@@ -119,6 +144,7 @@ func TestAtIntakeSwitchedOffServicesAndUnselectedProjectsAreKeptAsIgnored(t *tes
 			if code < 200 || code > 299 {
 				t.Fatalf("answered %d %s, want 2xx", code, body)
 			}
+			r.settle(t)
 			if got := r.outcomes(t)["idem:k"]; got != [2]string{"ignored", c.reason} {
 				t.Fatalf("stored as %q, want ignored, %q", got, c.reason)
 			}
@@ -141,10 +167,12 @@ func TestARetryOfADeliveryProcessedAtIntakeWritesNothing(t *testing.T) {
 	if code, body := r.post(t, r.issued.HookID, r.headers("Idempotency-Key", "same"), first); code != 200 || !strings.Contains(body, "accepted") {
 		t.Fatalf("first: %d %s", code, body)
 	}
+	r.settle(t)
 	feed, _ := r.st.Feed(ctx, r.org, 0, 0, 1000)
 	if code, body := r.post(t, r.issued.HookID, r.headers("Idempotency-Key", "same"), retry); code != 200 || !strings.Contains(body, "duplicate") {
 		t.Fatalf("retry: %d %s", code, body)
 	}
+	r.settle(t)
 	mrs, _ := r.st.MergeRequests(ctx, r.org, store.DataQuery{})
 	if len(mrs) != 1 || mrs[0].Title != "MS-Viewport" {
 		t.Fatalf("merge requests after the retry: %+v", mrs)
@@ -165,7 +193,9 @@ func TestAtIntakeAnOlderDeliveryDoesNotOverwriteANewerRow(t *testing.T) {
 	newer := strings.ReplaceAll(string(fixture(t, "merge_request.json")), "2013-12-03T17:23:34Z", "2014-01-01T00:00:00Z")
 	newer = strings.Replace(newer, `"title": "MS-Viewport"`, `"title": "Newer title"`, 1)
 	r.post(t, r.issued.HookID, r.headers("Idempotency-Key", "n"), []byte(newer))
+	r.settle(t)
 	r.post(t, r.issued.HookID, r.headers("Idempotency-Key", "o"), fixture(t, "merge_request.json"))
+	r.settle(t)
 	mrs, _ := r.st.MergeRequests(context.Background(), r.org, store.DataQuery{})
 	if len(mrs) != 1 || mrs[0].Title != "Newer title" {
 		t.Fatalf("older payload won: %+v", mrs)
