@@ -168,7 +168,7 @@ func (w *Webhooks) benchDeployed(ctx context.Context, out, errOut io.Writer) err
 	}
 	fmt.Fprintln(out)
 	if merr == nil && commits > 0 {
-		fmt.Fprintf(out, "  inbox: %.0f transactions, %.1f deliveries each on average (group commit; with processing at intake each also wrote its rows)\n",
+		fmt.Fprintf(out, "  inbox: %.0f group-commit transactions, %.1f deliveries each on average\n",
 			commits, batched/commits)
 	}
 
