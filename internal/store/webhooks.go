@@ -409,6 +409,25 @@ func (s *Store) FinishDelivery(ctx context.Context, tx *sql.Tx, orgID, id int64,
 // read outside tx.
 func (s *Store) StillPending(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]bool, error) {
 	out := make(map[int64]bool, len(ids))
+	if s.dialect == Postgres {
+		// One round trip whatever the batch: the ids go as one array.
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM webhook_inbox WHERE status = 'pending' AND id = ANY($1)`, ids)
+		if err != nil {
+			return nil, fmt.Errorf("store: unable to read webhook inbox: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return nil, fmt.Errorf("store: unable to read webhook inbox: %w", err)
+			}
+			out[id] = true
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: unable to read webhook inbox: %w", err)
+		}
+		return out, nil
+	}
 	lo := 0
 	for _, n := range batchSizes(len(ids), 64) {
 		chunk := ids[lo : lo+n]
@@ -470,6 +489,14 @@ func (s *Store) FinishDeliveries(ctx context.Context, tx *sql.Tx, outs []Outcome
 	now := s.Now()
 	for _, g := range order {
 		all := ids[g]
+		if s.dialect == Postgres {
+			// One statement per outcome, the ids as one array.
+			if _, err := tx.ExecContext(ctx, `UPDATE webhook_inbox SET status = $1, error = $2, processed_at = $3
+				WHERE org_id = $4 AND id = ANY($5)`, g.status, g.error, now, g.org, all); err != nil {
+				return fmt.Errorf("store: unable to record delivery outcomes: %w", err)
+			}
+			continue
+		}
 		lo := 0
 		for _, n := range batchSizes(len(all), 64) {
 			var q strings.Builder
