@@ -57,7 +57,8 @@ func startServe(t *testing.T, env []string) *child {
 
 // TestKill9LosesNoAcknowledgedDelivery drives 20,000 deliveries at a real
 // serve process, kills it with SIGKILL part-way, restarts it, and checks
-// that every delivery answered 200 is stored, and none twice.
+// that every delivery answered 200 is stored, none twice, and every one
+// processed.
 func TestKill9LosesNoAcknowledgedDelivery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts labsync processes")
@@ -83,6 +84,20 @@ func TestKill9LosesNoAcknowledgedDelivery(t *testing.T) {
 	b, _, _ := st.BootstrapIfEmpty(ctx, "Default", "owner@localhost", "")
 	in := &store.Integration{OrgID: b.Org.ID, Alias: "gl", BaseURL: "https://gitlab.example.com", AuthMethod: store.AuthMethodToken}
 	if err := st.CreateIntegration(ctx, nil, in); err != nil {
+		t.Fatal(err)
+	}
+	// The payload's project (1) is selected: deliveries are processed
+	// into rows, at intake on SQLite, by the processor on PostgreSQL.
+	if err := st.UpsertDiscoveredProjects(ctx, b.Org.ID, in.ID, []store.Project{{GitLabID: 1,
+		PathWithNamespace: "gitlabhq/gitlab-test", Name: "Gitlab Test", ObjectFormat: "sha1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := st.ProjectByGitLabID(ctx, b.Org.ID, in.ID, 1); err != nil {
+		t.Fatal(err)
+	} else if err := st.SetSelectedProjects(ctx, b.Org.ID, in.ID, []int64{p.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveSelection(ctx, b.Org.ID, in.ID, store.Selection{Projects: []int64{1}, Services: store.AllServices}); err != nil {
 		t.Fatal(err)
 	}
 	kek, _ := vault.ParseKEK(kekB64)
@@ -162,6 +177,16 @@ func TestKill9LosesNoAcknowledgedDelivery(t *testing.T) {
 	}
 	if stored != total {
 		t.Fatalf("inbox holds %v, want exactly %d (each delivery once)", counts, total)
+	}
+	// Every one is processed: none was lost between storing and processing.
+	for deadline := time.Now().Add(2 * time.Minute); counts["pending"] > 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		if counts, err = st.InboxCounts(ctx, b.Org.ID, in.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if counts["processed"] != total {
+		t.Fatalf("inbox holds %v, want all %d processed", counts, total)
 	}
 	t.Logf("killed after %d acknowledged of %d sent; all %d found after restart, %d stored in all (%v)", nAcked, sent.Load(), found, stored, counts)
 }
