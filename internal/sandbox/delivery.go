@@ -107,13 +107,14 @@ type deployment struct {
 type tag struct {
 	name     string
 	p        *project
-	sha      *pipeline // the tagged commit is the pipeline's
+	c        *commit // the tagged commit (its sha follows Config.Git's rewrite)
 	message  string
 	created  time.Time
 	authorID int64
 }
 
 type release struct {
+	id       int64
 	tag      *tag
 	name     string
 	desc     string
@@ -247,15 +248,15 @@ func (s *Sandbox) generateDelivery(r *rand.Rand, p *project) {
 			if good++; good%4 != 0 {
 				continue
 			}
-			s.addTagRelease(p, pl, fmt.Sprintf("v1.%d.0", good/4), j.finished, pl.userID, good%8 == 0)
+			s.addTagRelease(p, pipelineCommit(s, pl), fmt.Sprintf("v1.%d.0", good/4), j.finished, pl.userID, good%8 == 0)
 		}
 	}
 }
 
 // addTagRelease tags the pipeline's commit and releases the tag.
-func (s *Sandbox) addTagRelease(p *project, pl *pipeline, name string, at time.Time, userID int64, annotated bool) (*tag, *release) {
+func (s *Sandbox) addTagRelease(p *project, c *commit, name string, at time.Time, userID int64, annotated bool) (*tag, *release) {
 	d := p.data()
-	t := &tag{name: name, p: p, sha: pl, created: at, authorID: userID}
+	t := &tag{name: name, p: p, c: c, created: at, authorID: userID}
 	if annotated {
 		t.message = "Release " + name
 	}
@@ -263,7 +264,8 @@ func (s *Sandbox) addTagRelease(p *project, pl *pipeline, name string, at time.T
 	if !s.ver.hasReleases() {
 		return t, nil
 	}
-	rel := &release{tag: t, name: "Release " + name, desc: "Changes in " + name + ".", authorID: userID, created: at, released: at}
+	s.rdc.nextReleaseID++
+	rel := &release{id: s.rdc.nextReleaseID, tag: t, name: "Release " + name, desc: "Changes in " + name + ".", authorID: userID, created: at, released: at}
 	d.releases = append(d.releases, rel)
 	return t, rel
 }
@@ -636,8 +638,7 @@ func (s *Sandbox) listDeployments(c *call) (any, error) {
 }
 
 func (s *Sandbox) renderTag(t *tag) map[string]any {
-	c := pipelineCommit(s, t.sha)
-	out := map[string]any{"name": t.name, "message": t.message, "target": t.sha.sha, "commit": s.renderCommit(t.p, c), "protected": false}
+	out := map[string]any{"name": t.name, "message": t.message, "target": t.c.sha, "commit": s.renderCommit(t.p, t.c), "protected": false}
 	if t.message == "" {
 		out["message"] = nil
 	}
@@ -687,8 +688,8 @@ func (s *Sandbox) renderRelease(r *release) map[string]any {
 	p := t.p
 	base := fmt.Sprintf("%s/%s", s.baseURL, p.fullPath())
 	out := map[string]any{"tag_name": t.name, "description": r.desc, "name": r.name, "created_at": gtime(r.created),
-		"released_at": gtime(r.released), "author": s.userByIDBasic(r.authorID), "commit": s.renderCommit(p, pipelineCommit(s, t.sha)),
-		"milestones": []any{}, "commit_path": "/" + p.fullPath() + "/-/commit/" + t.sha.sha, "tag_path": "/" + p.fullPath() + "/-/tags/" + t.name,
+		"released_at": gtime(r.released), "author": s.userByIDBasic(r.authorID), "commit": s.renderCommit(p, t.c),
+		"milestones": []any{}, "commit_path": "/" + p.fullPath() + "/-/commit/" + t.c.sha, "tag_path": "/" + p.fullPath() + "/-/tags/" + t.name,
 		"assets": map[string]any{"count": 2, "sources": []any{
 			map[string]any{"format": "zip", "url": fmt.Sprintf("%s/-/archive/%s/%s-%s.zip", base, t.name, p.path, t.name)},
 			map[string]any{"format": "tar.gz", "url": fmt.Sprintf("%s/-/archive/%s/%s-%s.tar.gz", base, t.name, p.path, t.name)}},

@@ -80,9 +80,10 @@ type projectRD struct {
 
 // rdCounters are the sandbox-wide id sequences of the new resources.
 type rdCounters struct {
-	nextNoteID int64
-	nextEnvID  int64
-	nextDeplID int64
+	nextNoteID    int64
+	nextEnvID     int64
+	nextDeplID    int64
+	nextReleaseID int64
 }
 
 func (v version) hasDiscussions() bool   { return v.atLeast(10, 6) }
@@ -93,7 +94,7 @@ func (v version) hasIncidentType() bool  { return v.atLeast(13, 12) }
 func (s *Sandbox) approvalsExist() bool  { return s.dotcom || s.ver.atLeast(13, 2) }
 
 // rd returns the project's review and delivery data (empty for projects of
-// the gitlab.com profile's public world).
+// the gitlab.com profile's public world), made on first use.
 func (p *project) data() *projectRD {
 	if p.rd == nil {
 		p.rd = &projectRD{nextDepl: 1}
