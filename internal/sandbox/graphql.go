@@ -44,8 +44,10 @@ import (
 // startedAt, finishedAt and committedAt exist from then on (the Pipeline
 // type of 11.x already had them); ref, source and queuedDuration are shown
 // from 13.6 (an estimate), the updatedAfter/updatedBefore arguments from
-// 14.2 (an estimate). Pipeline ids are global ids
-// ("gid://gitlab/Ci::Pipeline/42") from 13.0 (an estimate), plain before.
+// 14.2 (an estimate). Ids are global ids ("gid://gitlab/Ci::Pipeline/42")
+// on every version: Types::BaseObject#id answers GitlabSchema.id_from_object
+// ("All graphql fields exposing an id, should expose a global id",
+// app/graphql/types/base_object.rb).
 // Pages are keyset connections ordered by id, newest first; cursors are
 // opaque (base64 of {"id":"…"}); first is capped at 100 and defaults to 100.
 // A project the caller cannot read is null; one with CI/CD disabled lists
@@ -54,7 +56,6 @@ import (
 const graphqlMaxQuerySize = 10000
 
 func (v version) hasGraphQL() bool            { return v.atLeast(12, 1) }
-func (v version) hasGraphQLGlobalIDs() bool   { return v.atLeast(13, 0) }
 func (v version) hasPipelineRef() bool        { return v.atLeast(13, 6) }
 func (v version) hasPipelineUpdatedArg() bool { return v.atLeast(14, 2) }
 
@@ -733,10 +734,7 @@ func (x *gqlExec) pipeline(pl *pipeline, sel []*gqlField, path []string, report 
 		case "__typename":
 			v = "Pipeline"
 		case "id":
-			v = strconv.FormatInt(pl.id, 10)
-			if s.ver.hasGraphQLGlobalIDs() {
-				v = fmt.Sprintf("gid://gitlab/Ci::Pipeline/%d", pl.id)
-			}
+			v = fmt.Sprintf("gid://gitlab/Ci::Pipeline/%d", pl.id)
 		case "iid":
 			v = strconv.FormatInt(pl.iid, 10)
 		case "sha":

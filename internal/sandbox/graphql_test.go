@@ -89,7 +89,7 @@ func TestGraphQLPagesThroughEveryPipelineWithItsTimings(t *testing.T) {
 						if err != nil {
 							t.Fatalf("id %q", n.ID)
 						}
-						if global := strings.HasPrefix(n.ID, "gid://gitlab/Ci::Pipeline/"); global != sb.ver.atLeast(13, 0) {
+						if !strings.HasPrefix(n.ID, "gid://gitlab/Ci::Pipeline/") {
 							t.Errorf("id %q on %s", n.ID, version)
 						}
 						var rest struct {
@@ -176,4 +176,63 @@ func TestGraphQLRefusesWhatGitLabRefuses(t *testing.T) {
 			t.Errorf("answered %d %s, want 404", r.status, r.body)
 		}
 	})
+}
+
+// TestGraphQLAnswersTheQueryLabsyncSends runs the query internal/gitlab's
+// PipelineTimesQuery builds (variables fullPath, first and after;
+// queuedDuration from 13.6) and finds every pipeline on ceil(n/3) pages.
+func TestGraphQLAnswersTheQueryLabsyncSends(t *testing.T) {
+	for _, version := range []string{"12.10", "13.6", "19.0"} {
+		t.Run(version, func(t *testing.T) {
+			cfg := fidelityConfig
+			cfg.Version = version
+			sb := start(t, cfg)
+			fields := "id status duration startedAt finishedAt updatedAt"
+			if sb.ver.atLeast(13, 6) {
+				fields += " queuedDuration"
+			}
+			q := "query($fullPath: ID!, $first: Int, $after: String) { project(fullPath: $fullPath) { pipelines(first: $first, after: $after) " +
+				"{ pageInfo { hasNextPage endCursor } nodes { " + fields + " } } } }"
+			for _, pc := range sb.Manifest().PerProject {
+				vars := map[string]any{"fullPath": pc.Path, "first": 3}
+				n, pages := 0, 0
+				for {
+					r := graphqlGET(t, sb, sb.AdminToken(), q, vars)
+					var a struct {
+						Data struct {
+							Project struct {
+								Pipelines struct {
+									PageInfo struct {
+										HasNextPage bool   `json:"hasNextPage"`
+										EndCursor   string `json:"endCursor"`
+									} `json:"pageInfo"`
+									Nodes []map[string]any `json:"nodes"`
+								} `json:"pipelines"`
+							} `json:"project"`
+						} `json:"data"`
+						Errors []any `json:"errors"`
+					}
+					mustJSON(t, r.body, &a)
+					if r.status != http.StatusOK || len(a.Errors) > 0 {
+						t.Fatalf("%d %s", r.status, r.body)
+					}
+					pages++
+					for _, node := range a.Data.Project.Pipelines.Nodes {
+						n++
+						if _, ok := node["queuedDuration"]; ok != sb.ver.atLeast(13, 6) {
+							t.Errorf("node %v on %s", node, version)
+						}
+					}
+					pi := a.Data.Project.Pipelines.PageInfo
+					if !pi.HasNextPage {
+						break
+					}
+					vars["after"] = pi.EndCursor
+				}
+				if n != pc.Pipelines || (n > 0 && pages != (n+2)/3) {
+					t.Errorf("project %s: %d pipelines on %d pages, manifest %d", pc.Path, n, pages, pc.Pipelines)
+				}
+			}
+		})
+	}
 }
