@@ -110,7 +110,8 @@
 //     Config.RedirectURIs; administrators register more with the
 //     Applications API (POST, GET and DELETE /applications, 10.5+).
 //   - Activity (OpenMR, UpdateMR, MergeMR, CloseMR, OpenIssue, CloseIssue,
-//     Push, RunPipeline, or a generator at a given rate) that moves updated_at
+//     Push, RunPipeline, CommentMR, ApproveMR, CreateRelease, OpenIncident,
+//     or a generator at a given rate) that moves updated_at
 //     on the sandbox clock and fires project hooks with the version's headers
 //     (X-Gitlab-Event, X-Gitlab-Token, X-Gitlab-Event-UUID 14.8+,
 //     X-Gitlab-Instance 15.5+, X-Gitlab-Webhook-UUID 16.2+, Idempotency-Key
@@ -206,7 +207,8 @@
 //     annotated tag's target is its commit, not a tag object. Several
 //     version gates of the new resources are estimates (the comments at
 //     the top of reviews.go, delivery.go, delivery_hooks.go and graphql.go
-//     say which). The generator makes none of the new activity.
+//     say which). Job and Deployment Hooks fire once per job with its
+//     final status (GitLab fires one per status change).
 //   - Keyset pagination on project issues (GitLab 18.3) and groups, cursor
 //     parameters, keyset orders other than id, Kaminari's exact headers for
 //     pages past the end.
