@@ -153,3 +153,21 @@ func TestReviewAndDeliveryDataDependOnTheSeedOnly(t *testing.T) {
 		t.Errorf("another seed gave the same totals %+v", mc.Totals)
 	}
 }
+
+// BenchmarkStartLargeDataset measures Start (generation included) for 100
+// projects of 100 merge requests and 50 pipelines, the issue's benchmark
+// size, and reports the review and delivery rows generated.
+func BenchmarkStartLargeDataset(b *testing.B) {
+	cfg := Config{Seed: 1, Groups: 10, Projects: 100, MRs: 100, Issues: 20, Pipelines: 50, Commits: 50}
+	for b.Loop() {
+		sb, err := Start(b.Context(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := sb.Manifest()
+		b.ReportMetric(float64(m.Totals.Notes), "notes")
+		b.ReportMetric(float64(m.Totals.Jobs), "jobs")
+		b.ReportMetric(float64(m.Totals.Deployments), "deployments")
+		sb.Close()
+	}
+}
