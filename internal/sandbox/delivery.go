@@ -453,8 +453,8 @@ func (s *Sandbox) listProjectJobs(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	js := make([]*job, 0, len(p.data().jobs))
-	for _, j := range p.data().jobs {
+	js := make([]*job, 0, len(p.view().jobs))
+	for _, j := range p.view().jobs {
 		if len(scopes) == 0 || slices.Contains(scopes, j.status) {
 			js = append(js, j)
 		}
@@ -524,7 +524,7 @@ func (s *Sandbox) listPipelineJobs(c *call) (any, error) {
 	retried, _ := c.boolParam("include_retried")
 	retried = retried && s.ver.hasIncludeRetried()
 	var js []*job
-	for _, j := range p.data().jobs {
+	for _, j := range p.view().jobs {
 		if j.pl == pl && (retried || !j.retried) && (len(scopes) == 0 || slices.Contains(scopes, j.status)) {
 			js = append(js, j)
 		}
@@ -557,7 +557,7 @@ func (s *Sandbox) listEnvironments(c *call) (any, error) {
 	}
 	name, search := c.q("name"), c.q("search")
 	var es []*environment
-	for _, e := range p.data().envs {
+	for _, e := range p.view().envs {
 		if (name == "" || e.name == name) && (search == "" || strings.Contains(e.name, search)) {
 			es = append(es, e)
 		}
@@ -607,7 +607,7 @@ func (s *Sandbox) listDeployments(c *call) (any, error) {
 	}
 	envName, status := c.q("environment"), c.q("status")
 	var ds []*deployment
-	for _, d := range p.data().deploys {
+	for _, d := range p.view().deploys {
 		if (envName != "" && d.env.name != envName) || (status != "" && d.status != status) ||
 			(!after.IsZero() && !d.updated.After(after)) || (!before.IsZero() && !d.updated.Before(before)) {
 			continue
@@ -644,7 +644,7 @@ func (s *Sandbox) renderTag(t *tag) map[string]any {
 	}
 	if !s.ver.atLeast(16, 0) {
 		var rel any
-		for _, r := range t.p.data().releases {
+		for _, r := range t.p.view().releases {
 			if r.tag == t {
 				rel = map[string]any{"tag_name": t.name, "description": r.desc}
 			}
@@ -667,7 +667,7 @@ func (s *Sandbox) listTags(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts := slices.Clone(p.data().tags)
+	ts := slices.Clone(p.view().tags)
 	dir, err := c.sortDir("desc")
 	if err != nil {
 		return nil, err
@@ -709,7 +709,7 @@ func (s *Sandbox) listReleases(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs := slices.Clone(p.data().releases)
+	rs := slices.Clone(p.view().releases)
 	dir, err := c.sortDir("desc")
 	if err != nil {
 		return nil, err

@@ -93,8 +93,18 @@ func (v version) hasApprovedAt() bool    { return v.atLeast(16, 0) }
 func (v version) hasIncidentType() bool  { return v.atLeast(13, 12) }
 func (s *Sandbox) approvalsExist() bool  { return s.dotcom || s.ver.atLeast(13, 2) }
 
-// rd returns the project's review and delivery data (empty for projects of
-// the gitlab.com profile's public world), made on first use.
+// view returns the project's review and delivery data for reading: an
+// empty set for projects without any (the gitlab.com profile's public
+// world). It never writes, so it is safe under the read lock.
+func (p *project) view() *projectRD {
+	if p.rd == nil {
+		return &projectRD{}
+	}
+	return p.rd
+}
+
+// data returns the project's review and delivery data for writing, made on
+// first use. Call with s.mu held for writing (or during generation).
 func (p *project) data() *projectRD {
 	if p.rd == nil {
 		p.rd = &projectRD{nextDepl: 1}
@@ -336,7 +346,7 @@ func (c *call) mrFromPath() (*project, *mergeRequest, error) {
 
 func (s *Sandbox) mrNotes(p *project, m *mergeRequest) []*note {
 	var out []*note
-	for _, n := range p.data().notes {
+	for _, n := range p.view().notes {
 		if n.mr == m {
 			out = append(out, n)
 		}
@@ -429,7 +439,7 @@ func (s *Sandbox) getMRApprovals(c *call) (any, error) {
 	}
 	by := []approvedByJSON{}
 	mine := false
-	for _, a := range p.data().approvals {
+	for _, a := range p.view().approvals {
 		if a.mr != m {
 			continue
 		}
