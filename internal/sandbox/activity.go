@@ -18,7 +18,7 @@ var (
 
 // Change describes what an activity call created or modified.
 type Change struct {
-	Kind      string    `json:"kind"` // merge_request, issue, push, pipeline, project, member
+	Kind      string    `json:"kind"` // merge_request, issue, push, pipeline, project, member, note, approval, release
 	Action    string    `json:"action"`
 	ProjectID int64     `json:"project_id"`
 	ID        int64     `json:"id,omitempty"`

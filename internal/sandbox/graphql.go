@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -795,6 +796,25 @@ func (s *Sandbox) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	gqlErr := func(status int, msg string) {
 		writeJSON(w, status, map[string]any{"errors": []map[string]string{{"message": msg}}})
+	}
+	// Injected faults, as on the REST API (serveAPI): stalls, then a share
+	// of 500s (GitLab's GraphQL error shape) and 502s (nginx's page).
+	if f := s.faults.Load(); f.StallRate > 0 && rand.Float64() < f.StallRate {
+		t := time.NewTimer(f.StallFor)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			w.WriteHeader(499)
+			return
+		}
+	} else if f.ErrorRate > 0 && rand.Float64() < f.ErrorRate {
+		if rand.IntN(2) == 0 {
+			gqlErr(http.StatusInternalServerError, "Internal server error")
+		} else {
+			writeErr(w, &apiError{status: http.StatusBadGateway, text: "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"})
+		}
+		return
 	}
 	tokValue := tokenFromRequest(r)
 	if err := s.rate.check(s, w, r, tokValue); err != nil {

@@ -236,3 +236,16 @@ func TestGraphQLAnswersTheQueryLabsyncSends(t *testing.T) {
 		})
 	}
 }
+
+// TestGraphQLFailsAsInjected: with every request failing, GraphQL answers
+// 500 or 502 as the REST API does.
+func TestGraphQLFailsAsInjected(t *testing.T) {
+	sb := start(t, fidelityConfig)
+	sb.SetFaults(Faults{ErrorRate: 1})
+	for range 4 {
+		r := graphqlGET(t, sb, sb.AdminToken(), pipelinesQuery, map[string]any{"path": sb.Manifest().PerProject[0].Path})
+		if r.status != http.StatusInternalServerError && r.status != http.StatusBadGateway {
+			t.Errorf("answered %d %s under errors=1", r.status, r.body)
+		}
+	}
+}
