@@ -168,7 +168,7 @@ func (s *Sandbox) jobHook(j *job) map[string]any {
 	}
 	if (s.dotcom && s.ver.atLeast(15, 6)) || s.ver.atLeast(16, 2) {
 		n := 0
-		for _, x := range p.data().jobs {
+		for _, x := range p.view().jobs {
 			if x.pl == pl && x.name == j.name && x.id < j.id {
 				n++
 			}
@@ -382,4 +382,31 @@ func (s *Sandbox) OpenIncident(projectID int64, title string) (Change, error) {
 		ds := s.fire(p, "issues_events", "Issue Hook", s.issueHook(is, "open", nil))
 		return Change{Kind: "issue", Action: "open", ID: is.id, IID: is.iid}, ds, nil
 	})
+}
+
+// deliveryTestPayload is the sample a hook test (POST
+// /projects/:id/hooks/:hook_id/test/:trigger) sends for the triggers of the
+// review and delivery data: the project's latest tag, note, job or release.
+// ok is false when the project has none (the caller answers 422).
+func (s *Sandbox) deliveryTestPayload(p *project, trigger string) (event string, payload any, ok bool) {
+	d := p.view()
+	switch trigger {
+	case "tag_push_events":
+		if n := len(d.tags); n > 0 {
+			return "Tag Push Hook", s.tagPushHook(d.tags[n-1], p.creatorID), true
+		}
+	case "note_events":
+		if n := len(d.notes); n > 0 {
+			return "Note Hook", s.noteHook(d.notes[n-1]), true
+		}
+	case "job_events":
+		if n := len(d.jobs); n > 0 {
+			return "Job Hook", s.jobHook(d.jobs[n-1]), true
+		}
+	case "releases_events":
+		if n := len(d.releases); n > 0 {
+			return "Release Hook", s.releaseHook(d.releases[n-1], "create"), true
+		}
+	}
+	return "", nil, false
 }

@@ -211,3 +211,25 @@ func TestDeliveryWebhooksCarryEachVersionsFieldsAndMatchTheAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestHookTestsSendTheLatestNoteJobTagAndRelease: the hook test endpoint
+// (16.11+) sends the project's latest note, job, tag or release.
+func TestHookTestsSendTheLatestNoteJobTagAndRelease(t *testing.T) {
+	f := newHookFixture(t, Config{Version: "17.11", Seed: 7, Projects: 1, MRs: 3, Pipelines: 8, Commits: 4})
+	p := f.sb.projects[0]
+	if !p.ciEnabled || len(p.view().tags) == 0 {
+		t.Fatal("the fixture's project 1 lost CI/CD or tags: pick another seed")
+	}
+	want := map[string]string{"note_events": "Note Hook", "job_events": "Job Hook", "tag_push_events": "Tag Push Hook", "releases_events": "Release Hook"}
+	for trigger, event := range want {
+		r := do(t, nil, http.MethodPost, f.sb.URL()+"/api/v4/projects/1/hooks/"+f.hookID+"/test/"+trigger, f.token(), "")
+		if r.status != http.StatusCreated {
+			t.Errorf("%s: %d %s", trigger, r.status, r.body)
+			continue
+		}
+		ds := f.sb.Deliveries()
+		if last := ds[len(ds)-1]; last.Event != event {
+			t.Errorf("%s delivered %s, want %s", trigger, last.Event, event)
+		}
+	}
+}

@@ -216,9 +216,9 @@
 //     deliveries, webhook rate limits, custom headers and templates (the
 //     masked custom_headers list is always empty), branch_filter_strategy,
 //     url_variables, silent mode, applying push_events_branch_filter and
-//     branch_filter_strategy to deliveries (both are stored and shown), test
-//     deliveries of note/job/deployment/tag/release hook events (their test
-//     triggers answer 422 as for a project without them).
+//     branch_filter_strategy to deliveries (both are stored and shown); the
+//     hook test endpoint sends the latest note, job, tag or release for
+//     those triggers, and answers 422 for wiki, emoji and token triggers.
 //   - Real permissions: visibility is private/internal/public with project
 //     and group membership, but guests see everything in a readable project,
 //     there is no confidentiality, no feature-level access settings beyond
