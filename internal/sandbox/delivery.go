@@ -540,7 +540,8 @@ type environmentJSON struct {
 	CreatedAt   opt[gtime]  `json:"created_at,omitzero"`
 	UpdatedAt   opt[gtime]  `json:"updated_at,omitzero"`
 	Tier        opt[string] `json:"tier,omitzero"`
-	State       string      `json:"state"`
+	Project     any         `json:"project,omitempty"`
+	State       string      `json:"state,omitempty"`
 }
 
 func (s *Sandbox) renderEnvironment(e *environment) *environmentJSON {
@@ -562,7 +563,13 @@ func (s *Sandbox) listEnvironments(c *call) (any, error) {
 			es = append(es, e)
 		}
 	}
-	return paginate(c, es, func(e *environment) any { return s.renderEnvironment(e) }), nil
+	// Entities::Environment adds the project (BasicProjectDetails; the
+	// sandbox sends its full project shape) and the state.
+	return paginate(c, es, func(e *environment) any {
+		out := s.renderEnvironment(e)
+		out.Project = s.renderProject(e.p, c.user)
+		return out
+	}), nil
 }
 
 type deploymentJSON struct {
@@ -580,7 +587,7 @@ type deploymentJSON struct {
 
 func (s *Sandbox) renderDeployment(d *deployment) *deploymentJSON {
 	env := s.renderEnvironment(d.env)
-	env.Tier = opt[string]{} // Entities::EnvironmentBasic has no tier
+	env.Tier = opt[string]{} // Entities::EnvironmentBasic has no tier, project or state
 	env.State = ""
 	return &deploymentJSON{ID: d.id, IID: d.iid, Ref: d.job.pl.ref, SHA: d.job.pl.sha, CreatedAt: gtime(d.created),
 		UpdatedAt: when(s.ver.hasDeployUpdated(), gtime(d.updated)), Status: d.status, User: s.userByIDBasic(d.userID),
