@@ -458,32 +458,6 @@ func (s *Sandbox) getMRApprovals(c *call) (any, error) {
 		"merge_request_approvers_available": false, "multiple_approval_rules_available": false, "invalid_approvers_rules": []any{}}, nil
 }
 
-// noteEventJSON is the "note" object of a "commented on" event.
-type noteEventJSON struct {
-	ID           int64      `json:"id"`
-	Type         *string    `json:"type"`
-	Body         string     `json:"body"`
-	Attachment   *string    `json:"attachment"`
-	Author       *userBasic `json:"author"`
-	CreatedAt    gtime      `json:"created_at"`
-	UpdatedAt    gtime      `json:"updated_at"`
-	System       bool       `json:"system"`
-	NoteableID   int64      `json:"noteable_id"`
-	NoteableType string     `json:"noteable_type"`
-	NoteableIID  int64      `json:"noteable_iid"`
-	Resolvable   opt[bool]  `json:"resolvable,omitzero"`
-}
-
-func (s *Sandbox) renderEventNote(n *note) *noteEventJSON {
-	out := &noteEventJSON{ID: n.id, Body: n.body, Author: s.userByIDBasic(n.authorID), CreatedAt: gtime(n.created), UpdatedAt: gtime(n.updated),
-		System: n.system, NoteableID: n.mr.id, NoteableType: "MergeRequest", NoteableIID: n.mr.iid, Resolvable: when(s.ver.hasDiscussions(), n.resolvable)}
-	if n.noteType != "" {
-		t := n.noteType
-		out.Type = &t
-	}
-	return out
-}
-
 // eventActionFilter maps the events API's action parameter to action names.
 var eventActionFilter = map[string]string{"opened": "created", "pushed to": "pushed", "pushed new": "pushed", "accepted": "merged",
 	"closed": "closed", "commented on": "commented", "approved": "approved"}
