@@ -22,10 +22,12 @@ import (
 //     build_queued_duration from 13.11 (an estimate), the *_iso times from
 //     17.0 (an estimate), project from 13.0 (an estimate).
 //   - Deployment Hook (object_kind deployment, 13.5+ here, an estimate):
-//     status, status_changed_at ("2021-04-28 21:50:00 +0000"), deployable,
-//     environment, short_sha, commit_url and commit_title; deployment_id
-//     from 14.3, environment_slug and environment_external_url from 15.1,
-//     environment_tier from 16.0 (all estimates).
+//     status, deployable, environment, short_sha, commit_url and
+//     commit_title; status_changed_at ("2021-04-28 21:50:00 +0000") and
+//     deployment_id from 13.11 (an estimate; webhook_events.md showed them by
+//     January 2022), environment_slug and environment_external_url from 15.7
+//     (gitlab!105021), environment_tier from 15.11 (an estimate, the same as
+//     internal/ingest's fixtures assume).
 //   - Release Hook (object_kind release, 12.4+ here, an estimate): id, tag,
 //     name, description, created_at and released_at as "2020-11-02 12:55:12
 //     UTC", url, action (create), assets and commit.
@@ -208,18 +210,18 @@ func (s *Sandbox) deploymentHook(d *deployment) map[string]any {
 	p := d.p
 	c := pipelineCommit(s, d.job.pl)
 	u := s.userByID(d.userID)
-	out := map[string]any{"object_kind": "deployment", "status": d.status,
-		"status_changed_at": d.updated.UTC().Format("2006-01-02 15:04:05 -0700"), "deployable_id": d.job.id,
+	out := map[string]any{"object_kind": "deployment", "status": d.status, "deployable_id": d.job.id,
 		"deployable_url": fmt.Sprintf("%s/%s/-/jobs/%d", s.baseURL, p.fullPath(), d.job.id), "environment": d.env.name,
 		"project": s.hookProject(p), "short_sha": c.sha[:8], "user": s.hookUser(d.userID), "user_url": s.baseURL + "/" + u.username,
 		"commit_url": fmt.Sprintf("%s/%s/-/commit/%s", s.baseURL, p.fullPath(), c.sha), "commit_title": c.title}
-	if s.ver.atLeast(14, 3) {
+	if s.ver.atLeast(13, 11) {
+		out["status_changed_at"] = d.updated.UTC().Format("2006-01-02 15:04:05 -0700")
 		out["deployment_id"] = d.id
 	}
-	if s.ver.atLeast(15, 1) {
+	if s.ver.atLeast(15, 7) {
 		out["environment_slug"], out["environment_external_url"] = d.env.name, d.env.externalURL
 	}
-	if s.ver.atLeast(16, 0) {
+	if s.ver.atLeast(15, 11) {
 		out["environment_tier"] = d.env.tier
 	}
 	return out

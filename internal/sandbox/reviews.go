@@ -21,7 +21,8 @@ import (
 //     merge request", "merged", "closed"). Diff notes ("type": "DiffNote")
 //     are resolvable; resolvable, resolved and resolved_by are exposed with
 //     the discussions API (GitLab 10.6 here, an estimate of the release that
-//     brought both), resolved_at from 13.0 (an estimate).
+//     brought both), resolved_at from 14.0 (an estimate, as internal/ingest's
+//     fixtures assume).
 //   - Discussions: GET …/merge_requests/:iid/discussions (lib/api/discussions.rb,
 //     Entities::Discussion: id, individual_note, notes), paginated by
 //     discussion.
@@ -87,7 +88,7 @@ type rdCounters struct {
 }
 
 func (v version) hasDiscussions() bool   { return v.atLeast(10, 6) }
-func (v version) hasResolvedAt() bool    { return v.atLeast(13, 0) }
+func (v version) hasResolvedAt() bool    { return v.atLeast(14, 0) }
 func (v version) hasApprovedEvent() bool { return v.atLeast(13, 4) }
 func (v version) hasApprovedAt() bool    { return v.atLeast(16, 0) }
 func (v version) hasIncidentType() bool  { return v.atLeast(13, 12) }
