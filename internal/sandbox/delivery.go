@@ -53,8 +53,9 @@ import (
 //     them); before, the "incident" label GitLab's alert integration put
 //     on them.
 //
-// Tags are not written into the Git repositories (Config.Git): their
-// targets are commits the repository holds, but refs/tags stays empty.
+// With Config.Git every tag is a lightweight refs/tags/<name> of the
+// repository (an annotated tag's message is the API's only), pointing at
+// the commit the API names.
 
 type runnerInfo struct {
 	id          int64
@@ -730,4 +731,39 @@ func (s *Sandbox) listReleases(c *call) (any, error) {
 		return nil, grapeErr(http.StatusBadRequest, "order_by does not have a valid value")
 	}
 	return paginate(c, rs, func(r *release) any { return s.renderRelease(r) }), nil
+}
+
+// gitTagLines are update-ref --stdin commands creating the tags whose
+// commits the repository holds (the default branch's or a merge request's).
+func gitTagLines(p *project, ts []*tag) []byte {
+	held := map[string]bool{}
+	for _, c := range p.commits {
+		held[c.sha] = true
+	}
+	for _, m := range p.mrs {
+		held[m.sha] = true
+	}
+	var b []byte
+	for _, t := range ts {
+		if held[t.c.sha] {
+			b = fmt.Appendf(b, "create refs/tags/%s %s\n", t.name, t.c.sha)
+		}
+	}
+	return b
+}
+
+// gitWriteSeededTags writes the seeded tags into the repositories, one
+// git update-ref per project that has some.
+func (s *Sandbox) gitWriteSeededTags() error {
+	for _, p := range s.projects[:s.seededProjects] {
+		if p.rd == nil || len(p.rd.tags) == 0 {
+			continue
+		}
+		if lines := gitTagLines(p, p.rd.tags); len(lines) > 0 {
+			if _, err := s.git(lines, s.gitRepo(p), "update-ref", "--stdin"); err != nil {
+				return fmt.Errorf("sandbox: project %d tags: %w", p.id, err)
+			}
+		}
+	}
+	return nil
 }

@@ -358,7 +358,20 @@ func (s *Sandbox) CreateRelease(projectID int64, tagName string) (Change, error)
 				return Change{}, nil, fmt.Errorf("%w: tag %s exists", ErrInvalid, tagName)
 			}
 		}
+		if strings.ContainsAny(tagName, " ~^:?*[\\") || strings.Contains(tagName, "..") {
+			return Change{}, nil, fmt.Errorf("%w: %q is not a valid tag name", ErrInvalid, tagName)
+		}
 		t, r := s.addTagRelease(p, b.head, tagName, now, p.creatorID, true)
+		if s.gitDir != "" {
+			if err := s.ensureRepo(p); err != nil {
+				return Change{}, nil, err
+			}
+			if lines := gitTagLines(p, []*tag{t}); len(lines) > 0 {
+				if _, err := s.git(lines, s.gitRepo(p), "update-ref", "--stdin"); err != nil {
+					return Change{}, nil, err
+				}
+			}
+		}
 		ds := s.fire(p, "tag_push_events", "Tag Push Hook", s.tagPushHook(t, p.creatorID))
 		if r != nil && s.ver.hasReleaseHook() {
 			ds = append(ds, s.fire(p, "releases_events", "Release Hook", s.releaseHook(r, "create"))...)

@@ -203,8 +203,9 @@
 //     files, trees, diffs, changes of an MR, single-commit endpoints,
 //     statistics, search, GraphQL beyond the pipelines query. A merge
 //     request has exactly one commit (as in the Git repositories of
-//     Config.Git). Tags are not written into the Git repositories, and an
-//     annotated tag's target is its commit, not a tag object. Several
+//     Config.Git). With Config.Git tags are lightweight refs/tags/<name>
+//     even where the API shows a message, and an annotated tag's target is
+//     its commit, not a tag object. Several
 //     version gates of the new resources are estimates (the comments at
 //     the top of reviews.go, delivery.go, delivery_hooks.go and graphql.go
 //     say which). Job and Deployment Hooks fire once per job with its

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -181,6 +182,12 @@ func TestWithGitTheNewResourcesNameTheRepositorysCommits(t *testing.T) {
 	requireGit(t)
 	sb := start(t, gitConfig)
 	tok := sb.AdminToken()
+	if _, err := sb.CreateRelease(1, "v7.0.0"); err != nil {
+		t.Fatalf("CreateRelease: %v", err)
+	}
+	if _, err := sb.CreateRelease(1, "bad..name"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("CreateRelease with a bad name: %v, want ErrInvalid", err)
+	}
 	for _, pc := range sb.Manifest().PerProject {
 		p := sb.projects[pc.ID-1]
 		repo := sb.gitRepo(p)
@@ -201,11 +208,15 @@ func TestWithGitTheNewResourcesNameTheRepositorysCommits(t *testing.T) {
 			}
 		}
 		var tags []struct {
+			Name   string `json:"name"`
 			Target string `json:"target"`
 		}
 		mustJSON(t, get(t, sb, fmt.Sprintf("/api/v4/projects/%d/repository/tags?per_page=100", p.id), tok).body, &tags)
 		for _, tg := range tags {
 			isCommit("tag target", tg.Target)
+			if ref, err := sb.git(nil, repo, "rev-parse", "refs/tags/"+tg.Name); err != nil || strings.TrimSpace(string(ref)) != tg.Target {
+				t.Errorf("project %d: refs/tags/%s is %s (%v), the API says %s", p.id, tg.Name, ref, err, tg.Target)
+			}
 		}
 		if !pc.CIEnabled {
 			continue
