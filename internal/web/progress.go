@@ -15,11 +15,12 @@ const (
 	streamFor     = 5 * time.Minute
 )
 
-// progressEvent is what the stream sends: the sync state and totals.
+// progressEvent is what the stream sends: the sync state and the bars,
+// their words made here so the page and the stream say the same.
 type progressEvent struct {
-	State  string `json:"state"`
-	Reason string `json:"reason,omitempty"`
-	Totals any    `json:"totals"`
+	State  string    `json:"state"`
+	Reason string    `json:"reason,omitempty"`
+	Bars   []syncBar `json:"bars"`
 }
 
 // progressStream sends the integration's sync progress as Server-Sent
@@ -46,14 +47,14 @@ func (u *UI) progressStream(w http.ResponseWriter, r *http.Request) error {
 	defer tick.Stop()
 	last := ""
 	for {
-		rep, err := u.Sync.Progress(ctx, s.OrgID, in.ID, false)
+		rep, err := u.Sync.Progress(ctx, s.OrgID, in.ID, true)
 		if err != nil {
 			if ctx.Err() == nil {
 				u.log.Warn("progress stream stopped", "integration", in.ID, "err", err)
 			}
 			return nil
 		}
-		b, _ := json.Marshal(progressEvent{State: rep.State, Reason: rep.Reason, Totals: rep.Totals})
+		b, _ := json.Marshal(progressEvent{State: rep.State, Reason: rep.Reason, Bars: syncBars(rep)})
 		if string(b) != last {
 			last = string(b)
 			if _, err := fmt.Fprintf(w, "event: progress\ndata: %s\n\n", b); err != nil {
