@@ -41,7 +41,8 @@
         return !sec.querySelector('.bar[data-resource="' + b.resource + '"]');
       });
       if (missing || (lastState && lastState !== "idle" && p.state === "idle")) {
-        es.close(); window.location.reload(); return;
+        // Reload without a one-time ?notice= (the "queued" notice is stale once the sync ends).
+        es.close(); window.location.replace(window.location.pathname + window.location.hash); return;
       }
       var st = document.getElementById("sync-state");
       if (st) st.textContent = p.state;
