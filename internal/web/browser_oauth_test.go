@@ -223,3 +223,61 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestBrowserTheMembersTableScrollsInItsOwnBoxOnA375PixelScreen opens the
+// members page at 375 px wide: the page does not scroll sideways, the
+// table scrolls inside its own box, every date stays on one line and the
+// role control is reachable by scrolling the box. It saves
+// members-375.png and members-375-scrolled.png.
+func TestBrowserTheMembersTableScrollsInItsOwnBoxOnA375PixelScreen(t *testing.T) {
+	chromium := chromiumPath(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	f := newFixture(t, accounts.Options{})
+	bctx := startChromium(t, ctx, chromium, 375, 812)
+	shots := newShots(t)
+	const short = 30 * time.Second
+	step(t, bctx, "phone viewport", short, chromedp.EmulateViewport(375, 812))
+	step(t, bctx, "sign in", short,
+		chromedp.Navigate(f.srv.URL+"/signin"), chromedp.WaitVisible("#email", chromedp.ByID),
+		chromedp.SendKeys("#email", "owner@a.test", chromedp.ByID),
+		chromedp.SendKeys("#password", ownerPassword, chromedp.ByID),
+		chromedp.Click("#signin", chromedp.ByID),
+		chromedp.WaitVisible("#install-gitlab", chromedp.ByID),
+		chromedp.Navigate(f.srv.URL+"/members"), chromedp.WaitVisible("#members", chromedp.ByID))
+	shots.save(bctx, "members-375.png")
+	var got struct {
+		PageWide   bool     `json:"pageWide"`
+		BoxScrolls bool     `json:"boxScrolls"`
+		Wrapped    []string `json:"wrapped"`
+	}
+	step(t, bctx, "measure", short, chromedp.Evaluate(`(function(){
+		var box = document.getElementById("members").parentElement;
+		var wrapped = [];
+		document.querySelectorAll("#members tbody td:nth-child(4), #members tbody td:nth-child(5)").forEach(function(td){
+			var lh = parseFloat(getComputedStyle(td).lineHeight) || 20;
+			var r = document.createRange(); r.selectNodeContents(td);
+			if (r.getBoundingClientRect().height > lh * 1.5) wrapped.push(td.textContent.trim());
+		});
+		return {pageWide: document.documentElement.scrollWidth > window.innerWidth,
+			boxScrolls: getComputedStyle(box).overflowX === "auto" && box.scrollWidth > box.clientWidth,
+			wrapped: wrapped};
+	})()`, &got))
+	if got.PageWide {
+		t.Error("the page scrolls sideways at 375 px")
+	}
+	if !got.BoxScrolls {
+		t.Error("the members table does not scroll inside its own box")
+	}
+	if len(got.Wrapped) > 0 {
+		t.Errorf("dates wrap over several lines: %q", got.Wrapped)
+	}
+	var visible bool
+	step(t, bctx, "scroll the box to the actions", short,
+		chromedp.Evaluate(`(function(){ var b = document.getElementById("members").parentElement; b.scrollLeft = b.scrollWidth; return true; })()`, &visible),
+		chromedp.Evaluate(`(function(){ var s = document.querySelector("#members select"); var r = s.getBoundingClientRect(); return r.left >= 0 && r.right <= window.innerWidth; })()`, &visible))
+	shots.save(bctx, "members-375-scrolled.png")
+	if !visible {
+		t.Error("the role control cannot be brought into view by scrolling the table's box")
+	}
+}

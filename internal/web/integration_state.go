@@ -259,3 +259,8 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// storedWords says what is stored of an integration's data.
+func storedWords(c store.DataCounts) string {
+	return fmt.Sprintf("%d merge requests, %d issues, %d pipelines, %d pushes", c.MergeRequests, c.Issues, c.Pipelines, c.Pushes)
+}

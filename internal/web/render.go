@@ -39,9 +39,10 @@ var funcs = template.FuncMap{
 		}
 		return ""
 	},
-	"join":     strings.Join,
-	"capWords": func(s gitlab.CapabilityStatus) string { return capabilityWords[s] },
-	"deref":    func(p *int64) int64 { return derefOr(p, 0) },
+	"join":        strings.Join,
+	"storedWords": storedWords,
+	"capWords":    func(s gitlab.CapabilityStatus) string { return capabilityWords[s] },
+	"deref":       func(p *int64) int64 { return derefOr(p, 0) },
 	"secs": func(p *float64) string {
 		if p == nil {
 			return ""

@@ -53,6 +53,8 @@
         bar.value = b.percent; bar.textContent = b.percent + "%";
         c.textContent = b.text;
       });
+      var stored = document.getElementById("stored-counts");
+      if (stored && p.stored) stored.textContent = p.stored;
       if (live && p.state !== lastState) { live.textContent = "Sync " + p.state; lastState = p.state; }
     });
   }
