@@ -244,6 +244,9 @@ func syncBars(rep syncer.Report) []syncBar {
 		if a.chains > 0 {
 			b.Percent = int(min(100, 100*a.share/float64(a.chains)))
 		}
+		if one, ok := singular[unit]; ok && a.items == 1 {
+			unit = one
+		}
 		b.Text = fmt.Sprintf("%d of %d %s · %d %s fetched by the latest sync", done, len(a.projects), plural(len(a.projects), "project", "projects"), a.items, unit)
 		if n := len(a.failed); n > 0 {
 			b.Text += fmt.Sprintf(" · %d %s with errors", n, plural(n, "project", "projects"))
@@ -252,6 +255,10 @@ func syncBars(rep syncer.Report) []syncBar {
 	}
 	return out
 }
+
+// singular names one item of a resource.
+var singular = map[string]string{"merge requests": "merge request", "issues": "issue", "pipelines": "pipeline",
+	"pushes": "push", "commits": "commit", "items": "item"}
 
 func plural(n int, one, many string) string {
 	if n == 1 {
