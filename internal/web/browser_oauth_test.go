@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/sandbox"
+	"github.com/labsync/labsync/internal/store"
 )
 
 // TestBrowserANewUserCompletesTheOAuthPathAgainstTheSandbox does in
@@ -41,7 +43,8 @@ func TestBrowserANewUserCompletesTheOAuthPathAgainstTheSandbox(t *testing.T) {
 	clientID, clientSecret := sb.OAuthApp()
 	oneTime, _ := accounts.RandomPassword()
 	h, _ := accounts.HashPassword(oneTime)
-	if _, _, err := ls.st.BootstrapIfEmpty(ctx, "Default", "owner@localhost", h); err != nil {
+	boot, _, err := ls.st.BootstrapIfEmpty(ctx, "Default", "owner@localhost", h)
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -184,6 +187,37 @@ func TestBrowserANewUserCompletesTheOAuthPathAgainstTheSandbox(t *testing.T) {
 		if rows == 0 {
 			t.Errorf("the %s page shows no rows after the sync", kind)
 		}
+	}
+
+	// GitLab refuses the refresh token one day (an admin revoked the
+	// grant): the list warns, and the page offers the way back.
+	id, _ := strconv.ParseInt(m[1], 10, 64)
+	if err := ls.st.SetIntegrationStatus(ctx, boot.Org.ID, id, store.StatusNeedsReauthorization, "GitLab refused the refresh token (invalid_grant)"); err != nil {
+		t.Fatal(err)
+	}
+	var warning string
+	step(t, bctx, "the connectors list warns", short,
+		chromedp.Navigate(ls.url+"/connectors"),
+		chromedp.WaitVisible("#connected ul.warnings", chromedp.ByQuery),
+		chromedp.Text("#connected ul.warnings", &warning, chromedp.ByQuery))
+	shot("connectors-warning")
+	if !strings.Contains(warning, "re-authorisation") {
+		t.Errorf("the connectors list warns: %q", warning)
+	}
+	var status string
+	step(t, bctx, "authorise again", short,
+		chromedp.Click("#connected ul.warnings a", chromedp.ByQuery),
+		chromedp.WaitVisible("#reauthorize", chromedp.ByID))
+	shot("needs-reauthorization")
+	step(t, bctx, "authorise again at the sandbox", short,
+		chromedp.Click("#reauthorize", chromedp.ByID),
+		chromedp.WaitVisible("#authorize", chromedp.ByID),
+		chromedp.Click("#authorize", chromedp.ByID),
+		chromedp.WaitVisible("#integration-status", chromedp.ByID),
+		chromedp.Text("#integration-status", &status, chromedp.ByID))
+	shot("reauthorized")
+	if status != "connected" {
+		t.Errorf("after authorising again the status is %q", status)
 	}
 
 	step(t, bctx, "disconnect", short,
