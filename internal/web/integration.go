@@ -27,7 +27,8 @@ type webhookInfo struct {
 	Secret     string
 	SecretGone bool
 	// CanRegister says the integration allows labsync to add its webhook
-	// to GitLab itself; Registered is what the last request for it did.
+	// to GitLab itself; Registered is what the last request for it did,
+	// shown once on the page that request redirected to.
 	CanRegister bool
 	Registered  []webhook.ProjectHookResult
 }
@@ -103,6 +104,10 @@ func (u *UI) integrationPage(w http.ResponseWriter, r *http.Request) error {
 	case nil:
 		if v.Webhook != nil && r.URL.Query().Get("notice") == "webhook" {
 			v.Webhook.SecretGone = true
+		}
+	case registeredFlash:
+		if v.Webhook != nil {
+			v.Webhook.Registered = f
 		}
 	case integrations.DisconnectResult:
 		if v.Ended != nil {
@@ -267,16 +272,16 @@ func (u *UI) registerWebhooks(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	v, err := u.integrationView(r, in)
-	if err != nil {
-		return err
-	}
-	if v.Webhook != nil {
-		v.Webhook.Registered = res
-	}
-	u.render(w, r, http.StatusOK, "integration", v)
+	// What GitLab did waits for the page the POST redirects to, so a
+	// reload does not register again.
+	u.flash.put(sessionFrom(r.Context()), flashPage(in.ID), registeredFlash(res))
+	http.Redirect(w, r, "/integrations/"+itoa(in.ID)+"#hook-h", http.StatusSeeOther)
 	return nil
 }
+
+// registeredFlash carries what registering the webhook did to the next
+// view of the integration page.
+type registeredFlash []webhook.ProjectHookResult
 
 // saveSettings changes the integration's sync settings from the settings
 // form: request concurrency, history start, keep lost projects' data. A

@@ -70,7 +70,10 @@ func TestRegisterWebhooksFromTheIntegrationPage(t *testing.T) {
 	if p.status != 200 || !strings.Contains(p.body, `id="register-webhooks"`) {
 		t.Fatalf("after issuing: %d, no register button: %.400s", p.status, p.body)
 	}
-	p = b.post(path(allowed)+"/webhook/register", url.Values{"csrf_token": {csrfOf(t, p)}})
+	if p = b.post(path(allowed)+"/webhook/register", url.Values{"csrf_token": {csrfOf(t, p)}}); p.status != http.StatusSeeOther {
+		t.Fatalf("register: %d, want a redirect", p.status)
+	}
+	p = b.get(p.header.Get("Location"))
 	if p.status != 200 || !strings.Contains(p.body, `id="registered"`) {
 		t.Fatalf("register: %d %.600s", p.status, p.body)
 	}
