@@ -11,9 +11,9 @@
 // It must never put a secret (token, client secret, webhook secret,
 // password, session token, invitation code) into a page, a log line, a URL
 // or an error, except in the one page that shows it to the user who made
-// it: the webhook secret in the response that issued it, and a new API
-// token or invitation code in the one GET its POST redirects to (they wait
-// in memory for it, see flashes); never show or change
+// it: a webhook secret, a new API token or an invitation code, each in the
+// one GET its POST redirects to (they wait in memory for it, see flashes);
+// never show or change
 // another organisation's objects (they are "not found"); and never switch
 // TLS verification off.
 package web
