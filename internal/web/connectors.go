@@ -96,12 +96,21 @@ func (u *UI) warnings(ctx context.Context, orgID int64, in integrations.View, ad
 		out = append(out, connectorWarning{Kind: "token", Message: msg, Link: creds, Action: "Replace the token"})
 	}
 	if u.Sync != nil {
-		rep, err := u.Sync.Progress(ctx, orgID, in.ID, false)
+		rep, err := u.Sync.Progress(ctx, orgID, in.ID, true)
 		if err != nil {
 			return nil, err
 		}
-		if all := rep.Totals["all"]; all != nil && all.Errors > 0 && rep.State == store.SyncIdle {
-			out = append(out, connectorWarning{Kind: "sync", Message: fmt.Sprintf("The last sync ended with errors (%d of %d project resources).", all.Errors, all.Chains),
+		failed := 0
+		for _, p := range rep.Projects {
+			for _, r := range p.Resources {
+				if r.Status == store.ProgressForbidden || r.Status == store.ProgressNotFound || r.Status == store.ProgressFailed {
+					failed++
+					break
+				}
+			}
+		}
+		if failed > 0 && rep.State == store.SyncIdle {
+			out = append(out, connectorWarning{Kind: "sync", Message: fmt.Sprintf("The last sync ended with errors in %d of %d %s.", failed, len(rep.Projects), plural(len(rep.Projects), "project", "projects")),
 				Link: page + "#prob-h", Action: "See the problems"})
 		}
 	}
