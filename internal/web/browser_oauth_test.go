@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -148,8 +150,12 @@ func TestBrowserANewUserCompletesTheOAuthPathAgainstTheSandbox(t *testing.T) {
 					order = append(order, key)
 				}
 				if !shotMid && st.Value > 0 && st.Value < 100 {
-					shotMid = true
-					shot("sync-moving")
+					// The page may be reloading itself: try again at the
+					// next value rather than fail on a blank page.
+					shotMid = shots.trySave(ctx, fmt.Sprintf("oauth-%02d-sync-moving.png", n+1))
+					if shotMid {
+						n++
+					}
 				}
 				if st.State == "idle" && st.Value == 100 {
 					return nil
@@ -314,4 +320,19 @@ func TestBrowserTheMembersTableScrollsInItsOwnBoxOnA375PixelScreen(t *testing.T)
 	if !visible {
 		t.Error("the role control cannot be brought into view by scrolling the table's box")
 	}
+}
+
+// trySave saves a screenshot if the page can be captured now (not while
+// it reloads itself) and reports whether it did.
+func (s *shots) trySave(ctx context.Context, name string) bool {
+	var buf []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&buf, 100)); err != nil {
+		return false
+	}
+	path := filepath.Join(s.dir, name)
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Logf("screenshot: %s", path)
+	return true
 }

@@ -81,9 +81,13 @@ func (u *UI) warnings(ctx context.Context, orgID int64, in integrations.View, ad
 	case store.StatusNeedsNewToken:
 		out = append(out, connectorWarning{Kind: "status", Message: "Needs a new token: labsync cannot read this GitLab, syncing is paused.", Link: creds, Action: "Replace the token"})
 	case store.StatusNeedsReauthorization:
-		out = append(out, connectorWarning{Kind: "status", Message: "Needs re-authorisation at GitLab: syncing is paused.", Link: page, Action: "See what to do"})
+		action := "See what to do"
+		if admin {
+			action = "Authorise again"
+		}
+		out = append(out, connectorWarning{Kind: "status", Message: "GitLab must authorise labsync again (re-authorisation): syncing is paused.", Link: page + "#attention", Action: action})
 	default:
-		out = append(out, connectorWarning{Kind: "status", Message: "Needs attention: " + in.StatusText + "; syncing is paused.", Link: page, Action: "See what to do"})
+		out = append(out, connectorWarning{Kind: "status", Message: "Needs attention: " + in.StatusText + "; syncing is paused.", Link: page + "#attention", Action: "See what to do"})
 	}
 	if t := in.Token; t != nil && !t.AutoRefresh && t.DaysLeft != nil && t.ExpiresAt != nil && *t.DaysLeft <= expirySoonDays {
 		msg := fmt.Sprintf("The access token expires on %s (in %d days).", t.ExpiresAt.UTC().Format("2006-01-02"), *t.DaysLeft)

@@ -288,7 +288,7 @@ func TestTheConnectorsListWarnsWhereToActAndListsDisconnectedIntegrationsApart(t
 	b := f.browser(t)
 	b.mustSignin("owner@a.test")
 	p := b.get("/connectors")
-	connected := between(p.body, `id="connected"`, "</table>")
+	connected := between(p.body, `id="connected"`, `id="disconnected-h"`)
 	disconnected := between(p.body, `id="disconnected"`, "</table>")
 	row := func(id int64) string {
 		return between(connected, `data-integration="`+strconv.FormatInt(id, 10)+`"`, "</tr>")
@@ -301,8 +301,8 @@ func TestTheConnectorsListWarnsWhereToActAndListsDisconnectedIntegrationsApart(t
 		{"a token expiring within 14 days", expiring, []string{"expires on " + exp.UTC().Format("2006-01-02"), `/integrations/` + strconv.FormatInt(expiring, 10) + `/credentials`, "Replace the token"}},
 		{"a last sync that ended with errors", failing, []string{"last sync ended with errors", "#prob-h"}},
 		{"a webhook quiet while polling carries the load", quiet, []string{"No webhook delivery since", "polling carries the load", "#hook-h"}},
-		{"an integration that needs re-authorisation", reauth, []string{"re-authorisation", "See what to do"}},
-		{"an integration with nothing wrong", fine, []string{"nothing"}},
+		{"an integration that needs re-authorisation", reauth, []string{"re-authorisation", "Authorise again", "#attention"}},
+		{"an integration with nothing wrong", fine, []string{"Nothing needs attention"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
