@@ -135,10 +135,12 @@ func TestADisconnectedIntegrationsPageSaysWhoEndedItWhatWasDestroyedAndThePurgeO
 			t.Errorf("the disconnected page still says %q", never)
 		}
 	}
-	// The confirmation page of a disconnected integration has nothing left
-	// to ask: it leads to the page above.
-	if q := b.get(path + "/disconnect"); q.status != http.StatusSeeOther || q.header.Get("Location") != path {
-		t.Errorf("disconnect page of a disconnected integration: %d to %q", q.status, q.header.Get("Location"))
+	// The confirmation page and the project picker of a disconnected
+	// integration have nothing left to ask: they lead to the page above.
+	for _, sub := range []string{"/disconnect", "/projects"} {
+		if q := b.get(path + sub); q.status != http.StatusSeeOther || q.header.Get("Location") != path {
+			t.Errorf("%s of a disconnected integration: %d to %q, want its page", sub, q.status, q.header.Get("Location"))
+		}
 	}
 
 	// Once the purge has run, the page says when, in the same format, and
