@@ -332,7 +332,7 @@ func TestBrowserInstallSyncWebhookDisconnect(t *testing.T) {
 	shot.take(bctx, "disconnect-confirm")
 	step(t, bctx, "disconnect", short,
 		chromedp.Click("#confirm-disconnect", chromedp.ByID),
-		chromedp.WaitVisible("#disconnect-result", chromedp.ByID))
+		chromedp.WaitVisible("#ended", chromedp.ByID))
 	shot.take(bctx, "disconnected")
 
 	// The token path with a wrong token: the diagnosis says what is wrong.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -72,6 +73,57 @@ type connectView struct {
 
 // PageTitle is the page's title.
 func (v connectView) PageTitle() string { return v.Title }
+
+// verdict is the connection test's headline: "all checks passed" only when
+// every step ran and passed.
+type verdict struct {
+	OK   bool
+	Text string
+	// Skipped explains the skipped steps, if any.
+	Skipped string
+}
+
+// Verdict sums up the diagnosis in words.
+func (v connectView) Verdict() verdict {
+	if v.Report == nil {
+		return verdict{}
+	}
+	var pass, fail, warn, skip int
+	for _, s := range v.Report.Steps {
+		switch s.Status {
+		case diagnose.Pass:
+			pass++
+		case diagnose.Fail:
+			fail++
+		case diagnose.Warn:
+			warn++
+		case diagnose.Skip:
+			skip++
+		}
+	}
+	n := len(v.Report.Steps)
+	out := verdict{OK: fail == 0}
+	switch {
+	case fail > 0:
+		out.Text = fmt.Sprintf("%d of %d checks failed", fail, n)
+	case skip == 0 && warn == 0:
+		out.Text = "all checks passed"
+	default:
+		out.Text = fmt.Sprintf("%d of %d checks passed", pass, n)
+		if warn > 0 {
+			out.Text += fmt.Sprintf(", %d with a warning", warn)
+		}
+	}
+	if skip > 0 {
+		out.Text += fmt.Sprintf(", %d not run", skip)
+		if v.Form.Method == "oauth" && fail == 0 {
+			out.Skipped = "The token, account and project checks need a token: with OAuth you get one when you approve labsync at GitLab, so they run after \"Continue to GitLab\"."
+		} else if fail > 0 {
+			out.Skipped = "The checks after a failed one were not run."
+		}
+	}
+	return out
+}
 
 func (u *UI) connectView(f connectForm) connectView {
 	if f.Hosting == "" {

@@ -13,7 +13,6 @@ type disconnectView struct {
 	Counts store.DataCounts
 	// PurgeWithin is how long after disconnecting the synced data is gone.
 	PurgeWithin string
-	Result      *integrations.DisconnectResult
 }
 
 // PageTitle is the page's title.
@@ -43,28 +42,35 @@ func purgeWords(d time.Duration) string {
 }
 
 // disconnectPage asks for confirmation, saying what goes now and what later.
+// An integration already disconnected has nothing to ask: its page says
+// what happened.
 func (u *UI) disconnectPage(w http.ResponseWriter, r *http.Request) error {
 	v, err := u.disconnectView(r)
 	if err != nil {
 		return err
+	}
+	if v.V.Status == store.StatusDisconnected {
+		http.Redirect(w, r, "/integrations/"+itoa(v.V.ID), http.StatusSeeOther)
+		return nil
 	}
 	u.render(w, r, http.StatusOK, "disconnect", v)
 	return nil
 }
 
 // disconnect runs the service's disconnect (webhooks labsync registered
-// removed, OAuth token revoked, secrets deleted, purge scheduled) and shows
-// what it did.
+// removed, OAuth token revoked, secrets deleted, purge scheduled) and
+// redirects to the integration's page, which says what was destroyed; what
+// removing the webhooks did waits for that one GET.
 func (u *UI) disconnect(w http.ResponseWriter, r *http.Request) error {
-	v, err := u.disconnectView(r)
+	in, err := u.integration(r)
 	if err != nil {
 		return err
 	}
-	res, err := u.Integrations.Disconnect(r.Context(), actor(r), v.V.ID)
+	res, err := u.Integrations.Disconnect(r.Context(), actor(r), in.ID)
 	if err != nil {
 		return err
 	}
-	v.Result, v.V = &res, res.Integration
-	u.render(w, r, http.StatusOK, "disconnect", v)
+	u.flash.put(sessionFrom(r.Context()), flashPage(in.ID), res)
+	http.Redirect(w, r, "/integrations/"+itoa(in.ID)+"?notice=disconnected", http.StatusSeeOther)
 	return nil
 }

@@ -21,10 +21,14 @@ type webhookInfo struct {
 	IssuedAt any
 	Health   webhook.Health
 	Inbox    map[string]int64
-	// Secret is set only in the response that issued it.
-	Secret string
+	// Secret is set only in the one GET the issuing POST redirects to;
+	// SecretGone says a secret was issued but can no longer be shown
+	// (a reload, or a restart in between).
+	Secret     string
+	SecretGone bool
 	// CanRegister says the integration allows labsync to add its webhook
-	// to GitLab itself; Registered is what the last request for it did.
+	// to GitLab itself; Registered is what the last request for it did,
+	// shown once on the page that request redirected to.
 	CanRegister bool
 	Registered  []webhook.ProjectHookResult
 }
@@ -53,6 +57,12 @@ type integrationView struct {
 	Mirrors *repository.MirrorList
 	// PublicURL is labsync's address, for the credential-helper line.
 	PublicURL string
+	// State is the one page state every section follows (connected,
+	// attention, disconnected); Ended says what happened once disconnected.
+	State string
+	Ended *endedView
+	// Bars are the sync bars, their units named.
+	Bars []syncBar
 }
 
 // PageTitle is the page's title.
@@ -85,9 +95,36 @@ func (u *UI) integrationPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	page := flashPage(in.ID)
+	switch f := u.flash.take(s, page).(type) {
+	case webhookFlash:
+		if v.Webhook != nil {
+			v.Webhook.Secret = f.secret
+		}
+	case nil:
+		if v.Webhook != nil && r.URL.Query().Get("notice") == "webhook" {
+			v.Webhook.SecretGone = true
+		}
+	case registeredFlash:
+		if v.Webhook != nil {
+			v.Webhook.Registered = f
+		}
+	case integrations.DisconnectResult:
+		if v.Ended != nil {
+			v.Ended.Hooks = f.Hooks
+		}
+	}
 	u.render(w, r, http.StatusOK, "integration", v)
 	return nil
 }
+
+// flashPage names the integration page for the flashes waiting for it: the
+// webhook secret just issued, what a disconnect just did.
+func flashPage(id int64) string { return "integration:" + itoa(id) }
+
+// webhookFlash carries a webhook secret just issued to the one GET of the
+// integration page that shows it.
+type webhookFlash struct{ secret string }
 
 func (u *UI) integrationView(r *http.Request, in store.Integration) (integrationView, error) {
 	ctx := r.Context()
@@ -96,8 +133,14 @@ func (u *UI) integrationView(r *http.Request, in store.Integration) (integration
 	if err != nil {
 		return integrationView{}, err
 	}
-	v := integrationView{V: iv, Admin: adminLevel.allows(s.Role), Settings: iv.Settings}
+	v := integrationView{V: iv, Admin: adminLevel.allows(s.Role), Settings: iv.Settings, State: pageState(iv.Status)}
 	if v.Counts, err = u.st.CountData(ctx, s.OrgID, in.ID); err != nil {
+		return v, err
+	}
+	if v.State == stateDisconnected {
+		// Nothing runs for it any more: the page says what happened and
+		// shows no sync, webhook, poller or mirror that would claim activity.
+		v.Ended, err = u.ended(ctx, s.OrgID, iv, v.Counts)
 		return v, err
 	}
 	if u.Sync != nil {
@@ -106,6 +149,7 @@ func (u *UI) integrationView(r *http.Request, in store.Integration) (integration
 			return v, err
 		}
 		v.Progress = &rep
+		v.Bars = syncBars(rep)
 		v.Problems, v.CIDisabled = problems(rep)
 		if v.Projects, err = u.Sync.ProjectFreshness(ctx, s.OrgID, in.ID); err != nil {
 			return v, err
@@ -177,8 +221,10 @@ func problemWords(p store.Progress) string {
 	return "failed"
 }
 
-// issueWebhook issues (or re-issues) the webhook URL and secret and shows
-// the secret in this one response only.
+// issueWebhook issues (or re-issues) the webhook URL and secret and
+// redirects to the integration page (Post/Redirect/Get): the secret waits
+// in memory for that one GET, so a reload neither shows it again nor issues
+// another.
 func (u *UI) issueWebhook(w http.ResponseWriter, r *http.Request) error {
 	in, err := u.integration(r)
 	if err != nil {
@@ -187,21 +233,12 @@ func (u *UI) issueWebhook(w http.ResponseWriter, r *http.Request) error {
 	if u.Webhooks == nil || u.Integrations == nil {
 		return errNotFound
 	}
-	s := sessionFrom(r.Context())
 	is, err := u.Integrations.IssueWebhook(r.Context(), actor(r), in.ID, false)
 	if err != nil {
 		return err
 	}
-	if in, err = u.st.Integration(r.Context(), s.OrgID, in.ID); err != nil {
-		return err
-	}
-	v, err := u.integrationView(r, in)
-	if err != nil {
-		return err
-	}
-	v.Webhook.Secret = is.Secret.Reveal()
-	w.Header().Set("Cache-Control", "no-store")
-	u.render(w, r, http.StatusOK, "integration", v)
+	u.flash.put(sessionFrom(r.Context()), flashPage(in.ID), webhookFlash{secret: is.Secret.Reveal()})
+	http.Redirect(w, r, "/integrations/"+itoa(in.ID)+"?notice=webhook#hook-h", http.StatusSeeOther)
 	return nil
 }
 
@@ -235,16 +272,16 @@ func (u *UI) registerWebhooks(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	v, err := u.integrationView(r, in)
-	if err != nil {
-		return err
-	}
-	if v.Webhook != nil {
-		v.Webhook.Registered = res
-	}
-	u.render(w, r, http.StatusOK, "integration", v)
+	// What GitLab did waits for the page the POST redirects to, so a
+	// reload does not register again.
+	u.flash.put(sessionFrom(r.Context()), flashPage(in.ID), registeredFlash(res))
+	http.Redirect(w, r, "/integrations/"+itoa(in.ID)+"#hook-h", http.StatusSeeOther)
 	return nil
 }
+
+// registeredFlash carries what registering the webhook did to the next
+// view of the integration page.
+type registeredFlash []webhook.ProjectHookResult
 
 // saveSettings changes the integration's sync settings from the settings
 // form: request concurrency, history start, keep lost projects' data. A

@@ -55,6 +55,11 @@ func (u *UI) pickerPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if in.Status == store.StatusDisconnected {
+		// Nothing is synced any more: its page says what happened.
+		http.Redirect(w, r, "/integrations/"+itoa(in.ID), http.StatusSeeOther)
+		return nil
+	}
 	v, err := u.pickerView(r, in)
 	if err != nil {
 		return err

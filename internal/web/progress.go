@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/labsync/labsync/internal/store"
 )
 
 // Progress stream timing: a snapshot at least every progressEvery (sooner
@@ -15,11 +17,15 @@ const (
 	streamFor     = 5 * time.Minute
 )
 
-// progressEvent is what the stream sends: the sync state and totals.
+// progressEvent is what the stream sends: the sync state and the bars,
+// their words made here so the page and the stream say the same.
 type progressEvent struct {
-	State  string `json:"state"`
-	Reason string `json:"reason,omitempty"`
-	Totals any    `json:"totals"`
+	State  string    `json:"state"`
+	Reason string    `json:"reason,omitempty"`
+	Bars   []syncBar `json:"bars"`
+	// Stored is what is stored now, counted on the first event and while
+	// a sync runs (it changes only then, or by webhook).
+	Stored string `json:"stored,omitempty"`
 }
 
 // progressStream sends the integration's sync progress as Server-Sent
@@ -46,14 +52,25 @@ func (u *UI) progressStream(w http.ResponseWriter, r *http.Request) error {
 	defer tick.Stop()
 	last := ""
 	for {
-		rep, err := u.Sync.Progress(ctx, s.OrgID, in.ID, false)
+		rep, err := u.Sync.Progress(ctx, s.OrgID, in.ID, true)
 		if err != nil {
 			if ctx.Err() == nil {
 				u.log.Warn("progress stream stopped", "integration", in.ID, "err", err)
 			}
 			return nil
 		}
-		b, _ := json.Marshal(progressEvent{State: rep.State, Reason: rep.Reason, Totals: rep.Totals})
+		ev := progressEvent{State: rep.State, Reason: rep.Reason, Bars: syncBars(rep)}
+		if last == "" || rep.State == store.SyncRunning {
+			c, err := u.st.CountData(ctx, s.OrgID, in.ID)
+			if err != nil {
+				if ctx.Err() == nil {
+					u.log.Warn("progress stream stopped", "integration", in.ID, "err", err)
+				}
+				return nil
+			}
+			ev.Stored = storedWords(c)
+		}
+		b, _ := json.Marshal(ev)
 		if string(b) != last {
 			last = string(b)
 			if _, err := fmt.Fprintf(w, "event: progress\ndata: %s\n\n", b); err != nil {

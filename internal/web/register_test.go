@@ -63,11 +63,17 @@ func TestRegisterWebhooksFromTheIntegrationPage(t *testing.T) {
 	if p.status != 200 || strings.Contains(p.body, `id="register-webhooks"`) {
 		t.Fatalf("before a webhook is issued: %d, register button shown: %v", p.status, strings.Contains(p.body, `id="register-webhooks"`))
 	}
-	p = b.post(path(allowed)+"/webhook", url.Values{"csrf_token": {csrfOf(t, p)}})
+	if p = b.post(path(allowed)+"/webhook", url.Values{"csrf_token": {csrfOf(t, p)}}); p.status != http.StatusSeeOther {
+		t.Fatalf("issuing a webhook: %d, want a redirect", p.status)
+	}
+	p = b.get(p.header.Get("Location"))
 	if p.status != 200 || !strings.Contains(p.body, `id="register-webhooks"`) {
 		t.Fatalf("after issuing: %d, no register button: %.400s", p.status, p.body)
 	}
-	p = b.post(path(allowed)+"/webhook/register", url.Values{"csrf_token": {csrfOf(t, p)}})
+	if p = b.post(path(allowed)+"/webhook/register", url.Values{"csrf_token": {csrfOf(t, p)}}); p.status != http.StatusSeeOther {
+		t.Fatalf("register: %d, want a redirect", p.status)
+	}
+	p = b.get(p.header.Get("Location"))
 	if p.status != 200 || !strings.Contains(p.body, `id="registered"`) {
 		t.Fatalf("register: %d %.600s", p.status, p.body)
 	}
@@ -91,6 +97,7 @@ func TestRegisterWebhooksFromTheIntegrationPage(t *testing.T) {
 	// Not allowed: no button, and the request is refused before GitLab.
 	p = b.get(path(refused))
 	p = b.post(path(refused)+"/webhook", url.Values{"csrf_token": {csrfOf(t, p)}})
+	p = b.get(p.header.Get("Location"))
 	if strings.Contains(p.body, `id="register-webhooks"`) {
 		t.Fatal("the register button is offered for an integration that did not allow it")
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/labsync/labsync/internal/accounts"
+	"github.com/labsync/labsync/internal/gitlab"
 )
 
 // pageNames are the templates under templates/, each rendered inside
@@ -38,8 +39,10 @@ var funcs = template.FuncMap{
 		}
 		return ""
 	},
-	"join":  strings.Join,
-	"deref": func(p *int64) int64 { return derefOr(p, 0) },
+	"join":        strings.Join,
+	"storedWords": storedWords,
+	"capWords":    func(s gitlab.CapabilityStatus) string { return capabilityWords[s] },
+	"deref":       func(p *int64) int64 { return derefOr(p, 0) },
 	"secs": func(p *float64) string {
 		if p == nil {
 			return ""
@@ -96,8 +99,9 @@ var notices = map[string]string{
 	"password":     "Your password was changed. Other browsers signed in as you were signed out.",
 	"sync":         "The sync was queued; progress appears below.",
 	"selection":    "Your selection was saved. It applies at the next sync.",
-	"disconnected": "The integration was disconnected.",
+	"disconnected": "The integration was disconnected; below is what was destroyed.",
 	"connected":    "Connected. Choose what labsync should sync.",
+	"webhook":      "The webhook URL and secret were issued.",
 	"role":         "The role was changed.",
 	"removed":      "The member was removed; their API tokens here were revoked.",
 	"revoked":      "The token was revoked; it no longer works.",

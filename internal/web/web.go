@@ -11,9 +11,9 @@
 // It must never put a secret (token, client secret, webhook secret,
 // password, session token, invitation code) into a page, a log line, a URL
 // or an error, except in the one page that shows it to the user who made
-// it: the webhook secret in the response that issued it, and a new API
-// token or invitation code in the one GET its POST redirects to (they wait
-// in memory for it, see flashes); never show or change
+// it: a webhook secret, a new API token or an invitation code, each in the
+// one GET its POST redirects to (they wait in memory for it, see flashes);
+// never show or change
 // another organisation's objects (they are "not found"); and never switch
 // TLS verification off.
 package web
@@ -114,6 +114,7 @@ func (u *UI) Register(mux Mux) {
 	u.page(mux, "POST /integrations/{id}/settings", adminLevel, u.saveSettings)
 	u.page(mux, "POST /integrations/{id}/webhook", adminLevel, u.issueWebhook)
 	u.page(mux, "POST /integrations/{id}/webhook/register", adminLevel, u.registerWebhooks)
+	u.page(mux, "POST /integrations/{id}/reauthorize", adminLevel, u.reauthorize)
 	u.page(mux, "GET /integrations/{id}/disconnect", adminLevel, u.disconnectPage)
 	u.page(mux, "POST /integrations/{id}/disconnect", adminLevel, u.disconnect)
 	u.page(mux, "GET /data/{kind}", memberLevel, u.dataPage)

@@ -36,23 +36,25 @@
       var p; try { p = JSON.parse(ev.data); } catch (x) { return; }
       // A sync that just finished, or a resource the page has no bar for
       // yet: reload once so the counts, bars and problems are all current.
-      var missing = Object.keys(p.totals || {}).some(function (res) {
-        return !sec.querySelector('.bar[data-resource="' + res + '"]');
+      var bars = p.bars || [];
+      var missing = bars.some(function (b) {
+        return !sec.querySelector('.bar[data-resource="' + b.resource + '"]');
       });
       if (missing || (lastState && lastState !== "idle" && p.state === "idle")) {
-        es.close(); window.location.reload(); return;
+        // Reload without a one-time ?notice= (the "queued" notice is stale once the sync ends).
+        es.close(); window.location.replace(window.location.pathname + window.location.hash); return;
       }
       var st = document.getElementById("sync-state");
       if (st) st.textContent = p.state;
-      Object.keys(p.totals || {}).forEach(function (res) {
-        var row = sec.querySelector('.bar[data-resource="' + res + '"]');
+      bars.forEach(function (b) {
+        var row = sec.querySelector('.bar[data-resource="' + b.resource + '"]');
         if (!row) return;
-        var t = p.totals[res], bar = row.querySelector("progress"), c = row.querySelector(".count");
-        bar.max = Math.max(t.chains, 1); bar.value = t.chains_done;
-        bar.textContent = t.chains_done + " of " + t.chains;
-        c.textContent = t.items_done + " items · " + t.chains_done + "/" + t.chains + " done" +
-          (t.chains_with_errors ? " · " + t.chains_with_errors + " with errors" : "");
+        var bar = row.querySelector("progress"), c = row.querySelector(".count");
+        bar.value = b.percent; bar.textContent = b.percent + "%";
+        c.textContent = b.text;
       });
+      var stored = document.getElementById("stored-counts");
+      if (stored && p.stored) stored.textContent = p.stored;
       if (live && p.state !== lastState) { live.textContent = "Sync " + p.state; lastState = p.state; }
     });
   }
