@@ -128,6 +128,7 @@ var policy = map[string]string{
 	"GET /api/v1/issues":                                     "member",
 	"GET /api/v1/members":                                    "member",
 	"GET /api/v1/merge_requests":                             "member",
+	"GET /api/v1/metrics/dora":                               "member",
 	"GET /api/v1/me":                                         "member",
 	"GET /api/v1/oauth-apps":                                 "member",
 	"GET /api/v1/organization":                               "member",

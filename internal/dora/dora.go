@@ -39,6 +39,8 @@ const (
 
 // Query is what a report is asked for.
 type Query struct {
+	// IntegrationID is the GitLab integration measured; 0 means every
+	// integration of the organisation.
 	IntegrationID int64
 	// ProjectGitLabID is GitLab's id of one project of the integration;
 	// 0 means every project.
@@ -56,8 +58,9 @@ type Query struct {
 // three months, as GitLab's DORA API.
 const defaultMonths = 3
 
-// ParseQuery reads a query from URL values: integration_id (required),
-// project_id (GitLab's project id), environment_tier (default production),
+// ParseQuery reads a query from URL values: integration_id (absent: every
+// integration of the organisation), project_id (GitLab's project id; needs
+// integration_id, as GitLab ids are per GitLab), environment_tier (default production),
 // from and to (an RFC 3339 time, or a date YYYY-MM-DD: from is then the
 // start of that day and to its end, both UTC; default: the three months up
 // to the end of today), interval (day, week or month; default week) and
@@ -65,15 +68,13 @@ const defaultMonths = 3
 // *problem.Error naming the field.
 func ParseQuery(v url.Values, now time.Time) (Query, error) {
 	q := Query{Tier: TierProduction, Interval: Week}
-	s := strings.TrimSpace(v.Get("integration_id"))
-	if s == "" {
-		return q, problem.InvalidField("integration_id", "integration_id is required: the id of the GitLab integration to measure")
+	if s := strings.TrimSpace(v.Get("integration_id")); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			return q, problem.MalformedField("integration_id", "integration_id must be a positive integer")
+		}
+		q.IntegrationID = n
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		return q, problem.MalformedField("integration_id", "integration_id must be a positive integer")
-	}
-	q.IntegrationID = n
 	if s := strings.TrimSpace(v.Get("project_id")); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n <= 0 {
@@ -134,8 +135,11 @@ func parseTime(s string) (t time.Time, date bool, err error) {
 
 // validate checks what ParseQuery cannot see one field at a time.
 func (q Query) validate() error {
-	if q.IntegrationID <= 0 {
-		return problem.InvalidField("integration_id", "integration_id is required: the id of the GitLab integration to measure")
+	if q.IntegrationID < 0 {
+		return problem.InvalidField("integration_id", "integration_id must be a positive integer")
+	}
+	if q.ProjectGitLabID != 0 && q.IntegrationID == 0 {
+		return problem.InvalidField("project_id", "project_id needs integration_id: GitLab's project ids are per GitLab")
 	}
 	if !ValidTier(q.Tier) {
 		return problem.InvalidField("environment_tier", "environment_tier must be one of %s", strings.Join(Tiers(), ", "))
@@ -154,7 +158,9 @@ func (q Query) validate() error {
 
 // Report is the four series of one query. Times are UTC.
 type Report struct {
-	IntegrationID int64 `json:"integration_id"`
+	// IntegrationID is the integration measured; absent for every
+	// integration of the organisation.
+	IntegrationID int64 `json:"integration_id,omitempty"`
 	// ProjectID is GitLab's id of the project measured; absent for every
 	// project of the integration.
 	ProjectID       int64     `json:"project_id,omitempty"`
@@ -262,8 +268,6 @@ type IncidentRow struct {
 	ClosedAt    *time.Time `json:"closed_at,omitempty"`
 	// RestoreS is closed_at - created_at, for a closed incident.
 	RestoreS *float64 `json:"restore_s,omitempty"`
-	// MatchedBy says why the issue is an incident: issue_type or label.
-	MatchedBy string `json:"matched_by"`
 }
 
 // Service computes reports over the store.
@@ -281,12 +285,14 @@ func (s *Service) Report(ctx context.Context, orgID int64, q Query) (*Report, er
 	if err := q.validate(); err != nil {
 		return nil, err
 	}
-	if _, err := s.st.Integration(ctx, orgID, q.IntegrationID); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, &problem.Error{Kind: problem.NotFound, Code: "not_found", Field: "integration_id",
-				Message: fmt.Sprintf("there is no integration %d in your organisation", q.IntegrationID)}
+	if q.IntegrationID != 0 {
+		if _, err := s.st.Integration(ctx, orgID, q.IntegrationID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, &problem.Error{Kind: problem.NotFound, Code: "not_found", Field: "integration_id",
+					Message: fmt.Sprintf("there is no integration %d in your organisation", q.IntegrationID)}
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 	if q.ProjectGitLabID != 0 {
 		if _, err := s.st.ProjectByGitLabID(ctx, orgID, q.IntegrationID, q.ProjectGitLabID); err != nil {
@@ -468,10 +474,7 @@ func incidentRows(is []store.DoraIncident) []IncidentRow {
 	out := make([]IncidentRow, 0, len(is))
 	for _, in := range is {
 		row := IncidentRow{ID: in.GitLabID, IID: in.IID, ProjectID: in.ProjectGitLabID, ProjectPath: in.ProjectPath, Title: in.Title,
-			WebURL: in.WebURL, CreatedAt: in.CreatedAt, ClosedAt: in.ClosedAt, MatchedBy: "issue_type"}
-		if in.ByLabel {
-			row.MatchedBy = "label"
-		}
+			WebURL: in.WebURL, CreatedAt: in.CreatedAt, ClosedAt: in.ClosedAt}
 		if in.ClosedAt != nil {
 			rs := in.ClosedAt.Sub(in.CreatedAt).Seconds()
 			row.RestoreS = &rs
@@ -491,8 +494,8 @@ func missing(q Query, r *Report, cov store.DoraCoverage) []string {
 	}
 	switch {
 	case total == 0:
-		out = append(out, "No successful deployments have been synced for this integration"+scope(q)+
-			". GitLab records a deployment when a CI/CD job with an environment runs; check that the deployments service is on for the integration and that it has synced.")
+		out = append(out, "No successful deployments have been synced"+scope(q)+
+			". GitLab records a deployment when a CI/CD job with an environment runs; check that the deployments service is on and that a sync has run.")
 	case r.DeploymentFrequency.Total.Count == 0 && cov.Deployments[q.Tier] == 0:
 		var other []string
 		for _, t := range Tiers() {
@@ -521,8 +524,11 @@ func missing(q Query, r *Report, cov store.DoraCoverage) []string {
 }
 
 func scope(q Query) string {
-	if q.ProjectGitLabID != 0 {
-		return fmt.Sprintf(" and project %d", q.ProjectGitLabID)
+	switch {
+	case q.ProjectGitLabID != 0:
+		return fmt.Sprintf(" for project %d", q.ProjectGitLabID)
+	case q.IntegrationID != 0:
+		return " for this integration"
 	}
 	return ""
 }

@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// DoraQuery selects the rows behind DORA figures: one integration, one of
-// its projects (by GitLab id) or all of them, one environment tier, and
-// the time range [From, To).
+// DoraQuery selects the rows behind DORA figures: one integration (or, with
+// IntegrationID 0, all of the organisation's), one of its projects (by
+// GitLab id) or all of them, one environment tier, and the time range
+// [From, To).
 type DoraQuery struct {
 	IntegrationID   int64
 	ProjectGitLabID int64
@@ -50,9 +51,8 @@ type DoraChange struct {
 	DeployedAt      time.Time
 }
 
-// DoraIncident is an incident: an issue whose type is incident, or, when
-// its type is unknown (GitLab before 13.0 has no issue type), an issue
-// labelled "incident" (the label GitLab's incident management used).
+// DoraIncident is an incident: an issue whose type is incident (see
+// doraIncidentSQL for versions without issue types).
 type DoraIncident struct {
 	GitLabID        int64
 	IID             int64
@@ -63,9 +63,6 @@ type DoraIncident struct {
 	CreatedAt       time.Time
 	// ClosedAt is set for a closed incident.
 	ClosedAt *time.Time
-	// ByLabel is true when the issue counts through its label, not its
-	// type.
-	ByLabel bool
 }
 
 // DoraCoverage says what data exists for a query's integration and project
@@ -111,19 +108,29 @@ var doraTierSQL = func() string {
 	return b.String()
 }()
 
-// doraIncidentSQL is true for an issue i that is an incident; doraByLabelSQL
-// for one that is only through its label. Labels are stored as a JSON
-// list of names.
-const (
-	doraByLabelSQL  = `(i.issue_type = '' AND LOWER(i.labels) LIKE '%"incident"%')`
-	doraIncidentSQL = `(i.issue_type = 'incident' OR ` + doraByLabelSQL + `)`
-)
+// doraIncidentSQL is true for an issue i that is an incident. The
+// normaliser (ingest) stores issue_type "incident" for GitLab's incident
+// type (13.0+) and, for versions without a type, for an issue carrying the
+// label "incident" (the label GitLab's incident management used).
+const doraIncidentSQL = `i.issue_type = 'incident'`
+
+// doraTierIs is the condition that deployment d has the tier of argument
+// $n: the stored tier, or the guessed one where none is stored. The IN
+// lets the deployments_environment index (org_id, environment_tier,
+// finished_at) narrow the rows first.
+func doraTierIs(n int) string {
+	return fmt.Sprintf("d.environment_tier IN ($%[1]d, '') AND (%[2]s) = $%[1]d", n, doraTierSQL)
+}
 
 // doraWhere returns the conditions every DORA query shares for table alias
 // x (and projects p), with their arguments starting at $1.
 func doraWhere(x string, orgID int64, q DoraQuery) ([]string, []any) {
-	where := []string{x + ".org_id = $1", x + ".integration_id = $2"}
-	args := []any{orgID, q.IntegrationID}
+	where := []string{x + ".org_id = $1"}
+	args := []any{orgID}
+	if q.IntegrationID != 0 {
+		args = append(args, q.IntegrationID)
+		where = append(where, fmt.Sprintf("%s.integration_id = $%d", x, len(args)))
+	}
 	if q.ProjectGitLabID != 0 {
 		args = append(args, q.ProjectGitLabID)
 		where = append(where, fmt.Sprintf("p.gitlab_id = $%d", len(args)))
@@ -138,9 +145,9 @@ func (s *Store) DoraDeployments(ctx context.Context, orgID int64, q DoraQuery) (
 	where, args := doraWhere("d", orgID, q)
 	args = append(args, q.Tier, q.From.UTC(), q.To.UTC())
 	n := len(args)
-	where = append(where, "d.status = 'success'", fmt.Sprintf("(%s) = $%d", doraTierSQL, n-2),
+	where = append(where, "d.status = 'success'", doraTierIs(n-2),
 		fmt.Sprintf("d.finished_at >= $%d", n-1), fmt.Sprintf("d.finished_at < $%d", n))
-	rows, err := s.rdb.QueryContext(ctx, `SELECT d.gitlab_id, d.iid, p.gitlab_id, p.path_with_namespace, d.environment_name,
+	rows, err := s.rdb.QueryContext(ctx, `SELECT d.gitlab_id, COALESCE(d.iid, 0), p.gitlab_id, p.path_with_namespace, d.environment_name,
 		d.environment_tier, d.ref, d.sha, d.finished_at
 		FROM deployments d JOIN projects p ON p.id = d.project_id
 		WHERE `+strings.Join(where, " AND ")+` ORDER BY d.finished_at, d.id`, args...)
@@ -177,7 +184,7 @@ func (s *Store) DoraChanges(ctx context.Context, orgID int64, q DoraQuery) ([]Do
 	where, args := doraWhere("d", orgID, q)
 	args = append(args, q.Tier, q.To.UTC(), q.From.UTC())
 	n := len(args)
-	where = append(where, "d.status = 'success'", fmt.Sprintf("(%s) = $%d", doraTierSQL, n-2),
+	where = append(where, "d.status = 'success'", doraTierIs(n-2),
 		"d.finished_at IS NOT NULL", fmt.Sprintf("d.finished_at < $%d", n-1))
 	// The window runs over every earlier deployment of the ref, not only
 	// those in the range: the one before the range bounds the merge
@@ -187,7 +194,7 @@ func (s *Store) DoraChanges(ctx context.Context, orgID int64, q DoraQuery) ([]Do
 			LAG(d.finished_at) OVER (PARTITION BY d.project_id, d.ref ORDER BY d.finished_at, d.id) AS prev_finished_at
 		FROM deployments d JOIN projects p ON p.id = d.project_id
 		WHERE ` + strings.Join(where, " AND ") + `)
-	SELECT m.gitlab_id, m.iid, p.gitlab_id, p.path_with_namespace, m.target_branch, m.merged_at, d.gitlab_id, d.iid, d.finished_at
+	SELECT m.gitlab_id, m.iid, p.gitlab_id, p.path_with_namespace, m.target_branch, m.merged_at, d.gitlab_id, COALESCE(d.iid, 0), d.finished_at
 	FROM d
 	JOIN merge_requests m ON m.project_id = d.project_id AND m.target_branch = d.ref
 	JOIN projects p ON p.id = d.project_id
@@ -223,7 +230,7 @@ func (s *Store) DoraIncidents(ctx context.Context, orgID int64, q DoraQuery) ([]
 	where = append(where, doraIncidentSQL, fmt.Sprintf(`((i.created_at >= $%[1]d AND i.created_at < $%[2]d)
 		OR (i.state = 'closed' AND i.closed_at >= $%[1]d AND i.closed_at < $%[2]d))`, n-1, n))
 	rows, err := s.rdb.QueryContext(ctx, `SELECT i.gitlab_id, i.iid, p.gitlab_id, p.path_with_namespace, i.title, i.web_url,
-		i.created_at, i.state, i.closed_at, `+doraByLabelSQL+`
+		i.created_at, i.state, i.closed_at
 		FROM issues i JOIN projects p ON p.id = i.project_id
 		WHERE `+strings.Join(where, " AND ")+` ORDER BY i.created_at, i.id`, args...)
 	if err != nil {
@@ -236,7 +243,7 @@ func (s *Store) DoraIncidents(ctx context.Context, orgID int64, q DoraQuery) ([]
 		var created *time.Time
 		var state string
 		if err := rows.Scan(&in.GitLabID, &in.IID, &in.ProjectGitLabID, &in.ProjectPath, &in.Title, &in.WebURL,
-			&created, &state, &in.ClosedAt, &in.ByLabel); err != nil {
+			&created, &state, &in.ClosedAt); err != nil {
 			return nil, fmt.Errorf("store: unable to list incidents for DORA: %w", err)
 		}
 		if created == nil {
