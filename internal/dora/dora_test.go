@@ -99,6 +99,7 @@ func setup(t *testing.T) world {
 		mr(2008, 8, "merged", "release", "2026-03-11 08:00"), // M8 → D8
 		mr(2009, 7, "opened", "main", ""),                    // M9: not merged
 		mr(2010, 7, "merged", "main", "2026-03-12 00:00"),    // M10 → D9
+		mr(2011, 7, "merged", "main", "2026-02-27 10:00"),    // M11 → D1 (merged the second D1 finished)
 	})
 	w.mergeRequests(t, w.orgB, w.inB, []store.MergeRequest{mr(2003, 7, "merged", "main", "2026-03-04 11:00")})
 
@@ -242,7 +243,7 @@ func TestDORAFiguresOfTwoWeeksEqualTheArithmeticByHand(t *testing.T) {
 	//   week 2: M6 03-06 00:00 → D6 03-10 15:00 = 4 d 15 h = 399600
 	//           M8 03-11 08:00 → D8 03-12 08:00 (project 8, release) = 86400
 	//     median of [86400 399600] = 243000
-	//   M1 went out with D1 (before the range), M7's branch was never
+	//   M1 and M11 went out with D1 (before the range), M7's branch was never
 	//   deployed, M9 is not merged, M10 goes out with D9 (after the range).
 	//   whole range: [0 3600 86400 86400 259200 399600] → (86400+86400)/2 = 86400
 	if got := values(r.LeadTimeForChanges); !eqf(got, []float64{45000, 243000}) {
@@ -389,13 +390,15 @@ func TestDaysWithoutRowsHaveNoValueExceptACountOfZero(t *testing.T) {
 
 // TestMonthsTakeEveryMergeRequestBeforeABranchsFirstDeployment: by month
 // over February and March, D1 (02-27) is main's first deployment, so it
-// ships every merge request merged into main before it (M1), as GitLab's
-// fallback does; D9 (03-16) now falls in the range and ships M10.
+// ships every merge request merged into main before it (M1, and M11,
+// merged the second it finished), as GitLab's fallback does; D9 (03-16)
+// now falls in the range and ships M10.
 func TestMonthsTakeEveryMergeRequestBeforeABranchsFirstDeployment(t *testing.T) {
 	w := setup(t)
 	r := w.report(t, w.orgA, url.Values{"integration_id": {itoa(w.inA)}, "from": {"2026-02-01"}, "to": {"2026-03-31"}, "interval": {"month"}})
 	// February: D1 = 1. March: D2 D3 D6 D8 D9 = 5.
-	// Lead, February: M1 02-26 10:00 → D1 02-27 10:00 = 86400.
+	// Lead, February: M1 02-26 10:00 → D1 02-27 10:00 = 86400,
+	//   M11 02-27 10:00 → D1 = 0; median (0 + 86400) / 2 = 43200.
 	// Lead, March: M2 259200, M3 3600, M4 0, M5 86400, M6 399600, M8 86400,
 	//   M10 03-12 00:00 → D9 03-16 00:00 = 345600;
 	//   sorted [0 3600 86400 86400 259200 345600 399600] → the 4th = 86400.
@@ -408,7 +411,7 @@ func TestMonthsTakeEveryMergeRequestBeforeABranchsFirstDeployment(t *testing.T) 
 		want []float64
 	}{
 		{"deployment frequency", values(r.DeploymentFrequency), []float64{1, 5}},
-		{"lead time", values(r.LeadTimeForChanges), []float64{86400, 86400}},
+		{"lead time", values(r.LeadTimeForChanges), []float64{43200, 86400}},
 		{"change failure rate", values(r.ChangeFailureRate), []float64{1, 0.8}},
 		{"time to restore", values(r.TimeToRestoreService), []float64{-1, 14400}},
 	}
@@ -419,8 +422,8 @@ func TestMonthsTakeEveryMergeRequestBeforeABranchsFirstDeployment(t *testing.T) 
 			}
 		})
 	}
-	if got := counts(r.LeadTimeForChanges); !slices.Equal(got, []int{1, 7}) {
-		t.Errorf("lead time counts = %v, want [1 7]", got)
+	if got := counts(r.LeadTimeForChanges); !slices.Equal(got, []int{2, 7}) {
+		t.Errorf("lead time counts = %v, want [2 7]", got)
 	}
 }
 
@@ -458,19 +461,21 @@ func TestOneProjectAndAnotherTierSelectTheirOwnRows(t *testing.T) {
 	// Week 1: D5 (staging) = 1; week 2: D7 (preprod → staging) = 1.
 	// D5 (03-04 11:00) is main's first staging deployment, so it ships
 	// every merge request merged into main before it:
-	//   M1 02-26 10:00 → 7 d 1 h  = 608400
-	//   M2 02-28 12:00 → 4 d 23 h = 428400 (February 2026 has 28 days)
-	//   M3 03-03 11:00 → 1 d      =  86400
-	//   M4 03-03 12:00 → 23 h     =  82800
-	//   M5 03-04 09:00 → 2 h      =   7200
-	//   median of [7200 82800 86400 428400 608400] = 86400
+	//   M1  02-26 10:00 → 6 d 1 h  = 522000 (February 2026 has 28 days)
+	//   M11 02-27 10:00 → 5 d 1 h  = 435600
+	//   M2  02-28 12:00 → 3 d 23 h = 342000
+	//   M3  03-03 11:00 → 1 d      =  86400
+	//   M4  03-03 12:00 → 23 h     =  82800
+	//   M5  03-04 09:00 → 2 h      =   7200
+	//   median of [7200 82800 86400 342000 435600 522000]
+	//     = (86400 + 342000) / 2 = 214200
 	// D7 (03-11 10:00) ships what was merged after D5: M6 (03-06 00:00)
 	//   = 5 d 10 h = 468000.
 	if got := values(r.DeploymentFrequency); !eqf(got, []float64{1, 1}) {
 		t.Errorf("staging deployments = %v, want [1 1]", got)
 	}
-	if got := values(r.LeadTimeForChanges); !eqf(got, []float64{86400, 468000}) {
-		t.Errorf("staging lead time = %v, want [86400 468000]", got)
+	if got := values(r.LeadTimeForChanges); !eqf(got, []float64{214200, 468000}) {
+		t.Errorf("staging lead time = %v, want [214200 468000]", got)
 	}
 	if got := values(r.ChangeFailureRate); !eqf(got, []float64{-1, -1}) || r.ChangeFailureRate.Note == "" {
 		t.Errorf("staging failure rate = %v (note %q), want nulls and a note", got, r.ChangeFailureRate.Note)

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -142,24 +144,42 @@ func doraWhere(x string, orgID int64, q DoraQuery) ([]string, []any) {
 // project) to environments of q.Tier that finished in [q.From, q.To),
 // oldest first.
 func (s *Store) DoraDeployments(ctx context.Context, orgID int64, q DoraQuery) ([]DoraDeployment, error) {
+	rows, err := s.doraDeployments(ctx, orgID, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DoraDeployment, len(rows))
+	for i, r := range rows {
+		out[i] = r.DoraDeployment
+	}
+	return out, nil
+}
+
+// doraDeployment is a DoraDeployment with its row and project row ids.
+type doraDeployment struct {
+	DoraDeployment
+	id, projectID int64
+}
+
+func (s *Store) doraDeployments(ctx context.Context, orgID int64, q DoraQuery) ([]doraDeployment, error) {
 	where, args := doraWhere("d", orgID, q)
 	args = append(args, q.Tier, q.From.UTC(), q.To.UTC())
 	n := len(args)
 	where = append(where, "d.status = 'success'", doraTierIs(n-2),
 		fmt.Sprintf("d.finished_at >= $%d", n-1), fmt.Sprintf("d.finished_at < $%d", n))
-	rows, err := s.rdb.QueryContext(ctx, `SELECT d.gitlab_id, COALESCE(d.iid, 0), p.gitlab_id, p.path_with_namespace, d.environment_name,
-		d.environment_tier, d.ref, d.sha, d.finished_at
+	rows, err := s.rdb.QueryContext(ctx, `SELECT d.id, d.project_id, d.gitlab_id, COALESCE(d.iid, 0), p.gitlab_id, p.path_with_namespace,
+		d.environment_name, d.environment_tier, d.ref, d.sha, d.finished_at
 		FROM deployments d JOIN projects p ON p.id = d.project_id
 		WHERE `+strings.Join(where, " AND ")+` ORDER BY d.finished_at, d.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to list deployments for DORA: %w", err)
 	}
 	defer rows.Close()
-	var out []DoraDeployment
+	var out []doraDeployment
 	for rows.Next() {
-		var d DoraDeployment
-		if err := rows.Scan(&d.GitLabID, &d.IID, &d.ProjectGitLabID, &d.ProjectPath, &d.EnvironmentName, &d.EnvironmentTier,
-			&d.Ref, &d.SHA, &d.FinishedAt); err != nil {
+		var d doraDeployment
+		if err := rows.Scan(&d.id, &d.projectID, &d.GitLabID, &d.IID, &d.ProjectGitLabID, &d.ProjectPath, &d.EnvironmentName,
+			&d.EnvironmentTier, &d.Ref, &d.SHA, &d.FinishedAt); err != nil {
 			return nil, fmt.Errorf("store: unable to list deployments for DORA: %w", err)
 		}
 		d.FinishedAt = d.FinishedAt.UTC()
@@ -180,44 +200,85 @@ func (s *Store) DoraDeployments(ctx context.Context, orgID int64, q DoraQuery) (
 // there is no previous one: every merge request merged into its ref until
 // then counts, as in GitLab's fallback when a deployment has no
 // predecessor.
+//
+// It reads the deployments of the range, then, per project and ref, the
+// last such deployment before the range and the merge requests merged
+// between it and the range's last deployment, and pairs them in one pass:
+// the rows read grow with the range, not with the history (a join of every
+// merge request with every deployment of its branch would not).
 func (s *Store) DoraChanges(ctx context.Context, orgID int64, q DoraQuery) ([]DoraChange, error) {
-	where, args := doraWhere("d", orgID, q)
-	args = append(args, q.Tier, q.To.UTC(), q.From.UTC())
-	n := len(args)
-	where = append(where, "d.status = 'success'", doraTierIs(n-2),
-		"d.finished_at IS NOT NULL", fmt.Sprintf("d.finished_at < $%d", n-1))
-	// The window runs over every earlier deployment of the ref, not only
-	// those in the range: the one before the range bounds the merge
-	// requests of the range's first deployment.
-	query := `WITH d AS (
-		SELECT d.id, d.gitlab_id, d.iid, d.project_id, d.ref, d.finished_at,
-			LAG(d.finished_at) OVER (PARTITION BY d.project_id, d.ref ORDER BY d.finished_at, d.id) AS prev_finished_at
-		FROM deployments d JOIN projects p ON p.id = d.project_id
-		WHERE ` + strings.Join(where, " AND ") + `)
-	SELECT m.gitlab_id, m.iid, p.gitlab_id, p.path_with_namespace, m.target_branch, m.merged_at, d.gitlab_id, COALESCE(d.iid, 0), d.finished_at
-	FROM d
-	JOIN merge_requests m ON m.project_id = d.project_id AND m.target_branch = d.ref
-	JOIN projects p ON p.id = d.project_id
-	WHERE m.org_id = $1 AND m.state = 'merged' AND m.merged_at IS NOT NULL
-		AND m.merged_at <= d.finished_at AND (d.prev_finished_at IS NULL OR m.merged_at > d.prev_finished_at)
-		AND d.finished_at >= $` + fmt.Sprint(n) + `
-	ORDER BY d.finished_at, d.id, m.merged_at, m.id`
-	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	deps, err := s.doraDeployments(ctx, orgID, q)
 	if err != nil {
-		return nil, fmt.Errorf("store: unable to list merge requests for DORA: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
+	type key struct {
+		project int64
+		ref     string
+	}
+	groups := map[key][]doraDeployment{}
+	var order []key
+	for _, d := range deps {
+		k := key{d.projectID, d.Ref}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], d) // oldest first, as deps
+	}
 	var out []DoraChange
-	for rows.Next() {
-		var c DoraChange
-		if err := rows.Scan(&c.GitLabID, &c.IID, &c.ProjectGitLabID, &c.ProjectPath, &c.TargetBranch, &c.MergedAt,
-			&c.DeploymentID, &c.DeploymentIID, &c.DeployedAt); err != nil {
+	for _, k := range order {
+		g := groups[k]
+		var prev *time.Time
+		if err := s.rdb.QueryRowContext(ctx, `SELECT d.finished_at FROM deployments d
+			WHERE d.org_id = $1 AND d.project_id = $2 AND d.ref = $3 AND d.status = 'success' AND `+doraTierIs(4)+`
+				AND d.finished_at < $5
+			ORDER BY d.finished_at DESC, d.id DESC LIMIT 1`, orgID, k.project, k.ref, q.Tier, q.From.UTC()).Scan(&prev); err != nil && !isNoRows(err) {
+			return nil, fmt.Errorf("store: unable to read the deployment before the range for DORA: %w", err)
+		}
+		args := []any{orgID, k.project, k.ref, g[len(g)-1].FinishedAt}
+		since := ""
+		if prev != nil {
+			args = append(args, prev.UTC())
+			since = " AND m.merged_at > $5"
+		}
+		rows, err := s.rdb.QueryContext(ctx, `SELECT m.gitlab_id, m.iid, m.merged_at FROM merge_requests m
+			WHERE m.org_id = $1 AND m.project_id = $2 AND m.target_branch = $3 AND m.state = 'merged'
+				AND m.merged_at IS NOT NULL AND m.merged_at <= $4`+since+`
+			ORDER BY m.merged_at, m.id`, args...)
+		if err != nil {
 			return nil, fmt.Errorf("store: unable to list merge requests for DORA: %w", err)
 		}
-		c.MergedAt, c.DeployedAt = c.MergedAt.UTC(), c.DeployedAt.UTC()
-		out = append(out, c)
+		// Merge requests and deployments both come oldest first: each
+		// merge request goes to the first deployment finished at or after
+		// its merge.
+		i := 0
+		for rows.Next() {
+			var c DoraChange
+			if err := rows.Scan(&c.GitLabID, &c.IID, &c.MergedAt); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: unable to list merge requests for DORA: %w", err)
+			}
+			c.MergedAt = c.MergedAt.UTC()
+			for g[i].FinishedAt.Before(c.MergedAt) {
+				i++ // the query's bound keeps i within g
+			}
+			d := g[i]
+			c.ProjectGitLabID, c.ProjectPath, c.TargetBranch = d.ProjectGitLabID, d.ProjectPath, d.Ref
+			c.DeploymentID, c.DeploymentIID, c.DeployedAt = d.GitLabID, d.IID, d.FinishedAt
+			out = append(out, c)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("store: unable to list merge requests for DORA: %w", err)
+		}
 	}
-	return out, rows.Err()
+	slices.SortStableFunc(out, func(a, b DoraChange) int {
+		if c := a.DeployedAt.Compare(b.DeployedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.DeploymentID, b.DeploymentID)
+	})
+	return out, nil
 }
 
 // DoraIncidents lists the incidents (see DoraIncident) of q's integration
