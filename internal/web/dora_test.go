@@ -2,8 +2,10 @@ package web_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,6 +108,16 @@ func TestDoraPageShowsEachMetricAsAChartAndATable(t *testing.T) {
 	}
 	if n := strings.Count(p.body, "<svg"); n != 4 {
 		t.Errorf("%d charts, want 4", n)
+	}
+	// The link to the rows works with the page's session and lists the
+	// deployments of the first week.
+	m := regexp.MustCompile(`<a href="(/api/v1/metrics/dora\?[^"]+)">The rows behind these figures</a>`).FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatal("no link to the rows behind the figures")
+	}
+	rows := b.get(html.UnescapeString(m[1]))
+	if rows.status != http.StatusOK || !strings.Contains(rows.body, `"deployments":[{"id":101,`) {
+		t.Errorf("the rows link: %d %.600s", rows.status, rows.body)
 	}
 }
 
