@@ -234,12 +234,12 @@ type DeploymentRow struct {
 	ProjectID   int64  `json:"project_id"`
 	ProjectPath string `json:"project_path"`
 	Environment string `json:"environment"`
-	// TierGuessed is true when GitLab gave no tier and it was guessed from
-	// the environment's name.
-	TierGuessed bool      `json:"tier_guessed,omitempty"`
-	Ref         string    `json:"ref"`
-	SHA         string    `json:"sha"`
-	FinishedAt  time.Time `json:"finished_at"`
+	// Tier is the environment's tier: GitLab's, or guessed from the name
+	// by GitLab's rules where GitLab has none (before 13.10).
+	Tier       string    `json:"tier"`
+	Ref        string    `json:"ref"`
+	SHA        string    `json:"sha"`
+	FinishedAt time.Time `json:"finished_at"`
 }
 
 // MergeRequestRow is a merge request behind a lead time.
@@ -455,7 +455,7 @@ func deploymentRows(ds []store.DoraDeployment) []DeploymentRow {
 	out := make([]DeploymentRow, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, DeploymentRow{ID: d.GitLabID, IID: d.IID, ProjectID: d.ProjectGitLabID, ProjectPath: d.ProjectPath,
-			Environment: d.EnvironmentName, TierGuessed: d.EnvironmentTier == "", Ref: d.Ref, SHA: d.SHA, FinishedAt: d.FinishedAt})
+			Environment: d.EnvironmentName, Tier: d.EnvironmentTier, Ref: d.Ref, SHA: d.SHA, FinishedAt: d.FinishedAt})
 	}
 	return out
 }

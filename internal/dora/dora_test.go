@@ -345,16 +345,13 @@ func TestExplainListsExactlyTheRowsBehindEachPoint(t *testing.T) {
 		})
 	}
 	// Each merge request names the deployment that shipped it and its
-	// lead time; a deployment of a guessed tier says so.
+	// lead time; a deployment stored without a tier shows the guessed one.
 	m := r.LeadTimeForChanges.Points[1].Rows.MergeRequests[0]
 	if m.DeploymentID != 1006 || m.LeadTimeS != 399600 || m.ProjectPath != "g/app" {
 		t.Errorf("M6 = %+v, want deployment 1006, 399600 s, g/app", m)
 	}
-	if d := r.DeploymentFrequency.Points[1].Rows.Deployments[0]; !d.TierGuessed || d.Environment != "prod-eu" {
-		t.Errorf("D6 = %+v, want a guessed tier for prod-eu", d)
-	}
-	if d := r.DeploymentFrequency.Points[0].Rows.Deployments[0]; d.TierGuessed {
-		t.Errorf("D2 has GitLab's tier, not a guessed one: %+v", d)
+	if d := r.DeploymentFrequency.Points[1].Rows.Deployments[0]; d.Tier != "production" || d.Environment != "prod-eu" {
+		t.Errorf("D6 = %+v, want prod-eu stored without a tier to read production", d)
 	}
 }
 
@@ -527,7 +524,7 @@ func TestAnEmptyReportSaysWhatDataIsMissing(t *testing.T) {
 
 // TestTheStoresTierRulesAreGuessTiers: deployments stored without a tier
 // are selected per tier by the SQL form of GitLab's name rules, which
-// must agree with dora.GuessTier for every name.
+// must agree with dora.GuessTier (the normaliser's rules) for every name.
 func TestTheStoresTierRulesAreGuessTiers(t *testing.T) {
 	w := setup(t)
 	ctx := context.Background()

@@ -30,8 +30,8 @@ type DoraDeployment struct {
 	ProjectGitLabID int64
 	ProjectPath     string
 	EnvironmentName string
-	// EnvironmentTier is the tier as stored; empty when GitLab gave none
-	// (before 13.10) and the tier was guessed from the name.
+	// EnvironmentTier is the tier as stored, or GitLab's guess from the
+	// environment's name for a row stored without one.
 	EnvironmentTier string
 	Ref, SHA        string
 	FinishedAt      time.Time
@@ -80,10 +80,12 @@ type DoraCoverage struct {
 }
 
 // doraTierSQL is the tier of deployment d: its stored tier, or, when none
-// was stored, GitLab's guess from the environment name. It says what
-// dora.GuessTier says (a store test keeps them in step): each rule is a
-// case-insensitive substring match, first match wins. None of the parts
-// holds a LIKE wildcard.
+// was stored, GitLab's guess from the environment name — the rules the
+// normaliser applies when it stores a deployment (ingest.EnvironmentTier),
+// here for rows stored without a tier; a dora test keeps the two in step.
+// Each rule is a case-insensitive substring match, first match wins (the
+// optional letters of GitLab's patterns, ac(ce|)pt and the like, spelled
+// out). None of the parts holds a LIKE wildcard.
 var doraTierSQL = func() string {
 	rules := []struct {
 		tier  string
@@ -168,7 +170,7 @@ func (s *Store) doraDeployments(ctx context.Context, orgID int64, q DoraQuery) (
 	where = append(where, "d.status = 'success'", doraTierIs(n-2),
 		fmt.Sprintf("d.finished_at >= $%d", n-1), fmt.Sprintf("d.finished_at < $%d", n))
 	rows, err := s.rdb.QueryContext(ctx, `SELECT d.id, d.project_id, d.gitlab_id, COALESCE(d.iid, 0), p.gitlab_id, p.path_with_namespace,
-		d.environment_name, d.environment_tier, d.ref, d.sha, d.finished_at
+		d.environment_name, `+doraTierSQL+`, d.ref, d.sha, d.finished_at
 		FROM deployments d JOIN projects p ON p.id = d.project_id
 		WHERE `+strings.Join(where, " AND ")+` ORDER BY d.finished_at, d.id`, args...)
 	if err != nil {
