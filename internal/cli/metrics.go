@@ -33,7 +33,8 @@ func newMetricsCmd() *cobra.Command {
 to restore service of an integration (or every integration), one project or all,
 one environment tier, by day, week (Monday to Sunday, UTC) or month. Dates are
 YYYY-MM-DD (UTC; --to includes that day) or RFC 3339 times; the default range is
-the three months up to today.` + apiClientHelp,
+the three months up to today.
+` + apiClientHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := url.Values{}
