@@ -509,14 +509,14 @@ func missing(q Query, r *Report, cov store.DoraCoverage) []string {
 		out = append(out, fmt.Sprintf("No successful deployments to a %s-tier environment finished in this range (%d at other times).", q.Tier, cov.Deployments[q.Tier]))
 	}
 	if r.LeadTimeForChanges.Total.Count == 0 && r.DeploymentFrequency.Total.Count > 0 {
-		if cov.MergedMergeRequests == 0 {
+		if !cov.MergedMergeRequests {
 			out = append(out, "No merged merge requests have been synced"+scope(q)+", so there is no lead time for changes.")
 		} else {
 			out = append(out, "No merged merge request was deployed in this range: lead time counts a merge request when a deployment of its target branch finishes after its merge.")
 		}
 	}
 	if q.Tier == TierProduction && r.ChangeFailureRate.Total.Count == 0 {
-		if cov.Incidents == 0 {
+		if !cov.Incidents {
 			out = append(out, "No incidents have been synced"+scope(q)+": change failure rate and time to restore service count issues of type incident (or, before GitLab 13.0, issues labelled incident).")
 		}
 	}

@@ -3,6 +3,7 @@ package dora_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
@@ -503,22 +504,58 @@ func TestAnotherOrganisationsIntegrationIsNotFound(t *testing.T) {
 	}
 }
 
-// TestAnEmptyReportSaysWhatDataIsMissing: an integration with staging
-// deployments only says that no production-tier deployment exists, with
-// the counts it has, and that no incident was synced.
+// TestAnEmptyReportSaysWhatDataIsMissing: a report without some figures
+// says, per case, which data is missing and what exists instead.
 func TestAnEmptyReportSaysWhatDataIsMissing(t *testing.T) {
 	w := setup(t)
-	in := w.integration(t, w.orgA, "c")
 	f := ts("2026-03-04 10:00")
-	w.deployments(t, w.orgA, in, []store.Deployment{{ProjectGitLabID: 7, GitLabID: 1, EnvironmentName: "staging", EnvironmentTier: "staging",
-		Status: "success", Ref: "main", FinishedAt: &f, UpdatedAt: f}})
-	r := w.report(t, w.orgA, url.Values{"integration_id": {itoa(in)}, "from": {"2026-03-02"}, "to": {"2026-03-08"}})
-	want := []string{
-		"No deployments to a production-tier environment yet (1 to staging). Set environment:deployment_tier in .gitlab-ci.yml, or name the environment so that GitLab's rules give it this tier.",
-		"No incidents have been synced for this integration: change failure rate and time to restore service count issues of type incident (or, before GitLab 13.0, issues labelled incident).",
+	staging := store.Deployment{ProjectGitLabID: 7, GitLabID: 1, EnvironmentName: "staging", EnvironmentTier: "staging",
+		Status: "success", Ref: "main", FinishedAt: &f, UpdatedAt: f}
+	production := staging
+	production.GitLabID, production.EnvironmentName, production.EnvironmentTier = 2, "production", "production"
+	early := ts("2026-01-05 10:00")
+	old := production
+	old.GitLabID, old.FinishedAt, old.UpdatedAt = 3, &early, early
+	incident := store.Issue{ProjectGitLabID: 7, GitLabID: 1, IID: 1, State: "opened", IssueType: "incident", CreatedAt: &f, UpdatedAt: f}
+	unshipped := store.MergeRequest{ProjectGitLabID: 7, GitLabID: 1, IID: 1, State: "merged", TargetBranch: "feature", MergedAt: &f, UpdatedAt: f}
+	const noIncidents = "No incidents have been synced for this integration: change failure rate and time to restore service count issues of type incident (or, before GitLab 13.0, issues labelled incident)."
+	cases := []struct {
+		name        string
+		deployments []store.Deployment
+		mrs         []store.MergeRequest
+		issues      []store.Issue
+		want        []string
+	}{
+		{"nothing at all", nil, nil, nil, []string{
+			"No successful deployments have been synced for this integration. GitLab records a deployment when a CI/CD job with an environment runs; check that the deployments service is on and that a sync has run.",
+			noIncidents}},
+		{"staging deployments only", []store.Deployment{staging}, nil, nil, []string{
+			"No deployments to a production-tier environment yet (1 to staging). Set environment:deployment_tier in .gitlab-ci.yml, or name the environment so that GitLab's rules give it this tier.",
+			noIncidents}},
+		{"production deployments before the range", []store.Deployment{old}, nil, []store.Issue{incident}, []string{
+			"No successful deployments to a production-tier environment finished in this range (1 at other times)."}},
+		{"no merge request merged", []store.Deployment{production}, nil, []store.Issue{incident}, []string{
+			"No merged merge requests have been synced for this integration, so there is no lead time for changes."}},
+		{"no merge request into a deployed branch", []store.Deployment{production}, []store.MergeRequest{unshipped}, []store.Issue{incident}, []string{
+			"No merged merge request was deployed in this range: lead time counts a merge request when a deployment of its target branch finishes after its merge."}},
 	}
-	if !slices.Equal(r.Missing, want) {
-		t.Errorf("missing = %q\nwant %q", r.Missing, want)
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := w.integration(t, w.orgA, fmt.Sprint("c", i))
+			if c.deployments != nil {
+				w.deployments(t, w.orgA, in, c.deployments)
+			}
+			if c.mrs != nil {
+				w.mergeRequests(t, w.orgA, in, c.mrs)
+			}
+			if c.issues != nil {
+				w.issues(t, w.orgA, in, c.issues)
+			}
+			r := w.report(t, w.orgA, url.Values{"integration_id": {itoa(in)}, "from": {"2026-03-02"}, "to": {"2026-03-08"}})
+			if !slices.Equal(r.Missing, c.want) {
+				t.Errorf("missing = %q\nwant %q", r.Missing, c.want)
+			}
+		})
 	}
 }
 

@@ -73,10 +73,10 @@ type DoraIncident struct {
 type DoraCoverage struct {
 	// Deployments counts successful deployments by environment tier.
 	Deployments map[string]int64
-	// MergedMergeRequests counts merged merge requests.
-	MergedMergeRequests int64
-	// Incidents counts issues that are incidents.
-	Incidents int64
+	// MergedMergeRequests is true when a merged merge request exists.
+	MergedMergeRequests bool
+	// Incidents is true when an issue that is an incident exists.
+	Incidents bool
 }
 
 // doraTierSQL is the tier of deployment d: its stored tier, or, when none
@@ -325,8 +325,9 @@ func (s *Store) DoraIncidents(ctx context.Context, orgID int64, q DoraQuery) ([]
 	return out, rows.Err()
 }
 
-// DoraCoverage counts the data behind DORA figures of q's integration (and
-// project) over all time and tiers; q's range and tier are ignored.
+// DoraCoverage says what data behind DORA figures exists for q's
+// integration (and project) over all time and tiers; q's range and tier
+// are ignored.
 func (s *Store) DoraCoverage(ctx context.Context, orgID int64, q DoraQuery) (DoraCoverage, error) {
 	c := DoraCoverage{Deployments: map[string]int64{}}
 	where, args := doraWhere("d", orgID, q)
@@ -348,15 +349,20 @@ func (s *Store) DoraCoverage(ctx context.Context, orgID int64, q DoraQuery) (Dor
 	if err := rows.Err(); err != nil {
 		return c, fmt.Errorf("store: unable to count deployments for DORA: %w", err)
 	}
-	where, args = doraWhere("m", orgID, q)
-	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM merge_requests m JOIN projects p ON p.id = m.project_id
-		WHERE `+strings.Join(where, " AND ")+` AND m.state = 'merged'`, args...).Scan(&c.MergedMergeRequests); err != nil {
-		return c, fmt.Errorf("store: unable to count merge requests for DORA: %w", err)
+	// One row is enough to know that merge requests and incidents exist.
+	exists := func(table, x, cond string, dst *bool) error {
+		where, args := doraWhere(x, orgID, q)
+		var n int64
+		err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM `+table+` `+x+` JOIN projects p ON p.id = `+x+`.project_id
+			WHERE `+strings.Join(where, " AND ")+` AND `+cond+` LIMIT 1) e`, args...).Scan(&n)
+		*dst = n > 0
+		return err
 	}
-	where, args = doraWhere("i", orgID, q)
-	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM issues i JOIN projects p ON p.id = i.project_id
-		WHERE `+strings.Join(where, " AND ")+` AND `+doraIncidentSQL, args...).Scan(&c.Incidents); err != nil {
-		return c, fmt.Errorf("store: unable to count incidents for DORA: %w", err)
+	if err := exists("merge_requests", "m", "m.state = 'merged'", &c.MergedMergeRequests); err != nil {
+		return c, fmt.Errorf("store: unable to look for merge requests for DORA: %w", err)
+	}
+	if err := exists("issues", "i", doraIncidentSQL, &c.Incidents); err != nil {
+		return c, fmt.Errorf("store: unable to look for incidents for DORA: %w", err)
 	}
 	return c, nil
 }
