@@ -163,7 +163,7 @@ func doraSections(rep *dora.Report) []doraSection {
 		case "ratio":
 			c.Axis = ratioAxis
 		default:
-			c.Axis = countAxis
+			c.Axis, c.Whole = countAxis, true
 		}
 		for _, p := range s.Points {
 			c.Labels = append(c.Labels, bucketLabel(rep.Interval, p.Start))

@@ -20,6 +20,8 @@ type chart struct {
 	// Axis turns the largest value into the scale the axis is drawn in:
 	// a divisor and the unit's name ("hours", "%", "deployments").
 	Axis func(max float64) (div float64, unit string)
+	// Whole draws the grid at whole numbers only (counts).
+	Whole bool
 }
 
 // Chart geometry, in SVG user units (the SVG scales to its box).
@@ -49,6 +51,9 @@ func svgChart(c chart) template.HTML {
 		div, unit = c.Axis(maxV)
 	}
 	top, step := niceScale(maxV / div)
+	if c.Whole && step < 1 {
+		top, step = math.Max(1, math.Ceil(maxV/div)), 1
+	}
 	id := template.HTMLEscapeString(c.ID)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-labelledby="%s-t %s-d" xmlns="http://www.w3.org/2000/svg">`,

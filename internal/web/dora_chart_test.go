@@ -96,6 +96,29 @@ func TestSVGChartEscapesItsTextAndDrawsAnEmptySeries(t *testing.T) {
 	}
 }
 
+// TestSVGChartOfCountsHasGridLinesAtWholeNumbersOnly: one deployment at
+// most draws the grid at 0 and 1, not at quarters.
+func TestSVGChartOfCountsHasGridLinesAtWholeNumbersOnly(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		whole bool
+		want  []string
+	}{{"counts", true, []string{"0", "1"}}, {"any numbers", false, []string{"0", "0.5", "1"}}} {
+		t.Run(c.name, func(t *testing.T) {
+			svg := string(svgChart(chart{ID: "x", Values: []*float64{fp(1), fp(0)}, Axis: countAxis, Whole: c.whole}))
+			svgElements(t, svg) // well-formed
+			// The grid's values are the texts anchored at their end.
+			var ticks []string
+			for _, part := range strings.Split(svg, `text-anchor="end"`)[1:] {
+				ticks = append(ticks, part[strings.Index(part, ">")+1:strings.Index(part, "<")])
+			}
+			if strings.Join(ticks, " ") != strings.Join(c.want, " ") {
+				t.Errorf("ticks = %v, want %v", ticks, c.want)
+			}
+		})
+	}
+}
+
 func TestNiceScaleRoundsTheAxisUpToOneTwoOrFiveSteps(t *testing.T) {
 	cases := []struct {
 		name           string

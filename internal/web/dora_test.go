@@ -168,7 +168,8 @@ func TestDoraPageSaysWhatDataIsMissingAndWhatIsRefused(t *testing.T) {
 // TestBrowserDoraPage opens the page in Chromium at a desktop's and a
 // phone's width: four charts are drawn, nothing scrolls sideways, every
 // control is labelled and the text is readable (the same checks as the
-// other pages). It saves dora-wide.png and dora-narrow.png.
+// other pages), and so is the empty state of a tier without deployments.
+// It saves dora-wide.png, dora-narrow.png and dora-empty.png.
 func TestBrowserDoraPage(t *testing.T) {
 	chromium := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -210,5 +211,17 @@ func TestBrowserDoraPage(t *testing.T) {
 			t.Errorf("%s: %s", size.name, p)
 		}
 		shot.save(bctx, "dora-"+size.name+".png")
+		if size.name != "wide" {
+			continue
+		}
+		// The empty state of a tier without deployments, checked the same way.
+		empty := doraPath(url.Values{"integration_id": {strconv.FormatInt(f.integA, 10)}, "environment_tier": {"testing"}})
+		step(t, bctx, "empty state", short, chromedp.Navigate(f.srv.URL+empty), chromedp.WaitVisible("#dora-missing", chromedp.ByID))
+		problems = nil
+		step(t, bctx, "empty state: checks", short, chromedp.Evaluate(a11yChecksJS, &problems))
+		for _, p := range problems {
+			t.Errorf("empty state: %s", p)
+		}
+		shot.save(bctx, "dora-empty.png")
 	}
 }
