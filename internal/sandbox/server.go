@@ -134,6 +134,17 @@ func (s *Sandbox) routes() http.Handler {
 	api("GET /api/v4/projects/{id}/issues/{iid}", accessRead, s.getIssue)
 	api("GET /api/v4/projects/{id}/pipelines", accessRead, s.listPipelines)
 	api("GET /api/v4/projects/{id}/pipelines/{pid}", accessRead, s.getPipeline)
+	// Review and delivery data (reviews.go, delivery.go).
+	api("GET /api/v4/projects/{id}/merge_requests/{iid}/notes", accessRead, s.listMRNotes)
+	api("GET /api/v4/projects/{id}/merge_requests/{iid}/discussions", accessRead, gate(s.ver.hasDiscussions(), s.listMRDiscussions))
+	api("GET /api/v4/projects/{id}/merge_requests/{iid}/approvals", accessRead, gate(s.approvalsExist(), s.getMRApprovals))
+	api("GET /api/v4/projects/{id}/merge_requests/{iid}/commits", accessRead, s.listMRCommits)
+	api("GET /api/v4/projects/{id}/jobs", accessRead, s.listProjectJobs)
+	api("GET /api/v4/projects/{id}/pipelines/{pid}/jobs", accessRead, s.listPipelineJobs)
+	api("GET /api/v4/projects/{id}/environments", accessRead, s.listEnvironments)
+	api("GET /api/v4/projects/{id}/deployments", accessRead, s.listDeployments)
+	api("GET /api/v4/projects/{id}/releases", accessRead, gate(s.ver.hasReleases(), s.listReleases))
+	api("GET /api/v4/projects/{id}/repository/tags", accessRead, s.listTags)
 	api("GET /api/v4/projects/{id}/repository/commits", accessRead, s.listCommits)
 	api("GET /api/v4/projects/{id}/repository/branches", accessRead, s.listBranches)
 	api("GET /api/v4/projects/{id}/events", accessRead, s.listEvents)
@@ -152,6 +163,10 @@ func (s *Sandbox) routes() http.Handler {
 	api("GET /api/v4/applications", accessReadAuth, gate(s.ver.atLeast(10, 5), s.listApplications))
 	api("DELETE /api/v4/applications/{id}", accessWrite, gate(s.ver.atLeast(10, 5), s.deleteApplication))
 	mux.Handle("/api/v4/", s.apiHandler(accessRead, func(*call) (any, error) { return nil, errNoRoute }))
+
+	// GraphQL (graphql.go): the pipelines query labsync needs.
+	mux.Handle("GET /api/graphql", s.plain(s.serveGraphQL))
+	mux.Handle("POST /api/graphql", s.plain(s.serveGraphQL))
 
 	mux.Handle("GET /oauth/authorize", s.plain(s.oauthAuthorizePage))
 	mux.Handle("POST /oauth/authorize", s.plain(s.oauthAuthorizeDecide))
