@@ -52,6 +52,7 @@ var summaries = map[string]string{
 	"GET /api/v1/issues":                                     "Ingested issues",
 	"GET /api/v1/pipelines":                                  "Ingested pipelines",
 	"GET /api/v1/pushes":                                     "Ingested pushes",
+	"GET /api/v1/metrics/dora":                               "DORA metrics of an integration (and project) and tier: four series by day, week or month; explain=true lists the rows behind each point",
 	"GET /api/v1/events":                                     "The change feed (cursor)",
 	"GET /api/v1/events/stream":                              "The change feed as Server-Sent Events",
 	"POST /api/v1/webhooks/gitlab/{hook_id}":                 "The webhook receiver (authenticated by the hook's secret)",

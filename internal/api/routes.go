@@ -72,8 +72,10 @@ func (a *API) Register(mux Mux) {
 	a.registerTenancy(mux)      // tenancy_routes.go
 	a.registerIntegrations(mux) // integrations_routes.go
 	a.registerSync(mux)         // sync_routes.go
+	a.registerDelivery(mux)     // delivery_routes.go
 	a.registerWebhooks(mux)     // webhook_routes.go
 	a.registerMirrors(mux)      // mirrors_routes.go
+	a.registerDora(mux)         // dora_routes.go
 	a.public(mux, "GET /api/v1/openapi.json", a.openAPI)
 	mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		serveError(w, r, a.log, problem.New(problem.NotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))

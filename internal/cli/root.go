@@ -64,6 +64,7 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newSyncCmd(),
 		newGitCredentialCmd(),
+		newMetricsCmd(),
 	)
 	return root
 }

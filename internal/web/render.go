@@ -141,6 +141,8 @@ func section(path string) string {
 	switch {
 	case strings.HasPrefix(path, "/data"):
 		return "data"
+	case strings.HasPrefix(path, "/metrics"):
+		return "metrics"
 	case strings.HasPrefix(path, "/account"):
 		return "account"
 	case strings.HasPrefix(path, "/members"):

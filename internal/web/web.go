@@ -118,6 +118,7 @@ func (u *UI) Register(mux Mux) {
 	u.page(mux, "GET /integrations/{id}/disconnect", adminLevel, u.disconnectPage)
 	u.page(mux, "POST /integrations/{id}/disconnect", adminLevel, u.disconnect)
 	u.page(mux, "GET /data/{kind}", memberLevel, u.dataPage)
+	u.registerDora(mux) // dora.go
 	u.page(mux, "GET /members", adminLevel, u.membersPage)
 	u.page(mux, "POST /members/invite", adminLevel, u.invite)
 	u.page(mux, "POST /members/{uid}/role", adminLevel, u.changeRole)

@@ -440,7 +440,12 @@ func (w *rowWriter) apply(ctx context.Context, d store.Delivery, ev ingest.Hook)
 	case *ingest.PipelineHook:
 		return w.pipeline(ctx, d, e)
 	case *ingest.PushHook:
+		if e.IsTag() {
+			return w.tagPush(ctx, d, e) // process_delivery.go
+		}
 		return w.push(ctx, d, e)
+	case *ingest.NoteHook, *ingest.JobHook, *ingest.DeploymentHook, *ingest.ReleaseHook:
+		return w.delivery(ctx, d, e) // process_delivery.go
 	}
 	return fmt.Errorf("webhook: no writer for %T", ev)
 }
@@ -643,10 +648,10 @@ func serviceOff(kind string, s store.Services) string {
 		on, name = s.Issues, "issues"
 	case "pipeline":
 		on, name = s.Pipelines, "pipelines"
-	case "push", "tag_push":
+	case "push":
 		on, name = s.Pushes, "pushes"
 	default:
-		return ""
+		return deliveryServiceOff(kind, s) // process_delivery.go
 	}
 	if on {
 		return ""

@@ -29,6 +29,8 @@ var events = map[string]string{
 	"Note Hook":               "note",
 	"Confidential Note Hook":  "note",
 	"Job Hook":                "job",
+	"Deployment Hook":         "deployment",
+	"Release Hook":            "release",
 }
 
 // headersKept are stored beside the body; secrets (X-Gitlab-Token,
