@@ -193,28 +193,26 @@ func doraRowOf(metric, period string, p dora.Point) doraRow {
 		if p.Value != nil {
 			row.Value = humanDuration(*p.Value)
 		}
-		row.Basis = plural(p.Count, "merge request", "merge requests")
+		row.Basis = counted(p.Count, "merge request", "merge requests")
 	case dora.ChangeFailureRate:
 		if p.Value != nil {
 			row.Value = trimFloat(*p.Value*100, 1) + " %"
 		}
 		if p.Deployments != nil {
-			row.Basis = fmt.Sprintf("%s, %s", plural(p.Count, "incident", "incidents"), plural(*p.Deployments, "deployment", "deployments"))
+			row.Basis = fmt.Sprintf("%s, %s", counted(p.Count, "incident", "incidents"), counted(*p.Deployments, "deployment", "deployments"))
 		}
 	case dora.TimeToRestoreService:
 		if p.Value != nil {
 			row.Value = humanDuration(*p.Value)
 		}
-		row.Basis = plural(p.Count, "incident closed", "incidents closed")
+		row.Basis = counted(p.Count, "incident closed", "incidents closed")
 	}
 	return row
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
+// counted says n with its noun: "1 incident", "3 incidents".
+func counted(n int, one, many string) string {
+	return fmt.Sprintf("%d %s", n, plural(n, one, many))
 }
 
 // trimFloat prints v with at most digits decimals and no trailing zeros.
