@@ -10,6 +10,7 @@ import (
 
 // registerWebhooks mounts the webhook receiver and the webhook settings routes.
 func (a *API) registerWebhooks(mux Mux) {
+	a.registerWebhookHealth(mux) // webhook_health_routes.go
 	if a.Webhooks == nil {
 		return
 	}
@@ -19,7 +20,6 @@ func (a *API) registerWebhooks(mux Mux) {
 	a.route(mux, "POST /api/v1/integrations/{id}/webhook", adminOnly, a.webhookIssue)
 	a.route(mux, "PUT /api/v1/integrations/{id}/webhook/signing", adminOnly, a.webhookSigning)
 	a.route(mux, "POST /api/v1/integrations/{id}/webhook/register", adminOnly, a.webhookRegister)
-	a.registerWebhookHealth(mux) // webhook_health_routes.go
 }
 
 // webhookRegister registers labsync's webhook in every selected project at

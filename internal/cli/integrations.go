@@ -404,7 +404,8 @@ func newIntegrationsCmd() *cobra.Command {
 	sf.StringVar(&since, "history-since", "", "earliest date the backfill fetches, YYYY-MM-DD (\"\" = the whole history)")
 	sf.BoolVar(&keepLost, "keep-lost-project-data", false, "keep the data of projects the credential can no longer see instead of purging it")
 	sf.BoolVar(&insecure, "allow-insecure-http", false, "allow plain http to this self-managed GitLab (its URL must be http://; never GitLab.com)")
-	cmd.AddCommand(list, show, test, disconnect, setToken, set, newProjectsCmd(&af, &asJSON, printJSON, idArg), newMirrorsCmd(&af, &asJSON))
+	cmd.AddCommand(list, show, test, disconnect, setToken, set, newProjectsCmd(&af, &asJSON, printJSON, idArg), newMirrorsCmd(&af, &asJSON),
+		newWebhookHealthCmd(&af, &asJSON, printJSON, idArg))
 	return withAPIErrors(cmd)
 }
 
