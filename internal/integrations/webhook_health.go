@@ -61,6 +61,9 @@ type WebhookHealth struct {
 	Findings []WebhookFinding `json:"findings"`
 	// Hooks are the hooks labsync registered, as GitLab reports them.
 	Hooks []HookHealth `json:"hooks"`
+	// GitLabChecked is true when the hooks were read from GitLab (false
+	// for WebhookHealthSummary, and without the hook opt-in).
+	GitLabChecked bool `json:"gitlab_checked"`
 }
 
 // WebhookFinding is one reason webhooks may not arrive.
@@ -108,6 +111,17 @@ const hookEventsRead = 20
 // the user allowed hook registration; otherwise it says what it can from
 // labsync's side.
 func (s *Service) WebhookHealth(ctx context.Context, who Actor, id int64) (WebhookHealth, error) {
+	return s.webhookHealth(ctx, who, id, true)
+}
+
+// WebhookHealthSummary is WebhookHealth without asking GitLab: what
+// labsync knows on its own side (issued, last delivery, public URL, the
+// opt-in), cheap enough for every view of a page.
+func (s *Service) WebhookHealthSummary(ctx context.Context, who Actor, id int64) (WebhookHealth, error) {
+	return s.webhookHealth(ctx, who, id, false)
+}
+
+func (s *Service) webhookHealth(ctx context.Context, who Actor, id int64, readGitLab bool) (WebhookHealth, error) {
 	in, err := s.st.Integration(ctx, who.OrgID, id)
 	if err != nil {
 		return WebhookHealth{}, err
@@ -145,8 +159,16 @@ func (s *Service) WebhookHealth(ctx context.Context, who Actor, id int64) (Webho
 		h.finish()
 		return h, nil
 	}
-	if err := s.readHooks(ctx, who, in, &h); err != nil {
+	if readGitLab {
+		if err := s.readHooks(ctx, who, in, &h); err != nil {
+			return WebhookHealth{}, err
+		}
+		h.GitLabChecked = true
+	} else if regs, err := s.st.HookRegistrations(ctx, who.OrgID, id); err != nil {
 		return WebhookHealth{}, err
+	} else {
+		ver, verr := gitlab.ParseVersion(in.GitLabVersion)
+		h.CanTest = h.Issued && len(regs) > 0 && (verr != nil || ver.AtLeast(16, 11))
 	}
 	h.finish()
 	return h, nil

@@ -53,6 +53,8 @@ type integrationView struct {
 	Mirrors *repository.MirrorList
 	// PublicURL is labsync's address, for the credential-helper line.
 	PublicURL string
+	// Hooks is why webhooks might not arrive (webhook_health.go).
+	Hooks *webhookHealthView
 }
 
 // PageTitle is the page's title.
@@ -130,6 +132,9 @@ func (u *UI) integrationView(r *http.Request, in store.Integration) (integration
 			return v, err
 		}
 		v.Webhook = wi
+	}
+	if v.Hooks, err = u.webhookHealthFor(r, in, r.URL.Query().Get("hooks") == "check"); err != nil {
+		return v, err
 	}
 	if u.Repository != nil {
 		ml, err := u.Repository.Mirrors(ctx, s.OrgID, in.ID, u.Integrations.PublicURL())
