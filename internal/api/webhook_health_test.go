@@ -199,3 +199,55 @@ func TestAHookGitLabDisabledIsNamedWithItsErrorAndATestDeliveryReEnablesIt(t *te
 		t.Errorf("unknown trigger: %d %v", code, body)
 	}
 }
+
+// TestTheWebhookHealthSaysWhatEachGitLabVersionReports: before 15.7 GitLab
+// shows no hook state, before 17.3 no delivery log, before 16.11 no test
+// delivery API — the health says so instead of guessing.
+func TestTheWebhookHealthSaysWhatEachGitLabVersionReports(t *testing.T) {
+	cases := []struct {
+		version   string
+		state     string
+		finding   string // info finding naming what the version lacks
+		canTest   bool
+		delivered bool
+	}{
+		{"14.10", "no_state", "no_hook_state", false, false},
+		{"16.11", "executable", "no_event_log", true, true},
+		{"17.11", "executable", "", true, true},
+	}
+	for _, c := range cases {
+		t.Run(c.version, func(t *testing.T) {
+			f := newConnectFixture(t)
+			sb := startSB(t, small(sandbox.Config{Version: c.version}))
+			id, ps := hooksFixture(t, f, sb)
+			path := "/api/v1/integrations/" + itoa(id) + "/webhook"
+			if code, body := f.call(t, "PATCH", "/api/v1/integrations/"+itoa(id), f.owner, map[string]any{"allow_hook_registration": true}); code != 200 {
+				t.Fatalf("opt in: %d %v", code, body)
+			}
+			if code, body := f.call(t, "POST", path+"/register", f.owner, nil); code != 200 {
+				t.Fatalf("register: %d %v", code, body)
+			}
+			_, h := f.call(t, "GET", path+"/health", f.member, nil)
+			hk := hookOf(h, ps[0].GitLabID)
+			if hk == nil || hk["state"] != c.state || h["can_test"] != c.canTest || h["gitlab_checked"] != true {
+				t.Fatalf("health on %s: %v", c.version, h)
+			}
+			if c.finding != "" && finding(h, c.finding) == nil {
+				t.Errorf("no %s finding on %s: %v", c.finding, c.version, h["findings"])
+			}
+			if c.finding == "" && (finding(h, "no_hook_state") != nil || finding(h, "no_event_log") != nil) {
+				t.Errorf("%s is said to lack what it has: %v", c.version, h["findings"])
+			}
+			if (hk["events_known"] == true) != (c.finding == "") {
+				t.Errorf("events_known on %s: %v", c.version, hk)
+			}
+			code, res := f.call(t, "POST", path+"/test", f.owner, map[string]any{"project_id": ps[0].GitLabID})
+			if code != 200 || res["delivered"] != c.delivered {
+				t.Fatalf("test delivery on %s: %d %v", c.version, code, res)
+			}
+			if !c.delivered && !strings.Contains(res["message"].(string), "16.11") {
+				t.Errorf("the refusal does not say the API came with 16.11: %v", res)
+			}
+		})
+	}
+}
