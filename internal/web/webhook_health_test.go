@@ -92,6 +92,9 @@ func TestTheIntegrationPageSaysWhyWebhooksMightNotArriveAndTestsTheHookOnlyWhenA
 	if !strings.Contains(p.body, `id="check-hooks"`) || !strings.Contains(p.body, `id="test-hook"`) || strings.Contains(p.body, `id="hook-states"`) {
 		t.Fatalf("with the opt-in the page offers reading and testing, without reading GitLab yet: %.2000s", p.body)
 	}
+	if !strings.Contains(p.body, `id="token-kind">personal access token<br><span class="hint">labsync sees what its owner sees`) {
+		t.Errorf("the page does not say which kind of token it holds and what it sees: %.3000s", p.body)
+	}
 	p = b.get(ipath + "?hooks=check")
 	for _, sp := range ps {
 		if !strings.Contains(p.body, `data-project="`+strconv.FormatInt(sp.GitLabID, 10)+`"`) {
