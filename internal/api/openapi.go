@@ -87,11 +87,14 @@ func (a *API) openAPI(w http.ResponseWriter, r *http.Request) error {
 // openAPIDocument builds the document.
 func (a *API) openAPIDocument() map[string]any {
 	g := newSchemaGen()
+	// Every route's error answer is one shared component.
+	g.components["Error"] = g.response(reflect.TypeFor[errorAnswer]())
+	errRef := map[string]any{"$ref": "#/components/schemas/Error"}
 	paths := map[string]map[string]any{}
 	add := func(pattern string, secured bool, access string) {
 		method, path, _ := strings.Cut(pattern, " ")
 		responses := map[string]any{"default": map[string]any{"description": "An error: {\"error\": {code, message, remedy, field}}",
-			"content": map[string]any{"application/json": map[string]any{"schema": g.response(reflect.TypeFor[errorAnswer]())}}}}
+			"content": map[string]any{"application/json": map[string]any{"schema": errRef}}}}
 		op := map[string]any{"summary": summaries[pattern], "responses": responses}
 		if secured {
 			op["security"] = []map[string][]string{{"bearer": {}}, {"session": {}}}
