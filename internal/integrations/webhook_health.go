@@ -1,6 +1,7 @@
 package integrations
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -231,7 +232,7 @@ func (s *Service) readHooks(ctx context.Context, who Actor, in store.Integration
 	var disabled, failing, missing []string
 	for _, r := range regs {
 		hh := HookHealth{ProjectID: r.ProjectGitLabID, Path: paths[r.ProjectGitLabID], HookID: r.GitLabHookID}
-		name := cmpOr(hh.Path, fmt.Sprintf("project %d", hh.ProjectID))
+		name := cmp.Or(hh.Path, fmt.Sprintf("project %d", hh.ProjectID))
 		st, err := c.ProjectHookState(ctx, r.ProjectGitLabID, r.GitLabHookID)
 		if err != nil {
 			ae := gitlab.ClassifyError(err)
@@ -311,13 +312,6 @@ func (s *Service) readHooks(ctx context.Context, who Actor, in store.Integration
 			"See the hook's recent events in GitLab (project Settings > Webhooks > Edit).")
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // describeHookEvent says what went wrong with one delivery.
@@ -500,7 +494,7 @@ func (s *Service) TestWebhookDelivery(ctx context.Context, who Actor, id, projec
 		}
 		switch {
 		case ae.Status == http.StatusUnprocessableEntity:
-			res.Message = cmpOr(ae.GitLabMessage, ae.Error())
+			res.Message = cmp.Or(ae.GitLabMessage, ae.Error())
 			res.Remedy = hookRemedy(HookHealth{State: HookStateFailing, LastError: res.Message}, false)
 			if strings.HasPrefix(res.Message, "Ensure the project has") {
 				res.Remedy = "The project has nothing to build this test from; try another trigger (push_events needs one commit)."
