@@ -130,25 +130,36 @@ Exit status: 0 when no step failed, 1 otherwise.`,
 			}
 			rep := diagnose.Run(ctx, in)
 			if asJSON {
+				// With --integration, one document holds both reports.
+				var doc any = rep
+				failing := false
+				if integration != "" {
+					h, raw, err := doctorHealth(cmd, &af, integration)
+					if err != nil {
+						return err
+					}
+					doc, failing = map[string]any{"diagnosis": rep, "webhook_health": raw}, h.Status == "failing"
+				}
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := enc.Encode(doc); err != nil {
 					return fmt.Errorf("doctor: writing the report: %w", err)
 				}
-			} else {
-				if tok.IsZero() {
-					fmt.Fprintf(out, "\nNo token given: pass --gitlab-token-file FILE (or - for standard input) or set %s to check access too.\n", envGitLabToken)
+				if !rep.OK || failing {
+					return exitError{code: 1}
 				}
-				fmt.Fprintln(out, "\n"+rep.Summary())
+				return nil
 			}
+			if tok.IsZero() {
+				fmt.Fprintf(out, "\nNo token given: pass --gitlab-token-file FILE (or - for standard input) or set %s to check access too.\n", envGitLabToken)
+			}
+			fmt.Fprintln(out, "\n"+rep.Summary())
 			if integration != "" {
-				if !asJSON {
-					fmt.Fprintln(out)
-				}
-				if err := doctorWebhooks(cmd, &af, integration, asJSON); err != nil {
+				fmt.Fprintln(out)
+				if err := doctorWebhooks(cmd, &af, integration, false); err != nil {
 					return err
 				}
-			} else if f, ok := integrations.PublicURLFinding(ctx, os.Getenv("LABSYNC_PUBLIC_URL")); ok && !asJSON {
+			} else if f, ok := integrations.PublicURLFinding(ctx, os.Getenv("LABSYNC_PUBLIC_URL")); ok {
 				fmt.Fprintf(out, "\nWebhooks: %s\n  → %s\n", f.Message, f.Remedy)
 			}
 			if !rep.OK {
@@ -253,14 +264,7 @@ func proxyHasCredentials(raw string) bool {
 // doctorWebhooks prints the webhook health of integration id from the
 // running labsync; a failing health is exit status 1.
 func doctorWebhooks(cmd *cobra.Command, af *apiFlags, id string, asJSON bool) error {
-	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
-		return fmt.Errorf("doctor: --integration %q is not an integration id (see `labsync integrations list`)", id)
-	}
-	c, err := af.client()
-	if err != nil {
-		return err
-	}
-	h, raw, err := fetchWebhookHealth(cmd, c, id)
+	h, raw, err := doctorHealth(cmd, af, id)
 	if err != nil {
 		return err
 	}
@@ -274,4 +278,17 @@ func doctorWebhooks(cmd *cobra.Command, af *apiFlags, id string, asJSON bool) er
 		return exitError{code: 1}
 	}
 	return nil
+}
+
+// doctorHealth reads the webhook health of integration id from the running
+// labsync.
+func doctorHealth(cmd *cobra.Command, af *apiFlags, id string) (integrations.WebhookHealth, json.RawMessage, error) {
+	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
+		return integrations.WebhookHealth{}, nil, fmt.Errorf("doctor: --integration %q is not an integration id (see `labsync integrations list`)", id)
+	}
+	c, err := af.client()
+	if err != nil {
+		return integrations.WebhookHealth{}, nil, err
+	}
+	return fetchWebhookHealth(cmd, c, id)
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -53,4 +54,21 @@ func TestWebhookHealthAndDoctorSayWhyWebhooksCannotArriveAndRefuseATestWithoutTh
 			}
 		})
 	}
+
+	t.Run("doctor --json with --url and --integration prints one document holding both", func(t *testing.T) {
+		isolate(t)
+		t.Setenv(envAPIToken, a.token)
+		code, out, errOut := run(t, context.Background(), "doctor", "--url", deadURL(t), "--allow-loopback-gitlab", "--allow-insecure-http",
+			"--timeout", "2s", "--integration", id, "--json", "--server", a.url)
+		var doc struct {
+			Diagnosis     map[string]any `json:"diagnosis"`
+			WebhookHealth map[string]any `json:"webhook_health"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Diagnosis == nil || doc.WebhookHealth["status"] != "failing" {
+			t.Fatalf("exit %d, not one document with both reports (%v):\n%s\n%s", code, err, out, errOut)
+		}
+		if code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+	})
 }
