@@ -10,6 +10,7 @@ import (
 
 // registerWebhooks mounts the webhook receiver and the webhook settings routes.
 func (a *API) registerWebhooks(mux Mux) {
+	a.registerWebhookHealth(mux) // webhook_health_routes.go
 	if a.Webhooks == nil {
 		return
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/labsync/labsync/internal/integrations"
 )
 
 // envGitLabToken is where connect, integrations set-token and doctor read
@@ -81,8 +83,9 @@ $` + envGitLabToken + `, never from a flag value.` + apiClientHelp,
 				return err
 			}
 			var res struct {
-				Integration integrationView `json:"integration"`
-				Notices     []string        `json:"notices"`
+				Integration integrationView            `json:"integration"`
+				Notices     []string                   `json:"notices"`
+				TokenKind   integrations.TokenKindInfo `json:"token_kind"`
 			}
 			if err := c.do(cmd.Context(), "POST", "/api/v1/integrations/gitlab/token", body, &res); err != nil {
 				return err
@@ -90,6 +93,7 @@ $` + envGitLabToken + `, never from a flag value.` + apiClientHelp,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Connected %q (integration %d).\n", res.Integration.Alias, res.Integration.ID)
 			printIntegration(out, res.Integration)
+			printTokenKind(out, res.TokenKind)
 			for _, n := range res.Notices {
 				fmt.Fprintf(out, "! %s\n", n)
 			}
@@ -227,4 +231,12 @@ state from the address GitLab redirected to and run the command again with
 	f.StringVar(&state, "state", "", "complete with the state from GitLab's redirect (with --code)")
 	f.DurationVar(&wait, "wait", 10*time.Minute, "how long to wait for the browser to complete the connection; 0 to return at once")
 	return cmd
+}
+
+// printTokenKind names the project or group a project or group access
+// token belongs to (printIntegration says what the kind means).
+func printTokenKind(w io.Writer, k integrations.TokenKindInfo) {
+	if k.Resource != "" {
+		fmt.Fprintf(w, "  %-13s %s of %s\n", "token of", k.Text, k.Resource)
+	}
 }

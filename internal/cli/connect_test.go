@@ -66,7 +66,8 @@ func TestConnectAndIntegrationsCommands(t *testing.T) {
 	server := "--server=" + srv.URL
 
 	code, out, errOut := run(t, ctx, "connect", "token", server, "--url", sb.URL(), "--gitlab-token-file", tokFile, "--ca-file", caFile, "--alias", "prod")
-	if code != 0 || !strings.Contains(out, `Connected "prod"`) || !strings.Contains(out, "15.11") {
+	if code != 0 || !strings.Contains(out, `Connected "prod"`) || !strings.Contains(out, "15.11") ||
+		!strings.Contains(out, "token         personal access token; scopes read_api") || !strings.Contains(out, "token sees    labsync sees what its owner sees") {
 		t.Fatalf("connect token: %d\n%s\n%s", code, out, errOut)
 	}
 	// A wrong CA: the check's steps are printed and nothing is saved.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/labsync/labsync/internal/diagnose"
 	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/secret"
 )
 
@@ -33,6 +34,8 @@ func newDoctorCmd() *cobra.Command {
 		insecureHTTP              bool
 		proxyFlag                 string
 		timeout                   time.Duration
+		integration               string
+		af                        apiFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "doctor --url URL [--gitlab-token-file FILE] [--ca-file FILE]",
@@ -60,17 +63,29 @@ report says which proxy was used. Proxy credentials belong in the variable,
 never in the flag. Plain http to a host other than this machine is refused
 unless --allow-insecure-http is given (never for GitLab.com).
 
+With --integration ID, doctor also asks the running labsync (--server,
+--api-token-file, as the other client commands) why that integration's webhooks
+may not arrive: GitLab's state of each hook labsync registered, its last error,
+and whether labsync's public URL is an address GitLab refuses by default — each
+with what to do (see labsync integrations webhook-health). --url may then be
+left out. Without it, doctor still warns when LABSYNC_PUBLIC_URL is a loopback
+or private address that GitLab's webhooks cannot reach by default.
+
 Exit status: 0 when no step failed, 1 otherwise.`,
 		Example: `  labsync doctor --url https://gitlab.example.com --gitlab-token-file ~/.config/labsync/token
   pass show gitlab/labsync | labsync doctor --url https://git.corp --gitlab-token-file - --ca-file corp-ca.pem
-  ` + envGitLabToken + `="$(pass show gitlab/labsync)" labsync doctor --url https://gitlab.com --json`,
+  ` + envGitLabToken + `="$(pass show gitlab/labsync)" labsync doctor --url https://gitlab.com --json
+  labsync doctor --integration 1 --api-token-file ~/.config/labsync/api-token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("token") {
 				return fmt.Errorf("doctor: the token is not taken as a flag value, because it would stay in shell history; use --gitlab-token-file FILE (- for standard input) or %s", envGitLabToken)
 			}
+			if rawURL == "" && integration == "" {
+				return errors.New("doctor: --url is required, for example --url https://gitlab.example.com (or --integration ID to check a connected integration's webhooks)")
+			}
 			if rawURL == "" {
-				return errors.New("doctor: --url is required, for example --url https://gitlab.example.com")
+				return doctorWebhooks(cmd, &af, integration, asJSON)
 			}
 			tok, err := readDoctorToken(cmd.InOrStdin(), cmd.ErrOrStderr(), tokenFile)
 			if err != nil {
@@ -115,16 +130,37 @@ Exit status: 0 when no step failed, 1 otherwise.`,
 			}
 			rep := diagnose.Run(ctx, in)
 			if asJSON {
+				// With --integration, one document holds both reports.
+				var doc any = rep
+				failing := false
+				if integration != "" {
+					h, raw, err := doctorHealth(cmd, &af, integration)
+					if err != nil {
+						return err
+					}
+					doc, failing = map[string]any{"diagnosis": rep, "webhook_health": raw}, h.Status == "failing"
+				}
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := enc.Encode(doc); err != nil {
 					return fmt.Errorf("doctor: writing the report: %w", err)
 				}
-			} else {
-				if tok.IsZero() {
-					fmt.Fprintf(out, "\nNo token given: pass --gitlab-token-file FILE (or - for standard input) or set %s to check access too.\n", envGitLabToken)
+				if !rep.OK || failing {
+					return exitError{code: 1}
 				}
-				fmt.Fprintln(out, "\n"+rep.Summary())
+				return nil
+			}
+			if tok.IsZero() {
+				fmt.Fprintf(out, "\nNo token given: pass --gitlab-token-file FILE (or - for standard input) or set %s to check access too.\n", envGitLabToken)
+			}
+			fmt.Fprintln(out, "\n"+rep.Summary())
+			if integration != "" {
+				fmt.Fprintln(out)
+				if err := doctorWebhooks(cmd, &af, integration, false); err != nil {
+					return err
+				}
+			} else if f, ok := integrations.PublicURLFinding(ctx, os.Getenv("LABSYNC_PUBLIC_URL")); ok {
+				fmt.Fprintf(out, "\nWebhooks: %s\n  → %s\n", f.Message, f.Remedy)
 			}
 			if !rep.OK {
 				return exitError{code: 1}
@@ -145,6 +181,8 @@ Exit status: 0 when no step failed, 1 otherwise.`,
 	f.BoolVar(&insecureHTTP, "allow-insecure-http", false, "accept plain http to a GitLab that is not on this machine (the token then crosses the network unencrypted)")
 	// A hidden --token exists only to explain, without echoing the value,
 	// why it is refused.
+	f.StringVar(&integration, "integration", "", "also check why this integration's webhooks may not arrive, through the running labsync (--server, --api-token-file)")
+	af.register(f)
 	f.StringVar(&tokenFlag, "token", "", "")
 	_ = f.MarkHidden("token")
 	return cmd
@@ -221,4 +259,36 @@ func proxyHasCredentials(raw string) bool {
 		return strings.Contains(raw, "@")
 	}
 	return u.User != nil
+}
+
+// doctorWebhooks prints the webhook health of integration id from the
+// running labsync; a failing health is exit status 1.
+func doctorWebhooks(cmd *cobra.Command, af *apiFlags, id string, asJSON bool) error {
+	h, raw, err := doctorHealth(cmd, af, id)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if asJSON {
+		fmt.Fprintln(out, string(raw))
+	} else {
+		printWebhookHealth(out, h)
+	}
+	if h.Status == "failing" {
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+// doctorHealth reads the webhook health of integration id from the running
+// labsync.
+func doctorHealth(cmd *cobra.Command, af *apiFlags, id string) (integrations.WebhookHealth, json.RawMessage, error) {
+	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
+		return integrations.WebhookHealth{}, nil, fmt.Errorf("doctor: --integration %q is not an integration id (see `labsync integrations list`)", id)
+	}
+	c, err := af.client()
+	if err != nil {
+		return integrations.WebhookHealth{}, nil, err
+	}
+	return fetchWebhookHealth(cmd, c, id)
 }

@@ -40,7 +40,10 @@ type integrationView struct {
 		Warning   *struct {
 			Message string `json:"message"`
 		} `json:"warning"`
-		AutoRefresh bool `json:"auto_refresh"`
+		AutoRefresh    bool   `json:"auto_refresh"`
+		KindText       string `json:"kind_text"`
+		KindExpiry     string `json:"kind_expiry"`
+		KindVisibility string `json:"kind_visibility"`
 	} `json:"token"`
 	MissingScopes []struct {
 		Feature  string   `json:"feature"`
@@ -89,7 +92,11 @@ func printIntegration(w io.Writer, i integrationView) {
 		if scopes == "" {
 			scopes = "unknown (GitLab before 15.5 does not list them)"
 		}
-		fmt.Fprintf(w, "  %-13s %s; scopes %s", "token", t.Kind, scopes)
+		kind := t.KindText
+		if kind == "" {
+			kind = t.Kind
+		}
+		fmt.Fprintf(w, "  %-13s %s; scopes %s", "token", kind, scopes)
 		if t.ExpiresAt != nil && !t.AutoRefresh {
 			fmt.Fprintf(w, "; expires %s", t.ExpiresAt.Format(time.DateOnly))
 			if t.DaysLeft != nil {
@@ -100,6 +107,12 @@ func printIntegration(w io.Writer, i integrationView) {
 			fmt.Fprint(w, "; renewed automatically")
 		}
 		fmt.Fprintln(w)
+		if t.KindExpiry != "" {
+			fmt.Fprintf(w, "  %-13s %s\n", "token expiry", t.KindExpiry)
+		}
+		if t.KindVisibility != "" {
+			fmt.Fprintf(w, "  %-13s %s\n", "token sees", t.KindVisibility)
+		}
 		if t.Warning != nil {
 			fmt.Fprintf(w, "! %s\n", t.Warning.Message)
 		}
@@ -404,7 +417,8 @@ func newIntegrationsCmd() *cobra.Command {
 	sf.StringVar(&since, "history-since", "", "earliest date the backfill fetches, YYYY-MM-DD (\"\" = the whole history)")
 	sf.BoolVar(&keepLost, "keep-lost-project-data", false, "keep the data of projects the credential can no longer see instead of purging it")
 	sf.BoolVar(&insecure, "allow-insecure-http", false, "allow plain http to this self-managed GitLab (its URL must be http://; never GitLab.com)")
-	cmd.AddCommand(list, show, test, disconnect, setToken, set, newProjectsCmd(&af, &asJSON, printJSON, idArg), newMirrorsCmd(&af, &asJSON))
+	cmd.AddCommand(list, show, test, disconnect, setToken, set, newProjectsCmd(&af, &asJSON, printJSON, idArg), newMirrorsCmd(&af, &asJSON),
+		newWebhookHealthCmd(&af, &asJSON, printJSON, idArg))
 	return withAPIErrors(cmd)
 }
 

@@ -355,11 +355,9 @@ func (s *Service) checkGrant(ctx context.Context, st store.OAuthState, x exchang
 	if err != nil {
 		return grant{}, fromAPIError(gitlab.ClassifyError(err), "reading GitLab's version failed")
 	}
-	kind := userTokenKind(u.Username, u.Bot)
-	if kind == "" {
-		kind = "oauth"
-	}
-	return grant{scopes: scopes, user: u, version: ver, kind: kind}, nil
+	// An OAuth token acts for the person who consented, whatever their
+	// account: its kind is oauth.
+	return grant{scopes: scopes, user: u, version: ver, kind: gitlab.TokenOAuth}, nil
 }
 
 // saveOAuthIntegration creates the integration (or, on reauthorization,

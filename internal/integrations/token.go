@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -40,6 +39,9 @@ type ConnectResult struct {
 	// project, whitespace removed from the token, …).
 	Notices   []string        `json:"notices,omitempty"`
 	Diagnosis diagnose.Report `json:"diagnosis"`
+	// TokenKind says which kind of token labsync got and what that means
+	// for its expiry and for what labsync sees.
+	TokenKind TokenKindInfo `json:"token_kind"`
 }
 
 // ConnectToken checks the token with the diagnosis (address, TLS, API,
@@ -98,7 +100,7 @@ func (s *Service) ConnectToken(ctx context.Context, who Actor, in TokenInput) (C
 		return ConnectResult{}, err
 	}
 	s.updateGauge(view)
-	return ConnectResult{Integration: view, Notices: v.notices, Diagnosis: v.report}, nil
+	return ConnectResult{Integration: view, Notices: v.notices, Diagnosis: v.report, TokenKind: tokenKindInfo(v.kind, v.expires, v.resource)}, nil
 }
 
 // validated is what the check learned about a token.
@@ -109,6 +111,8 @@ type validated struct {
 	expires  *time.Time
 	username string
 	userID   int64
+	// resource is the project or group of a project or group token.
+	resource string
 	version  store.IntegrationVersion
 	notices  []string
 	report   diagnose.Report
@@ -156,7 +160,11 @@ func (s *Service) validateToken(ctx context.Context, base gitlab.BaseURL, tok se
 		return validated{}, fromAPIError(gitlab.ClassifyError(err), "reading the token's account failed")
 	}
 	v.username, v.userID = u.Username, u.ID
-	v.kind = userTokenKind(u.Username, u.Bot)
+	k, err := c.ClassifyToken(ctx, u)
+	if err != nil {
+		return validated{}, fromAPIError(gitlab.ClassifyError(err), "telling the token's kind failed")
+	}
+	v.kind, v.resource = k.Kind, k.ResourcePath
 	if v.version, err = s.inspect(ctx, c); err != nil {
 		return validated{}, fromAPIError(gitlab.ClassifyError(err), "reading GitLab's version failed")
 	}
@@ -170,30 +178,6 @@ func (s *Service) saveToken(ctx context.Context, tx *sql.Tx, orgID, integrationI
 	}
 	return s.st.SaveCredential(ctx, tx, &store.Credential{OrgID: orgID, IntegrationID: integrationID, Kind: store.CredentialAccessToken,
 		Ciphertext: sealed, TokenKind: v.kind, Scopes: v.scopes, ExpiresAt: v.expires})
-}
-
-var (
-	projectBot     = regexp.MustCompile(`^project_\d+_bot`)
-	groupBot       = regexp.MustCompile(`^group_\d+_bot`)
-	serviceAccount = regexp.MustCompile(`^service_account`)
-)
-
-// userTokenKind tells from the token's account what kind of token it is:
-// project and group access tokens act as bot users named project_<id>_bot…
-// and group_<id>_bot…, service accounts are bots named service_account…;
-// a human account means a personal access token.
-func userTokenKind(username string, bot bool) string {
-	switch {
-	case projectBot.MatchString(username):
-		return "project"
-	case groupBot.MatchString(username):
-		return "group"
-	case serviceAccount.MatchString(username):
-		return "service_account"
-	case bot:
-		return "bot"
-	}
-	return "personal"
 }
 
 // inspect reads /version (and /metadata from 15.2) and derives the

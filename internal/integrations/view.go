@@ -80,6 +80,11 @@ type TokenView struct {
 	Warning *ExpiryWarning `json:"warning,omitempty"`
 	// AutoRefresh is true for OAuth: labsync renews the token itself.
 	AutoRefresh bool `json:"auto_refresh"`
+	// KindText names Kind in words; KindExpiry and KindVisibility say
+	// what the kind means for expiry and for what labsync sees.
+	KindText       string `json:"kind_text"`
+	KindExpiry     string `json:"kind_expiry"`
+	KindVisibility string `json:"kind_visibility"`
 }
 
 // ExpiryWarning is the warning shown before an access token expires.
@@ -244,6 +249,8 @@ func (s *Service) view(ctx context.Context, i store.Integration) (View, error) {
 	if t.Scopes == nil {
 		t.Scopes = []string{}
 	}
+	ki := tokenKindInfo(t.Kind, cred.ExpiresAt, "")
+	t.KindText, t.KindExpiry, t.KindVisibility = ki.Text, ki.Expiry, ki.Visibility
 	if cred.ExpiresAt != nil {
 		d := daysLeft(*cred.ExpiresAt, s.clock())
 		t.DaysLeft = &d

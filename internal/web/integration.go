@@ -63,6 +63,8 @@ type integrationView struct {
 	Ended *endedView
 	// Bars are the sync bars, their units named.
 	Bars []syncBar
+	// Hooks is why webhooks might not arrive (webhook_health.go).
+	Hooks *webhookHealthView
 }
 
 // PageTitle is the page's title.
@@ -174,6 +176,9 @@ func (u *UI) integrationView(r *http.Request, in store.Integration) (integration
 			return v, err
 		}
 		v.Webhook = wi
+	}
+	if v.Hooks, err = u.webhookHealthFor(r, in, r.URL.Query().Get("hooks") == "check"); err != nil {
+		return v, err
 	}
 	if u.Repository != nil {
 		ml, err := u.Repository.Mirrors(ctx, s.OrgID, in.ID, u.Integrations.PublicURL())

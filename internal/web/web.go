@@ -115,6 +115,7 @@ func (u *UI) Register(mux Mux) {
 	u.page(mux, "POST /integrations/{id}/webhook", adminLevel, u.issueWebhook)
 	u.page(mux, "POST /integrations/{id}/webhook/register", adminLevel, u.registerWebhooks)
 	u.page(mux, "POST /integrations/{id}/reauthorize", adminLevel, u.reauthorize)
+	u.page(mux, "POST /integrations/{id}/webhook/test", adminLevel, u.testWebhook) // webhook_health.go
 	u.page(mux, "GET /integrations/{id}/disconnect", adminLevel, u.disconnectPage)
 	u.page(mux, "POST /integrations/{id}/disconnect", adminLevel, u.disconnect)
 	u.page(mux, "GET /data/{kind}", memberLevel, u.dataPage)
