@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/labsync/labsync/internal/accounts"
@@ -47,6 +48,9 @@ type Mirrors struct {
 	// FirstProjects are mirrored for the first time one at a time, then at
 	// Concurrency.
 	FirstProjects, FirstCommits, Concurrency int
+	// Figures names the figures to measure ("lag", "clone", "first"); all
+	// three when empty.
+	Figures []string
 }
 
 // Run prints the three figures. The lag and clone figures go through a
@@ -57,13 +61,22 @@ func (m *Mirrors) Run(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("bench mirrors needs git (apt-get install -y git): %w", err)
 	}
 	fmt.Fprintf(out, "labsync bench mirrors: GOMAXPROCS %d, %d CPUs, %s\n", runtime.GOMAXPROCS(0), runtime.NumCPU(), gitVersion())
-	if err := m.lag(ctx, out); err != nil {
-		return err
+	figures := map[string]func(context.Context, io.Writer) error{"lag": m.lag, "clone": m.clone, "first": m.first}
+	want := m.Figures
+	if len(want) == 0 {
+		want = []string{"lag", "clone", "first"}
 	}
-	if err := m.clone(ctx, out); err != nil {
-		return err
+	for _, f := range want {
+		if figures[f] == nil {
+			return fmt.Errorf("bench mirrors: unknown figure %q (lag, clone or first)", f)
+		}
 	}
-	return m.first(ctx, out)
+	for _, f := range want {
+		if err := figures[f](ctx, out); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func gitVersion() string {
@@ -447,9 +460,31 @@ func (m *Mirrors) clone(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
+// cpuNow is the CPU time of this process and of its waited-for children
+// so far (the sandbox's git http-backend and upload-pack, the mirror
+// manager's git, and the baseline's shell and git all run as children).
+func cpuNow() time.Duration {
+	var self, kids syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	tv := func(t syscall.Timeval) time.Duration {
+		return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
+	}
+	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
+}
+
+// firstRun is one pass of first mirrors: its wall time, the sum of the
+// single clone times inside it, and the CPU the machine spent on it.
+type firstRun struct {
+	wall, sum, cpu time.Duration
+}
+
 // first mirrors FirstProjects projects one at a time (the sum of single
 // clone times), deletes them, and mirrors them all again with the manager
-// bounded at Concurrency per integration.
+// bounded at Concurrency per integration. In the same run, the same
+// repositories are cloned by plain `git clone --mirror` from a shell loop,
+// one at a time and Concurrency at a time (xargs -P), against the same
+// sandbox: the lower bound this machine gives any mirroring program.
 func (m *Mirrors) first(ctx context.Context, out io.Writer) error {
 	sb, err := sandbox.Start(ctx, sandbox.Config{Version: "17.11", Seed: 9, Groups: 4, Projects: m.FirstProjects, Commits: m.FirstCommits, Git: true, TLS: sandbox.TLSCA})
 	if err != nil {
@@ -469,20 +504,20 @@ func (m *Mirrors) first(ctx context.Context, out io.Writer) error {
 		projects = append(projects, mirror.Project{Key: mirror.Key{IntegrationID: 1, ProjectID: p.ID}, OrgID: 1,
 			PathWithNamespace: p.Path, ObjectFormat: p.ObjectFormat})
 	}
-	run := func(conc int) (wall, sum time.Duration, err error) {
-		mgr, err := mirror.New(mirror.Config{Dir: dir, Remote: remote, PerIntegration: conc, Logger: slog.New(slog.DiscardHandler)})
+	run := func(conc int) (r firstRun, err error) {
+		mgr, err := mirror.New(mirror.Config{Dir: filepath.Join(dir, "labsync"), Remote: remote, PerIntegration: conc, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
-			return 0, 0, err
+			return r, err
 		}
 		defer mgr.Close()
 		if err := mgr.RemoveIntegration(ctx, 1); err != nil {
-			return 0, 0, err
+			return r, err
 		}
 		var mu sync.Mutex
 		var first error
 		sem := make(chan struct{}, conc) // start no more than the manager runs
 		var wg sync.WaitGroup
-		t0 := time.Now()
+		cpu0, t0 := cpuNow(), time.Now()
 		for _, p := range projects {
 			sem <- struct{}{}
 			wg.Go(func() {
@@ -491,27 +526,77 @@ func (m *Mirrors) first(ctx context.Context, out io.Writer) error {
 				err := mgr.Sync(ctx, p)
 				mu.Lock()
 				defer mu.Unlock()
-				sum += time.Since(s)
+				r.sum += time.Since(s)
 				if err != nil && first == nil {
 					first = err
 				}
 			})
 		}
 		wg.Wait()
-		return time.Since(t0), sum, first
+		r.wall, r.cpu = time.Since(t0), cpuNow()-cpu0
+		return r, first
 	}
-	_, sum1, err := run(1)
+	caFile := filepath.Join(dir, "sandbox-ca.pem")
+	if err := os.WriteFile(caFile, sb.CAPEM(), 0o600); err != nil {
+		return err
+	}
+	var urls strings.Builder
+	for _, p := range projects {
+		fmt.Fprintf(&urls, "%s/%s.git\n", sb.URL(), p.PathWithNamespace)
+	}
+	// plain clones every repository with `git clone --mirror`, conc at a
+	// time, from a shell loop: no labsync code runs, only the sandbox
+	// serving and git cloning.
+	plain := func(conc int) (r firstRun, err error) {
+		dest := filepath.Join(dir, "plain")
+		if err := os.RemoveAll(dest); err != nil {
+			return r, err
+		}
+		if err := os.MkdirAll(dest, 0o700); err != nil {
+			return r, err
+		}
+		script := `n=0; while read -r u; do n=$((n+1)); echo "$n $u"; done | xargs -P "$1" -n 2 sh -c 'git clone --quiet --mirror "$1" "$0.git"'`
+		cmd := exec.CommandContext(ctx, "sh", "-c", script, "sh", strconv.Itoa(conc))
+		cmd.Dir = dest
+		cmd.Stdin = strings.NewReader(urls.String())
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
+			"GIT_SSL_CAINFO=" + caFile, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader",
+			"GIT_CONFIG_VALUE_0=Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("oauth2:"+sb.AdminToken()))}
+		cpu0, t0 := cpuNow(), time.Now()
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return r, fmt.Errorf("plain git clone --mirror: %v\n%s", err, b)
+		}
+		r.wall, r.cpu = time.Since(t0), cpuNow()-cpu0
+		return r, nil
+	}
+	plain1, err := plain(1)
+	if err != nil {
+		return fmt.Errorf("bench mirrors: plain clones one at a time: %w", err)
+	}
+	one, err := run(1)
 	if err != nil {
 		return fmt.Errorf("bench mirrors: first mirrors one at a time: %w", err)
 	}
-	wallC, _, err := run(m.Concurrency)
+	atC, err := run(m.Concurrency)
 	if err != nil {
 		return fmt.Errorf("bench mirrors: first mirrors at concurrency %d: %w", m.Concurrency, err)
 	}
-	bound := sum1 / time.Duration(m.Concurrency)
-	fmt.Fprintf(out, "\nfirst mirror of %d projects (%d commits each):\n", len(projects), m.FirstCommits)
-	fmt.Fprintf(out, "  one at a time: sum of single clones %.2f s\n", sum1.Seconds())
-	fmt.Fprintf(out, "  concurrency %d: wall %.2f s   sum/C %.2f s   ratio %.2f   (target: <= 1.25; %d CPUs)\n",
-		m.Concurrency, wallC.Seconds(), bound.Seconds(), wallC.Seconds()/bound.Seconds(), runtime.NumCPU())
+	plainC, err := plain(m.Concurrency)
+	if err != nil {
+		return fmt.Errorf("bench mirrors: plain clones at concurrency %d: %w", m.Concurrency, err)
+	}
+	c, cpus := time.Duration(m.Concurrency), runtime.NumCPU()
+	fmt.Fprintf(out, "\nfirst mirror of %d projects (%d commits each), %d CPUs; CPU = this process and its git children (sandbox and client):\n",
+		len(projects), m.FirstCommits, cpus)
+	fmt.Fprintf(out, "  labsync, one at a time:     sum of single clones %.2f s   CPU %.2f s (%.0f%% of one CPU)\n",
+		one.sum.Seconds(), one.cpu.Seconds(), 100*one.cpu.Seconds()/one.wall.Seconds())
+	fmt.Fprintf(out, "  labsync, concurrency %d:     wall %.2f s   sum/C %.2f s   ratio %.2f   CPU %.2f s (target: ratio <= 1.25)\n",
+		m.Concurrency, atC.wall.Seconds(), (one.sum / c).Seconds(), atC.wall.Seconds()/(one.sum/c).Seconds(), atC.cpu.Seconds())
+	fmt.Fprintf(out, "  plain git clone --mirror, shell loop, same sandbox: one at a time %.2f s; concurrency %d wall %.2f s   ratio %.2f   CPU %.2f s\n",
+		plain1.wall.Seconds(), m.Concurrency, plainC.wall.Seconds(), plainC.wall.Seconds()/(plain1.wall/c).Seconds(), plainC.cpu.Seconds())
+	fmt.Fprintf(out, "  machine floor at concurrency %d: CPU / %d CPUs = %.2f s for labsync (ratio %.2f), %.2f s for plain git (ratio %.2f)\n",
+		m.Concurrency, cpus, atC.cpu.Seconds()/float64(cpus), atC.cpu.Seconds()/float64(cpus)/(one.sum/c).Seconds(),
+		plainC.cpu.Seconds()/float64(cpus), plainC.cpu.Seconds()/float64(cpus)/(plain1.wall/c).Seconds())
+	fmt.Fprintf(out, "  labsync at C vs plain git at C: %.2f×\n", atC.wall.Seconds()/plainC.wall.Seconds())
 	return nil
 }
