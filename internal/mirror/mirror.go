@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -106,10 +108,28 @@ type Config struct {
 	// credentials, reaches git through the environment only. When nil,
 	// git reads the standard proxy variables itself.
 	Proxy func(*url.URL) (*url.URL, error)
+	// CheckAddress, when set, is the address policy of labsync's GitLab
+	// client (gitlab.AddressPolicy.Check): before every fetch the manager
+	// resolves GitLab's host itself and checks the addresses. Connecting
+	// directly, git is pinned to the allowed addresses (http.curloptResolve,
+	// git 2.37 and later), so a DNS answer that changes after the check
+	// cannot send it elsewhere; through a proxy, every address must be
+	// allowed, as the API client requires before a CONNECT. A refusal is a
+	// [FetchError] of kind [KindAddress] and git never runs. When set and
+	// Proxy is nil, git connects directly and ignores the proxy variables.
+	CheckAddress func(netip.Addr) error
+	// Resolver looks GitLab's host up for CheckAddress; net.DefaultResolver
+	// when nil.
+	Resolver Resolver
 	// SystemCAFile is the system's CA bundle, put in front of the install's
 	// CA in the file handed to git; /etc/ssl/certs/ca-certificates.crt when
 	// empty (skipped when missing).
 	SystemCAFile string
+}
+
+// Resolver looks up the addresses of a host name; *net.Resolver is one.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
 // State is where a mirror stands.
@@ -216,6 +236,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
 	}
 	if cfg.SystemCAFile == "" {
 		cfg.SystemCAFile = "/etc/ssl/certs/ca-certificates.crt"

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/mirror/mirrortest"
 	"github.com/labsync/labsync/internal/secret"
 )
@@ -612,5 +614,88 @@ func TestFetchesGoThroughLabsyncsGitLabProxyWithItsCredentialsInTheEnvironmentOn
 	}
 	if leaked.Load() {
 		t.Error("the proxy's password is visible in a command line")
+	}
+}
+
+// fakeResolver answers every name with the same addresses: a DNS record
+// pointing a GitLab host name wherever the test needs it.
+type fakeResolver []netip.Addr
+
+func (r fakeResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	return r, nil
+}
+
+func TestGitReachesGitLabOnlyAtAddressesTheAPIClientsAddressPolicyAllows(t *testing.T) {
+	loop, meta := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("169.254.169.254")
+	cases := []struct {
+		name     string
+		host     string // "" keeps the server's 127.0.0.1
+		resolves []netip.Addr
+		policy   gitlab.AddressPolicy
+		proxied  bool
+		refused  bool
+		remedy   string
+	}{
+		{name: "a host resolving to this machine is refused without the loopback setting", host: "example.com", resolves: []netip.Addr{loop},
+			refused: true, remedy: gitlab.EnvAllowLoopback},
+		{name: "a host resolving to a cloud metadata address is refused", host: "example.com", resolves: []netip.Addr{meta},
+			policy: gitlab.AddressPolicy{AllowLoopback: true}, refused: true, remedy: "DNS record"},
+		{name: "an address literal is checked too", policy: gitlab.AddressPolicy{}, refused: true, remedy: gitlab.EnvAllowLoopback},
+		{name: "git is pinned to the allowed addresses of a host that also resolves to a refused one", host: "example.com",
+			resolves: []netip.Addr{meta, loop}, policy: gitlab.AddressPolicy{AllowLoopback: true}},
+		{name: "through a proxy every address of the host must be allowed", host: "example.com",
+			resolves: []netip.Addr{loop, meta}, policy: gitlab.AddressPolicy{AllowLoopback: true}, proxied: true, refused: true, remedy: "DNS record"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var proxied atomic.Int32
+			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				proxied.Add(1)
+				http.Error(w, "no tunnel in this test", http.StatusForbidden)
+			}))
+			defer proxy.Close()
+			f := newFixture(t, true, func(cfg *Config) {
+				cfg.CheckAddress = c.policy.Check
+				cfg.Resolver = fakeResolver(c.resolves)
+				if c.proxied {
+					pu, _ := url.Parse(proxy.URL)
+					cfg.Proxy = func(*url.URL) (*url.URL, error) { return pu, nil }
+				}
+				if c.host != "" {
+					inner := cfg.Remote
+					cfg.Remote = func(ctx context.Context, org, integ int64) (Remote, error) {
+						r, err := inner(ctx, org, integ)
+						u, _ := url.Parse(r.BaseURL)
+						u.Host = c.host + ":" + u.Port()
+						r.BaseURL = u.String()
+						return r, err
+					}
+				}
+			})
+			f.srv.NewRepo(t, "g/app", "sha1", 3)
+			err := f.m.Sync(context.Background(), Project{Key: Key{1, 1}, PathWithNamespace: "g/app"})
+			if !c.refused {
+				if err != nil {
+					t.Fatalf("fetch pinned to an allowed address: %v", err)
+				}
+				if f.srv.Requests() == 0 {
+					t.Error("the server saw no request")
+				}
+				return
+			}
+			var fe *FetchError
+			if !errors.As(err, &fe) || fe.Kind != KindAddress {
+				t.Fatalf("error %v, want a FetchError of kind %s", err, KindAddress)
+			}
+			if !strings.Contains(fe.Remedy, c.remedy) {
+				t.Errorf("remedy %q does not mention %q", fe.Remedy, c.remedy)
+			}
+			if n := f.srv.Requests(); n != 0 || proxied.Load() != 0 {
+				t.Errorf("git reached GitLab (%d requests) or the proxy (%d) though the address was refused", n, proxied.Load())
+			}
+			if st := f.m.Status(Key{1, 1}); st.State != StateFailed || st.Error == nil || st.Error.Kind != KindAddress {
+				t.Errorf("status %+v, want failed with the address refusal", st)
+			}
+		})
 	}
 }
