@@ -473,10 +473,34 @@ func cpuNow() time.Duration {
 	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
 }
 
+// machineBusy is the CPU time every process on the machine spent so far
+// (user, nice, system, irq, softirq and steal from /proc/stat; 0 where that
+// is not known): minus cpuNow, what other programs took during a run.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for _, k := range []int{1, 2, 3, 6, 7, 8} {
+		n, err := strconv.ParseInt(f[k], 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ on Linux
+}
+
 // firstRun is one pass of first mirrors: its wall time, the sum of the
 // single clone times inside it, and the CPU the machine spent on it.
 type firstRun struct {
-	wall, sum, cpu time.Duration
+	wall, sum, cpu, others time.Duration
 }
 
 // first mirrors FirstProjects projects one at a time (the sum of single
@@ -517,7 +541,7 @@ func (m *Mirrors) first(ctx context.Context, out io.Writer) error {
 		var first error
 		sem := make(chan struct{}, conc) // start no more than the manager runs
 		var wg sync.WaitGroup
-		cpu0, t0 := cpuNow(), time.Now()
+		cpu0, busy0, t0 := cpuNow(), machineBusy(), time.Now()
 		for _, p := range projects {
 			sem <- struct{}{}
 			wg.Go(func() {
@@ -534,6 +558,7 @@ func (m *Mirrors) first(ctx context.Context, out io.Writer) error {
 		}
 		wg.Wait()
 		r.wall, r.cpu = time.Since(t0), cpuNow()-cpu0
+		r.others = max(0, machineBusy()-busy0-r.cpu)
 		return r, first
 	}
 	caFile := filepath.Join(dir, "sandbox-ca.pem")
@@ -562,11 +587,12 @@ func (m *Mirrors) first(ctx context.Context, out io.Writer) error {
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
 			"GIT_SSL_CAINFO=" + caFile, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader",
 			"GIT_CONFIG_VALUE_0=Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("oauth2:"+sb.AdminToken()))}
-		cpu0, t0 := cpuNow(), time.Now()
+		cpu0, busy0, t0 := cpuNow(), machineBusy(), time.Now()
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return r, fmt.Errorf("plain git clone --mirror: %v\n%s", err, b)
 		}
 		r.wall, r.cpu = time.Since(t0), cpuNow()-cpu0
+		r.others = max(0, machineBusy()-busy0-r.cpu)
 		return r, nil
 	}
 	plain1, err := plain(1)
@@ -598,5 +624,7 @@ func (m *Mirrors) first(ctx context.Context, out io.Writer) error {
 		m.Concurrency, cpus, atC.cpu.Seconds()/float64(cpus), atC.cpu.Seconds()/float64(cpus)/(one.sum/c).Seconds(),
 		plainC.cpu.Seconds()/float64(cpus), plainC.cpu.Seconds()/float64(cpus)/(plain1.wall/c).Seconds())
 	fmt.Fprintf(out, "  labsync at C vs plain git at C: %.2f×\n", atC.wall.Seconds()/plainC.wall.Seconds())
+	fmt.Fprintf(out, "  other programs' CPU on the machine meanwhile: %.2f s (labsync one at a time), %.2f s (labsync at C), %.2f s / %.2f s (plain git 1 / C)\n",
+		one.others.Seconds(), atC.others.Seconds(), plain1.others.Seconds(), plainC.others.Seconds())
 	return nil
 }
