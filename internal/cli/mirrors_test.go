@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -157,6 +159,17 @@ func TestARunnerClonesSHA1AndSHA256ProjectsThroughLabsyncWithOneCredentialHelper
 			if got := strings.TrimSpace(gitOut(t, dest, "rev-parse", "HEAD")); got != ch.SHA || got == head {
 				t.Errorf("after the push the runner has %s, want GitLab's new %s (was %s)", got, ch.SHA, head)
 			}
+			// A runner of a merge request pipeline fetches the merge
+			// request's head ref, as it would from GitLab.
+			for _, mr := range sandboxMRs(t, w.sb, m.ProjectID) {
+				ref := fmt.Sprintf("refs/merge-requests/%d/head", mr.IID)
+				if o, err := runner(t, srv.addr, w.apiToken, "-C", dest, "fetch", "--quiet", "origin", ref); err != nil {
+					t.Fatalf("fetch %s through labsync: %v\n%s", ref, err, o)
+				}
+				if got := strings.TrimSpace(gitOut(t, dest, "rev-parse", "FETCH_HEAD")); got != mr.SHA {
+					t.Errorf("%s through labsync is %s, GitLab's API says %s", ref, got, mr.SHA)
+				}
+			}
 			if o, err := runner(t, srv.addr, "lsk_not_a_token", "ls-remote", m.CloneURL); err == nil || !strings.Contains(o, "Authentication failed") && !strings.Contains(o, "401") {
 				t.Errorf("a bad token listed refs: %v\n%s", err, o)
 			}
@@ -192,6 +205,32 @@ func TestARunnerClonesSHA1AndSHA256ProjectsThroughLabsyncWithOneCredentialHelper
 	if o, err := runner(t, srv.addr, w.apiToken, "ls-remote", byFormat["sha1"].CloneURL); err == nil || !strings.Contains(o, "not found") {
 		t.Errorf("a disconnected integration's project is still served: %v\n%s", err, o)
 	}
+}
+
+type sandboxMR struct {
+	IID int64  `json:"iid"`
+	SHA string `json:"sha"`
+}
+
+// sandboxMRs lists a project's merge requests from the sandbox's API (it
+// has at least one, or the test proves nothing).
+func sandboxMRs(t *testing.T, sb *sandbox.Sandbox, project int64) []sandboxMR {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(sb.CAPEM())
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v4/projects/%d/merge_requests?state=all&per_page=100", sb.URL(), project), nil)
+	req.Header.Set("PRIVATE-TOKEN", sb.AdminToken())
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var mrs []sandboxMR
+	if err := json.NewDecoder(res.Body).Decode(&mrs); err != nil || len(mrs) == 0 {
+		t.Fatalf("merge requests of project %d: %d %v %+v", project, res.StatusCode, err, mrs)
+	}
+	return mrs
 }
 
 func gitOut(t *testing.T, dir string, args ...string) string {

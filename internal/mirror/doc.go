@@ -18,8 +18,9 @@
 // state, size, last fetch, lag behind the last push seen, and the last error
 // with a remedy ([FetchError]).
 //
-// A mirror holds GitLab's branches and tags (refs/heads/*, refs/tags/*,
-// pruned), and its HEAD follows the project's default branch.
+// A mirror holds GitLab's branches, tags and merge request refs
+// (refs/heads/*, refs/tags/*, refs/merge-requests/*, pruned), and its HEAD
+// follows the project's default branch.
 //
 // How the credential reaches git: as an "Authorization: Basic" header set
 // through GIT_CONFIG_COUNT/GIT_CONFIG_KEY_n/GIT_CONFIG_VALUE_n in the child's

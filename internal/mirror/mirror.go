@@ -615,8 +615,8 @@ func (m *Manager) run(ctx context.Context, p Project, cloned bool) error {
 			return err
 		}
 	}
-	if _, err := m.git(ctx, work, remote, "fetch", "--quiet", "--prune", "--no-write-fetch-head", "--no-auto-gc",
-		src, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"); err != nil {
+	if _, err := m.git(ctx, work, remote, append([]string{"fetch", "--quiet", "--prune", "--no-write-fetch-head", "--no-auto-gc", src},
+		mirrorRefspecs...)...); err != nil {
 		if !cloned {
 			_ = os.RemoveAll(work)
 		}
@@ -639,6 +639,16 @@ func (m *Manager) run(ctx context.Context, p Project, cloned bool) error {
 	}
 	return nil
 }
+
+// mirrorRefspecs are the refs a mirror holds, pruned at every fetch:
+// branches, tags, and the merge request refs GitLab advertises —
+// refs/merge-requests/<iid>/head (the source branch's head, kept in the
+// target project even for forks; GitLab 13.x and later delete it 14 days
+// after the merge request is merged or closed —
+// MergeRequests::CleanupRefsService — and the prune follows) and
+// refs/merge-requests/<iid>/merge (the merge result that merge request
+// pipelines run on), so runners fetch them from labsync as from GitLab.
+var mirrorRefspecs = []string{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", "+refs/merge-requests/*:refs/merge-requests/*"}
 
 // followDefaultBranch points the bare repository's HEAD at GitLab's
 // default branch when that branch exists and HEAD points elsewhere. It

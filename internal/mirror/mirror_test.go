@@ -699,3 +699,35 @@ func TestGitReachesGitLabOnlyAtAddressesTheAPIClientsAddressPolicyAllows(t *test
 		})
 	}
 }
+
+func TestMergeRequestRefsAreMirroredAndPrunedWhenGitLabRemovesThem(t *testing.T) {
+	f := newFixture(t, false, nil)
+	src := f.srv.Repo("g/app")
+	f.srv.NewRepo(t, "g/app", "sha1", 5)
+	// GitLab keeps refs/merge-requests/<iid>/head (and /merge for merge
+	// request pipelines) in the target project.
+	head1 := mirrortest.Git(t, src, "rev-parse", "refs/heads/main~1")
+	mirrortest.Git(t, src, "update-ref", "refs/merge-requests/1/head", head1)
+	mirrortest.Git(t, src, "update-ref", "refs/merge-requests/1/merge", "refs/heads/main")
+	mirrortest.Git(t, src, "update-ref", "refs/merge-requests/2/head", "refs/heads/main~2")
+	p := Project{Key: Key{1, 1}, PathWithNamespace: "g/app"}
+	if err := f.m.Sync(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := f.m.Path(p.Key)
+	mrRefs := func(dir string) string {
+		return mirrortest.Git(t, dir, "for-each-ref", "--format=%(objectname) %(refname)", "refs/merge-requests")
+	}
+	if got, want := mrRefs(dir), mrRefs(src); got != want || !strings.Contains(got, head1+" refs/merge-requests/1/head") {
+		t.Errorf("mirror's merge request refs:\n%s\nwant GitLab's:\n%s", got, want)
+	}
+	// 14 days after a merge request closes GitLab (13.x+) deletes its head
+	// ref; the mirror follows at the next fetch.
+	mirrortest.Git(t, src, "update-ref", "-d", "refs/merge-requests/2/head")
+	if err := f.m.Sync(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if got := mrRefs(dir); strings.Contains(got, "refs/merge-requests/2/head") || !strings.Contains(got, "refs/merge-requests/1/head") {
+		t.Errorf("after GitLab removed refs/merge-requests/2/head the mirror has:\n%s", got)
+	}
+}
