@@ -200,6 +200,7 @@ func (m *Manager) git(ctx context.Context, dir string, remote Remote, args ...st
 	cmd.Env = env
 	cmd.Dir = m.home
 	cmd.WaitDelay = 5 * time.Second
+	dieWithParent(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &limitWriter{w: &stderr, n: 64 << 10}
 	err := cmd.Run()

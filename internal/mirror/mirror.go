@@ -334,12 +334,24 @@ func (m *Manager) recover() error {
 		}
 		for _, r := range repos {
 			rp := filepath.Join(full, r.Name())
+			tmp := strings.HasPrefix(r.Name(), ".tmp-")
 			switch {
-			case (strings.HasPrefix(r.Name(), ".tmp-") || strings.HasPrefix(r.Name(), ".trash-")) && staleSince(r, time.Now().Add(-m.cfg.CommandTimeout)):
+			case tmp && strings.HasSuffix(r.Name(), ".lock"):
+				// A lock whose clone directory is gone: left by a crash
+				// between the two removals.
+				if _, err := os.Stat(strings.TrimSuffix(rp, ".lock")); errors.Is(err, fs.ErrNotExist) && cloneLockOwner(rp) == ownerGone {
+					_ = os.Remove(rp)
+				}
+			case tmp && r.IsDir() && cloneLockOwner(rp+".lock") == ownerGone,
+				(tmp || strings.HasPrefix(r.Name(), ".trash-")) && cloneLockOwner(rp+".lock") != ownerAlive && staleSince(r, time.Now().Add(-m.cfg.CommandTimeout)):
+				// The process making this clone died (its lock is free),
+				// or, without a lock to ask, the clone is older than any
+				// command may run.
 				m.cfg.Logger.Info("mirror: removing a clone a crash left unfinished; it will be made again", "dir", rp)
 				if err := os.RemoveAll(rp); err != nil {
 					return fmt.Errorf("mirror: unable to remove %s: %w", rp, err)
 				}
+				_ = os.Remove(rp + ".lock")
 			case strings.HasSuffix(r.Name(), ".git") && r.IsDir():
 				if err := removeStaleLocks(rp); err != nil {
 					return err
@@ -357,6 +369,15 @@ func staleSince(d fs.DirEntry, t time.Time) bool {
 	fi, err := d.Info()
 	return err == nil && fi.ModTime().Before(t)
 }
+
+// lockOwner is what a clone's lock file says about the process making it.
+type lockOwner int
+
+const (
+	ownerUnknown lockOwner = iota
+	ownerAlive
+	ownerGone
+)
 
 // lockStale is the age from which a git lock file is taken for a crash's
 // leftover: git holds ref and config locks for milliseconds, and another
@@ -610,6 +631,11 @@ func (m *Manager) run(ctx context.Context, p Project, cloned bool) error {
 			return diskError(err)
 		}
 		work = filepath.Join(filepath.Dir(dest), ".tmp-"+strconv.FormatInt(p.ProjectID, 10)+"-"+randomSuffix())
+		release, err := holdCloneLock(work + ".lock")
+		if err != nil {
+			return diskError(err)
+		}
+		defer release() // after the rename: the clone is never unowned while half made
 		if _, err := m.git(ctx, "", remote, "init", "--quiet", "--bare", "--object-format="+objectFormat(p.ObjectFormat), work); err != nil {
 			_ = os.RemoveAll(work)
 			return err

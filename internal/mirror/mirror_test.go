@@ -315,8 +315,23 @@ func TestAHalfMadeCloneAndStaleLocksLeftByACrashAreCleanedAndTheCloneRedone(t *t
 	if err := os.Chtimes(half, old, old); err != nil {
 		t.Fatal(err)
 	}
-	fresh := filepath.Join(f.dir, "1", ".tmp-3-cafe") // another replica's clone in progress
+	fresh := filepath.Join(f.dir, "1", ".tmp-3-cafe") // an old-style clone without a lock, young
 	mirrortest.Git(t, "", "init", "--quiet", "--bare", fresh)
+	// A young clone whose process died: its lock file is there but nobody
+	// holds the lock (the kernel dropped it with the process).
+	killed := filepath.Join(f.dir, "1", ".tmp-4-dead")
+	mirrortest.Git(t, "", "init", "--quiet", "--bare", killed)
+	if err := os.WriteFile(killed+".lock", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Another replica's clone in progress: young, and its lock is held.
+	live := filepath.Join(f.dir, "1", ".tmp-5-live")
+	release, err := holdCloneLock(live + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	mirrortest.Git(t, "", "init", "--quiet", "--bare", live)
 	doneDir, _ := f.m.Path(done.Key)
 	lock := filepath.Join(doneDir, "refs", "heads", "main.lock")
 	if err := os.WriteFile(lock, []byte("0000"), 0o600); err != nil {
@@ -335,7 +350,15 @@ func TestAHalfMadeCloneAndStaleLocksLeftByACrashAreCleanedAndTheCloneRedone(t *t
 		t.Errorf("the half-made clone is still there: %v", err)
 	}
 	if _, err := os.Stat(fresh); err != nil {
-		t.Errorf("a clone younger than the command timeout was removed: %v", err)
+		t.Errorf("a clone younger than the command timeout, without a lock to ask, was removed: %v", err)
+	}
+	for _, p := range []string{killed, killed + ".lock"} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s of a clone whose process died is still there: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a clone another process is still making was removed: %v", err)
 	}
 	if _, err := os.Stat(lock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the stale lock is still there: %v", err)
