@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -292,4 +293,124 @@ func TestACloneThroughEitherReplicaWorksWhileTheOtherIsKilled(t *testing.T) {
 	b.cmd.Process.Kill()
 	b.cmd.Wait()
 	clone(a2.addr)
+}
+
+// TestAKill9DuringAFirstCloneServesNoHalfMirrorAndTheCloneIsMadeAgain kills
+// a labsync serve process with SIGKILL while git is making a project's first
+// mirror (GitLab slowed down so the clone is surely under way), checks that
+// nothing half made is served, restarts labsync on the same data and checks
+// that the mirror is made again by itself and clones as GitLab's repository.
+func TestAKill9DuringAFirstCloneServesNoHalfMirrorAndTheCloneIsMadeAgain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts labsync processes")
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatalf("git is needed (apt-get install -y git): %v", err)
+	}
+	dbURL := ""
+	if storetest.Dialect(t) == store.Postgres {
+		dbURL = storetest.FreshPostgresURL(t)
+	}
+	w := newSyncedWorld(t, dbURL, sandbox.Config{Version: "17.11", Seed: 5, Groups: 1, Projects: 2, MRs: 1, Issues: 1, Pipelines: 1, Commits: 40, Git: true})
+	env := append(append([]string(nil), w.env...), "LABSYNC_LOG_LEVEL=warn")
+	srv := startServe(t, env)
+	base := fmt.Sprintf("/api/v1/integrations/%d", w.integ)
+	w.startSync(t, srv.addr)
+	// The sync selects the projects (the repository service still off).
+	for i := 0; ; i++ {
+		var page struct {
+			Repositories []json.RawMessage `json:"repositories"`
+		}
+		w.apiJSON(t, srv.addr, "GET", base+"/repositories?selected=true", "", &page)
+		if len(page.Repositories) == w.sb.Manifest().Projects {
+			break
+		}
+		if i == 1200 {
+			t.Fatalf("the projects were never selected: %+v\n%s", page, srv.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// GitLab answers every request 3 s late: a first clone (three Git
+	// requests) is under way for at least 6 s.
+	w.sb.SetFaults(sandbox.Faults{Latency: 3 * time.Second})
+	if code := w.apiJSON(t, srv.addr, "PUT", base+"/selection", `{"services":{"repository":true}}`, nil); code != 200 {
+		t.Fatalf("switching the repository service on: %d", code)
+	}
+	dir := filepath.Join(w.opts.DataDir, "mirrors", fmt.Sprint(w.integ))
+	var cut []string // projects whose clone the kill cut short
+	for i := 0; len(cut) == 0; i++ {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".tmp-") && e.IsDir() {
+				cut = append(cut, e.Name())
+			}
+		}
+		if len(cut) > 0 {
+			srv.cmd.Process.Signal(syscall.SIGKILL)
+			srv.cmd.Wait()
+			break
+		}
+		if i == 2400 {
+			t.Fatalf("no first clone started within two minutes:\n%s", srv.logs)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	// Nothing half made is a mirror: every <id>.git left is complete.
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".git") {
+			gitOut(t, filepath.Join(dir, e.Name()), "fsck", "--connectivity-only", "--no-progress")
+		}
+	}
+
+	w.sb.SetFaults(sandbox.Faults{})
+	srv2 := startServe(t, env)
+	var mirrors []e2eMirror
+	for i := 0; ; i++ {
+		var list struct {
+			Mirrors []e2eMirror `json:"mirrors"`
+		}
+		w.apiJSON(t, srv2.addr, "GET", base+"/mirrors", "", &list)
+		ready := 0
+		for _, m := range list.Mirrors {
+			if m.State == "ready" {
+				ready++
+			} else if m.CloneURL != "" {
+				// Until it is made again a cut clone is not served.
+				// (It may have become ready since the list: then it
+				// must be whole.)
+				if o, err := runner(t, srv2.addr, w.apiToken, "ls-remote", m.CloneURL); err == nil {
+					if !strings.Contains(o, "refs/heads/") {
+						t.Fatalf("a mirror that is %s answered ls-remote without branches:\n%s", m.State, o)
+					}
+				}
+			}
+		}
+		if len(list.Mirrors) == w.sb.Manifest().Projects && ready == len(list.Mirrors) {
+			mirrors = list.Mirrors
+			break
+		}
+		if i == 1200 {
+			t.Fatalf("the mirrors were not made again after the restart: %+v\n%s", list, srv2.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The restart removed what the killed clone left behind.
+	for _, name := range cut {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("the clone the kill cut short (%s) is still on disk: %v", name, err)
+		}
+	}
+	for _, m := range mirrors {
+		dest := filepath.Join(t.TempDir(), "clone")
+		if out, err := runner(t, srv2.addr, w.apiToken, "clone", "--quiet", "--mirror", m.CloneURL, dest); err != nil {
+			t.Fatalf("clone %s after the restart: %v\n%s", m.CloneURL, err, out)
+		}
+		gitOut(t, dest, "fsck", "--no-progress")
+		for _, mr := range sandboxMRs(t, w.sb, m.ProjectID) {
+			if got := strings.TrimSpace(gitOut(t, dest, "rev-parse", fmt.Sprintf("refs/merge-requests/%d/head", mr.IID))); got != mr.SHA {
+				t.Errorf("%s: merge request %d's head is %s, GitLab says %s", m.PathWithNamespace, mr.IID, got, mr.SHA)
+			}
+		}
+	}
 }
