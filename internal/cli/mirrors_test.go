@@ -217,21 +217,35 @@ type sandboxMR struct {
 // has at least one, or the test proves nothing).
 func sandboxMRs(t *testing.T, sb *sandbox.Sandbox, project int64) []sandboxMR {
 	t.Helper()
+	var mrs []sandboxMR
+	sandboxGET(t, sb, fmt.Sprintf("/api/v4/projects/%d/merge_requests?state=all&per_page=100", project), &mrs)
+	if len(mrs) == 0 {
+		t.Fatalf("project %d has no merge request", project)
+	}
+	return mrs
+}
+
+// sandboxGET reads one of the sandbox's API pages as its connected user
+// (an administrator self-managed, alice on the gitlab.com profile).
+func sandboxGET(t *testing.T, sb *sandbox.Sandbox, path string, out any) {
+	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(sb.CAPEM())
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v4/projects/%d/merge_requests?state=all&per_page=100", sb.URL(), project), nil)
-	req.Header.Set("PRIVATE-TOKEN", sb.AdminToken())
+	req, _ := http.NewRequest("GET", sb.URL()+path, nil)
+	req.Header.Set("PRIVATE-TOKEN", sb.UserToken())
 	res, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var mrs []sandboxMR
-	if err := json.NewDecoder(res.Body).Decode(&mrs); err != nil || len(mrs) == 0 {
-		t.Fatalf("merge requests of project %d: %d %v %+v", project, res.StatusCode, err, mrs)
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, res.StatusCode, b)
 	}
-	return mrs
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
 }
 
 func gitOut(t *testing.T, dir string, args ...string) string {
@@ -411,6 +425,108 @@ func TestAKill9DuringAFirstCloneServesNoHalfMirrorAndTheCloneIsMadeAgain(t *test
 			if got := strings.TrimSpace(gitOut(t, dest, "rev-parse", fmt.Sprintf("refs/merge-requests/%d/head", mr.IID))); got != mr.SHA {
 				t.Errorf("%s: merge request %d's head is %s, GitLab says %s", m.PathWithNamespace, mr.IID, got, mr.SHA)
 			}
+		}
+	}
+}
+
+// TestOnGitLabComOnlySelectedProjectsAreMirroredWithAnOrdinaryUsersToken
+// connects as alice (no administrator exists on the gitlab.com profile),
+// selects two of the projects she is a member of, and checks that exactly
+// those are mirrored and clone through labsync as GitLab has them — none of
+// her other projects, none of the public world's.
+func TestOnGitLabComOnlySelectedProjectsAreMirroredWithAnOrdinaryUsersToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts labsync processes")
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatalf("git is needed (apt-get install -y git): %v", err)
+	}
+	dbURL := ""
+	if storetest.Dialect(t) == store.Postgres {
+		dbURL = storetest.FreshPostgresURL(t)
+	}
+	w := newSyncedWorld(t, dbURL, sandbox.Config{Profile: sandbox.ProfileGitLabCom, PublicProjects: 2000, Seed: 6, Groups: 2, Projects: 6,
+		MRs: 1, Issues: 1, Pipelines: 1, Commits: 12, Git: true})
+	if w.sb.AdminToken() != "" {
+		t.Fatal("the gitlab.com profile has an administrator token")
+	}
+	type glProject struct {
+		ID                int64  `json:"id"`
+		PathWithNamespace string `json:"path_with_namespace"`
+		Visibility        string `json:"visibility"`
+		DefaultBranch     string `json:"default_branch"`
+	}
+	var mine []glProject
+	sandboxGET(t, w.sb, "/api/v4/projects?membership=true&per_page=100&order_by=id&sort=asc", &mine)
+	if len(mine) < 3 {
+		t.Fatalf("alice is a member of %d projects, want at least 3", len(mine))
+	}
+	want := []glProject{mine[0], mine[len(mine)-1]} // not every project she can read
+	ids := []string{}
+	for _, p := range want {
+		ids = append(ids, fmt.Sprint(p.ID))
+	}
+	srv := startServe(t, w.env)
+	base := fmt.Sprintf("/api/v1/integrations/%d", w.integ)
+	if code := w.apiJSON(t, srv.addr, "PUT", base+"/selection",
+		`{"projects":[`+strings.Join(ids, ",")+`],"groups":[],"services":{"merge_requests":true,"issues":true,"pipelines":true,"pushes":true,"repository":true}}`, nil); code != 200 {
+		t.Fatalf("selecting %v with the repository service: %d", ids, code)
+	}
+	w.startSync(t, srv.addr)
+	var mirrors []e2eMirror
+	for i := 0; ; i++ {
+		var list struct {
+			Mirrors []e2eMirror `json:"mirrors"`
+		}
+		w.apiJSON(t, srv.addr, "GET", base+"/mirrors", "", &list)
+		ready := 0
+		for _, m := range list.Mirrors {
+			if m.Error != nil {
+				t.Fatalf("mirror of %s failed: %+v", m.PathWithNamespace, *m.Error)
+			}
+			if m.State == "ready" {
+				ready++
+			}
+		}
+		if len(list.Mirrors) >= len(want) && ready == len(list.Mirrors) {
+			mirrors = list.Mirrors
+			break
+		}
+		if i == 1200 {
+			t.Fatalf("the selected projects were never all mirrored: %+v\n%s", list, srv.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := map[int64]e2eMirror{}
+	for _, m := range mirrors {
+		got[m.ProjectID] = m
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d mirrors, want the %d selected projects only: %+v", len(got), len(want), mirrors)
+	}
+	onDisk, _ := filepath.Glob(filepath.Join(w.opts.DataDir, "mirrors", fmt.Sprint(w.integ), "*.git"))
+	if len(onDisk) != len(want) {
+		t.Errorf("%d mirrors on disk, want %d: %v", len(onDisk), len(want), onDisk)
+	}
+	for _, p := range want {
+		m, ok := got[p.ID]
+		if !ok {
+			t.Errorf("selected project %s is not mirrored", p.PathWithNamespace)
+			continue
+		}
+		dest := filepath.Join(t.TempDir(), "clone")
+		if out, err := runner(t, srv.addr, w.apiToken, "clone", "--quiet", "--mirror", m.CloneURL, dest); err != nil {
+			t.Fatalf("clone %s: %v\n%s", m.CloneURL, err, out)
+		}
+		var commits []struct {
+			ID string `json:"id"`
+		}
+		sandboxGET(t, w.sb, fmt.Sprintf("/api/v4/projects/%d/repository/commits?per_page=1", p.ID), &commits)
+		if len(commits) == 0 {
+			t.Fatalf("%s has no commits in GitLab's API", p.PathWithNamespace)
+		}
+		if head := strings.TrimSpace(gitOut(t, dest, "rev-parse", "refs/heads/"+p.DefaultBranch)); head != commits[0].ID {
+			t.Errorf("%s: %s through labsync is %s, GitLab's API says %s", p.PathWithNamespace, p.DefaultBranch, head, commits[0].ID)
 		}
 	}
 }
