@@ -48,6 +48,9 @@ type Mirrors struct {
 	// FirstProjects are mirrored for the first time one at a time, then at
 	// Concurrency.
 	FirstProjects, FirstCommits, Concurrency int
+	// FirstRounds repeats the first-mirror runs (labsync and plain git,
+	// one at a time and at Concurrency) and prints medians; 1 when zero.
+	FirstRounds int
 	// Figures names the figures to measure ("lag", "clone", "first"); all
 	// three when empty.
 	Figures []string
@@ -595,36 +598,56 @@ func (m *Mirrors) first(ctx context.Context, out io.Writer) error {
 		r.others = max(0, machineBusy()-busy0-r.cpu)
 		return r, nil
 	}
-	plain1, err := plain(1)
-	if err != nil {
-		return fmt.Errorf("bench mirrors: plain clones one at a time: %w", err)
-	}
-	one, err := run(1)
-	if err != nil {
-		return fmt.Errorf("bench mirrors: first mirrors one at a time: %w", err)
-	}
-	atC, err := run(m.Concurrency)
-	if err != nil {
-		return fmt.Errorf("bench mirrors: first mirrors at concurrency %d: %w", m.Concurrency, err)
-	}
-	plainC, err := plain(m.Concurrency)
-	if err != nil {
-		return fmt.Errorf("bench mirrors: plain clones at concurrency %d: %w", m.Concurrency, err)
-	}
 	c, cpus := time.Duration(m.Concurrency), runtime.NumCPU()
-	fmt.Fprintf(out, "\nfirst mirror of %d projects (%d commits each), %d CPUs; CPU = this process and its git children (sandbox and client):\n",
-		len(projects), m.FirstCommits, cpus)
-	fmt.Fprintf(out, "  labsync, one at a time:     sum of single clones %.2f s   CPU %.2f s (%.0f%% of one CPU)\n",
-		one.sum.Seconds(), one.cpu.Seconds(), 100*one.cpu.Seconds()/one.wall.Seconds())
-	fmt.Fprintf(out, "  labsync, concurrency %d:     wall %.2f s   sum/C %.2f s   ratio %.2f   CPU %.2f s (target: ratio <= 1.25)\n",
-		m.Concurrency, atC.wall.Seconds(), (one.sum / c).Seconds(), atC.wall.Seconds()/(one.sum/c).Seconds(), atC.cpu.Seconds())
-	fmt.Fprintf(out, "  plain git clone --mirror, shell loop, same sandbox: one at a time %.2f s; concurrency %d wall %.2f s   ratio %.2f   CPU %.2f s\n",
-		plain1.wall.Seconds(), m.Concurrency, plainC.wall.Seconds(), plainC.wall.Seconds()/(plain1.wall/c).Seconds(), plainC.cpu.Seconds())
-	fmt.Fprintf(out, "  machine floor at concurrency %d: CPU / %d CPUs = %.2f s for labsync (ratio %.2f), %.2f s for plain git (ratio %.2f)\n",
-		m.Concurrency, cpus, atC.cpu.Seconds()/float64(cpus), atC.cpu.Seconds()/float64(cpus)/(one.sum/c).Seconds(),
-		plainC.cpu.Seconds()/float64(cpus), plainC.cpu.Seconds()/float64(cpus)/(plain1.wall/c).Seconds())
-	fmt.Fprintf(out, "  labsync at C vs plain git at C: %.2f×\n", atC.wall.Seconds()/plainC.wall.Seconds())
-	fmt.Fprintf(out, "  other programs' CPU on the machine meanwhile: %.2f s (labsync one at a time), %.2f s (labsync at C), %.2f s / %.2f s (plain git 1 / C)\n",
-		one.others.Seconds(), atC.others.Seconds(), plain1.others.Seconds(), plainC.others.Seconds())
+	fmt.Fprintf(out, "\nfirst mirror of %d projects (%d commits each) at concurrency %d, %d CPUs, %d round(s); CPU = this process and its git children (sandbox and client):\n",
+		len(projects), m.FirstCommits, m.Concurrency, cpus, max(1, m.FirstRounds))
+	var ratios, plainRatios, vsPlain []float64
+	for round := range max(1, m.FirstRounds) {
+		// The four runs of a round follow each other closely, so a change
+		// in the machine's load touches labsync and plain git alike.
+		plain1, err := plain(1)
+		if err != nil {
+			return fmt.Errorf("bench mirrors: plain clones one at a time: %w", err)
+		}
+		one, err := run(1)
+		if err != nil {
+			return fmt.Errorf("bench mirrors: first mirrors one at a time: %w", err)
+		}
+		atC, err := run(m.Concurrency)
+		if err != nil {
+			return fmt.Errorf("bench mirrors: first mirrors at concurrency %d: %w", m.Concurrency, err)
+		}
+		plainC, err := plain(m.Concurrency)
+		if err != nil {
+			return fmt.Errorf("bench mirrors: plain clones at concurrency %d: %w", m.Concurrency, err)
+		}
+		ratio := atC.wall.Seconds() / (one.sum / c).Seconds()
+		plainRatio := plainC.wall.Seconds() / (plain1.wall / c).Seconds()
+		ratios, plainRatios = append(ratios, ratio), append(plainRatios, plainRatio)
+		vsPlain = append(vsPlain, atC.wall.Seconds()/plainC.wall.Seconds())
+		// One clone at a time keeps u CPUs busy (client and server), so
+		// C at once cannot take less than C·u/CPUs of sum/C.
+		u := one.cpu.Seconds() / one.wall.Seconds()
+		fmt.Fprintf(out, " round %d:\n", round+1)
+		fmt.Fprintf(out, "  labsync, one at a time:   sum of single clones %.2f s   CPU %.2f s (keeps %.2f CPUs busy)\n",
+			one.sum.Seconds(), one.cpu.Seconds(), u)
+		fmt.Fprintf(out, "  labsync, concurrency %d:   wall %.2f s   sum/C %.2f s   ratio %.2f   CPU %.2f s   (target: ratio <= 1.25)\n",
+			m.Concurrency, atC.wall.Seconds(), (one.sum / c).Seconds(), ratio, atC.cpu.Seconds())
+		fmt.Fprintf(out, "  plain git clone --mirror from a shell loop, same sandbox: one at a time %.2f s; concurrency %d wall %.2f s   ratio %.2f   CPU %.2f s\n",
+			plain1.wall.Seconds(), m.Concurrency, plainC.wall.Seconds(), plainRatio, plainC.cpu.Seconds())
+		// Two lower bounds for the wall at C: the CPU it took spread over
+		// every CPU, and (on an otherwise idle machine) C clones each
+		// keeping u CPUs busy.
+		fmt.Fprintf(out, "  the machine's floor for the ratio: CPU at C / %d CPUs = %.2f s, ratio >= %.2f; idle-machine estimate max(1, C × %.2f / %d) = %.2f\n",
+			cpus, atC.cpu.Seconds()/float64(cpus), atC.cpu.Seconds()/float64(cpus)/(one.sum/c).Seconds(), u, cpus, max(1, float64(m.Concurrency)*u/float64(cpus)))
+		fmt.Fprintf(out, "  labsync at C / plain git at C: %.2f×\n", vsPlain[len(vsPlain)-1])
+		fmt.Fprintf(out, "  other programs' CPU meanwhile: %.2f s / %.2f s (labsync 1 / C), %.2f s / %.2f s (plain git 1 / C)\n",
+			one.others.Seconds(), atC.others.Seconds(), plain1.others.Seconds(), plainC.others.Seconds())
+	}
+	if len(ratios) > 1 {
+		med := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
+		fmt.Fprintf(out, " medians over %d rounds: labsync ratio %.2f, plain git ratio %.2f, labsync at C / plain git at C %.2f×\n",
+			len(ratios), med(ratios), med(plainRatios), med(vsPlain))
+	}
 	return nil
 }

@@ -52,6 +52,7 @@ func newBenchMirrorsCmd() *cobra.Command {
 	f.IntVar(&m.FirstProjects, "first-projects", 100, "projects mirrored for the first time")
 	f.IntVar(&m.FirstCommits, "first-commits", 200, "commits of each of those projects")
 	f.IntVar(&m.Concurrency, "concurrency", 4, "git processes per integration for the first mirrors")
+	f.IntVar(&m.FirstRounds, "first-rounds", 1, "rounds of the first-mirror runs (medians printed when more than one)")
 	f.StringSliceVar(&m.Figures, "figures", nil, "figures to measure: lag, clone, first (default all three)")
 	return cmd
 }
