@@ -640,9 +640,12 @@ func (m *Mirrors) first(ctx context.Context, out io.Writer) error {
 		// keeping u CPUs busy.
 		fmt.Fprintf(out, "  the machine's floor for the ratio: CPU at C / %d CPUs = %.2f s, ratio >= %.2f; idle-machine estimate max(1, C × %.2f / %d) = %.2f\n",
 			cpus, atC.cpu.Seconds()/float64(cpus), atC.cpu.Seconds()/float64(cpus)/(one.sum/c).Seconds(), u, cpus, max(1, float64(m.Concurrency)*u/float64(cpus)))
-		fmt.Fprintf(out, "  labsync at C / plain git at C: %.2f×\n", vsPlain[len(vsPlain)-1])
-		fmt.Fprintf(out, "  other programs' CPU meanwhile: %.2f s / %.2f s (labsync 1 / C), %.2f s / %.2f s (plain git 1 / C)\n",
-			one.others.Seconds(), atC.others.Seconds(), plain1.others.Seconds(), plainC.others.Seconds())
+		n := float64(len(projects))
+		fmt.Fprintf(out, "  CPU per clone at C: labsync %.0f ms, plain git %.0f ms;   labsync at C / plain git at C: %.2f×\n",
+			1000*atC.cpu.Seconds()/n, 1000*plainC.cpu.Seconds()/n, vsPlain[len(vsPlain)-1])
+		left := func(r firstRun) float64 { return float64(cpus) - r.others.Seconds()/r.wall.Seconds() }
+		fmt.Fprintf(out, "  other programs' CPU meanwhile: %.2f s / %.2f s (labsync 1 / C), %.2f s / %.2f s (plain git 1 / C): CPUs left to the bench %.2f / %.2f / %.2f / %.2f\n",
+			one.others.Seconds(), atC.others.Seconds(), plain1.others.Seconds(), plainC.others.Seconds(), left(one), left(atC), left(plain1), left(plainC))
 	}
 	if len(ratios) > 1 {
 		med := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
