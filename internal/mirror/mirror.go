@@ -328,34 +328,69 @@ func (m *Manager) recover() error {
 		if _, err := strconv.ParseInt(name, 10, 64); err != nil || !d.IsDir() {
 			continue
 		}
-		repos, err := os.ReadDir(full)
-		if err != nil {
-			return fmt.Errorf("mirror: unable to read %s: %w", full, err)
+		if err := m.cleanIntegration(full, true); err != nil {
+			return err
 		}
-		for _, r := range repos {
-			rp := filepath.Join(full, r.Name())
-			tmp := strings.HasPrefix(r.Name(), ".tmp-")
-			switch {
-			case tmp && strings.HasSuffix(r.Name(), ".lock"):
-				// A lock whose clone directory is gone: left by a crash
-				// between the two removals.
-				if _, err := os.Stat(strings.TrimSuffix(rp, ".lock")); errors.Is(err, fs.ErrNotExist) && cloneLockOwner(rp) == ownerGone {
-					_ = os.Remove(rp)
-				}
-			case tmp && r.IsDir() && cloneLockOwner(rp+".lock") == ownerGone,
-				(tmp || strings.HasPrefix(r.Name(), ".trash-")) && cloneLockOwner(rp+".lock") != ownerAlive && staleSince(r, time.Now().Add(-m.cfg.CommandTimeout)):
-				// The process making this clone died (its lock is free),
-				// or, without a lock to ask, the clone is older than any
-				// command may run.
-				m.cfg.Logger.Info("mirror: removing a clone a crash left unfinished; it will be made again", "dir", rp)
-				if err := os.RemoveAll(rp); err != nil {
-					return fmt.Errorf("mirror: unable to remove %s: %w", rp, err)
-				}
-				_ = os.Remove(rp + ".lock")
-			case strings.HasSuffix(r.Name(), ".git") && r.IsDir():
-				if err := removeStaleLocks(rp); err != nil {
-					return err
-				}
+	}
+	return nil
+}
+
+// RemoveAbandoned deletes the first clones whose process died (a replica
+// sharing the volume killed mid-clone, while this one runs on), as [New]
+// does at start; the hourly sweep calls it. Clones in progress, by this
+// process or another, are left alone.
+func (m *Manager) RemoveAbandoned() error {
+	ints, err := os.ReadDir(m.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("mirror: unable to read %s: %w", m.cfg.Dir, err)
+	}
+	for _, d := range ints {
+		if _, err := strconv.ParseInt(d.Name(), 10, 64); err != nil || !d.IsDir() {
+			continue
+		}
+		if err := m.cleanIntegration(filepath.Join(m.cfg.Dir, d.Name()), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cleanIntegration removes from one integration's directory the clones a
+// crash cut short and, with gitLocks (only before any git runs in this
+// process), stale git lock files in its mirrors.
+func (m *Manager) cleanIntegration(full string, gitLocks bool) error {
+	repos, err := os.ReadDir(full)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("mirror: unable to read %s: %w", full, err)
+	}
+	for _, r := range repos {
+		rp := filepath.Join(full, r.Name())
+		tmp := strings.HasPrefix(r.Name(), ".tmp-")
+		switch {
+		case tmp && strings.HasSuffix(r.Name(), ".lock"):
+			// A lock whose clone directory is gone: left by a crash
+			// between the two removals (a young one may be a clone's
+			// that has not made its directory yet).
+			if _, err := os.Stat(strings.TrimSuffix(rp, ".lock")); errors.Is(err, fs.ErrNotExist) &&
+				staleSince(r, time.Now().Add(-time.Minute)) && cloneLockOwner(rp) == ownerGone {
+				_ = os.Remove(rp)
+			}
+		case tmp && r.IsDir() && cloneLockOwner(rp+".lock") == ownerGone,
+			(tmp || strings.HasPrefix(r.Name(), ".trash-")) && cloneLockOwner(rp+".lock") != ownerAlive && staleSince(r, time.Now().Add(-m.cfg.CommandTimeout)):
+			// The process making this clone died (its lock is free),
+			// or, without a lock to ask, the clone is older than any
+			// command may run.
+			m.cfg.Logger.Info("mirror: removing a clone a crash left unfinished; it will be made again", "dir", rp)
+			if err := os.RemoveAll(rp); err != nil {
+				return fmt.Errorf("mirror: unable to remove %s: %w", rp, err)
+			}
+			_ = os.Remove(rp + ".lock")
+		case gitLocks && strings.HasSuffix(r.Name(), ".git") && r.IsDir():
+			if err := removeStaleLocks(rp); err != nil {
+				return err
 			}
 		}
 	}

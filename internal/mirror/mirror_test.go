@@ -754,3 +754,42 @@ func TestMergeRequestRefsAreMirroredAndPrunedWhenGitLabRemovesThem(t *testing.T)
 		t.Errorf("after GitLab removed refs/merge-requests/2/head the mirror has:\n%s", got)
 	}
 }
+
+func TestWhileLabsyncRunsClonesWhoseProcessDiedAreRemovedAndLiveOnesKept(t *testing.T) {
+	f := newFixture(t, false, nil)
+	f.srv.NewRepo(t, "g/app", "sha1", 3)
+	if err := f.m.Sync(context.Background(), Project{Key: Key{1, 1}, PathWithNamespace: "g/app"}); err != nil {
+		t.Fatal(err)
+	}
+	// Another replica on the shared volume was killed mid-clone: its lock
+	// file is there, nobody holds it.
+	dead := filepath.Join(f.dir, "1", ".tmp-2-dead")
+	mirrortest.Git(t, "", "init", "--quiet", "--bare", dead)
+	if err := os.WriteFile(dead+".lock", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A clone in progress (its lock held).
+	live := filepath.Join(f.dir, "1", ".tmp-3-live")
+	release, err := holdCloneLock(live + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	mirrortest.Git(t, "", "init", "--quiet", "--bare", live)
+	if err := f.m.RemoveAbandoned(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dead, dead + ".lock"} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s of a clone whose process died is still there: %v", p, err)
+		}
+	}
+	for _, p := range []string{live, live + ".lock"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s of a clone in progress was removed: %v", p, err)
+		}
+	}
+	if _, ok := f.m.Path(Key{1, 1}); !ok {
+		t.Error("the finished mirror was removed")
+	}
+}
