@@ -147,6 +147,9 @@ func (m *Manager) git(ctx context.Context, dir string, remote Remote, args ...st
 		defer cleanup()
 		if caFile != "" {
 			pre = append(pre, "-c", "http.sslCAInfo="+caFile)
+			if m.systemCADir() {
+				pre = append(pre, "-c", "http.sslCAPath="+m.cfg.SystemCADir)
+			}
 		}
 		auth := base64.StdEncoding.EncodeToString([]byte(remote.Username + ":" + remote.Token.Reveal()))
 		env = append(env,
@@ -313,7 +316,15 @@ func (m *Manager) baseEnv() []string {
 	return env
 }
 
-// caFile writes the system roots and caPEM to a 0600 file for one command.
+// systemCADir reports whether the system's certificate directory exists:
+// git then trusts it through http.sslCAPath.
+func (m *Manager) systemCADir() bool {
+	fi, err := os.Stat(m.cfg.SystemCADir)
+	return err == nil && fi.IsDir()
+}
+
+// caFile writes caPEM to a 0600 file for one command, after the system
+// bundle when there is no system certificate directory to name beside it.
 // It returns "" when caPEM is empty: git then uses its default roots.
 func (m *Manager) caFile(caPEM []byte) (string, func(), error) {
 	if len(bytes.TrimSpace(caPEM)) == 0 {
@@ -324,11 +335,13 @@ func (m *Manager) caFile(caPEM []byte) (string, func(), error) {
 		return "", nil, diskError(err)
 	}
 	cleanup := func() { _ = os.Remove(f.Name()) }
-	if sys, err := os.ReadFile(m.cfg.SystemCAFile); err == nil {
-		_, _ = f.Write(sys)
-		_, _ = f.Write([]byte("\n"))
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		m.cfg.Logger.Warn("mirror: unable to read the system CA bundle; trusting the install's CA only", "file", m.cfg.SystemCAFile, "error", err)
+	if !m.systemCADir() { // else the system roots come from http.sslCAPath
+		if sys, err := os.ReadFile(m.cfg.SystemCAFile); err == nil {
+			_, _ = f.Write(sys)
+			_, _ = f.Write([]byte("\n"))
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			m.cfg.Logger.Warn("mirror: unable to read the system CA bundle; trusting the install's CA only", "file", m.cfg.SystemCAFile, "error", err)
+		}
 	}
 	if _, err := f.Write(caPEM); err != nil {
 		_ = f.Close()

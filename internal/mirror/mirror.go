@@ -121,9 +121,17 @@ type Config struct {
 	// Resolver looks GitLab's host up for CheckAddress; net.DefaultResolver
 	// when nil.
 	Resolver Resolver
+	// SystemCADir is the system's directory of trusted certificates
+	// (Debian's /etc/ssl/certs, the default). When it exists git trusts it
+	// through http.sslCAPath and the file handed to git holds the install's
+	// CA only: Debian's libcurl loads that directory anyway, so also
+	// copying the system bundle into the file made every git process parse
+	// the system roots twice (about 10 ms of CPU each; `labsync bench
+	// mirrors` showed it). Set it to a missing path to use SystemCAFile.
+	SystemCADir string
 	// SystemCAFile is the system's CA bundle, put in front of the install's
-	// CA in the file handed to git; /etc/ssl/certs/ca-certificates.crt when
-	// empty (skipped when missing).
+	// CA in the file handed to git when SystemCADir does not exist;
+	// /etc/ssl/certs/ca-certificates.crt when empty (skipped when missing).
 	SystemCAFile string
 }
 
@@ -239,6 +247,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.SystemCADir == "" {
+		cfg.SystemCADir = "/etc/ssl/certs"
 	}
 	if cfg.SystemCAFile == "" {
 		cfg.SystemCAFile = "/etc/ssl/certs/ca-certificates.crt"

@@ -2,16 +2,23 @@ package mirror
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -791,5 +798,79 @@ func TestWhileLabsyncRunsClonesWhoseProcessDiedAreRemovedAndLiveOnesKept(t *test
 	}
 	if _, ok := f.m.Path(Key{1, 1}); !ok {
 		t.Error("the finished mirror was removed")
+	}
+}
+
+// otherCA is the PEM of a CA that signed nothing the tests serve.
+func otherCA(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "unrelated CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestTheSystemRootsStayTrustedBesideTheInstallsCA(t *testing.T) {
+	cases := []struct {
+		name    string
+		viaDir  bool // GitLab's certificate is a system root in the directory
+		viaFile bool // or in the system bundle, with no directory
+		trusted bool
+	}{
+		{name: "from the system certificate directory", viaDir: true, trusted: true},
+		{name: "from the system bundle where there is no directory", viaFile: true, trusted: true},
+		{name: "not at all when GitLab's certificate is in neither", trusted: false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sys := t.TempDir()
+			dir, bundle := filepath.Join(sys, "certs"), filepath.Join(sys, "ca-certificates.crt")
+			var f *fixture
+			f = newFixture(t, true, func(cfg *Config) {
+				cfg.SystemCADir, cfg.SystemCAFile = filepath.Join(sys, "missing"), filepath.Join(sys, "missing.crt")
+				if c.viaDir {
+					cfg.SystemCADir = dir
+				}
+				if c.viaFile {
+					cfg.SystemCAFile = bundle
+				}
+				inner := cfg.Remote
+				cfg.Remote = func(ctx context.Context, org, integ int64) (Remote, error) {
+					r, err := inner(ctx, org, integ)
+					r.CAPEM = otherCA(t) // the install's CA did not sign GitLab's certificate
+					return r, err
+				}
+			})
+			root := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "gitlab-root.pem"), root, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if openssl, err := exec.LookPath("openssl"); err == nil { // hash links, for an OpenSSL-built libcurl
+				_ = exec.Command(openssl, "rehash", dir).Run()
+			}
+			if err := os.WriteFile(bundle, root, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f.srv.NewRepo(t, "g/app", "sha1", 2)
+			err := f.m.Sync(context.Background(), Project{Key: Key{1, 1}, PathWithNamespace: "g/app"})
+			if c.trusted && err != nil {
+				t.Fatalf("fetch with GitLab's certificate among the system roots: %v", err)
+			}
+			var fe *FetchError
+			if !c.trusted && (!errors.As(err, &fe) || fe.Kind != KindTLS) {
+				t.Fatalf("error %v, want a FetchError of kind %s", err, KindTLS)
+			}
+		})
 	}
 }
