@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/labsync/labsync/internal/accounts"
@@ -47,6 +48,12 @@ type Mirrors struct {
 	// FirstProjects are mirrored for the first time one at a time, then at
 	// Concurrency.
 	FirstProjects, FirstCommits, Concurrency int
+	// FirstRounds repeats the first-mirror runs (labsync and plain git,
+	// one at a time and at Concurrency) and prints medians; 1 when zero.
+	FirstRounds int
+	// Figures names the figures to measure ("lag", "clone", "first"); all
+	// three when empty.
+	Figures []string
 }
 
 // Run prints the three figures. The lag and clone figures go through a
@@ -57,13 +64,22 @@ func (m *Mirrors) Run(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("bench mirrors needs git (apt-get install -y git): %w", err)
 	}
 	fmt.Fprintf(out, "labsync bench mirrors: GOMAXPROCS %d, %d CPUs, %s\n", runtime.GOMAXPROCS(0), runtime.NumCPU(), gitVersion())
-	if err := m.lag(ctx, out); err != nil {
-		return err
+	figures := map[string]func(context.Context, io.Writer) error{"lag": m.lag, "clone": m.clone, "first": m.first}
+	want := m.Figures
+	if len(want) == 0 {
+		want = []string{"lag", "clone", "first"}
 	}
-	if err := m.clone(ctx, out); err != nil {
-		return err
+	for _, f := range want {
+		if figures[f] == nil {
+			return fmt.Errorf("bench mirrors: unknown figure %q (lag, clone or first)", f)
+		}
 	}
-	return m.first(ctx, out)
+	for _, f := range want {
+		if err := figures[f](ctx, out); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func gitVersion() string {
@@ -447,9 +463,55 @@ func (m *Mirrors) clone(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
+// cpuNow is the CPU time of this process and of its waited-for children
+// so far (the sandbox's git http-backend and upload-pack, the mirror
+// manager's git, and the baseline's shell and git all run as children).
+func cpuNow() time.Duration {
+	var self, kids syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	tv := func(t syscall.Timeval) time.Duration {
+		return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
+	}
+	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
+}
+
+// machineBusy is the CPU time every process on the machine spent so far
+// (user, nice, system, irq, softirq and steal from /proc/stat; 0 where that
+// is not known): minus cpuNow, what other programs took during a run.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for _, k := range []int{1, 2, 3, 6, 7, 8} {
+		n, err := strconv.ParseInt(f[k], 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ on Linux
+}
+
+// firstRun is one pass of first mirrors: its wall time, the sum of the
+// single clone times inside it, and the CPU the machine spent on it.
+type firstRun struct {
+	wall, sum, cpu, others time.Duration
+}
+
 // first mirrors FirstProjects projects one at a time (the sum of single
 // clone times), deletes them, and mirrors them all again with the manager
-// bounded at Concurrency per integration.
+// bounded at Concurrency per integration. In the same run, the same
+// repositories are cloned by plain `git clone --mirror` from a shell loop,
+// one at a time and Concurrency at a time (xargs -P), against the same
+// sandbox: the lower bound this machine gives any mirroring program.
 func (m *Mirrors) first(ctx context.Context, out io.Writer) error {
 	sb, err := sandbox.Start(ctx, sandbox.Config{Version: "17.11", Seed: 9, Groups: 4, Projects: m.FirstProjects, Commits: m.FirstCommits, Git: true, TLS: sandbox.TLSCA})
 	if err != nil {
@@ -469,20 +531,20 @@ func (m *Mirrors) first(ctx context.Context, out io.Writer) error {
 		projects = append(projects, mirror.Project{Key: mirror.Key{IntegrationID: 1, ProjectID: p.ID}, OrgID: 1,
 			PathWithNamespace: p.Path, ObjectFormat: p.ObjectFormat})
 	}
-	run := func(conc int) (wall, sum time.Duration, err error) {
-		mgr, err := mirror.New(mirror.Config{Dir: dir, Remote: remote, PerIntegration: conc, Logger: slog.New(slog.DiscardHandler)})
+	run := func(conc int) (r firstRun, err error) {
+		mgr, err := mirror.New(mirror.Config{Dir: filepath.Join(dir, "labsync"), Remote: remote, PerIntegration: conc, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
-			return 0, 0, err
+			return r, err
 		}
 		defer mgr.Close()
 		if err := mgr.RemoveIntegration(ctx, 1); err != nil {
-			return 0, 0, err
+			return r, err
 		}
 		var mu sync.Mutex
 		var first error
 		sem := make(chan struct{}, conc) // start no more than the manager runs
 		var wg sync.WaitGroup
-		t0 := time.Now()
+		cpu0, busy0, t0 := cpuNow(), machineBusy(), time.Now()
 		for _, p := range projects {
 			sem <- struct{}{}
 			wg.Go(func() {
@@ -491,27 +553,104 @@ func (m *Mirrors) first(ctx context.Context, out io.Writer) error {
 				err := mgr.Sync(ctx, p)
 				mu.Lock()
 				defer mu.Unlock()
-				sum += time.Since(s)
+				r.sum += time.Since(s)
 				if err != nil && first == nil {
 					first = err
 				}
 			})
 		}
 		wg.Wait()
-		return time.Since(t0), sum, first
+		r.wall, r.cpu = time.Since(t0), cpuNow()-cpu0
+		r.others = max(0, machineBusy()-busy0-r.cpu)
+		return r, first
 	}
-	_, sum1, err := run(1)
-	if err != nil {
-		return fmt.Errorf("bench mirrors: first mirrors one at a time: %w", err)
+	caFile := filepath.Join(dir, "sandbox-ca.pem")
+	if err := os.WriteFile(caFile, sb.CAPEM(), 0o600); err != nil {
+		return err
 	}
-	wallC, _, err := run(m.Concurrency)
-	if err != nil {
-		return fmt.Errorf("bench mirrors: first mirrors at concurrency %d: %w", m.Concurrency, err)
+	var urls strings.Builder
+	for _, p := range projects {
+		fmt.Fprintf(&urls, "%s/%s.git\n", sb.URL(), p.PathWithNamespace)
 	}
-	bound := sum1 / time.Duration(m.Concurrency)
-	fmt.Fprintf(out, "\nfirst mirror of %d projects (%d commits each):\n", len(projects), m.FirstCommits)
-	fmt.Fprintf(out, "  one at a time: sum of single clones %.2f s\n", sum1.Seconds())
-	fmt.Fprintf(out, "  concurrency %d: wall %.2f s   sum/C %.2f s   ratio %.2f   (target: <= 1.25; %d CPUs)\n",
-		m.Concurrency, wallC.Seconds(), bound.Seconds(), wallC.Seconds()/bound.Seconds(), runtime.NumCPU())
+	// plain clones every repository with `git clone --mirror`, conc at a
+	// time, from a shell loop: no labsync code runs, only the sandbox
+	// serving and git cloning.
+	plain := func(conc int) (r firstRun, err error) {
+		dest := filepath.Join(dir, "plain")
+		if err := os.RemoveAll(dest); err != nil {
+			return r, err
+		}
+		if err := os.MkdirAll(dest, 0o700); err != nil {
+			return r, err
+		}
+		script := `n=0; while read -r u; do n=$((n+1)); echo "$n $u"; done | xargs -P "$1" -n 2 sh -c 'git clone --quiet --mirror "$1" "$0.git"'`
+		cmd := exec.CommandContext(ctx, "sh", "-c", script, "sh", strconv.Itoa(conc))
+		cmd.Dir = dest
+		cmd.Stdin = strings.NewReader(urls.String())
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
+			"GIT_SSL_CAINFO=" + caFile, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader",
+			"GIT_CONFIG_VALUE_0=Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("oauth2:"+sb.AdminToken()))}
+		cpu0, busy0, t0 := cpuNow(), machineBusy(), time.Now()
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return r, fmt.Errorf("plain git clone --mirror: %v\n%s", err, b)
+		}
+		r.wall, r.cpu = time.Since(t0), cpuNow()-cpu0
+		r.others = max(0, machineBusy()-busy0-r.cpu)
+		return r, nil
+	}
+	c, cpus := time.Duration(m.Concurrency), runtime.NumCPU()
+	fmt.Fprintf(out, "\nfirst mirror of %d projects (%d commits each) at concurrency %d, %d CPUs, %d round(s); CPU = this process and its git children (sandbox and client):\n",
+		len(projects), m.FirstCommits, m.Concurrency, cpus, max(1, m.FirstRounds))
+	var ratios, plainRatios, vsPlain []float64
+	for round := range max(1, m.FirstRounds) {
+		// The four runs of a round follow each other closely, so a change
+		// in the machine's load touches labsync and plain git alike.
+		plain1, err := plain(1)
+		if err != nil {
+			return fmt.Errorf("bench mirrors: plain clones one at a time: %w", err)
+		}
+		one, err := run(1)
+		if err != nil {
+			return fmt.Errorf("bench mirrors: first mirrors one at a time: %w", err)
+		}
+		atC, err := run(m.Concurrency)
+		if err != nil {
+			return fmt.Errorf("bench mirrors: first mirrors at concurrency %d: %w", m.Concurrency, err)
+		}
+		plainC, err := plain(m.Concurrency)
+		if err != nil {
+			return fmt.Errorf("bench mirrors: plain clones at concurrency %d: %w", m.Concurrency, err)
+		}
+		ratio := atC.wall.Seconds() / (one.sum / c).Seconds()
+		plainRatio := plainC.wall.Seconds() / (plain1.wall / c).Seconds()
+		ratios, plainRatios = append(ratios, ratio), append(plainRatios, plainRatio)
+		vsPlain = append(vsPlain, atC.wall.Seconds()/plainC.wall.Seconds())
+		// One clone at a time keeps u CPUs busy (client and server), so
+		// C at once cannot take less than C·u/CPUs of sum/C.
+		u := one.cpu.Seconds() / one.wall.Seconds()
+		fmt.Fprintf(out, " round %d:\n", round+1)
+		fmt.Fprintf(out, "  labsync, one at a time:   sum of single clones %.2f s   CPU %.2f s (keeps %.2f CPUs busy)\n",
+			one.sum.Seconds(), one.cpu.Seconds(), u)
+		fmt.Fprintf(out, "  labsync, concurrency %d:   wall %.2f s   sum/C %.2f s   ratio %.2f   CPU %.2f s   (target: ratio <= 1.25)\n",
+			m.Concurrency, atC.wall.Seconds(), (one.sum / c).Seconds(), ratio, atC.cpu.Seconds())
+		fmt.Fprintf(out, "  plain git clone --mirror from a shell loop, same sandbox: one at a time %.2f s; concurrency %d wall %.2f s   ratio %.2f   CPU %.2f s\n",
+			plain1.wall.Seconds(), m.Concurrency, plainC.wall.Seconds(), plainRatio, plainC.cpu.Seconds())
+		// Two lower bounds for the wall at C: the CPU it took spread over
+		// every CPU, and (on an otherwise idle machine) C clones each
+		// keeping u CPUs busy.
+		fmt.Fprintf(out, "  the machine's floor for the ratio: CPU at C / %d CPUs = %.2f s, ratio >= %.2f; idle-machine estimate max(1, C × %.2f / %d) = %.2f\n",
+			cpus, atC.cpu.Seconds()/float64(cpus), atC.cpu.Seconds()/float64(cpus)/(one.sum/c).Seconds(), u, cpus, max(1, float64(m.Concurrency)*u/float64(cpus)))
+		n := float64(len(projects))
+		fmt.Fprintf(out, "  CPU per clone at C: labsync %.0f ms, plain git %.0f ms;   labsync at C / plain git at C: %.2f×\n",
+			1000*atC.cpu.Seconds()/n, 1000*plainC.cpu.Seconds()/n, vsPlain[len(vsPlain)-1])
+		left := func(r firstRun) float64 { return float64(cpus) - r.others.Seconds()/r.wall.Seconds() }
+		fmt.Fprintf(out, "  other programs' CPU meanwhile: %.2f s / %.2f s (labsync 1 / C), %.2f s / %.2f s (plain git 1 / C): CPUs left to the bench %.2f / %.2f / %.2f / %.2f\n",
+			one.others.Seconds(), atC.others.Seconds(), plain1.others.Seconds(), plainC.others.Seconds(), left(one), left(atC), left(plain1), left(plainC))
+	}
+	if len(ratios) > 1 {
+		med := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
+		fmt.Fprintf(out, " medians over %d rounds: labsync ratio %.2f, plain git ratio %.2f, labsync at C / plain git at C %.2f×\n",
+			len(ratios), med(ratios), med(plainRatios), med(vsPlain))
+	}
 	return nil
 }

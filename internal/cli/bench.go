@@ -36,7 +36,10 @@ func newBenchMirrorsCmd() *cobra.Command {
     directly from the sandbox (medians of --clones each, alternating), with
     the client's and the server's CPU per clone;
   - the first mirror of --first-projects projects at --concurrency against
-    the sum of their single clone times divided by the concurrency.`,
+    the sum of their single clone times divided by the concurrency, beside
+    the same repositories cloned by plain 'git clone --mirror' from a shell
+    loop at the same concurrency (the machine's own bound) and the CPU both
+    spent.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return m.Run(cmd.Context(), cmd.OutOrStdout()) },
 	}
@@ -49,6 +52,8 @@ func newBenchMirrorsCmd() *cobra.Command {
 	f.IntVar(&m.FirstProjects, "first-projects", 100, "projects mirrored for the first time")
 	f.IntVar(&m.FirstCommits, "first-commits", 200, "commits of each of those projects")
 	f.IntVar(&m.Concurrency, "concurrency", 4, "git processes per integration for the first mirrors")
+	f.IntVar(&m.FirstRounds, "first-rounds", 1, "rounds of the first-mirror runs (medians printed when more than one)")
+	f.StringSliceVar(&m.Figures, "figures", nil, "figures to measure: lag, clone, first (default all three)")
 	return cmd
 }
 

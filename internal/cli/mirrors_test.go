@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,6 +160,17 @@ func TestARunnerClonesSHA1AndSHA256ProjectsThroughLabsyncWithOneCredentialHelper
 			if got := strings.TrimSpace(gitOut(t, dest, "rev-parse", "HEAD")); got != ch.SHA || got == head {
 				t.Errorf("after the push the runner has %s, want GitLab's new %s (was %s)", got, ch.SHA, head)
 			}
+			// A runner of a merge request pipeline fetches the merge
+			// request's head ref, as it would from GitLab.
+			for _, mr := range sandboxMRs(t, w.sb, m.ProjectID) {
+				ref := fmt.Sprintf("refs/merge-requests/%d/head", mr.IID)
+				if o, err := runner(t, srv.addr, w.apiToken, "-C", dest, "fetch", "--quiet", "origin", ref); err != nil {
+					t.Fatalf("fetch %s through labsync: %v\n%s", ref, err, o)
+				}
+				if got := strings.TrimSpace(gitOut(t, dest, "rev-parse", "FETCH_HEAD")); got != mr.SHA {
+					t.Errorf("%s through labsync is %s, GitLab's API says %s", ref, got, mr.SHA)
+				}
+			}
 			if o, err := runner(t, srv.addr, "lsk_not_a_token", "ls-remote", m.CloneURL); err == nil || !strings.Contains(o, "Authentication failed") && !strings.Contains(o, "401") {
 				t.Errorf("a bad token listed refs: %v\n%s", err, o)
 			}
@@ -191,6 +205,46 @@ func TestARunnerClonesSHA1AndSHA256ProjectsThroughLabsyncWithOneCredentialHelper
 	}
 	if o, err := runner(t, srv.addr, w.apiToken, "ls-remote", byFormat["sha1"].CloneURL); err == nil || !strings.Contains(o, "not found") {
 		t.Errorf("a disconnected integration's project is still served: %v\n%s", err, o)
+	}
+}
+
+type sandboxMR struct {
+	IID int64  `json:"iid"`
+	SHA string `json:"sha"`
+}
+
+// sandboxMRs lists a project's merge requests from the sandbox's API (it
+// has at least one, or the test proves nothing).
+func sandboxMRs(t *testing.T, sb *sandbox.Sandbox, project int64) []sandboxMR {
+	t.Helper()
+	var mrs []sandboxMR
+	sandboxGET(t, sb, fmt.Sprintf("/api/v4/projects/%d/merge_requests?state=all&per_page=100", project), &mrs)
+	if len(mrs) == 0 {
+		t.Fatalf("project %d has no merge request", project)
+	}
+	return mrs
+}
+
+// sandboxGET reads one of the sandbox's API pages as its connected user
+// (an administrator self-managed, alice on the gitlab.com profile).
+func sandboxGET(t *testing.T, sb *sandbox.Sandbox, path string, out any) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(sb.CAPEM())
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	req, _ := http.NewRequest("GET", sb.URL()+path, nil)
+	req.Header.Set("PRIVATE-TOKEN", sb.UserToken())
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, res.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
 	}
 }
 
@@ -253,4 +307,226 @@ func TestACloneThroughEitherReplicaWorksWhileTheOtherIsKilled(t *testing.T) {
 	b.cmd.Process.Kill()
 	b.cmd.Wait()
 	clone(a2.addr)
+}
+
+// TestAKill9DuringAFirstCloneServesNoHalfMirrorAndTheCloneIsMadeAgain kills
+// a labsync serve process with SIGKILL while git is making a project's first
+// mirror (GitLab slowed down so the clone is surely under way), checks that
+// nothing half made is served, restarts labsync on the same data and checks
+// that the mirror is made again by itself and clones as GitLab's repository.
+func TestAKill9DuringAFirstCloneServesNoHalfMirrorAndTheCloneIsMadeAgain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts labsync processes")
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatalf("git is needed (apt-get install -y git): %v", err)
+	}
+	dbURL := ""
+	if storetest.Dialect(t) == store.Postgres {
+		dbURL = storetest.FreshPostgresURL(t)
+	}
+	w := newSyncedWorld(t, dbURL, sandbox.Config{Version: "17.11", Seed: 5, Groups: 1, Projects: 2, MRs: 1, Issues: 1, Pipelines: 1, Commits: 40, Git: true})
+	env := append(append([]string(nil), w.env...), "LABSYNC_LOG_LEVEL=warn")
+	srv := startServe(t, env)
+	base := fmt.Sprintf("/api/v1/integrations/%d", w.integ)
+	w.startSync(t, srv.addr)
+	// The sync selects the projects (the repository service still off).
+	for i := 0; ; i++ {
+		var page struct {
+			Repositories []json.RawMessage `json:"repositories"`
+		}
+		w.apiJSON(t, srv.addr, "GET", base+"/repositories?selected=true", "", &page)
+		if len(page.Repositories) == w.sb.Manifest().Projects {
+			break
+		}
+		if i == 1200 {
+			t.Fatalf("the projects were never selected: %+v\n%s", page, srv.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// GitLab answers every request 3 s late: a first clone (three Git
+	// requests) is under way for at least 6 s.
+	w.sb.SetFaults(sandbox.Faults{Latency: 3 * time.Second})
+	if code := w.apiJSON(t, srv.addr, "PUT", base+"/selection", `{"services":{"repository":true}}`, nil); code != 200 {
+		t.Fatalf("switching the repository service on: %d", code)
+	}
+	dir := filepath.Join(w.opts.DataDir, "mirrors", fmt.Sprint(w.integ))
+	var cut []string // projects whose clone the kill cut short
+	for i := 0; len(cut) == 0; i++ {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".tmp-") && e.IsDir() {
+				cut = append(cut, e.Name())
+			}
+		}
+		if len(cut) > 0 {
+			srv.cmd.Process.Signal(syscall.SIGKILL)
+			srv.cmd.Wait()
+			break
+		}
+		if i == 2400 {
+			t.Fatalf("no first clone started within two minutes:\n%s", srv.logs)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	// Nothing half made is a mirror: every <id>.git left is complete.
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".git") {
+			gitOut(t, filepath.Join(dir, e.Name()), "fsck", "--connectivity-only", "--no-progress")
+		}
+	}
+
+	w.sb.SetFaults(sandbox.Faults{})
+	srv2 := startServe(t, env)
+	var mirrors []e2eMirror
+	for i := 0; ; i++ {
+		var list struct {
+			Mirrors []e2eMirror `json:"mirrors"`
+		}
+		w.apiJSON(t, srv2.addr, "GET", base+"/mirrors", "", &list)
+		ready := 0
+		for _, m := range list.Mirrors {
+			if m.State == "ready" {
+				ready++
+			} else if m.CloneURL != "" {
+				// Until it is made again a cut clone is not served.
+				// (It may have become ready since the list: then it
+				// must be whole.)
+				if o, err := runner(t, srv2.addr, w.apiToken, "ls-remote", m.CloneURL); err == nil {
+					if !strings.Contains(o, "refs/heads/") {
+						t.Fatalf("a mirror that is %s answered ls-remote without branches:\n%s", m.State, o)
+					}
+				}
+			}
+		}
+		if len(list.Mirrors) == w.sb.Manifest().Projects && ready == len(list.Mirrors) {
+			mirrors = list.Mirrors
+			break
+		}
+		if i == 1200 {
+			t.Fatalf("the mirrors were not made again after the restart: %+v\n%s", list, srv2.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The restart removed what the killed clone left behind.
+	for _, name := range cut {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("the clone the kill cut short (%s) is still on disk: %v", name, err)
+		}
+	}
+	for _, m := range mirrors {
+		dest := filepath.Join(t.TempDir(), "clone")
+		if out, err := runner(t, srv2.addr, w.apiToken, "clone", "--quiet", "--mirror", m.CloneURL, dest); err != nil {
+			t.Fatalf("clone %s after the restart: %v\n%s", m.CloneURL, err, out)
+		}
+		gitOut(t, dest, "fsck", "--no-progress")
+		for _, mr := range sandboxMRs(t, w.sb, m.ProjectID) {
+			if got := strings.TrimSpace(gitOut(t, dest, "rev-parse", fmt.Sprintf("refs/merge-requests/%d/head", mr.IID))); got != mr.SHA {
+				t.Errorf("%s: merge request %d's head is %s, GitLab says %s", m.PathWithNamespace, mr.IID, got, mr.SHA)
+			}
+		}
+	}
+}
+
+// TestOnGitLabComOnlySelectedProjectsAreMirroredWithAnOrdinaryUsersToken
+// connects as alice (no administrator exists on the gitlab.com profile),
+// selects two of the projects she is a member of, and checks that exactly
+// those are mirrored and clone through labsync as GitLab has them — none of
+// her other projects, none of the public world's.
+func TestOnGitLabComOnlySelectedProjectsAreMirroredWithAnOrdinaryUsersToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts labsync processes")
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatalf("git is needed (apt-get install -y git): %v", err)
+	}
+	dbURL := ""
+	if storetest.Dialect(t) == store.Postgres {
+		dbURL = storetest.FreshPostgresURL(t)
+	}
+	w := newSyncedWorld(t, dbURL, sandbox.Config{Profile: sandbox.ProfileGitLabCom, PublicProjects: 2000, Seed: 6, Groups: 2, Projects: 6,
+		MRs: 1, Issues: 1, Pipelines: 1, Commits: 12, Git: true})
+	if w.sb.AdminToken() != "" {
+		t.Fatal("the gitlab.com profile has an administrator token")
+	}
+	type glProject struct {
+		ID                int64  `json:"id"`
+		PathWithNamespace string `json:"path_with_namespace"`
+		Visibility        string `json:"visibility"`
+		DefaultBranch     string `json:"default_branch"`
+	}
+	var mine []glProject
+	sandboxGET(t, w.sb, "/api/v4/projects?membership=true&per_page=100&order_by=id&sort=asc", &mine)
+	if len(mine) < 3 {
+		t.Fatalf("alice is a member of %d projects, want at least 3", len(mine))
+	}
+	want := []glProject{mine[0], mine[len(mine)-1]} // not every project she can read
+	ids := []string{}
+	for _, p := range want {
+		ids = append(ids, fmt.Sprint(p.ID))
+	}
+	srv := startServe(t, w.env)
+	base := fmt.Sprintf("/api/v1/integrations/%d", w.integ)
+	if code := w.apiJSON(t, srv.addr, "PUT", base+"/selection",
+		`{"projects":[`+strings.Join(ids, ",")+`],"groups":[],"services":{"merge_requests":true,"issues":true,"pipelines":true,"pushes":true,"repository":true}}`, nil); code != 200 {
+		t.Fatalf("selecting %v with the repository service: %d", ids, code)
+	}
+	w.startSync(t, srv.addr)
+	var mirrors []e2eMirror
+	for i := 0; ; i++ {
+		var list struct {
+			Mirrors []e2eMirror `json:"mirrors"`
+		}
+		w.apiJSON(t, srv.addr, "GET", base+"/mirrors", "", &list)
+		ready := 0
+		for _, m := range list.Mirrors {
+			if m.Error != nil {
+				t.Fatalf("mirror of %s failed: %+v", m.PathWithNamespace, *m.Error)
+			}
+			if m.State == "ready" {
+				ready++
+			}
+		}
+		if len(list.Mirrors) >= len(want) && ready == len(list.Mirrors) {
+			mirrors = list.Mirrors
+			break
+		}
+		if i == 1200 {
+			t.Fatalf("the selected projects were never all mirrored: %+v\n%s", list, srv.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := map[int64]e2eMirror{}
+	for _, m := range mirrors {
+		got[m.ProjectID] = m
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d mirrors, want the %d selected projects only: %+v", len(got), len(want), mirrors)
+	}
+	onDisk, _ := filepath.Glob(filepath.Join(w.opts.DataDir, "mirrors", fmt.Sprint(w.integ), "*.git"))
+	if len(onDisk) != len(want) {
+		t.Errorf("%d mirrors on disk, want %d: %v", len(onDisk), len(want), onDisk)
+	}
+	for _, p := range want {
+		m, ok := got[p.ID]
+		if !ok {
+			t.Errorf("selected project %s is not mirrored", p.PathWithNamespace)
+			continue
+		}
+		dest := filepath.Join(t.TempDir(), "clone")
+		if out, err := runner(t, srv.addr, w.apiToken, "clone", "--quiet", "--mirror", m.CloneURL, dest); err != nil {
+			t.Fatalf("clone %s: %v\n%s", m.CloneURL, err, out)
+		}
+		var commits []struct {
+			ID string `json:"id"`
+		}
+		sandboxGET(t, w.sb, fmt.Sprintf("/api/v4/projects/%d/repository/commits?per_page=1", p.ID), &commits)
+		if len(commits) == 0 {
+			t.Fatalf("%s has no commits in GitLab's API", p.PathWithNamespace)
+		}
+		if head := strings.TrimSpace(gitOut(t, dest, "rev-parse", "refs/heads/"+p.DefaultBranch)); head != commits[0].ID {
+			t.Errorf("%s: %s through labsync is %s, GitLab's API says %s", p.PathWithNamespace, p.DefaultBranch, head, commits[0].ID)
+		}
+	}
 }

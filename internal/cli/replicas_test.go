@@ -84,7 +84,7 @@ func newSyncedWorld(t *testing.T, databaseURL string, sbCfg sandbox.Config) *syn
 	cfg := config.Config{PublicURL: "http://127.0.0.1", AllowLoopbackGitLab: true}
 	svc := integrations.New(st, vlt, nil, cfg, slog.New(slog.DiscardHandler), nil)
 	res, err := svc.ConnectToken(ctx, integrations.Actor{OrgID: b.Org.ID, UserID: b.Owner.ID}, integrations.TokenInput{
-		BaseURL: sb.URL(), Token: secret.New(sb.AdminToken()), Alias: "sandbox", CAPEM: string(sb.CAPEM())})
+		BaseURL: sb.URL(), Token: secret.New(sb.UserToken()), Alias: "sandbox", CAPEM: string(sb.CAPEM())})
 	if err != nil {
 		t.Fatal(err)
 	}

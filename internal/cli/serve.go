@@ -13,6 +13,7 @@ import (
 
 	"github.com/labsync/labsync/internal/accounts"
 	"github.com/labsync/labsync/internal/api"
+	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/gitserve"
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/jobs"
@@ -140,7 +141,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	// docs/operations.md), deletes mirrors at disconnect, and fetches on the
 	// pushes it sees.
 	mirrors, err := mirror.New(mirror.Config{Dir: cfg.MirrorDir, Remote: repository.RemoteFor(deps.Integrations),
-		Logger: log, GC: mirror.DefaultGCPolicy, Proxy: cfg.GitLabProxy.For})
+		Logger: log, GC: mirror.DefaultGCPolicy, Proxy: cfg.GitLabProxy.For,
+		// Git meets the same address policy as the API client.
+		CheckAddress: gitlab.AddressPolicy{AllowLoopback: cfg.AllowLoopbackGitLab, ForbidPrivate: cfg.ForbidPrivateGitLab}.Check})
 	if err != nil {
 		ln.Close()
 		return err

@@ -18,8 +18,9 @@
 // state, size, last fetch, lag behind the last push seen, and the last error
 // with a remedy ([FetchError]).
 //
-// A mirror holds GitLab's branches and tags (refs/heads/*, refs/tags/*,
-// pruned), and its HEAD follows the project's default branch.
+// A mirror holds GitLab's branches, tags and merge request refs
+// (refs/heads/*, refs/tags/*, refs/merge-requests/*, pruned), and its HEAD
+// follows the project's default branch.
 //
 // How the credential reaches git: as an "Authorization: Basic" header set
 // through GIT_CONFIG_COUNT/GIT_CONFIG_KEY_n/GIT_CONFIG_VALUE_n in the child's
@@ -27,11 +28,16 @@
 // temporary file> for that one command, next to the system roots; certificate
 // verification is forced on and redirects are not followed, so the header
 // cannot be carried to another host. With [Config.Proxy] git uses the same
-// proxy as labsync's GitLab client, named in its environment too.
+// proxy as labsync's GitLab client, named in its environment too. With
+// [Config.CheckAddress] (labsync's GitLab address policy) the manager
+// resolves GitLab's host before every fetch and pins git to the allowed
+// addresses (http.curloptResolve), or, through a proxy, requires every
+// address to be allowed, as the API client does.
 //
 // This package must never put a credential into a URL, a command line, a
 // log line, an error, a file or a mirror's git config; must never switch TLS
-// verification off; must never run anything but fetches (never a push) against
+// verification off; must never let git connect to an address the address
+// policy refuses; must never run anything but fetches (never a push) against
 // GitLab; and must never build a file path from a name that came from GitLab
 // or a client.
 package mirror

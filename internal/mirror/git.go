@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -27,6 +28,7 @@ const (
 	KindNotFound     Kind = "not_found"     // project gone or not readable
 	KindTLS          Kind = "tls"           // certificate not trusted
 	KindNetwork      Kind = "network"       // GitLab unreachable
+	KindAddress      Kind = "address"       // GitLab's address refused by the address policy
 	KindDiskFull     Kind = "disk_full"     // no space under LABSYNC_MIRROR_DIR
 	KindObjectFormat Kind = "object_format" // SHA-1 and SHA-256 mixed up
 	KindTimeout      Kind = "timeout"       // the command ran out of time
@@ -145,6 +147,9 @@ func (m *Manager) git(ctx context.Context, dir string, remote Remote, args ...st
 		defer cleanup()
 		if caFile != "" {
 			pre = append(pre, "-c", "http.sslCAInfo="+caFile)
+			if m.systemCADir() {
+				pre = append(pre, "-c", "http.sslCAPath="+m.cfg.SystemCADir)
+			}
 		}
 		auth := base64.StdEncoding.EncodeToString([]byte(remote.Username + ":" + remote.Token.Reveal()))
 		env = append(env,
@@ -152,27 +157,38 @@ func (m *Manager) git(ctx context.Context, dir string, remote Remote, args ...st
 			"GIT_CONFIG_VALUE_0=Authorization: Basic "+auth,
 		)
 		count := 1
-		if m.cfg.Proxy != nil {
+		var target *url.URL
+		for _, a := range args {
+			if strings.Contains(a, "://") {
+				target, _ = url.Parse(a)
+			}
+		}
+		var proxyURL *url.URL
+		if m.cfg.Proxy != nil && target != nil {
+			pu, err := m.cfg.Proxy(target)
+			if err != nil {
+				return nil, &FetchError{Kind: KindNetwork, Message: "no proxy for GitLab: " + err.Error(),
+					Remedy: "Check LABSYNC_GITLAB_PROXY and the proxy variables."}
+			}
+			proxyURL = pu
+		}
+		if m.cfg.CheckAddress != nil && target != nil {
+			pin, err := m.checkAddress(ctx, target, proxyURL != nil)
+			if err != nil {
+				return nil, err
+			}
+			if pin != "" {
+				pre = append(pre, "-c", "http.curloptResolve="+pin)
+			}
+		}
+		if m.cfg.Proxy != nil || m.cfg.CheckAddress != nil {
 			// The same proxy as labsync's GitLab client, or none: an
 			// empty http.proxy overrides any variable git would read.
 			proxy := ""
-			var target string
-			for _, a := range args {
-				if strings.Contains(a, "://") {
-					target = a
-				}
-			}
-			if u, err := url.Parse(target); err == nil && target != "" {
-				pu, err := m.cfg.Proxy(u)
-				if err != nil {
-					return nil, &FetchError{Kind: KindNetwork, Message: "no proxy for GitLab: " + err.Error(),
-						Remedy: "Check LABSYNC_GITLAB_PROXY and the proxy variables."}
-				}
-				if pu != nil {
-					proxy = pu.String()
-					if pw, ok := pu.User.Password(); ok && pw != "" {
-						proxySecret = pw
-					}
+			if proxyURL != nil {
+				proxy = proxyURL.String()
+				if pw, ok := proxyURL.User.Password(); ok && pw != "" {
+					proxySecret = pw
 				}
 			}
 			env = append(env, "GIT_CONFIG_KEY_1=http.proxy", "GIT_CONFIG_VALUE_1="+proxy)
@@ -187,6 +203,7 @@ func (m *Manager) git(ctx context.Context, dir string, remote Remote, args ...st
 	cmd.Env = env
 	cmd.Dir = m.home
 	cmd.WaitDelay = 5 * time.Second
+	dieWithParent(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &limitWriter{w: &stderr, n: 64 << 10}
 	err := cmd.Run()
@@ -210,6 +227,68 @@ func (m *Manager) git(ctx context.Context, dir string, remote Remote, args ...st
 	return stdout.Bytes(), nil
 }
 
+// checkAddress resolves target's host and checks its addresses against the
+// address policy, as labsync's GitLab client does. Direct connections get
+// back a curl resolve entry ("host:port:addr[,addr]") that pins git to the
+// allowed addresses; through a proxy (which resolves the host itself) every
+// address must be allowed and nothing is pinned. IP literals are checked and
+// need no pin.
+func (m *Manager) checkAddress(ctx context.Context, target *url.URL, proxied bool) (string, error) {
+	host, port := target.Hostname(), target.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[target.Scheme]
+	}
+	refused := func(err error) error {
+		fe := &FetchError{Kind: KindAddress, Message: err.Error(),
+			Remedy: "Check the GitLab host name and its DNS record: it should resolve to the GitLab server's own address."}
+		var r interface{ Remedy() string }
+		if errors.As(err, &r) {
+			fe.Remedy = r.Remedy()
+		}
+		return fe
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if err := m.cfg.CheckAddress(ip); err != nil {
+			return "", refused(err)
+		}
+		return "", nil
+	}
+	ips, err := m.cfg.Resolver.LookupNetIP(ctx, "ip", host)
+	if err == nil && len(ips) == 0 {
+		err = errors.New("no addresses")
+	}
+	if err != nil {
+		return "", &FetchError{Kind: KindNetwork, Message: "could not resolve host " + host + ": " + err.Error(),
+			Remedy: "Check the GitLab host name and the DNS labsync uses."}
+	}
+	var allowed []string
+	var first error
+	for _, ip := range ips {
+		if err := m.cfg.CheckAddress(ip); err != nil {
+			if proxied {
+				return "", refused(err)
+			}
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		ip = ip.Unmap()
+		if ip.Is6() {
+			allowed = append(allowed, "["+ip.WithZone("").String()+"]")
+		} else {
+			allowed = append(allowed, ip.String())
+		}
+	}
+	if proxied {
+		return "", nil
+	}
+	if len(allowed) == 0 {
+		return "", refused(first)
+	}
+	return host + ":" + port + ":" + strings.Join(allowed, ","), nil
+}
+
 // baseEnv is a minimal environment: no user or system git config, no
 // prompts, messages in English for classify.
 func (m *Manager) baseEnv() []string {
@@ -226,7 +305,7 @@ func (m *Manager) baseEnv() []string {
 		"GIT_ALLOW_PROTOCOL=https:http",
 	}
 	pass := []string{"PATH", "TMPDIR"}
-	if m.cfg.Proxy == nil {
+	if m.cfg.Proxy == nil && m.cfg.CheckAddress == nil {
 		pass = append(pass, "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy")
 	}
 	for _, k := range pass {
@@ -237,7 +316,15 @@ func (m *Manager) baseEnv() []string {
 	return env
 }
 
-// caFile writes the system roots and caPEM to a 0600 file for one command.
+// systemCADir reports whether the system's certificate directory exists:
+// git then trusts it through http.sslCAPath.
+func (m *Manager) systemCADir() bool {
+	fi, err := os.Stat(m.cfg.SystemCADir)
+	return err == nil && fi.IsDir()
+}
+
+// caFile writes caPEM to a 0600 file for one command, after the system
+// bundle when there is no system certificate directory to name beside it.
 // It returns "" when caPEM is empty: git then uses its default roots.
 func (m *Manager) caFile(caPEM []byte) (string, func(), error) {
 	if len(bytes.TrimSpace(caPEM)) == 0 {
@@ -248,11 +335,13 @@ func (m *Manager) caFile(caPEM []byte) (string, func(), error) {
 		return "", nil, diskError(err)
 	}
 	cleanup := func() { _ = os.Remove(f.Name()) }
-	if sys, err := os.ReadFile(m.cfg.SystemCAFile); err == nil {
-		_, _ = f.Write(sys)
-		_, _ = f.Write([]byte("\n"))
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		m.cfg.Logger.Warn("mirror: unable to read the system CA bundle; trusting the install's CA only", "file", m.cfg.SystemCAFile, "error", err)
+	if !m.systemCADir() { // else the system roots come from http.sslCAPath
+		if sys, err := os.ReadFile(m.cfg.SystemCAFile); err == nil {
+			_, _ = f.Write(sys)
+			_, _ = f.Write([]byte("\n"))
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			m.cfg.Logger.Warn("mirror: unable to read the system CA bundle; trusting the install's CA only", "file", m.cfg.SystemCAFile, "error", err)
+		}
 	}
 	if _, err := f.Write(caPEM); err != nil {
 		_ = f.Close()

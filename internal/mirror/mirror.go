@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -106,10 +108,36 @@ type Config struct {
 	// credentials, reaches git through the environment only. When nil,
 	// git reads the standard proxy variables itself.
 	Proxy func(*url.URL) (*url.URL, error)
+	// CheckAddress, when set, is the address policy of labsync's GitLab
+	// client (gitlab.AddressPolicy.Check): before every fetch the manager
+	// resolves GitLab's host itself and checks the addresses. Connecting
+	// directly, git is pinned to the allowed addresses (http.curloptResolve,
+	// git 2.37 and later), so a DNS answer that changes after the check
+	// cannot send it elsewhere; through a proxy, every address must be
+	// allowed, as the API client requires before a CONNECT. A refusal is a
+	// [FetchError] of kind [KindAddress] and git never runs. When set and
+	// Proxy is nil, git connects directly and ignores the proxy variables.
+	CheckAddress func(netip.Addr) error
+	// Resolver looks GitLab's host up for CheckAddress; net.DefaultResolver
+	// when nil.
+	Resolver Resolver
+	// SystemCADir is the system's directory of trusted certificates
+	// (Debian's /etc/ssl/certs, the default). When it exists git trusts it
+	// through http.sslCAPath and the file handed to git holds the install's
+	// CA only: Debian's libcurl loads that directory anyway, so also
+	// copying the system bundle into the file made every git process parse
+	// the system roots twice (about 10 ms of CPU each; `labsync bench
+	// mirrors` showed it). Set it to a missing path to use SystemCAFile.
+	SystemCADir string
 	// SystemCAFile is the system's CA bundle, put in front of the install's
-	// CA in the file handed to git; /etc/ssl/certs/ca-certificates.crt when
-	// empty (skipped when missing).
+	// CA in the file handed to git when SystemCADir does not exist;
+	// /etc/ssl/certs/ca-certificates.crt when empty (skipped when missing).
 	SystemCAFile string
+}
+
+// Resolver looks up the addresses of a host name; *net.Resolver is one.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
 // State is where a mirror stands.
@@ -217,6 +245,12 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.SystemCADir == "" {
+		cfg.SystemCADir = "/etc/ssl/certs"
+	}
 	if cfg.SystemCAFile == "" {
 		cfg.SystemCAFile = "/etc/ssl/certs/ca-certificates.crt"
 	}
@@ -305,22 +339,69 @@ func (m *Manager) recover() error {
 		if _, err := strconv.ParseInt(name, 10, 64); err != nil || !d.IsDir() {
 			continue
 		}
-		repos, err := os.ReadDir(full)
-		if err != nil {
-			return fmt.Errorf("mirror: unable to read %s: %w", full, err)
+		if err := m.cleanIntegration(full, true); err != nil {
+			return err
 		}
-		for _, r := range repos {
-			rp := filepath.Join(full, r.Name())
-			switch {
-			case (strings.HasPrefix(r.Name(), ".tmp-") || strings.HasPrefix(r.Name(), ".trash-")) && staleSince(r, time.Now().Add(-m.cfg.CommandTimeout)):
-				m.cfg.Logger.Info("mirror: removing a clone a crash left unfinished; it will be made again", "dir", rp)
-				if err := os.RemoveAll(rp); err != nil {
-					return fmt.Errorf("mirror: unable to remove %s: %w", rp, err)
-				}
-			case strings.HasSuffix(r.Name(), ".git") && r.IsDir():
-				if err := removeStaleLocks(rp); err != nil {
-					return err
-				}
+	}
+	return nil
+}
+
+// RemoveAbandoned deletes the first clones whose process died (a replica
+// sharing the volume killed mid-clone, while this one runs on), as [New]
+// does at start; the hourly sweep calls it. Clones in progress, by this
+// process or another, are left alone.
+func (m *Manager) RemoveAbandoned() error {
+	ints, err := os.ReadDir(m.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("mirror: unable to read %s: %w", m.cfg.Dir, err)
+	}
+	for _, d := range ints {
+		if _, err := strconv.ParseInt(d.Name(), 10, 64); err != nil || !d.IsDir() {
+			continue
+		}
+		if err := m.cleanIntegration(filepath.Join(m.cfg.Dir, d.Name()), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cleanIntegration removes from one integration's directory the clones a
+// crash cut short and, with gitLocks (only before any git runs in this
+// process), stale git lock files in its mirrors.
+func (m *Manager) cleanIntegration(full string, gitLocks bool) error {
+	repos, err := os.ReadDir(full)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("mirror: unable to read %s: %w", full, err)
+	}
+	for _, r := range repos {
+		rp := filepath.Join(full, r.Name())
+		tmp := strings.HasPrefix(r.Name(), ".tmp-")
+		switch {
+		case tmp && strings.HasSuffix(r.Name(), ".lock"):
+			// A lock whose clone directory is gone: left by a crash
+			// between the two removals (a young one may be a clone's
+			// that has not made its directory yet).
+			if _, err := os.Stat(strings.TrimSuffix(rp, ".lock")); errors.Is(err, fs.ErrNotExist) &&
+				staleSince(r, time.Now().Add(-time.Minute)) && cloneLockOwner(rp) == ownerGone {
+				_ = os.Remove(rp)
+			}
+		case tmp && r.IsDir() && cloneLockOwner(rp+".lock") == ownerGone,
+			(tmp || strings.HasPrefix(r.Name(), ".trash-")) && cloneLockOwner(rp+".lock") != ownerAlive && staleSince(r, time.Now().Add(-m.cfg.CommandTimeout)):
+			// The process making this clone died (its lock is free),
+			// or, without a lock to ask, the clone is older than any
+			// command may run.
+			m.cfg.Logger.Info("mirror: removing a clone a crash left unfinished; it will be made again", "dir", rp)
+			if err := os.RemoveAll(rp); err != nil {
+				return fmt.Errorf("mirror: unable to remove %s: %w", rp, err)
+			}
+			_ = os.Remove(rp + ".lock")
+		case gitLocks && strings.HasSuffix(r.Name(), ".git") && r.IsDir():
+			if err := removeStaleLocks(rp); err != nil {
+				return err
 			}
 		}
 	}
@@ -334,6 +415,15 @@ func staleSince(d fs.DirEntry, t time.Time) bool {
 	fi, err := d.Info()
 	return err == nil && fi.ModTime().Before(t)
 }
+
+// lockOwner is what a clone's lock file says about the process making it.
+type lockOwner int
+
+const (
+	ownerUnknown lockOwner = iota
+	ownerAlive
+	ownerGone
+)
 
 // lockStale is the age from which a git lock file is taken for a crash's
 // leftover: git holds ref and config locks for milliseconds, and another
@@ -587,13 +677,18 @@ func (m *Manager) run(ctx context.Context, p Project, cloned bool) error {
 			return diskError(err)
 		}
 		work = filepath.Join(filepath.Dir(dest), ".tmp-"+strconv.FormatInt(p.ProjectID, 10)+"-"+randomSuffix())
+		release, err := holdCloneLock(work + ".lock")
+		if err != nil {
+			return diskError(err)
+		}
+		defer release() // after the rename: the clone is never unowned while half made
 		if _, err := m.git(ctx, "", remote, "init", "--quiet", "--bare", "--object-format="+objectFormat(p.ObjectFormat), work); err != nil {
 			_ = os.RemoveAll(work)
 			return err
 		}
 	}
-	if _, err := m.git(ctx, work, remote, "fetch", "--quiet", "--prune", "--no-write-fetch-head", "--no-auto-gc",
-		src, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"); err != nil {
+	if _, err := m.git(ctx, work, remote, append([]string{"fetch", "--quiet", "--prune", "--no-write-fetch-head", "--no-auto-gc", src},
+		mirrorRefspecs...)...); err != nil {
 		if !cloned {
 			_ = os.RemoveAll(work)
 		}
@@ -616,6 +711,16 @@ func (m *Manager) run(ctx context.Context, p Project, cloned bool) error {
 	}
 	return nil
 }
+
+// mirrorRefspecs are the refs a mirror holds, pruned at every fetch:
+// branches, tags, and the merge request refs GitLab advertises —
+// refs/merge-requests/<iid>/head (the source branch's head, kept in the
+// target project even for forks; GitLab 13.x and later delete it 14 days
+// after the merge request is merged or closed —
+// MergeRequests::CleanupRefsService — and the prune follows) and
+// refs/merge-requests/<iid>/merge (the merge result that merge request
+// pipelines run on), so runners fetch them from labsync as from GitLab.
+var mirrorRefspecs = []string{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", "+refs/merge-requests/*:refs/merge-requests/*"}
 
 // followDefaultBranch points the bare repository's HEAD at GitLab's
 // default branch when that branch exists and HEAD points elsewhere. It

@@ -2,15 +2,23 @@ package mirror
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/mirror/mirrortest"
 	"github.com/labsync/labsync/internal/secret"
 )
@@ -313,8 +322,23 @@ func TestAHalfMadeCloneAndStaleLocksLeftByACrashAreCleanedAndTheCloneRedone(t *t
 	if err := os.Chtimes(half, old, old); err != nil {
 		t.Fatal(err)
 	}
-	fresh := filepath.Join(f.dir, "1", ".tmp-3-cafe") // another replica's clone in progress
+	fresh := filepath.Join(f.dir, "1", ".tmp-3-cafe") // an old-style clone without a lock, young
 	mirrortest.Git(t, "", "init", "--quiet", "--bare", fresh)
+	// A young clone whose process died: its lock file is there but nobody
+	// holds the lock (the kernel dropped it with the process).
+	killed := filepath.Join(f.dir, "1", ".tmp-4-dead")
+	mirrortest.Git(t, "", "init", "--quiet", "--bare", killed)
+	if err := os.WriteFile(killed+".lock", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Another replica's clone in progress: young, and its lock is held.
+	live := filepath.Join(f.dir, "1", ".tmp-5-live")
+	release, err := holdCloneLock(live + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	mirrortest.Git(t, "", "init", "--quiet", "--bare", live)
 	doneDir, _ := f.m.Path(done.Key)
 	lock := filepath.Join(doneDir, "refs", "heads", "main.lock")
 	if err := os.WriteFile(lock, []byte("0000"), 0o600); err != nil {
@@ -333,7 +357,15 @@ func TestAHalfMadeCloneAndStaleLocksLeftByACrashAreCleanedAndTheCloneRedone(t *t
 		t.Errorf("the half-made clone is still there: %v", err)
 	}
 	if _, err := os.Stat(fresh); err != nil {
-		t.Errorf("a clone younger than the command timeout was removed: %v", err)
+		t.Errorf("a clone younger than the command timeout, without a lock to ask, was removed: %v", err)
+	}
+	for _, p := range []string{killed, killed + ".lock"} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s of a clone whose process died is still there: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a clone another process is still making was removed: %v", err)
 	}
 	if _, err := os.Stat(lock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the stale lock is still there: %v", err)
@@ -612,5 +644,233 @@ func TestFetchesGoThroughLabsyncsGitLabProxyWithItsCredentialsInTheEnvironmentOn
 	}
 	if leaked.Load() {
 		t.Error("the proxy's password is visible in a command line")
+	}
+}
+
+// fakeResolver answers every name with the same addresses: a DNS record
+// pointing a GitLab host name wherever the test needs it.
+type fakeResolver []netip.Addr
+
+func (r fakeResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	return r, nil
+}
+
+func TestGitReachesGitLabOnlyAtAddressesTheAPIClientsAddressPolicyAllows(t *testing.T) {
+	loop, meta := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("169.254.169.254")
+	cases := []struct {
+		name     string
+		host     string // "" keeps the server's 127.0.0.1
+		resolves []netip.Addr
+		policy   gitlab.AddressPolicy
+		proxied  bool
+		refused  bool
+		remedy   string
+	}{
+		{name: "a host resolving to this machine is refused without the loopback setting", host: "example.com", resolves: []netip.Addr{loop},
+			refused: true, remedy: gitlab.EnvAllowLoopback},
+		{name: "a host resolving to a cloud metadata address is refused", host: "example.com", resolves: []netip.Addr{meta},
+			policy: gitlab.AddressPolicy{AllowLoopback: true}, refused: true, remedy: "DNS record"},
+		{name: "an address literal is checked too", policy: gitlab.AddressPolicy{}, refused: true, remedy: gitlab.EnvAllowLoopback},
+		{name: "git is pinned to the allowed addresses of a host that also resolves to a refused one", host: "example.com",
+			resolves: []netip.Addr{meta, loop}, policy: gitlab.AddressPolicy{AllowLoopback: true}},
+		{name: "through a proxy every address of the host must be allowed", host: "example.com",
+			resolves: []netip.Addr{loop, meta}, policy: gitlab.AddressPolicy{AllowLoopback: true}, proxied: true, refused: true, remedy: "DNS record"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var proxied atomic.Int32
+			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				proxied.Add(1)
+				http.Error(w, "no tunnel in this test", http.StatusForbidden)
+			}))
+			defer proxy.Close()
+			f := newFixture(t, true, func(cfg *Config) {
+				cfg.CheckAddress = c.policy.Check
+				cfg.Resolver = fakeResolver(c.resolves)
+				if c.proxied {
+					pu, _ := url.Parse(proxy.URL)
+					cfg.Proxy = func(*url.URL) (*url.URL, error) { return pu, nil }
+				}
+				if c.host != "" {
+					inner := cfg.Remote
+					cfg.Remote = func(ctx context.Context, org, integ int64) (Remote, error) {
+						r, err := inner(ctx, org, integ)
+						u, _ := url.Parse(r.BaseURL)
+						u.Host = c.host + ":" + u.Port()
+						r.BaseURL = u.String()
+						return r, err
+					}
+				}
+			})
+			f.srv.NewRepo(t, "g/app", "sha1", 3)
+			err := f.m.Sync(context.Background(), Project{Key: Key{1, 1}, PathWithNamespace: "g/app"})
+			if !c.refused {
+				if err != nil {
+					t.Fatalf("fetch pinned to an allowed address: %v", err)
+				}
+				if f.srv.Requests() == 0 {
+					t.Error("the server saw no request")
+				}
+				return
+			}
+			var fe *FetchError
+			if !errors.As(err, &fe) || fe.Kind != KindAddress {
+				t.Fatalf("error %v, want a FetchError of kind %s", err, KindAddress)
+			}
+			if !strings.Contains(fe.Remedy, c.remedy) {
+				t.Errorf("remedy %q does not mention %q", fe.Remedy, c.remedy)
+			}
+			if n := f.srv.Requests(); n != 0 || proxied.Load() != 0 {
+				t.Errorf("git reached GitLab (%d requests) or the proxy (%d) though the address was refused", n, proxied.Load())
+			}
+			if st := f.m.Status(Key{1, 1}); st.State != StateFailed || st.Error == nil || st.Error.Kind != KindAddress {
+				t.Errorf("status %+v, want failed with the address refusal", st)
+			}
+		})
+	}
+}
+
+func TestMergeRequestRefsAreMirroredAndPrunedWhenGitLabRemovesThem(t *testing.T) {
+	f := newFixture(t, false, nil)
+	src := f.srv.Repo("g/app")
+	f.srv.NewRepo(t, "g/app", "sha1", 5)
+	// GitLab keeps refs/merge-requests/<iid>/head (and /merge for merge
+	// request pipelines) in the target project.
+	head1 := mirrortest.Git(t, src, "rev-parse", "refs/heads/main~1")
+	mirrortest.Git(t, src, "update-ref", "refs/merge-requests/1/head", head1)
+	mirrortest.Git(t, src, "update-ref", "refs/merge-requests/1/merge", "refs/heads/main")
+	mirrortest.Git(t, src, "update-ref", "refs/merge-requests/2/head", "refs/heads/main~2")
+	p := Project{Key: Key{1, 1}, PathWithNamespace: "g/app"}
+	if err := f.m.Sync(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := f.m.Path(p.Key)
+	mrRefs := func(dir string) string {
+		return mirrortest.Git(t, dir, "for-each-ref", "--format=%(objectname) %(refname)", "refs/merge-requests")
+	}
+	if got, want := mrRefs(dir), mrRefs(src); got != want || !strings.Contains(got, head1+" refs/merge-requests/1/head") {
+		t.Errorf("mirror's merge request refs:\n%s\nwant GitLab's:\n%s", got, want)
+	}
+	// 14 days after a merge request closes GitLab (13.x+) deletes its head
+	// ref; the mirror follows at the next fetch.
+	mirrortest.Git(t, src, "update-ref", "-d", "refs/merge-requests/2/head")
+	if err := f.m.Sync(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if got := mrRefs(dir); strings.Contains(got, "refs/merge-requests/2/head") || !strings.Contains(got, "refs/merge-requests/1/head") {
+		t.Errorf("after GitLab removed refs/merge-requests/2/head the mirror has:\n%s", got)
+	}
+}
+
+func TestWhileLabsyncRunsClonesWhoseProcessDiedAreRemovedAndLiveOnesKept(t *testing.T) {
+	f := newFixture(t, false, nil)
+	f.srv.NewRepo(t, "g/app", "sha1", 3)
+	if err := f.m.Sync(context.Background(), Project{Key: Key{1, 1}, PathWithNamespace: "g/app"}); err != nil {
+		t.Fatal(err)
+	}
+	// Another replica on the shared volume was killed mid-clone: its lock
+	// file is there, nobody holds it.
+	dead := filepath.Join(f.dir, "1", ".tmp-2-dead")
+	mirrortest.Git(t, "", "init", "--quiet", "--bare", dead)
+	if err := os.WriteFile(dead+".lock", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A clone in progress (its lock held).
+	live := filepath.Join(f.dir, "1", ".tmp-3-live")
+	release, err := holdCloneLock(live + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	mirrortest.Git(t, "", "init", "--quiet", "--bare", live)
+	if err := f.m.RemoveAbandoned(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dead, dead + ".lock"} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s of a clone whose process died is still there: %v", p, err)
+		}
+	}
+	for _, p := range []string{live, live + ".lock"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s of a clone in progress was removed: %v", p, err)
+		}
+	}
+	if _, ok := f.m.Path(Key{1, 1}); !ok {
+		t.Error("the finished mirror was removed")
+	}
+}
+
+// otherCA is the PEM of a CA that signed nothing the tests serve.
+func otherCA(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "unrelated CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestTheSystemRootsStayTrustedBesideTheInstallsCA(t *testing.T) {
+	cases := []struct {
+		name    string
+		viaDir  bool // GitLab's certificate is a system root in the directory
+		viaFile bool // or in the system bundle, with no directory
+		trusted bool
+	}{
+		{name: "from the system certificate directory", viaDir: true, trusted: true},
+		{name: "from the system bundle where there is no directory", viaFile: true, trusted: true},
+		{name: "not at all when GitLab's certificate is in neither", trusted: false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sys := t.TempDir()
+			dir, bundle := filepath.Join(sys, "certs"), filepath.Join(sys, "ca-certificates.crt")
+			var f *fixture
+			f = newFixture(t, true, func(cfg *Config) {
+				cfg.SystemCADir, cfg.SystemCAFile = filepath.Join(sys, "missing"), filepath.Join(sys, "missing.crt")
+				if c.viaDir {
+					cfg.SystemCADir = dir
+				}
+				if c.viaFile {
+					cfg.SystemCAFile = bundle
+				}
+				inner := cfg.Remote
+				cfg.Remote = func(ctx context.Context, org, integ int64) (Remote, error) {
+					r, err := inner(ctx, org, integ)
+					r.CAPEM = otherCA(t) // the install's CA did not sign GitLab's certificate
+					return r, err
+				}
+			})
+			root := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "gitlab-root.pem"), root, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if openssl, err := exec.LookPath("openssl"); err == nil { // hash links, for an OpenSSL-built libcurl
+				_ = exec.Command(openssl, "rehash", dir).Run()
+			}
+			if err := os.WriteFile(bundle, root, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f.srv.NewRepo(t, "g/app", "sha1", 2)
+			err := f.m.Sync(context.Background(), Project{Key: Key{1, 1}, PathWithNamespace: "g/app"})
+			if c.trusted && err != nil {
+				t.Fatalf("fetch with GitLab's certificate among the system roots: %v", err)
+			}
+			var fe *FetchError
+			if !c.trusted && (!errors.As(err, &fe) || fe.Kind != KindTLS) {
+				t.Fatalf("error %v, want a FetchError of kind %s", err, KindTLS)
+			}
+		})
 	}
 }

@@ -363,12 +363,16 @@ func (s *Service) Audit(ctx context.Context, g gitserve.Grant, at time.Time) err
 }
 
 // Sweep fetches every mirrored project of every connected integration
-// (debounced like a push, so the per-integration bound applies) and deletes
-// mirrors of projects no longer mirrored. It returns how many fetches it
+// (debounced like a push, so the per-integration bound applies), deletes
+// mirrors of projects no longer mirrored and first clones whose process
+// died. It returns how many fetches it
 // asked for.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
 	var n int
-	var first error
+	// A replica killed mid-clone leaves a half-made clone on the shared
+	// volume; the surviving replicas clear it here, their own restart
+	// clears it at start.
+	first := s.m.RemoveAbandoned()
 	for _, status := range []string{store.StatusActive, store.StatusUnreachable} {
 		is, err := s.st.AllIntegrations(ctx, status)
 		if err != nil {
