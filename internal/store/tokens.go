@@ -46,12 +46,12 @@ func (s *Store) APITokenByHash(ctx context.Context, hash []byte) (APIToken, Role
 	var t APIToken
 	var r Role
 	err := s.rdb.QueryRowContext(ctx, `
-		SELECT t.id, t.org_id, t.user_id, t.name, t.prefix, t.created_at, m.role
+		SELECT t.id, t.org_id, t.user_id, t.name, t.prefix, t.created_at, t.last_used_at, m.role
 		FROM api_tokens t
 		JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.user_id
 		JOIN organizations o ON o.id = t.org_id AND o.deleting_at IS NULL
 		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)`, hash, s.Now()).
-		Scan(&t.ID, &t.OrgID, &t.UserID, &t.Name, &t.Prefix, &t.CreatedAt, &r)
+		Scan(&t.ID, &t.OrgID, &t.UserID, &t.Name, &t.Prefix, &t.CreatedAt, &t.LastUsedAt, &r)
 	if errors.Is(err, sql.ErrNoRows) {
 		return APIToken{}, "", ErrNotFound
 	}
