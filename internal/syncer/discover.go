@@ -102,6 +102,34 @@ func (r *run) discover(ctx context.Context) error {
 			pageNo = pg.next
 		}
 	}
+	// A project picked by id that the user is not a member of (a public
+	// project on gitlab.com, say) is not in a membership listing: ask for
+	// each such project by id — one request per picked project, never an
+	// instance-wide listing — so that it stays in the cache and is synced.
+	if !admin {
+		var picked []store.Project
+		for _, id := range r.sel.Projects {
+			if seen[id] {
+				continue
+			}
+			raw, err := c.getOne(ctx, fmt.Sprintf("projects/%d", id), nil)
+			if _, access := accessProblem(err); access {
+				continue // forgetUnseen marks it gone if it held data
+			}
+			if err != nil {
+				return err
+			}
+			p, err := ingest.Project(raw)
+			if err != nil {
+				continue
+			}
+			picked = append(picked, p)
+			seen[p.GitLabID] = true
+		}
+		if err := r.svc.st.UpsertDiscoveredProjects(ctx, r.orgID, r.integ, picked); err != nil {
+			return err
+		}
+	}
 	r.state.SeesInstance, r.state.VisibleProjects = admin, int64(len(seen))
 	if err := r.forgetUnseen(ctx, seen, admin); err != nil {
 		return err
