@@ -69,13 +69,6 @@ func deliveryQuery(r *http.Request) (store.DataQuery, error) {
 	return q, nil
 }
 
-// DataPage is one page of a data list: its items and the cursor of the
-// next page ("" on the last page).
-type DataPage[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor"`
-}
-
 // listDelivery serves one of the delivery lists in listData's form.
 func listDelivery[T any](w http.ResponseWriter, r *http.Request, list func(context.Context, int64, store.DataQuery) ([]T, error), id func(T) int64) error {
 	q, err := deliveryQuery(r)
@@ -86,7 +79,7 @@ func listDelivery[T any](w http.ResponseWriter, r *http.Request, list func(conte
 	if err != nil {
 		return err
 	}
-	page := DataPage[T]{Items: items}
+	page := itemsAnswer[T]{Items: items}
 	if len(items) == q.Limit {
 		page.NextCursor = strconv.FormatInt(id(items[len(items)-1]), 10)
 	}

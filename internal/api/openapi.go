@@ -239,6 +239,7 @@ var endpoints = map[string]endpoint{
 	"POST /api/v1/webhooks/gitlab/{hook_id}": {request: typ[map[string]any](), response: typ[deliveryAnswer](),
 		note: "GitLab's delivery: any JSON object, authenticated by X-Gitlab-Token or a Standard Webhooks signature."},
 	"GET /api/v1/openapi.json": {response: typ[map[string]any]()},
+	"GET /api/v1/metrics/dora": {response: typ[DoraResponse]()},
 }
 
 // The answers handlers build as maps, and the request bodies they decode
