@@ -240,6 +240,15 @@ var endpoints = map[string]endpoint{
 		note: "GitLab's delivery: any JSON object, authenticated by X-Gitlab-Token or a Standard Webhooks signature."},
 	"GET /api/v1/openapi.json": {response: typ[map[string]any]()},
 	"GET /api/v1/metrics/dora": {response: typ[DoraResponse]()},
+	// The review and delivery lists (delivery_routes.go).
+	"GET /api/v1/notes":        {response: typ[itemsAnswer[store.Note]]()},
+	"GET /api/v1/approvals":    {response: typ[itemsAnswer[store.Approval]]()},
+	"GET /api/v1/jobs":         {response: typ[itemsAnswer[store.Job]]()},
+	"GET /api/v1/deployments":  {response: typ[itemsAnswer[store.Deployment]]()},
+	"GET /api/v1/environments": {response: typ[itemsAnswer[store.Environment]]()},
+	"GET /api/v1/releases":     {response: typ[itemsAnswer[store.Release]]()},
+	"GET /api/v1/tags":         {response: typ[itemsAnswer[store.Tag]]()},
+	"GET /api/v1/people":       {response: typ[itemsAnswer[store.Person]]()},
 }
 
 // The answers handlers build as maps, and the request bodies they decode
