@@ -48,7 +48,9 @@ func TestDeliveryListingsAskWhatGitLabDocuments(t *testing.T) {
 			return c.ProjectDeployments(7, &after, gitlab.Page{PerPage: 100, Page: 1})
 		}, "projects/7/deployments", url.Values{"order_by": {"updated_at"}, "sort": {"asc"}, "updated_after": {"2026-03-04T15:04:05Z"},
 			"per_page": {"100"}, "page": {"1"}}},
-		{"merge request commits", func() (gitlab.Request, error) { return c.MergeRequestCommits(7, 12, gitlab.Page{PerPage: 100, Page: 1}) },
+		{"merge request commits", func() (gitlab.Request, error) {
+			return c.MergeRequestCommits(7, 12, gitlab.Page{PerPage: 100, Page: 1})
+		},
 			"projects/7/merge_requests/12/commits", url.Values{"per_page": {"100"}, "page": {"1"}}},
 		{"merge request approvals", func() (gitlab.Request, error) { return c.MergeRequestApprovals(7, 12) },
 			"projects/7/merge_requests/12/approvals", url.Values{}},
