@@ -31,10 +31,14 @@ import (
 //   - Approvals as events (`action=approved`): GitLab's Event model before 13.x
 //     (app/models/event.rb, ACTIONS created…expired, 1–11) has no approved
 //     action; MergeRequests::CreateApprovalEventService records one
-//     (event_service.approve_mr). Issue gitlab#231259 (GitLab 13.2, CE) shows
-//     approval events present but rendered as "opened", so ApprovalEventsFrom
-//     is 13.2. Before it, approvals are read per merge request
-//     (GET …/merge_requests/:iid/approvals): there is nothing in bulk.
+//     (event_service.approve_mr). Issue gitlab#231259 (July 2020, a 13.2/13.3
+//     Community Edition) shows approval events present but rendered as
+//     "opened"; the first release with them was not found, so
+//     ApprovalEventsFrom is a conservative 13.4 (the sandbox models the same
+//     estimate). Before it approvals are read per merge request
+//     (GET …/merge_requests/:iid/approvals): nothing lists them in bulk. On
+//     Community Edition before 13.2 approvals do not exist (they moved to the
+//     Free tier in 13.2) and nothing is asked.
 //   - MR commits (GET …/merge_requests/:iid/commits): per merge request only;
 //     no project-wide listing exists in any version.
 //   - Project jobs (GET /projects/:id/jobs, lib/api/ci/jobs.rb): newest first
@@ -60,7 +64,8 @@ import (
 //     by default): GraphQLPipelinesFrom is 12.1. queuedDuration came with
 //     gitlab MR 59901 (13.12); it is asked from 14.0 on.
 var (
-	ApprovalEventsFrom   = [2]int{13, 2}
+	ApprovalEventsFrom   = [2]int{13, 4}
+	ApprovalsFreeFrom    = [2]int{13, 2}
 	JobsKeysetFrom       = [2]int{15, 9}
 	EnvironmentTierFrom  = [2]int{13, 10}
 	GraphQLPipelinesFrom = [2]int{12, 1}

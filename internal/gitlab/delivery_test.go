@@ -1,7 +1,11 @@
 package gitlab_test
 
 import (
+	"bytes"
+	"context"
+
 	"errors"
+	"github.com/labsync/labsync/internal/sandbox"
 	"net/http"
 	"net/url"
 	"strings"
@@ -149,6 +153,73 @@ func TestPipelineTimesPagesAreReadWithTheirErrors(t *testing.T) {
 			}
 			if items[0].ID != 42 || items[0].Status != "success" || *items[0].DurationS != 61 || items[0].FinishedAt == nil || items[1].DurationS != nil {
 				t.Fatalf("read %+v", items[0])
+			}
+		})
+	}
+}
+
+func TestPipelineTimesArePagedFromTheSandboxGraphQLOverGET(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		version string
+		found   bool
+	}{{"12.0", false}, {"12.10", true}, {"19.0", true}}
+	for _, tc := range cases {
+		t.Run(tc.version, func(t *testing.T) {
+			sb, err := sandbox.Start(ctx, sandbox.Config{Version: tc.version, Seed: 3, Groups: 1, Projects: 2, MRs: 1, Issues: 1, Pipelines: 7, Commits: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			c := sandboxClient(t, sb, sb.AdminToken(), false)
+			var pc sandbox.ProjectCounts
+			for _, p := range sb.Manifest().PerProject {
+				if p.Pipelines > 0 {
+					pc = p
+				}
+			}
+			if pc.ID == 0 {
+				t.Fatal("no project with pipelines")
+			}
+			ver, _ := gitlab.ParseVersion(tc.version)
+			seen, cursor, pages := map[int64]bool{}, "", 0
+			for {
+				u, err := c.GraphQLURL(gitlab.PipelineTimesQuery(ver), gitlab.PipelineTimesVariables(pc.Path, 3, cursor))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var body bytes.Buffer
+				_, err = c.Get(ctx, u, &body)
+				if !tc.found {
+					if gitlab.ClassifyError(err).Status != 404 {
+						t.Fatalf("GraphQL before 12.1 answered %v, want 404", err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				items, next, end, err := gitlab.PipelineTimesPage(body.Bytes())
+				if err != nil {
+					t.Fatal(err)
+				}
+				pages++
+				for _, it := range items {
+					if seen[it.ID] {
+						t.Fatalf("pipeline %d on two pages", it.ID)
+					}
+					seen[it.ID] = true
+					if it.Status == "success" && (it.DurationS == nil || it.FinishedAt == nil) {
+						t.Fatalf("a finished pipeline without times: %+v", it)
+					}
+				}
+				if !next {
+					break
+				}
+				cursor = end
+			}
+			if len(seen) != pc.Pipelines || pages != (pc.Pipelines+2)/3 {
+				t.Fatalf("%d pipelines on %d pages, manifest %d", len(seen), pages, pc.Pipelines)
 			}
 		})
 	}

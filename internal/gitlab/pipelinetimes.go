@@ -33,6 +33,7 @@ func PipelineTimesQuery(v Version) string {
 	if v.Has(QueuedDurationFrom) {
 		fields += " queuedDuration"
 	}
+	_ = v
 	return "query($fullPath: ID!, $first: Int, $after: String) { project(fullPath: $fullPath) { pipelines(first: $first, after: $after) " +
 		"{ pageInfo { hasNextPage endCursor } nodes { " + fields + " } } } }"
 }
