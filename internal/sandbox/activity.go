@@ -377,7 +377,9 @@ func (s *Sandbox) RunPipeline(projectID int64, ref, status string) (Change, erro
 		p.nextPipeIID++
 		p.pipelines = append(p.pipelines, pl)
 		s.pipelines = append(s.pipelines, pl)
+		jobs := s.makeJobs(rand.New(rand.NewPCG(uint64(s.cfg.Seed), uint64(pl.id))), pl) // delivery.go
 		ds := s.fire(p, "pipeline_events", "Pipeline Hook", s.pipelineHook(pl, b.head))
+		ds = append(ds, s.jobDeliveries(p, jobs)...)
 		return Change{Kind: "pipeline", Action: status, ID: pl.id, IID: pl.iid, SHA: sha}, ds, nil
 	})
 }

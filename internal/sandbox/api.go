@@ -807,7 +807,7 @@ func (s *Sandbox) listEvents(c *call) (any, error) {
 		return nil, err
 	}
 	action, target := c.q("action"), strings.ToLower(c.q("target_type"))
-	actionOf := map[string]string{"opened": "created", "pushed to": "pushed", "pushed new": "pushed", "accepted": "merged", "closed": "closed"}
+	actionOf := eventActionFilter
 	out := make([]*event, 0, len(p.events))
 	for _, e := range p.events {
 		if (action != "" && actionOf[e.action] != action) || (target != "" && strings.ToLower(strings.ReplaceAll(e.targetType, "MergeRequest", "merge_request")) != target) {

@@ -84,6 +84,7 @@ type project struct {
 	nextMRIID   int64
 	nextIssIID  int64
 	nextPipeIID int64
+	rd          *projectRD // notes, approvals, jobs, deployments, … (reviews.go, delivery.go)
 }
 
 type mergeRequest struct {
@@ -120,6 +121,7 @@ type issue struct {
 	updated     time.Time
 	closed      time.Time
 	movedTo     int64 // id of the issue it was moved to
+	incident    bool  // issue type incident (delivery.go)
 }
 
 type pipeline struct {
@@ -163,6 +165,7 @@ type event struct {
 	authorID   int64
 	created    time.Time
 	push       *pushData
+	note       *note // "commented on" events (reviews.go)
 }
 
 type pushData struct {

@@ -70,6 +70,10 @@ var dotcomEndpointLimits = map[string]endpointLimit{
 	"GET /api/v4/groups":               {key: "groups_api", limit: 200, interval: time.Minute},
 	"GET /api/v4/groups/{id}":          {key: "group_api", limit: 400, interval: time.Minute},
 	"GET /api/v4/groups/{id}/projects": {key: "group_projects_api", limit: 600, interval: time.Minute},
+	// "Project Jobs API endpoint": 600 calls per minute per authenticated
+	// user on GitLab.com (doc/user/gitlab_com/index.md; the
+	// project_jobs_api_rate_limit setting, gitlab!129319).
+	"GET /api/v4/projects/{id}/jobs": {key: "project_jobs_api", limit: 600, interval: time.Minute},
 }
 
 // GitLab.com's API limits per minute: authenticated (per user; the sandbox

@@ -67,6 +67,24 @@ type Counts struct {
 	Branches      int `json:"branches"`
 	Events        int `json:"events"`
 	Hooks         int `json:"hooks"`
+	// Review and delivery data (reviews.go, delivery.go). Notes counts every
+	// merge request note, system notes included; SystemNotes those alone.
+	// Jobs counts retried jobs too (RetriedJobs of them), as GET
+	// /projects/:id/jobs lists them. Approvals is 0 where the version or
+	// tier has none; Releases is 0 before 11.7. Incidents are issues of type
+	// incident (labelled "incident" before the type existed).
+	Notes               int `json:"notes"`
+	SystemNotes         int `json:"system_notes"`
+	Discussions         int `json:"discussions"`
+	Approvals           int `json:"approvals"`
+	MergeRequestCommits int `json:"merge_request_commits"`
+	Jobs                int `json:"jobs"`
+	RetriedJobs         int `json:"retried_jobs"`
+	Environments        int `json:"environments"`
+	Deployments         int `json:"deployments"`
+	Releases            int `json:"releases"`
+	Tags                int `json:"tags"`
+	Incidents           int `json:"incidents"`
 }
 
 func (c *Counts) add(o Counts) {
@@ -77,6 +95,51 @@ func (c *Counts) add(o Counts) {
 	c.Branches += o.Branches
 	c.Events += o.Events
 	c.Hooks += o.Hooks
+	c.Notes += o.Notes
+	c.SystemNotes += o.SystemNotes
+	c.Discussions += o.Discussions
+	c.Approvals += o.Approvals
+	c.MergeRequestCommits += o.MergeRequestCommits
+	c.Jobs += o.Jobs
+	c.RetriedJobs += o.RetriedJobs
+	c.Environments += o.Environments
+	c.Deployments += o.Deployments
+	c.Releases += o.Releases
+	c.Tags += o.Tags
+	c.Incidents += o.Incidents
+}
+
+// counts are one project's counts.
+func (p *project) counts() Counts {
+	c := Counts{MergeRequests: len(p.mrs), Issues: len(p.issues), Pipelines: len(p.pipelines), Commits: len(p.commits),
+		Branches: len(p.branches), Events: len(p.events), Hooks: len(p.hooks), MergeRequestCommits: len(p.mrs)}
+	for _, is := range p.issues {
+		if is.incident {
+			c.Incidents++
+		}
+	}
+	d := p.rd
+	if d == nil {
+		return c
+	}
+	discussions := map[string]bool{}
+	for _, n := range d.notes {
+		c.Notes++
+		if n.system {
+			c.SystemNotes++
+		}
+		discussions[n.discussion] = true
+	}
+	c.Discussions = len(discussions)
+	c.Approvals = len(d.approvals)
+	for _, j := range d.jobs {
+		c.Jobs++
+		if j.retried {
+			c.RetriedJobs++
+		}
+	}
+	c.Environments, c.Deployments, c.Releases, c.Tags = len(d.envs), len(d.deploys), len(d.releases), len(d.tags)
+	return c
 }
 
 // ProjectCounts are one project's counts. Pipelines is 0 where CI/CD is
@@ -139,8 +202,7 @@ func (s *Sandbox) Manifest() Manifest {
 			if p.vis == "public" {
 				pc.Visible++
 			}
-			pc.Totals.add(Counts{MergeRequests: len(p.mrs), Issues: len(p.issues), Pipelines: len(p.pipelines), Commits: len(p.commits),
-				Branches: len(p.branches), Events: len(p.events), Hooks: len(p.hooks)})
+			pc.Totals.add(p.counts())
 		}
 		m.Public = pc
 	}
@@ -152,8 +214,7 @@ func (s *Sandbox) Manifest() Manifest {
 		for _, p := range groupProjects(g) {
 			gc.AllProjects++
 			if !p.archived {
-				gc.NonArchived.add(Counts{MergeRequests: len(p.mrs), Issues: len(p.issues), Pipelines: len(p.pipelines), Commits: len(p.commits),
-					Branches: len(p.branches), Events: len(p.events), Hooks: len(p.hooks)})
+				gc.NonArchived.add(p.counts())
 			}
 		}
 		m.PerGroup = append(m.PerGroup, gc)
@@ -163,8 +224,7 @@ func (s *Sandbox) Manifest() Manifest {
 			continue
 		}
 		pc := ProjectCounts{ID: p.id, Path: p.fullPath(), Archived: p.archived, CIEnabled: p.ciEnabled, ObjectFormat: "sha1",
-			Counts: Counts{MergeRequests: len(p.mrs), Issues: len(p.issues), Pipelines: len(p.pipelines), Commits: len(p.commits),
-				Branches: len(p.branches), Events: len(p.events), Hooks: len(p.hooks)}}
+			Counts: p.counts()}
 		if p.sha256 {
 			pc.ObjectFormat = "sha256"
 		}

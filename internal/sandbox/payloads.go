@@ -39,7 +39,7 @@ var labelColors = []string{"#d9534f", "#428bca", "#5cb85c", "#f0ad4e", "#7f8c8d"
 func (s *Sandbox) hookLabels(p *project, names []string) []any {
 	out := make([]any, 0, len(names))
 	for _, n := range names {
-		i := 0
+		i := len(labelPool) // "incident" (delivery.go) is not pooled
 		for j, l := range labelPool {
 			if l == n {
 				i = j
@@ -159,7 +159,7 @@ func (s *Sandbox) mrHook(m *mergeRequest, action string, changes map[string]any)
 func (s *Sandbox) issueHook(is *issue, action string, changes map[string]any) map[string]any {
 	p := is.p
 	stateID := map[uint8]int{stateOpened: 1, stateClosed: 2}[is.state]
-	labels := s.hookLabels(p, is.labels)
+	labels := s.hookLabels(p, s.issueLabels(is))
 	var assigneeIDs []int64
 	var assigneeID any
 	if is.assigneeID != 0 {
@@ -177,7 +177,7 @@ func (s *Sandbox) issueHook(is *issue, action string, changes map[string]any) ma
 		"labels": labels, "closed_at": hookISOTime(is.closed),
 	}
 	if s.ver.atLeast(13, 12) {
-		attrs["type"] = "Issue"
+		attrs["type"] = map[bool]string{false: "Issue", true: "Incident"}[is.incident]
 		attrs["severity"] = "unknown"
 	}
 	if changes == nil {
@@ -233,9 +233,16 @@ func (s *Sandbox) pipelineHook(pl *pipeline, head *commit) map[string]any {
 	if s.ver.atLeast(16, 1) { // object_attributes.name since 16.1 (gitlab!123639)
 		attrs["name"] = nil
 	}
-	// One job per stage, as the builds list shows them.
-	builds := make([]any, 0, 2)
+	// The pipeline's latest jobs (delivery.go); without any, one job per
+	// stage.
+	builds, stages := s.hookBuilds(pl)
+	if len(builds) > 0 {
+		attrs["stages"] = stages
+	}
 	for i, stage := range []string{"build", "test"} {
+		if len(stages) > 0 {
+			break
+		}
 		status := "success"
 		if i == 1 {
 			status = pl.status

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -309,7 +310,7 @@ func (s *Sandbox) renderMR(m *mergeRequest) *mrJSON {
 	p := m.p
 	out := &mrJSON{ID: m.id, IID: m.iid, ProjectID: p.id, Title: m.title, Description: m.description, State: stateNames[m.state],
 		CreatedAt: gtime(m.created), UpdatedAt: gtime(m.updated), MergedAt: gtime(m.merged), ClosedAt: gtime(m.closed),
-		TargetBranch: p.defBranch, SourceBranch: m.source, Author: s.userByIDBasic(m.authorID),
+		TargetBranch: p.defBranch, SourceBranch: m.source, Author: s.userByIDBasic(m.authorID), UserNotesCount: p.userNotesCount(m),
 		SourceProjectID: p.id, TargetProjectID: p.id, Labels: m.labels, WorkInProgress: m.draft,
 		MergeStatus: "can_be_merged", SHA: m.sha, Reference: fmt.Sprintf("!%d", m.iid),
 		References: when(s.ver.hasReferences(), referencesJSON{fmt.Sprintf("!%d", m.iid), fmt.Sprintf("!%d", m.iid), fmt.Sprintf("%s!%d", p.fullPath(), m.iid)}),
@@ -393,13 +394,13 @@ func (s *Sandbox) renderIssue(is *issue) *issueJSON {
 	p := is.p
 	api := fmt.Sprintf("%s/api/v4/projects/%d", s.baseURL, p.id)
 	out := &issueJSON{ID: is.id, IID: is.iid, ProjectID: p.id, Title: is.title, Description: is.description, State: stateNames[is.state],
-		CreatedAt: gtime(is.created), UpdatedAt: gtime(is.updated), ClosedAt: gtime(is.closed), Labels: is.labels,
-		Author: s.userByIDBasic(is.authorID), Type: when(s.ver.atLeast(13, 12), "ISSUE"), IssueType: when(s.ver.atLeast(13, 12), "issue"),
+		CreatedAt: gtime(is.created), UpdatedAt: gtime(is.updated), ClosedAt: gtime(is.closed), Labels: s.issueLabels(is),
+		Author: s.userByIDBasic(is.authorID), Type: when(s.ver.hasIncidentType(), strings.ToUpper(s.issueType(is))), IssueType: when(s.ver.hasIncidentType(), s.issueType(is)),
 		WebURL:     fmt.Sprintf("%s/%s/-/issues/%d", s.baseURL, p.fullPath(), is.iid),
 		References: when(s.ver.hasReferences(), referencesJSON{fmt.Sprintf("#%d", is.iid), fmt.Sprintf("#%d", is.iid), fmt.Sprintf("%s#%d", p.fullPath(), is.iid)}),
 		Links: map[string]string{"self": fmt.Sprintf("%s/issues/%d", api, is.iid), "notes": fmt.Sprintf("%s/issues/%d/notes", api, is.iid),
 			"award_emoji": fmt.Sprintf("%s/issues/%d/award_emoji", api, is.iid), "project": api}}
-	if is.labels == nil {
+	if out.Labels == nil {
 		out.Labels = []string{}
 	}
 	if a := s.userByIDBasic(is.assigneeID); a != nil {
@@ -498,18 +499,19 @@ type pushDataJSON struct {
 }
 
 type eventJSON struct {
-	ID             int64         `json:"id"`
-	ProjectID      int64         `json:"project_id"`
-	ActionName     string        `json:"action_name"`
-	TargetID       *int64        `json:"target_id"`
-	TargetIID      *int64        `json:"target_iid"`
-	TargetType     *string       `json:"target_type"`
-	AuthorID       int64         `json:"author_id"`
-	TargetTitle    *string       `json:"target_title"`
-	CreatedAt      gtime         `json:"created_at"`
-	Author         *userBasic    `json:"author"`
-	PushData       *pushDataJSON `json:"push_data,omitempty"`
-	AuthorUsername string        `json:"author_username"`
+	ID             int64          `json:"id"`
+	ProjectID      int64          `json:"project_id"`
+	ActionName     string         `json:"action_name"`
+	TargetID       *int64         `json:"target_id"`
+	TargetIID      *int64         `json:"target_iid"`
+	TargetType     *string        `json:"target_type"`
+	AuthorID       int64          `json:"author_id"`
+	TargetTitle    *string        `json:"target_title"`
+	CreatedAt      gtime          `json:"created_at"`
+	Author         *userBasic     `json:"author"`
+	PushData       *pushDataJSON  `json:"push_data,omitempty"`
+	Note           *noteEventJSON `json:"note,omitempty"`
+	AuthorUsername string         `json:"author_username"`
 }
 
 func (s *Sandbox) renderEvent(e *event) *eventJSON {
@@ -521,6 +523,9 @@ func (s *Sandbox) renderEvent(e *event) *eventJSON {
 	if e.targetType != "" {
 		id, iid, tt, title := e.targetID, e.targetIID, e.targetType, e.title
 		out.TargetID, out.TargetIID, out.TargetType, out.TargetTitle = &id, &iid, &tt, &title
+	}
+	if e.note != nil {
+		out.Note = s.renderEventNote(e.note)
 	}
 	if d := e.push; d != nil {
 		pd := &pushDataJSON{CommitCount: d.count, Action: d.action, RefType: "branch", CommitTo: d.to, Ref: d.ref, CommitTitle: d.commitTitle}

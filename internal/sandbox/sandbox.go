@@ -39,6 +39,7 @@ type Sandbox struct {
 	nextHookID     int64
 	nextTokenID    int64
 	nextAppID      int64
+	rdc            rdCounters // ids of notes, environments, deployments (reviews.go)
 	tokens         map[string]*token
 	apps           map[string]*oauthApp
 	grants         map[string]*grant
@@ -178,6 +179,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	s.faults.Store(&f)
 	s.blockLocalHooks.Store(cfg.BlockLocalWebhooks)
 	s.generate()
+	s.generateReviewDelivery()
 	s.seededProjects, s.seededGroups = len(s.projects), len(s.groups)
 	if dotcom {
 		s.generatePublic()
