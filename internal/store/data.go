@@ -31,8 +31,17 @@ type DataQuery struct {
 	// locked) and pipelines (success, failed, …); pushes ignore it.
 	State        string
 	UpdatedAfter time.Time
-	AfterID      int64
-	Limit        int
+	// MergeRequestIID keeps notes and approvals of that merge request (of
+	// ProjectGitLabID or ProjectPath; other lists ignore it).
+	MergeRequestIID int64
+	// PipelineGitLabID keeps the jobs of that pipeline.
+	PipelineGitLabID int64
+	// Environment keeps deployments to, and environments of, that name;
+	// Tier those of that tier (production, staging, …).
+	Environment string
+	Tier        string
+	AfterID     int64
+	Limit       int
 }
 
 // DataCursor is where a newest-first page ended: the time and row id of
@@ -76,13 +85,41 @@ func newListQuery(table string, orgID int64, q DataQuery) *listQuery {
 	if q.State != "" {
 		col := "x.state"
 		switch table {
-		case "pipelines":
+		case "pipelines", "jobs", "deployments":
 			col = "x.status"
-		case "pushes":
+		case "pushes", "notes", "approvals", "releases", "tags":
 			col = ""
 		}
 		if col != "" {
 			add(col+" = $%d", q.State)
+		}
+	}
+	if q.MergeRequestIID != 0 {
+		switch table {
+		case "notes":
+			lq.where = append(lq.where, "x.noteable_type = 'MergeRequest'")
+			add("x.noteable_iid = $%d", q.MergeRequestIID)
+		case "approvals":
+			add("x.mr_iid = $%d", q.MergeRequestIID)
+		}
+	}
+	if q.PipelineGitLabID != 0 && table == "jobs" {
+		add("x.pipeline_gitlab_id = $%d", q.PipelineGitLabID)
+	}
+	if q.Environment != "" {
+		switch table {
+		case "deployments":
+			add("x.environment_name = $%d", q.Environment)
+		case "environments":
+			add("x.name = $%d", q.Environment)
+		}
+	}
+	if q.Tier != "" {
+		switch table {
+		case "deployments":
+			add("x.environment_tier = $%d", q.Tier)
+		case "environments":
+			add("x.tier = $%d", q.Tier)
 		}
 	}
 	if !q.UpdatedAfter.IsZero() {

@@ -23,6 +23,9 @@ const (
 const (
 	ActionCreated = "created"
 	ActionUpdated = "updated"
+	// ActionDeleted: the row is gone (an unapproval, a deleted tag or
+	// release); EntityID names the row it was.
+	ActionDeleted = "deleted"
 )
 
 // Entities of the change feed.
@@ -32,6 +35,16 @@ const (
 	EntityPipeline     = "pipeline"
 	EntityPush         = "push"
 	EntityCommit       = "commit"
+	// Issue 20: review and delivery data.
+	EntityNote               = "note"
+	EntityApproval           = "approval"
+	EntityMergeRequestCommit = "merge_request_commit"
+	EntityJob                = "job"
+	EntityEnvironment        = "environment"
+	EntityDeployment         = "deployment"
+	EntityRelease            = "release"
+	EntityTag                = "tag"
+	EntityPerson             = "person"
 )
 
 // FeedEntry is one change: an entity created or updated, by whichever source
@@ -360,6 +373,8 @@ type pending struct {
 	projectID int64
 	gitlabID  string
 	created   bool
+	// action overrides created/updated when set (ActionDeleted).
+	action    string
 	updatedAt *time.Time
 }
 
@@ -375,14 +390,22 @@ func (u *upsert) flush(ctx context.Context, ps []pending) error {
 		if p.created {
 			action = ActionCreated
 		}
+		if p.action != "" {
+			action = p.action
+		}
 		var upd any
 		if p.updatedAt != nil {
 			upd = p.updatedAt.UTC()
 		}
-		rows = append(rows, []any{u.orgID, u.integ, p.entity, p.entityID, action, u.source, u.now, p.projectID, p.gitlabID, upd})
+		// A person belongs to the integration, not to a project.
+		var project any
+		if p.projectID != 0 {
+			project = p.projectID
+			u.touched[p.projectID] = true
+			u.changed[p.projectID] = true
+		}
+		rows = append(rows, []any{u.orgID, u.integ, p.entity, p.entityID, action, u.source, u.now, project, p.gitlabID, upd})
 		u.Changed++
-		u.touched[p.projectID] = true
-		u.changed[p.projectID] = true
 	}
 	return u.bulk(ctx, "events", cols, rows, "", func(*sql.Rows) error { return nil })
 }

@@ -335,11 +335,21 @@ type Services struct {
 	// serves it read-only (internal/mirror, internal/gitserve). Off unless
 	// switched on: it costs disk and GitLab bandwidth.
 	Repository bool `json:"repository"`
+	// Issue 20. Reviews: merge request notes, approvals and commits. Jobs:
+	// pipeline jobs. Deployments: deployments and environments. Releases:
+	// releases and tags. On for new integrations; a selection stored
+	// before these keys existed reads each absent key as on (SelectionFor
+	// decodes the stored JSON over AllServices).
+	Reviews     bool `json:"reviews"`
+	Jobs        bool `json:"jobs"`
+	Deployments bool `json:"deployments"`
+	Releases    bool `json:"releases"`
 }
 
 // AllServices turns every service on except the repository mirrors, which
 // are opt-in.
-var AllServices = Services{MergeRequests: true, Issues: true, Pipelines: true, Pushes: true}
+var AllServices = Services{MergeRequests: true, Issues: true, Pipelines: true, Pushes: true,
+	Reviews: true, Jobs: true, Deployments: true, Releases: true}
 
 // GroupSelection selects a group's projects; with AutoImport, also those
 // created in it (or its subgroups) later.
@@ -391,7 +401,9 @@ func (s *Store) SaveSelection(ctx context.Context, orgID, integrationID int64, s
 }
 
 // SelectionFor returns an integration's selection; an integration without
-// one selects nothing, with every service on.
+// one selects nothing, with every service on. A service whose key is absent
+// from the stored JSON (saved before the service existed) reads as its
+// AllServices value: on, except the repository mirrors.
 func (s *Store) SelectionFor(ctx context.Context, orgID, integrationID int64) (Selection, error) {
 	var p, g, e, sv string
 	sel := Selection{Services: AllServices}

@@ -233,6 +233,14 @@ var projectDerivedTables = []struct {
 	name  string
 	keyed bool
 }{
+	{"notes", true},
+	{"approvals", true},
+	{"merge_request_commits", true},
+	{"jobs", true},
+	{"deployments", true},
+	{"environments", true},
+	{"releases", true},
+	{"tags", true},
 	{"merge_requests", true},
 	{"issues", true},
 	{"pipelines", true},

@@ -20,6 +20,15 @@ var derivedTables = []struct {
 	name  string
 	keyed bool // has an id column to batch on
 }{
+	{"notes", true},
+	{"approvals", true},
+	{"merge_request_commits", true},
+	{"jobs", true},
+	{"deployments", true},
+	{"environments", true},
+	{"releases", true},
+	{"tags", true},
+	{"people", true},
 	{"merge_requests", true},
 	{"issues", true},
 	{"pipelines", true},

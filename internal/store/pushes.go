@@ -234,6 +234,8 @@ func (s *Store) HasCommit(ctx context.Context, orgID, integrationID, projectGitL
 // (GitLab id), for progress and comparisons.
 type DataCounts struct {
 	MergeRequests, Issues, Pipelines, Pushes, Commits int64
+	// Issue 20.
+	Notes, Approvals, MergeRequestCommits, Jobs, Environments, Deployments, Releases, Tags, People int64
 }
 
 // CountData counts org's rows of an integration, optionally for one project.
@@ -242,7 +244,10 @@ func (s *Store) CountData(ctx context.Context, orgID, integrationID int64) (Data
 	for _, x := range []struct {
 		table string
 		dst   *int64
-	}{{"merge_requests", &c.MergeRequests}, {"issues", &c.Issues}, {"pipelines", &c.Pipelines}, {"pushes", &c.Pushes}, {"commits", &c.Commits}} {
+	}{{"merge_requests", &c.MergeRequests}, {"issues", &c.Issues}, {"pipelines", &c.Pipelines}, {"pushes", &c.Pushes}, {"commits", &c.Commits},
+		{"notes", &c.Notes}, {"approvals", &c.Approvals}, {"merge_request_commits", &c.MergeRequestCommits}, {"jobs", &c.Jobs},
+		{"environments", &c.Environments}, {"deployments", &c.Deployments}, {"releases", &c.Releases}, {"tags", &c.Tags},
+		{"people", &c.People}} {
 		if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+x.table+` WHERE org_id = $1 AND integration_id = $2`,
 			orgID, integrationID).Scan(x.dst); err != nil {
 			return c, fmt.Errorf("store: unable to count %s: %w", x.table, err)
