@@ -6,7 +6,8 @@ import (
 )
 
 // Hook is a parsed webhook payload: *MergeRequestHook, *IssueHook,
-// *PipelineHook or *PushHook.
+// *PipelineHook, *PushHook, *NoteHook, *JobHook, *DeploymentHook or
+// *ReleaseHook.
 type Hook interface {
 	// ProjectID is the GitLab id of the payload's project, 0 when it
 	// names none.
@@ -21,13 +22,22 @@ var hookEvents = map[string]string{
 	"pipeline":      "Pipeline Hook",
 	"push":          "Push Hook",
 	"tag_push":      "Tag Push Hook",
+	"note":          "Note Hook",
+	"job":           "Job Hook",
+	"deployment":    "Deployment Hook",
+	"release":       "Release Hook",
 }
 
-// Reads reports whether ParseHook reads deliveries of kind.
-func Reads(kind string) bool { _, ok := hookEvents[kind]; return ok }
+// notProcessedYet are kinds ParseHook reads whose rows the webhook
+// processor does not write yet.
+var notProcessedYet = map[string]bool{"note": true, "job": true, "deployment": true, "release": true}
+
+// Reads reports whether the webhook processor normalises deliveries of
+// kind (ParseHook reads them all, and those of notProcessedYet).
+func Reads(kind string) bool { _, ok := hookEvents[kind]; return ok && !notProcessedYet[kind] }
 
 // ParseHook reads a payload of kind ("merge_request", "issue", "pipeline",
-// "push", "tag_push"; see Reads). The payload's rows come from the Hook's
+// "push", "tag_push", "note", "job", "deployment", "release"; see Reads). The payload's rows come from the Hook's
 // Row or Rows, which check what a row needs; ParseHook fails only when
 // body is not JSON of the payload's shape. The Hook keeps body as the
 // rows' Raw.
@@ -44,6 +54,14 @@ func ParseHook(kind string, body []byte) (Hook, error) {
 		h = &PushHook{refType: "branch", raw: body}
 	case "tag_push":
 		h = &PushHook{refType: "tag", raw: body}
+	case "note":
+		h = &NoteHook{raw: body}
+	case "job":
+		h = &JobHook{raw: body}
+	case "deployment":
+		h = &DeploymentHook{raw: body}
+	case "release":
+		h = &ReleaseHook{raw: body}
 	default:
 		return nil, fmt.Errorf("%s events are not read", kind)
 	}

@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/labsync/labsync/internal/store"
 )
@@ -23,6 +24,12 @@ type issueJSON struct {
 	ClosedAt     Time   `json:"closed_at"`
 	CreatedAt    Time   `json:"created_at"`
 	UpdatedAt    Time   `json:"updated_at"`
+	// IssueType is issue_type (API items and payloads from 13.x: issue,
+	// incident, test_case, requirement, task, …); Type is type (API items
+	// from 15.x: ISSUE, INCIDENT, TEST_CASE, TASK; payloads from 16.x name
+	// the work item type: Issue, Incident, Test Case, Task).
+	IssueType string `json:"issue_type"`
+	Type      string `json:"type"`
 
 	// Payload only.
 	URL    string `json:"url"`
@@ -39,7 +46,27 @@ func (j *issueJSON) row(integrationID, projectID int64, raw json.RawMessage) (st
 		return store.Issue{}, fmt.Errorf("issue without a valid updated_at")
 	}
 	return store.Issue{IntegrationID: integrationID, ProjectGitLabID: projectID, GitLabID: j.ID, IID: j.IID, Title: j.Title,
-		State: j.State, Confidential: j.Confidential, Labels: j.Labels.list(), CreatedAt: created, UpdatedAt: *updated, Raw: raw}, nil
+		State: j.State, Confidential: j.Confidential, Labels: j.Labels.list(), IssueType: IssueType(j.IssueType, j.Type, j.Labels),
+		CreatedAt: created, UpdatedAt: *updated, Raw: raw}, nil
+}
+
+// IssueType is an issue's type in lower case with underscores: issueType
+// (issue_type) where given, else typ (type: "INCIDENT", "Test Case"), else
+// "incident" for an issue labelled incident — the label GitLab's alert
+// management put on the issues it opened before the type existed (12.x) —
+// else "issue".
+func IssueType(issueType, typ string, labels []string) string {
+	for _, t := range []string{issueType, typ} {
+		if t = strings.TrimSpace(t); t != "" {
+			return strings.ToLower(strings.ReplaceAll(t, " ", "_"))
+		}
+	}
+	for _, l := range labels {
+		if strings.EqualFold(l, "incident") {
+			return "incident"
+		}
+	}
+	return "issue"
 }
 
 // Issue reads an issue from an API item.
@@ -97,6 +124,7 @@ func (h *IssueHook) Row(integrationID int64) (store.Issue, error) {
 		is.Author = h.User.name()
 	}
 	is.Assignees, is.Labels, is.WebURL = h.Assignees.names(), h.Labels.list(), a.URL
+	is.IssueType = IssueType(a.IssueType, a.Type, is.Labels)
 	if a.State == "closed" {
 		closed, err := a.ClosedAt.Parse()
 		if err != nil {

@@ -74,8 +74,13 @@ type PushHook struct {
 	Before            string `json:"before"`
 	After             string `json:"after"`
 	UserUsername      string `json:"user_username"`
+	UserID            int64  `json:"user_id"`
+	UserName          string `json:"user_name"`
 	TotalCommitsCount int64  `json:"total_commits_count"`
-	Commits           []struct {
+	// Message is an annotated tag's message (Tag Push Hook; null for a
+	// lightweight tag and for branches).
+	Message *string `json:"message"`
+	Commits []struct {
 		ID        string `json:"id"`
 		Title     string `json:"title"`
 		Message   string `json:"message"`
@@ -132,3 +137,30 @@ func (h *PushHook) Rows(integrationID int64, pushedAt time.Time) (store.Push, []
 }
 
 func isZeroSHA(s string) bool { return s != "" && strings.Trim(s, "0") == "" }
+
+// Pusher returns the person who pushed, seen at the given time.
+func (h *PushHook) Pusher(integrationID int64, at time.Time) []store.Person {
+	return people(integrationID, &at, &personJSON{ID: h.UserID, Username: h.UserUsername, Name: h.UserName})
+}
+
+// Tag returns the tag a Tag Push payload creates or moves, pushed at
+// pushedAt (its CreatedAt and UpdatedAt: payloads carry no time), or, when
+// the push deleted it (after is all zeros), its name with deleted true.
+// Target is the pushed object: the tag object of an annotated tag, else
+// the commit — as the tags API's target is.
+func (h *PushHook) Tag(integrationID int64, pushedAt time.Time) (t store.Tag, deleted bool, err error) {
+	name, refType := store.ShortRef(h.Ref)
+	if h.Project == 0 || refType != "tag" || h.refType != "tag" {
+		return store.Tag{}, false, fmt.Errorf("tag push payload without project id or tag ref")
+	}
+	t = store.Tag{IntegrationID: integrationID, ProjectGitLabID: h.Project, Name: name, Raw: h.raw}
+	if isZeroSHA(h.After) {
+		return t, true, nil
+	}
+	at := pushedAt.UTC()
+	t.TargetSHA, t.CreatedAt, t.UpdatedAt = strings.ToLower(h.After), &at, at
+	if h.Message != nil {
+		t.Message = *h.Message
+	}
+	return t, false, nil
+}

@@ -120,7 +120,9 @@ func (s *Store) UpsertDeployments(ctx context.Context, tx Tx, orgID, integration
 		cols := []string{"org_id", "integration_id", "project_id", "gitlab_id", "iid", "environment_gitlab_id", "environment_name",
 			"environment_tier", "status", "ref", "sha", "deployable_job_gitlab_id", "username", "created_at", "finished_at", "updated_at",
 			"raw", "content_hash", "ingested_at"}
-		rows := make([]versionedRow, 0, len(ds))
+		spec := keyedSpec{table: "deployments", entity: EntityDeployment, conflict: []string{"integration_id", "gitlab_id"}, cols: cols,
+			fillNull: []string{"iid", "environment_gitlab_id", "created_at", "deployable_job_gitlab_id"}}
+		rows := make([]keyedRow, 0, len(ds))
 		for _, d := range ds {
 			pid, err := u.project(ctx, d.ProjectGitLabID)
 			if err != nil {
@@ -136,11 +138,15 @@ func (s *Store) UpsertDeployments(ctx context.Context, tx Tx, orgID, integration
 			d.UpdatedAt = d.UpdatedAt.UTC()
 			raw := d.Raw
 			d.Raw, d.ID, d.ProjectPath = nil, 0, ""
-			rows = append(rows, versionedRow{gitlabID: d.GitLabID, projectID: pid, updatedAt: d.UpdatedAt, values: []any{orgID, integrationID,
-				pid, d.GitLabID, d.IID, d.EnvironmentGitLabID, d.EnvironmentName, d.EnvironmentTier, d.Status, d.Ref, d.SHA,
-				d.DeployableJobGitLabID, d.Username, utcPtr(d.CreatedAt), utcPtr(d.FinishedAt), d.UpdatedAt, rawText(raw), contentHash(d), u.now}})
+			values := []any{orgID, integrationID, pid, d.GitLabID, d.IID, d.EnvironmentGitLabID, d.EnvironmentName, d.EnvironmentTier,
+				d.Status, d.Ref, d.SHA, d.DeployableJobGitLabID, d.Username, utcPtr(d.CreatedAt), utcPtr(d.FinishedAt), d.UpdatedAt,
+				rawText(raw), "", u.now}
+			// Webhook payloads carry none of these: out of the fingerprint.
+			d.IID, d.EnvironmentGitLabID, d.CreatedAt, d.DeployableJobGitLabID = nil, nil, nil, nil
+			values[17] = contentHash(d)
+			rows = append(rows, keyedRow{feedKey: fmt.Sprint(d.GitLabID), projectID: pid, updatedAt: d.UpdatedAt, values: values})
 		}
-		return u.versioned(ctx, "deployments", EntityDeployment, cols, rows)
+		return u.keyed(ctx, spec, rows)
 	})
 }
 

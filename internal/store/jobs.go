@@ -61,7 +61,8 @@ func (s *Store) UpsertJobs(ctx context.Context, tx Tx, orgID, integrationID int6
 			"sha", "allow_failure", "retried", "failure_reason", "duration_s", "queued_duration_s", "runner_gitlab_id", "runner_description",
 			"username", "web_url", "created_at", "started_at", "finished_at", "updated_at", "raw", "content_hash", "ingested_at"}
 		spec := keyedSpec{table: "jobs", entity: EntityJob, conflict: []string{"integration_id", "gitlab_id"}, cols: cols,
-			set: map[string]string{"retried": "(excluded.retried OR jobs.retried)"}}
+			set:      map[string]string{"retried": "(excluded.retried OR jobs.retried)"},
+			fillText: []string{"web_url"}}
 		rows := make([]keyedRow, 0, len(jobs))
 		for _, j := range jobs {
 			pid, err := u.project(ctx, j.ProjectGitLabID)
@@ -81,10 +82,14 @@ func (s *Store) UpsertJobs(ctx context.Context, tx Tx, orgID, integrationID int6
 			j.UpdatedAt = j.UpdatedAt.UTC()
 			raw := j.Raw
 			j.Raw, j.ID, j.ProjectPath = nil, 0, ""
+			// Payloads carry no web_url: it stays out of the fingerprint.
+			fp := j
+			fp.WebURL = ""
+			hash := contentHash(fp)
 			rows = append(rows, keyedRow{feedKey: fmt.Sprint(j.GitLabID), projectID: pid, updatedAt: j.UpdatedAt, values: []any{orgID, integrationID,
 				pid, j.GitLabID, j.PipelineGitLabID, j.Name, j.Stage, j.Status, j.Ref, j.Tag, j.SHA, j.AllowFailure, j.Retried, j.FailureReason,
 				j.DurationS, j.QueuedDurationS, j.RunnerGitLabID, j.RunnerDescription, j.Username, j.WebURL, utcPtr(j.CreatedAt),
-				utcPtr(j.StartedAt), utcPtr(j.FinishedAt), j.UpdatedAt, rawText(raw), contentHash(j), u.now}})
+				utcPtr(j.StartedAt), utcPtr(j.FinishedAt), j.UpdatedAt, rawText(raw), hash, u.now}})
 		}
 		return u.keyed(ctx, spec, rows)
 	})

@@ -24,6 +24,11 @@ type keyedSpec struct {
 	// where overrides the change condition (the default: a later
 	// updated_at, or an equal one with a different content_hash).
 	where string
+	// fillText and fillNull are columns some sources lack (a webhook
+	// payload naming a user by id only): an empty ('' or NULL) incoming
+	// value keeps the stored one, and a value filling an empty stored one
+	// is a change. Callers leave them out of content_hash.
+	fillText, fillNull []string
 }
 
 // keyedRow is one row for keyed: values in the order of spec.cols, and the
@@ -99,21 +104,37 @@ func (u *upsert) keyed(ctx context.Context, spec keyedSpec, in []keyedRow) error
 	for _, c := range spec.conflict {
 		isKey[c] = true
 	}
+	t := spec.table
+	set := map[string]string{}
+	var fills []string
+	for _, c := range spec.fillText {
+		set[c] = fmt.Sprintf("CASE WHEN excluded.%s = '' THEN %s.%s ELSE excluded.%s END", c, t, c, c)
+		fills = append(fills, fmt.Sprintf("(%s.%s = '' AND excluded.%s <> '')", t, c, c))
+	}
+	for _, c := range spec.fillNull {
+		set[c] = fmt.Sprintf("COALESCE(excluded.%s, %s.%s)", c, t, c)
+		fills = append(fills, fmt.Sprintf("(%s.%s IS NULL AND excluded.%s IS NOT NULL)", t, c, c))
+	}
+	for c, e := range spec.set {
+		set[c] = e
+	}
 	sets := make([]string, 0, len(spec.cols))
 	for _, c := range spec.cols[2:] {
 		if isKey[c] {
 			continue
 		}
-		if e, ok := spec.set[c]; ok {
+		if e, ok := set[c]; ok {
 			sets = append(sets, c+" = "+e)
 		} else {
 			sets = append(sets, c+" = excluded."+c)
 		}
 	}
-	t := spec.table
 	where := spec.where
 	if where == "" {
 		where = fmt.Sprintf(`excluded.updated_at > %s.updated_at OR (excluded.updated_at = %s.updated_at AND excluded.content_hash <> %s.content_hash)`, t, t, t)
+	}
+	for _, f := range fills {
+		where += " OR " + f
 	}
 	tail := fmt.Sprintf(`ON CONFLICT (%s) DO UPDATE SET %s, version = %s.version + 1 WHERE %s RETURNING id, version, %s`,
 		strings.Join(spec.conflict, ", "), strings.Join(sets, ", "), t, where, strings.Join(spec.conflict, ", "))

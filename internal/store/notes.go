@@ -44,7 +44,12 @@ func (s *Store) UpsertNotes(ctx context.Context, tx Tx, orgID, integrationID int
 		cols := []string{"org_id", "integration_id", "project_id", "gitlab_id", "noteable_type", "noteable_gitlab_id", "noteable_iid",
 			"commit_id", "discussion_id", "author_gitlab_id", "author", "body", "system", "resolvable", "resolved", "resolved_by",
 			"resolved_at", "created_at", "updated_at", "raw", "content_hash", "ingested_at"}
-		rows := make([]versionedRow, 0, len(notes))
+		spec := keyedSpec{table: "notes", entity: EntityNote, conflict: []string{"integration_id", "gitlab_id"}, cols: cols,
+			fillText: []string{"author", "discussion_id"}, fillNull: []string{"author_gitlab_id", "noteable_iid"},
+			// A resolved note's resolver is kept when a payload names it
+			// by id only; an unresolved note has none.
+			set: map[string]string{"resolved_by": "CASE WHEN excluded.resolved AND excluded.resolved_by = '' THEN notes.resolved_by ELSE excluded.resolved_by END"}}
+		rows := make([]keyedRow, 0, len(notes))
 		for _, n := range notes {
 			pid, err := u.project(ctx, n.ProjectGitLabID)
 			if err != nil {
@@ -57,12 +62,15 @@ func (s *Store) UpsertNotes(ctx context.Context, tx Tx, orgID, integrationID int
 			n.UpdatedAt = n.UpdatedAt.UTC()
 			raw := n.Raw
 			n.Raw, n.ID, n.ProjectPath = nil, 0, ""
-			rows = append(rows, versionedRow{gitlabID: n.GitLabID, projectID: pid, updatedAt: n.UpdatedAt, values: []any{orgID, integrationID,
-				pid, n.GitLabID, n.NoteableType, n.NoteableGitLabID, n.NoteableIID, n.CommitID, n.DiscussionID, n.AuthorGitLabID, n.Author,
-				n.Body, n.System, n.Resolvable, n.Resolved, n.ResolvedBy, utcPtr(n.ResolvedAt), utcPtr(n.CreatedAt), n.UpdatedAt,
-				rawText(raw), contentHash(n), u.now}})
+			values := []any{orgID, integrationID, pid, n.GitLabID, n.NoteableType, n.NoteableGitLabID, n.NoteableIID, n.CommitID,
+				n.DiscussionID, n.AuthorGitLabID, n.Author, n.Body, n.System, n.Resolvable, n.Resolved, n.ResolvedBy, utcPtr(n.ResolvedAt),
+				utcPtr(n.CreatedAt), n.UpdatedAt, rawText(raw), "", u.now}
+			// What some sources lack stays out of the fingerprint.
+			n.Author, n.AuthorGitLabID, n.DiscussionID, n.NoteableIID, n.ResolvedBy = "", nil, "", nil, ""
+			values[20] = contentHash(n)
+			rows = append(rows, keyedRow{feedKey: fmt.Sprint(n.GitLabID), projectID: pid, updatedAt: n.UpdatedAt, values: values})
 		}
-		return u.versioned(ctx, "notes", EntityNote, cols, rows)
+		return u.keyed(ctx, spec, rows)
 	})
 }
 

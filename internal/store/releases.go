@@ -35,7 +35,8 @@ func (s *Store) UpsertReleases(ctx context.Context, tx Tx, orgID, integrationID 
 	return s.withUpsert(ctx, tx, orgID, integrationID, source, func(u *upsert) error {
 		spec := keyedSpec{table: "releases", entity: EntityRelease, conflict: []string{"project_id", "tag_name"},
 			cols: []string{"org_id", "integration_id", "project_id", "tag_name", "name", "description", "author", "commit_sha", "upcoming",
-				"created_at", "released_at", "updated_at", "raw", "content_hash", "ingested_at"}}
+				"created_at", "released_at", "updated_at", "raw", "content_hash", "ingested_at"},
+			fillText: []string{"author"}}
 		rows := make([]keyedRow, 0, len(rs))
 		for _, r := range rs {
 			pid, err := u.project(ctx, r.ProjectGitLabID)
@@ -55,8 +56,10 @@ func (s *Store) UpsertReleases(ctx context.Context, tx Tx, orgID, integrationID 
 			r.UpdatedAt = r.UpdatedAt.UTC()
 			raw := r.Raw
 			r.Raw, r.ID, r.ProjectPath = nil, 0, ""
+			author := r.Author
+			r.Author = "" // payloads carry none: out of the fingerprint
 			rows = append(rows, keyedRow{feedKey: r.TagName, projectID: pid, updatedAt: r.UpdatedAt, values: []any{orgID, integrationID, pid,
-				r.TagName, r.Name, r.Description, r.Author, strings.ToLower(r.CommitSHA), r.Upcoming, utcPtr(r.CreatedAt), utcPtr(r.ReleasedAt),
+				r.TagName, r.Name, r.Description, author, strings.ToLower(r.CommitSHA), r.Upcoming, utcPtr(r.CreatedAt), utcPtr(r.ReleasedAt),
 				r.UpdatedAt, rawText(raw), contentHash(r), u.now}})
 		}
 		return u.keyed(ctx, spec, rows)

@@ -334,3 +334,41 @@ func TestNewDataStaysInsideItsOrganization(t *testing.T) {
 		t.Fatalf("another organisation sees jobs: %+v", js)
 	}
 }
+
+func TestWhatAPayloadLacksKeepsWhatAnAPIPageStored(t *testing.T) {
+	f := newReviewFixture(t)
+	ctx := context.Background()
+	fromAPI := store.Note{ProjectGitLabID: 7, GitLabID: 501, NoteableType: "MergeRequest", NoteableIID: i64(3), DiscussionID: "d1",
+		AuthorGitLabID: i64(42), Author: "ana", Body: "x", Resolvable: true, Resolved: true, ResolvedBy: "bo", ResolvedAt: at(5),
+		CreatedAt: at(0), UpdatedAt: *at(5)}
+	fromHook := fromAPI
+	fromHook.Author, fromHook.ResolvedBy, fromHook.DiscussionID = "", "", "d1"
+	changed(t, 1)(f.st.UpsertNotes(ctx, nil, f.org, f.integ, store.SourceWebhook, []store.Note{fromHook}))
+	// The API page fills the author and resolver the payload lacked.
+	changed(t, 1)(f.st.UpsertNotes(ctx, nil, f.org, f.integ, store.SourceSync, []store.Note{fromAPI}))
+	// The same payload again changes nothing and empties nothing.
+	changed(t, 0)(f.st.UpsertNotes(ctx, nil, f.org, f.integ, store.SourceWebhook, []store.Note{fromHook}))
+	ns, _ := f.st.Notes(ctx, f.org, store.DataQuery{})
+	if len(ns) != 1 || ns[0].Author != "ana" || ns[0].ResolvedBy != "bo" {
+		t.Fatalf("notes = %+v", ns)
+	}
+
+	dep := store.Deployment{ProjectGitLabID: 7, GitLabID: 70, IID: i64(4), EnvironmentGitLabID: i64(1), EnvironmentName: "production",
+		EnvironmentTier: "production", Status: "success", SHA: "abc", CreatedAt: at(1), FinishedAt: at(4), UpdatedAt: *at(4)}
+	changed(t, 1)(f.st.UpsertDeployments(ctx, nil, f.org, f.integ, store.SourceSync, []store.Deployment{dep}))
+	hook := dep
+	hook.IID, hook.EnvironmentGitLabID, hook.CreatedAt = nil, nil, nil
+	changed(t, 0)(f.st.UpsertDeployments(ctx, nil, f.org, f.integ, store.SourceWebhook, []store.Deployment{hook}))
+	ds, _ := f.st.Deployments(ctx, f.org, store.DataQuery{})
+	if len(ds) != 1 || ds[0].IID == nil || ds[0].CreatedAt == nil || ds[0].EnvironmentGitLabID == nil {
+		t.Fatalf("deployments = %+v", ds)
+	}
+
+	rel := store.Release{ProjectGitLabID: 7, TagName: "v1", Author: "ana", CreatedAt: at(2), ReleasedAt: at(2)}
+	changed(t, 1)(f.st.UpsertReleases(ctx, nil, f.org, f.integ, store.SourceSync, []store.Release{rel}))
+	rel.Author = ""
+	changed(t, 0)(f.st.UpsertReleases(ctx, nil, f.org, f.integ, store.SourceWebhook, []store.Release{rel}))
+	if rs, _ := f.st.Releases(ctx, f.org, store.DataQuery{}); len(rs) != 1 || rs[0].Author != "ana" {
+		t.Fatalf("releases = %+v", rs)
+	}
+}
