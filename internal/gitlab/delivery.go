@@ -21,8 +21,10 @@ import (
 //
 //   - Project events (GET /projects/:id/events, doc/api/events.md): `action`
 //     and `target_type` filter, `after`/`before` are dates (YYYY-MM-DD,
-//     exclusive), offset pages only. `target_type=note` returns every user
-//     comment with the note itself in the event's `note` field (Entities::Note:
+//     exclusive), offset pages only. `action=commented` returns every user
+//     comment, whatever its note class (the events' target_type is Note,
+//     DiffNote or DiscussionNote, so a target_type filter is not used), with
+//     the note itself in the event's `note` field (Entities::Note:
 //     body, author, noteable_type/iid, system, resolvable, resolved…). System
 //     notes create no event, and editing or resolving a note creates none:
 //     events carry new comments only (edits and resolution arrive by Note Hook
