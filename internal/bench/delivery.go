@@ -136,3 +136,22 @@ func printDeliveryRequests(out io.Writer, rs []sandbox.RequestLogEntry, b pagesB
 	fmt.Fprintf(out, "environments      %d, deployments %d, releases %d, tags %d requests; minimal %d, %d, %d, %d\n", envs, deps, rels, tags,
 		b.environments, b.deployments, b.releases, b.tags)
 }
+
+// deliveryRequestCount counts the requests for review and delivery data
+// (events of comments and approvals, per-merge-request approvals and
+// commits, jobs, environments, deployments, releases, tags, GraphQL).
+func deliveryRequestCount(rs []sandbox.RequestLogEntry) int {
+	n := 0
+	for _, r := range rs {
+		q, _ := url.ParseQuery(r.Query)
+		switch {
+		case r.Path == "/api/graphql",
+			strings.HasSuffix(r.Path, "/events") && (q.Get("action") == "commented" || q.Get("action") == "approved"),
+			strings.Contains(r.Path, "/merge_requests/") && (strings.HasSuffix(r.Path, "/approvals") || strings.HasSuffix(r.Path, "/commits")),
+			strings.HasSuffix(r.Path, "/jobs"), strings.HasSuffix(r.Path, "/environments"), strings.HasSuffix(r.Path, "/deployments"),
+			strings.HasSuffix(r.Path, "/releases"), strings.HasSuffix(r.Path, "/repository/tags"):
+			n++
+		}
+	}
+	return n
+}

@@ -200,3 +200,51 @@ func TestPipelinesBackfilledFromTheListGetTheirTimesInBulk(t *testing.T) {
 		})
 	}
 }
+
+// TestApprovalsComeFromEventsWhereGitLabHasThemAndPerMergeRequestElsewhere:
+// from 13.4 approvals are read in bulk from the project events; on 13.2
+// and 13.3 (approvals in the Free tier, no approval events) one request per
+// merge request is the only source; Community Edition before 13.2 has no
+// approvals and nothing is asked. The count equals the manifest each time.
+func TestApprovalsComeFromEventsWhereGitLabHasThemAndPerMergeRequestElsewhere(t *testing.T) {
+	cases := []struct {
+		version              string
+		events, perMR, exist bool
+	}{
+		{"12.10", false, false, false},
+		{"13.2", false, true, true},
+		{"15.11", true, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.version, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, small(tc.version))
+			svc := f.service(syncer.Options{Concurrency: 3})
+			f.selectAll(t, svc)
+			f.sb.ResetRequests()
+			if err := svc.Run(ctx, f.org, f.integ, syncer.ModeFull); err != nil {
+				t.Fatal(err)
+			}
+			d := deliveryRequests(f.sb.Requests())
+			m := f.sb.Manifest()
+			var mrs, approvals int
+			for _, p := range m.PerProject {
+				mrs += p.MergeRequests
+				approvals += p.Approvals
+			}
+			if (approvals > 0) != tc.exist {
+				t.Fatalf("the sandbox has %d approvals on %s", approvals, tc.version)
+			}
+			if (d["approval events"] > 0) != tc.events || (d["MR approvals"] > 0) != tc.perMR {
+				t.Fatalf("asked %v", d)
+			}
+			if tc.perMR && d["MR approvals"] != mrs {
+				t.Fatalf("%d approvals requests for %d merge requests", d["MR approvals"], mrs)
+			}
+			got, _ := f.st.CountData(ctx, f.org, f.integ)
+			if got.Approvals != int64(approvals) {
+				t.Fatalf("stored %d approvals, manifest %d", got.Approvals, approvals)
+			}
+		})
+	}
+}
