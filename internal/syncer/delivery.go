@@ -445,9 +445,13 @@ func (r *run) jobsChain(ctx context.Context, p store.Project, row store.Progress
 	} else if n, err := strconv.ParseInt(row.NextPage, 10, 64); err == nil && n > 0 {
 		pageNo = n
 	}
-	var stopBefore time.Time
+	var stopBefore, historyStart time.Time
 	if row.Mode == "incremental" && row.Watermark != nil {
 		stopBefore = row.Watermark.Add(-r.svc.opts.Overlap)
+	} else if row.Mode != "incremental" && r.settings.HistorySince != nil {
+		// The integration's history start date bounds the backfill: it
+		// ends at the first page of jobs all created before it.
+		historyStart = *r.settings.HistorySince
 	}
 	for {
 		var pg page
@@ -465,6 +469,7 @@ func (r *run) jobsChain(ctx context.Context, p store.Project, row store.Progress
 		var high time.Time
 		var bad unreadable
 		older, ancient := len(pg.items) > 0, false
+		beforeHistory := !historyStart.IsZero() && len(pg.items) > 0
 		for _, raw := range pg.items {
 			j, ps, err := job(r.integ, p.GitLabID, raw)
 			if err != nil {
@@ -473,6 +478,9 @@ func (r *run) jobsChain(ctx context.Context, p store.Project, row store.Progress
 			}
 			jobs, people = append(jobs, j), append(people, ps...)
 			high = later(high, j.UpdatedAt)
+			if j.CreatedAt == nil || !j.CreatedAt.Before(historyStart) {
+				beforeHistory = false
+			}
 			if !stopBefore.IsZero() {
 				created := j.UpdatedAt
 				if j.CreatedAt != nil {
@@ -487,7 +495,7 @@ func (r *run) jobsChain(ctx context.Context, p store.Project, row store.Progress
 			}
 		}
 		bad.record(r, &row)
-		done := len(pg.items) == 0 || (pg.next == 0 && pg.nextLink == "") || (!stopBefore.IsZero() && (older || ancient))
+		done := len(pg.items) == 0 || (pg.next == 0 && pg.nextLink == "") || (!stopBefore.IsZero() && (older || ancient)) || beforeHistory
 		r.account(&row, pg, high)
 		if done {
 			r.complete(&row)
