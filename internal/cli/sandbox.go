@@ -209,7 +209,7 @@ live in a temporary directory removed on exit.`,
 	f.DurationVar(&cfg.Latency, "latency", 0, "latency added to every response, such as 20ms")
 	f.StringVar(&rateLimit, "rate-limit", "", "per-token request limit, such as 600/min, or off (the gitlab.com profile has 2000/min unless told)")
 	f.StringVar(&faults, "faults", "", "faults to inject, such as errors=0.05,stall=0.01:30s,drop-webhooks,fail-webhooks=500")
-	f.Float64Var(&cfg.Generator, "activity", 0, "random activity events per minute (MRs, issues, pushes, pipelines)")
+	f.Float64Var(&cfg.Generator, "activity", 0, "random activity events per minute (MRs, issues, pushes, pipelines with jobs and deployments, comments, approvals)")
 	f.StringVar(&cfg.Profile, "profile", sandbox.ProfileSelfManaged, "self-managed, or gitlab.com (an ordinary user's token, a public world, GitLab.com's rate limits)")
 	f.IntVar(&cfg.PublicProjects, "public-projects", sandbox.DefaultPublicProjects, "gitlab.com profile: other users' projects in the public world")
 	f.IntVar(&cfg.PublicActivityPerMin, "public-activity", 0, "gitlab.com profile: changes per minute on random public-world projects")

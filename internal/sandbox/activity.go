@@ -18,7 +18,7 @@ var (
 
 // Change describes what an activity call created or modified.
 type Change struct {
-	Kind      string    `json:"kind"` // merge_request, issue, push, pipeline, project, member
+	Kind      string    `json:"kind"` // merge_request, issue, push, pipeline, project, member, note, approval, release
 	Action    string    `json:"action"`
 	ProjectID int64     `json:"project_id"`
 	ID        int64     `json:"id,omitempty"`
@@ -423,7 +423,7 @@ func (s *Sandbox) randomActivity(r *rand.Rand) {
 		}
 	}
 	s.mu.RUnlock()
-	switch r.IntN(7) {
+	switch r.IntN(9) {
 	case 0:
 		_, _ = s.OpenMR(pid, "")
 	case 1:
@@ -442,6 +442,14 @@ func (s *Sandbox) randomActivity(r *rand.Rand) {
 		}
 	case 5:
 		_, _ = s.Push(pid, "", 1+r.IntN(3))
+	case 7: // review activity (delivery_hooks.go)
+		if openMR > 0 {
+			_, _ = s.CommentMR(pid, openMR, "")
+		}
+	case 8:
+		if openMR > 0 {
+			_, _ = s.ApproveMR(pid, openMR, []string{"alice", "bob", "carol"}[r.IntN(3)])
+		}
 	default:
 		_, _ = s.RunPipeline(pid, "", "")
 	}

@@ -24,6 +24,8 @@ import (
 //	                                    (body: a spec as ParseFaults takes, or Faults JSON)
 //	POST   /-/sandbox/activity          {"action": "open_mr|update_mr|merge_mr|close_mr|open_issue|close_issue|push|run_pipeline",
 //	                                     "project_id": 1, "iid": 2, "title": "", "branch": "", "commits": 1, "status": ""}
+//	                                     review and delivery: {"action": "comment_mr|approve_mr|create_release|open_incident", "project_id": 1,
+//	                                     "iid": 2, "title": "", "user": "alice", "name": "v1.0.0"}
 //	                                    lifecycle: {"action": "delete_project|archive_project|unarchive_project", "project_id": 1}
 //	                                     {"action": "rename_project", "project_id": 1, "path": "new-path", "name": "New name"}
 //	                                     {"action": "transfer_project", "project_id": 1, "group_id": 2}
@@ -209,5 +211,10 @@ func (s *Sandbox) activityActions() map[string]func(a activityRequest) (any, err
 		},
 		"delete_issue": func(a activityRequest) (any, error) { return s.DeleteIssue(a.ProjectID, a.IID) },
 		"move_issue":   func(a activityRequest) (any, error) { return s.MoveIssue(a.ProjectID, a.IID, a.ToProject) },
+		// Review and delivery data (delivery_hooks.go).
+		"comment_mr":     func(a activityRequest) (any, error) { return s.CommentMR(a.ProjectID, a.IID, a.Title) },
+		"approve_mr":     func(a activityRequest) (any, error) { return s.ApproveMR(a.ProjectID, a.IID, a.User) },
+		"create_release": func(a activityRequest) (any, error) { return s.CreateRelease(a.ProjectID, a.Name) },
+		"open_incident":  func(a activityRequest) (any, error) { return s.OpenIncident(a.ProjectID, a.Title) },
 	}
 }

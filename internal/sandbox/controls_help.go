@@ -48,6 +48,14 @@ self-managed) in Private-Token or Authorization: Bearer:
     delete_issue         project_id, iid (no webhook; 404 afterwards)
     move_issue           project_id, iid, to_project_id (a copy opens in the target,
                          the original closes with moved_to_id)
+    comment_mr           project_id, iid, title (the comment's text): a note and Note Hooks
+    approve_mr           project_id, iid, user (default alice): an approval (13.2+ or
+                         gitlab.com), its system note and event, Merge Request Hooks
+    create_release       project_id, name (the tag; default v2.<n>.0): tags the default
+                         branch's head and releases it (Tag Push and Release Hooks)
+    open_incident        project_id, title (optional): an issue of type incident
+  run_pipeline also makes the pipeline's jobs (Job Hooks) and, on the default branch,
+  its staging and production deployments (Deployment Hooks).
   An unknown project, merge request or issue answers 404, a change that cannot
   happen (merging a closed merge request, a pipeline where CI/CD is disabled)
   422, a malformed body or an unknown action 400.

@@ -53,8 +53,9 @@ import (
 //     them); before, the "incident" label GitLab's alert integration put
 //     on them.
 //
-// Tags are not written into the Git repositories (Config.Git): their
-// targets are commits the repository holds, but refs/tags stays empty.
+// With Config.Git every tag is a lightweight refs/tags/<name> of the
+// repository (an annotated tag's message is the API's only), pointing at
+// the commit the API names.
 
 type runnerInfo struct {
 	id          int64
@@ -107,13 +108,14 @@ type deployment struct {
 type tag struct {
 	name     string
 	p        *project
-	sha      *pipeline // the tagged commit is the pipeline's
+	c        *commit // the tagged commit (its sha follows Config.Git's rewrite)
 	message  string
 	created  time.Time
 	authorID int64
 }
 
 type release struct {
+	id       int64
 	tag      *tag
 	name     string
 	desc     string
@@ -247,15 +249,15 @@ func (s *Sandbox) generateDelivery(r *rand.Rand, p *project) {
 			if good++; good%4 != 0 {
 				continue
 			}
-			s.addTagRelease(p, pl, fmt.Sprintf("v1.%d.0", good/4), j.finished, pl.userID, good%8 == 0)
+			s.addTagRelease(p, pipelineCommit(s, pl), fmt.Sprintf("v1.%d.0", good/4), j.finished, pl.userID, good%8 == 0)
 		}
 	}
 }
 
 // addTagRelease tags the pipeline's commit and releases the tag.
-func (s *Sandbox) addTagRelease(p *project, pl *pipeline, name string, at time.Time, userID int64, annotated bool) (*tag, *release) {
+func (s *Sandbox) addTagRelease(p *project, c *commit, name string, at time.Time, userID int64, annotated bool) (*tag, *release) {
 	d := p.data()
-	t := &tag{name: name, p: p, sha: pl, created: at, authorID: userID}
+	t := &tag{name: name, p: p, c: c, created: at, authorID: userID}
 	if annotated {
 		t.message = "Release " + name
 	}
@@ -263,7 +265,8 @@ func (s *Sandbox) addTagRelease(p *project, pl *pipeline, name string, at time.T
 	if !s.ver.hasReleases() {
 		return t, nil
 	}
-	rel := &release{tag: t, name: "Release " + name, desc: "Changes in " + name + ".", authorID: userID, created: at, released: at}
+	s.rdc.nextReleaseID++
+	rel := &release{id: s.rdc.nextReleaseID, tag: t, name: "Release " + name, desc: "Changes in " + name + ".", authorID: userID, created: at, released: at}
 	d.releases = append(d.releases, rel)
 	return t, rel
 }
@@ -451,8 +454,8 @@ func (s *Sandbox) listProjectJobs(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	js := make([]*job, 0, len(p.data().jobs))
-	for _, j := range p.data().jobs {
+	js := make([]*job, 0, len(p.view().jobs))
+	for _, j := range p.view().jobs {
 		if len(scopes) == 0 || slices.Contains(scopes, j.status) {
 			js = append(js, j)
 		}
@@ -522,7 +525,7 @@ func (s *Sandbox) listPipelineJobs(c *call) (any, error) {
 	retried, _ := c.boolParam("include_retried")
 	retried = retried && s.ver.hasIncludeRetried()
 	var js []*job
-	for _, j := range p.data().jobs {
+	for _, j := range p.view().jobs {
 		if j.pl == pl && (retried || !j.retried) && (len(scopes) == 0 || slices.Contains(scopes, j.status)) {
 			js = append(js, j)
 		}
@@ -538,7 +541,8 @@ type environmentJSON struct {
 	CreatedAt   opt[gtime]  `json:"created_at,omitzero"`
 	UpdatedAt   opt[gtime]  `json:"updated_at,omitzero"`
 	Tier        opt[string] `json:"tier,omitzero"`
-	State       string      `json:"state"`
+	Project     any         `json:"project,omitempty"`
+	State       string      `json:"state,omitempty"`
 }
 
 func (s *Sandbox) renderEnvironment(e *environment) *environmentJSON {
@@ -555,12 +559,18 @@ func (s *Sandbox) listEnvironments(c *call) (any, error) {
 	}
 	name, search := c.q("name"), c.q("search")
 	var es []*environment
-	for _, e := range p.data().envs {
+	for _, e := range p.view().envs {
 		if (name == "" || e.name == name) && (search == "" || strings.Contains(e.name, search)) {
 			es = append(es, e)
 		}
 	}
-	return paginate(c, es, func(e *environment) any { return s.renderEnvironment(e) }), nil
+	// Entities::Environment adds the project (BasicProjectDetails; the
+	// sandbox sends its full project shape) and the state.
+	return paginate(c, es, func(e *environment) any {
+		out := s.renderEnvironment(e)
+		out.Project = s.renderProject(e.p, c.user)
+		return out
+	}), nil
 }
 
 type deploymentJSON struct {
@@ -578,7 +588,7 @@ type deploymentJSON struct {
 
 func (s *Sandbox) renderDeployment(d *deployment) *deploymentJSON {
 	env := s.renderEnvironment(d.env)
-	env.Tier = opt[string]{} // Entities::EnvironmentBasic has no tier
+	env.Tier = opt[string]{} // Entities::EnvironmentBasic has no tier, project or state
 	env.State = ""
 	return &deploymentJSON{ID: d.id, IID: d.iid, Ref: d.job.pl.ref, SHA: d.job.pl.sha, CreatedAt: gtime(d.created),
 		UpdatedAt: when(s.ver.hasDeployUpdated(), gtime(d.updated)), Status: d.status, User: s.userByIDBasic(d.userID),
@@ -605,7 +615,7 @@ func (s *Sandbox) listDeployments(c *call) (any, error) {
 	}
 	envName, status := c.q("environment"), c.q("status")
 	var ds []*deployment
-	for _, d := range p.data().deploys {
+	for _, d := range p.view().deploys {
 		if (envName != "" && d.env.name != envName) || (status != "" && d.status != status) ||
 			(!after.IsZero() && !d.updated.After(after)) || (!before.IsZero() && !d.updated.Before(before)) {
 			continue
@@ -636,14 +646,13 @@ func (s *Sandbox) listDeployments(c *call) (any, error) {
 }
 
 func (s *Sandbox) renderTag(t *tag) map[string]any {
-	c := pipelineCommit(s, t.sha)
-	out := map[string]any{"name": t.name, "message": t.message, "target": t.sha.sha, "commit": s.renderCommit(t.p, c), "protected": false}
+	out := map[string]any{"name": t.name, "message": t.message, "target": t.c.sha, "commit": s.renderCommit(t.p, t.c), "protected": false}
 	if t.message == "" {
 		out["message"] = nil
 	}
 	if !s.ver.atLeast(16, 0) {
 		var rel any
-		for _, r := range t.p.data().releases {
+		for _, r := range t.p.view().releases {
 			if r.tag == t {
 				rel = map[string]any{"tag_name": t.name, "description": r.desc}
 			}
@@ -666,7 +675,7 @@ func (s *Sandbox) listTags(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts := slices.Clone(p.data().tags)
+	ts := slices.Clone(p.view().tags)
 	dir, err := c.sortDir("desc")
 	if err != nil {
 		return nil, err
@@ -687,8 +696,8 @@ func (s *Sandbox) renderRelease(r *release) map[string]any {
 	p := t.p
 	base := fmt.Sprintf("%s/%s", s.baseURL, p.fullPath())
 	out := map[string]any{"tag_name": t.name, "description": r.desc, "name": r.name, "created_at": gtime(r.created),
-		"released_at": gtime(r.released), "author": s.userByIDBasic(r.authorID), "commit": s.renderCommit(p, pipelineCommit(s, t.sha)),
-		"milestones": []any{}, "commit_path": "/" + p.fullPath() + "/-/commit/" + t.sha.sha, "tag_path": "/" + p.fullPath() + "/-/tags/" + t.name,
+		"released_at": gtime(r.released), "author": s.userByIDBasic(r.authorID), "commit": s.renderCommit(p, t.c),
+		"milestones": []any{}, "commit_path": "/" + p.fullPath() + "/-/commit/" + t.c.sha, "tag_path": "/" + p.fullPath() + "/-/tags/" + t.name,
 		"assets": map[string]any{"count": 2, "sources": []any{
 			map[string]any{"format": "zip", "url": fmt.Sprintf("%s/-/archive/%s/%s-%s.zip", base, t.name, p.path, t.name)},
 			map[string]any{"format": "tar.gz", "url": fmt.Sprintf("%s/-/archive/%s/%s-%s.tar.gz", base, t.name, p.path, t.name)}},
@@ -708,7 +717,7 @@ func (s *Sandbox) listReleases(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs := slices.Clone(p.data().releases)
+	rs := slices.Clone(p.view().releases)
 	dir, err := c.sortDir("desc")
 	if err != nil {
 		return nil, err
@@ -722,4 +731,39 @@ func (s *Sandbox) listReleases(c *call) (any, error) {
 		return nil, grapeErr(http.StatusBadRequest, "order_by does not have a valid value")
 	}
 	return paginate(c, rs, func(r *release) any { return s.renderRelease(r) }), nil
+}
+
+// gitTagLines are update-ref --stdin commands creating the tags whose
+// commits the repository holds (the default branch's or a merge request's).
+func gitTagLines(p *project, ts []*tag) []byte {
+	held := map[string]bool{}
+	for _, c := range p.commits {
+		held[c.sha] = true
+	}
+	for _, m := range p.mrs {
+		held[m.sha] = true
+	}
+	var b []byte
+	for _, t := range ts {
+		if held[t.c.sha] {
+			b = fmt.Appendf(b, "create refs/tags/%s %s\n", t.name, t.c.sha)
+		}
+	}
+	return b
+}
+
+// gitWriteSeededTags writes the seeded tags into the repositories, one
+// git update-ref per project that has some.
+func (s *Sandbox) gitWriteSeededTags() error {
+	for _, p := range s.projects[:s.seededProjects] {
+		if p.rd == nil || len(p.rd.tags) == 0 {
+			continue
+		}
+		if lines := gitTagLines(p, p.rd.tags); len(lines) > 0 {
+			if _, err := s.git(lines, s.gitRepo(p), "update-ref", "--stdin"); err != nil {
+				return fmt.Errorf("sandbox: project %d tags: %w", p.id, err)
+			}
+		}
+	}
+	return nil
 }

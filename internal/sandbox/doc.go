@@ -33,6 +33,29 @@
 //     single merge request with diff_refs, pipeline and head_pipeline,
 //     repository commits (ref_name, since, until), branches, events and
 //     project hooks CRUD.
+//   - Review and delivery data (reviews.go, delivery.go, generated from the
+//     seed after the rest): merge request notes (user comments, diff
+//     threads that are resolvable and resolved, system notes) and
+//     discussions (10.6+), approvals (13.2+ on self-managed CE, always on
+//     gitlab.com), the merge request's commit, project events "commented
+//     on" (with the note) and "approved" (13.4+), pipeline jobs (build,
+//     test and deploy stages, now and then a retried unit job;
+//     /projects/:id/jobs with keyset pagination from 15.9 and GitLab.com's
+//     600 per minute limit, /pipelines/:id/jobs with include_retried),
+//     environments (tier 13.10+), deployments to staging and production
+//     from default-branch pipelines (updated_after/before, which need
+//     order_by=updated_at from 14.3), tags and releases (11.7+) every
+//     fourth good production deployment, and incidents (issue_type
+//     incident from 13.12, the "incident" label before). The manifest
+//     counts each of them. Webhooks: Note, Job, Deployment, Release and Tag
+//     Push Hooks with each version's fields (delivery_hooks.go), fired by
+//     CommentMR, ApproveMR, RunPipeline, CreateRelease; OpenIncident opens
+//     an incident.
+//   - GraphQL (graphql.go, 12.1+): GET and POST /api/graphql answer the
+//     pipelines-of-a-project query (project(fullPath){pipelines(first,
+//     after){pageInfo nodes{…timings}}}) as keyset pages; mutations over GET
+//     are refused with 422 as GitLab does; every other field answers
+//     graphql-ruby's "doesn't exist" error.
 //   - Two profiles (Config.Profile). self-managed: root's admin token, the
 //     seeded dataset only. gitlab.com: an ordinary user (alice, a member of a
 //     few seeded groups and projects) connects with a PAT and no admin token
@@ -87,7 +110,8 @@
 //     Config.RedirectURIs; administrators register more with the
 //     Applications API (POST, GET and DELETE /applications, 10.5+).
 //   - Activity (OpenMR, UpdateMR, MergeMR, CloseMR, OpenIssue, CloseIssue,
-//     Push, RunPipeline, or a generator at a given rate) that moves updated_at
+//     Push, RunPipeline, CommentMR, ApproveMR, CreateRelease, OpenIncident,
+//     or a generator at a given rate) that moves updated_at
 //     on the sandbox clock and fires project hooks with the version's headers
 //     (X-Gitlab-Event, X-Gitlab-Token, X-Gitlab-Event-UUID 14.8+,
 //     X-Gitlab-Instance 15.5+, X-Gitlab-Webhook-UUID 16.2+, Idempotency-Key
@@ -173,11 +197,19 @@
 //
 // # What it does not model (yet)
 //
-//   - Other API resources: notes, discussions, labels as objects, milestones,
-//     members, users listing (and users keyset), jobs (and jobs keyset), tags,
-//     releases, deployments, environments, repository files, trees, diffs,
-//     MR approvals, commits or changes of an MR, single-commit endpoints,
-//     statistics, search, GraphQL.
+//   - Other API resources: issue and commit notes, labels as objects,
+//     milestones, members, users listing (and users keyset), single jobs,
+//     deployments, environments and releases, approval rules, repository
+//     files, trees, diffs, changes of an MR, single-commit endpoints,
+//     statistics, search, GraphQL beyond the pipelines query. A merge
+//     request has exactly one commit (as in the Git repositories of
+//     Config.Git). With Config.Git tags are lightweight refs/tags/<name>
+//     even where the API shows a message, and an annotated tag's target is
+//     its commit, not a tag object. Several
+//     version gates of the new resources are estimates (the comments at
+//     the top of reviews.go, delivery.go, delivery_hooks.go and graphql.go
+//     say which). Job and Deployment Hooks fire once per job with its
+//     final status (GitLab fires one per status change).
 //   - Keyset pagination on project issues (GitLab 18.3) and groups, cursor
 //     parameters, keyset orders other than id, Kaminari's exact headers for
 //     pages past the end.
@@ -185,9 +217,9 @@
 //     deliveries, webhook rate limits, custom headers and templates (the
 //     masked custom_headers list is always empty), branch_filter_strategy,
 //     url_variables, silent mode, applying push_events_branch_filter and
-//     branch_filter_strategy to deliveries (both are stored and shown), note/job/deployment/tag/release hook
-//     events (their test triggers answer 422 as for a project without
-//     them).
+//     branch_filter_strategy to deliveries (both are stored and shown); the
+//     hook test endpoint sends the latest note, job, tag or release for
+//     those triggers, and answers 422 for wiki, emoji and token triggers.
 //   - Real permissions: visibility is private/internal/public with project
 //     and group membership, but guests see everything in a readable project,
 //     there is no confidentiality, no feature-level access settings beyond

@@ -376,6 +376,10 @@ func (s *Sandbox) testHook(c *call) (any, error) {
 		}
 		event, payload = "Pipeline Hook", s.pipelineHook(pl, head)
 	default:
+		if ev, pl, ok := s.deliveryTestPayload(p, trigger); ok { // delivery_hooks.go
+			event, payload = ev, pl
+			break
+		}
 		msg := map[string]string{"tag_push_events": "Ensure the project has tags.", "note_events": "Ensure the project has notes.",
 			"job_events": "Ensure the project has CI jobs.", "wiki_page_events": "Ensure the wiki is enabled and has pages.",
 			"releases_events": "Ensure the project has releases.", "emoji_events": "Ensure the project has notes.",

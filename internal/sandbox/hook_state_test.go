@@ -193,7 +193,7 @@ func TestTheHookTestEndpointDeliversSampleDataAsGitLabDoes(t *testing.T) {
 		{"push_events", 200, http.StatusCreated, `{"message":"201 Created"}`},
 		{"merge_requests_events", 200, http.StatusCreated, `{"message":"201 Created"}`},
 		{"issues_events", 500, http.StatusUnprocessableEntity, `{"message":"500 Internal Server Error"}`},
-		{"note_events", 200, http.StatusUnprocessableEntity, `{"message":"Ensure the project has notes."}`},
+		{"wiki_page_events", 200, http.StatusUnprocessableEntity, `{"message":"Ensure the wiki is enabled and has pages."}`},
 		{"no_such_events", 200, http.StatusBadRequest, `{"error":"trigger does not have a valid value"}`},
 	}
 	for _, tc := range cases {

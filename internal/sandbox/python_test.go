@@ -46,7 +46,9 @@ func TestPythonGitlab(t *testing.T) {
 			want := map[string]int{"projects": m.Projects, "merge_requests": m.Totals.MergeRequests, "issues": m.Totals.Issues,
 				"pipelines": m.Totals.Pipelines, "pipelines_forbidden": m.CIDisabled,
 				"all_merge_requests": m.NonArchived.MergeRequests, "all_issues": m.NonArchived.Issues,
-				"pages": (m.Projects + 3) / 4}
+				"pages": (m.Projects + 3) / 4, "notes": m.Totals.Notes, "merge_request_commits": m.Totals.MergeRequestCommits,
+				"jobs": m.Totals.Jobs, "environments": m.Totals.Environments, "deployments": m.Totals.Deployments,
+				"releases": m.Totals.Releases, "tags": m.Totals.Tags}
 			for _, g := range sb.groups {
 				if g.parent == nil {
 					mrs, issues := subtreeIDs(sb, g, sb.users[0], false)

@@ -499,19 +499,19 @@ type pushDataJSON struct {
 }
 
 type eventJSON struct {
-	ID             int64          `json:"id"`
-	ProjectID      int64          `json:"project_id"`
-	ActionName     string         `json:"action_name"`
-	TargetID       *int64         `json:"target_id"`
-	TargetIID      *int64         `json:"target_iid"`
-	TargetType     *string        `json:"target_type"`
-	AuthorID       int64          `json:"author_id"`
-	TargetTitle    *string        `json:"target_title"`
-	CreatedAt      gtime          `json:"created_at"`
-	Author         *userBasic     `json:"author"`
-	PushData       *pushDataJSON  `json:"push_data,omitempty"`
-	Note           *noteEventJSON `json:"note,omitempty"`
-	AuthorUsername string         `json:"author_username"`
+	ID             int64         `json:"id"`
+	ProjectID      int64         `json:"project_id"`
+	ActionName     string        `json:"action_name"`
+	TargetID       *int64        `json:"target_id"`
+	TargetIID      *int64        `json:"target_iid"`
+	TargetType     *string       `json:"target_type"`
+	AuthorID       int64         `json:"author_id"`
+	TargetTitle    *string       `json:"target_title"`
+	CreatedAt      gtime         `json:"created_at"`
+	Author         *userBasic    `json:"author"`
+	PushData       *pushDataJSON `json:"push_data,omitempty"`
+	Note           *noteJSON     `json:"note,omitempty"`
+	AuthorUsername string        `json:"author_username"`
 }
 
 func (s *Sandbox) renderEvent(e *event) *eventJSON {
@@ -525,7 +525,7 @@ func (s *Sandbox) renderEvent(e *event) *eventJSON {
 		out.TargetID, out.TargetIID, out.TargetType, out.TargetTitle = &id, &iid, &tt, &title
 	}
 	if e.note != nil {
-		out.Note = s.renderEventNote(e.note)
+		out.Note = s.renderNote(e.note) // Entities::Event exposes the note with Entities::Note
 	}
 	if d := e.push; d != nil {
 		pd := &pushDataJSON{CommitCount: d.count, Action: d.action, RefType: "branch", CommitTo: d.to, Ref: d.ref, CommitTitle: d.commitTitle}

@@ -21,7 +21,8 @@ import (
 //     merge request", "merged", "closed"). Diff notes ("type": "DiffNote")
 //     are resolvable; resolvable, resolved and resolved_by are exposed with
 //     the discussions API (GitLab 10.6 here, an estimate of the release that
-//     brought both), resolved_at from 13.0 (an estimate).
+//     brought both), resolved_at from 14.0 (an estimate, as internal/ingest's
+//     fixtures assume).
 //   - Discussions: GET …/merge_requests/:iid/discussions (lib/api/discussions.rb,
 //     Entities::Discussion: id, individual_note, notes), paginated by
 //     discussion.
@@ -80,20 +81,31 @@ type projectRD struct {
 
 // rdCounters are the sandbox-wide id sequences of the new resources.
 type rdCounters struct {
-	nextNoteID int64
-	nextEnvID  int64
-	nextDeplID int64
+	nextNoteID    int64
+	nextEnvID     int64
+	nextDeplID    int64
+	nextReleaseID int64
 }
 
 func (v version) hasDiscussions() bool   { return v.atLeast(10, 6) }
-func (v version) hasResolvedAt() bool    { return v.atLeast(13, 0) }
+func (v version) hasResolvedAt() bool    { return v.atLeast(14, 0) }
 func (v version) hasApprovedEvent() bool { return v.atLeast(13, 4) }
 func (v version) hasApprovedAt() bool    { return v.atLeast(16, 0) }
 func (v version) hasIncidentType() bool  { return v.atLeast(13, 12) }
 func (s *Sandbox) approvalsExist() bool  { return s.dotcom || s.ver.atLeast(13, 2) }
 
-// rd returns the project's review and delivery data (empty for projects of
-// the gitlab.com profile's public world).
+// view returns the project's review and delivery data for reading: an
+// empty set for projects without any (the gitlab.com profile's public
+// world). It never writes, so it is safe under the read lock.
+func (p *project) view() *projectRD {
+	if p.rd == nil {
+		return &projectRD{}
+	}
+	return p.rd
+}
+
+// data returns the project's review and delivery data for writing, made on
+// first use. Call with s.mu held for writing (or during generation).
 func (p *project) data() *projectRD {
 	if p.rd == nil {
 		p.rd = &projectRD{nextDepl: 1}
@@ -335,7 +347,7 @@ func (c *call) mrFromPath() (*project, *mergeRequest, error) {
 
 func (s *Sandbox) mrNotes(p *project, m *mergeRequest) []*note {
 	var out []*note
-	for _, n := range p.data().notes {
+	for _, n := range p.view().notes {
 		if n.mr == m {
 			out = append(out, n)
 		}
@@ -428,7 +440,7 @@ func (s *Sandbox) getMRApprovals(c *call) (any, error) {
 	}
 	by := []approvedByJSON{}
 	mine := false
-	for _, a := range p.data().approvals {
+	for _, a := range p.view().approvals {
 		if a.mr != m {
 			continue
 		}
@@ -445,32 +457,6 @@ func (s *Sandbox) getMRApprovals(c *call) (any, error) {
 		"approved_by": by, "suggested_approvers": []any{}, "approvers": []any{}, "approver_groups": []any{},
 		"user_has_approved": mine, "user_can_approve": canApprove, "approval_rules_left": []any{}, "has_approval_rules": false,
 		"merge_request_approvers_available": false, "multiple_approval_rules_available": false, "invalid_approvers_rules": []any{}}, nil
-}
-
-// noteEventJSON is the "note" object of a "commented on" event.
-type noteEventJSON struct {
-	ID           int64      `json:"id"`
-	Type         *string    `json:"type"`
-	Body         string     `json:"body"`
-	Attachment   *string    `json:"attachment"`
-	Author       *userBasic `json:"author"`
-	CreatedAt    gtime      `json:"created_at"`
-	UpdatedAt    gtime      `json:"updated_at"`
-	System       bool       `json:"system"`
-	NoteableID   int64      `json:"noteable_id"`
-	NoteableType string     `json:"noteable_type"`
-	NoteableIID  int64      `json:"noteable_iid"`
-	Resolvable   opt[bool]  `json:"resolvable,omitzero"`
-}
-
-func (s *Sandbox) renderEventNote(n *note) *noteEventJSON {
-	out := &noteEventJSON{ID: n.id, Body: n.body, Author: s.userByIDBasic(n.authorID), CreatedAt: gtime(n.created), UpdatedAt: gtime(n.updated),
-		System: n.system, NoteableID: n.mr.id, NoteableType: "MergeRequest", NoteableIID: n.mr.iid, Resolvable: when(s.ver.hasDiscussions(), n.resolvable)}
-	if n.noteType != "" {
-		t := n.noteType
-		out.Type = &t
-	}
-	return out
 }
 
 // eventActionFilter maps the events API's action parameter to action names.

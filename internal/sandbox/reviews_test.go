@@ -1,8 +1,11 @@
 package sandbox
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
@@ -151,5 +154,88 @@ func TestReviewAndDeliveryDataDependOnTheSeedOnly(t *testing.T) {
 	other.Seed++
 	if mc := start(t, other).Manifest(); reflect.DeepEqual(mc.Totals, ma.Totals) {
 		t.Errorf("another seed gave the same totals %+v", mc.Totals)
+	}
+}
+
+// BenchmarkStartLargeDataset measures Start (generation included) for 100
+// projects of 100 merge requests and 50 pipelines, the issue's benchmark
+// size, and reports the review and delivery rows generated.
+func BenchmarkStartLargeDataset(b *testing.B) {
+	cfg := Config{Seed: 1, Groups: 10, Projects: 100, MRs: 100, Issues: 20, Pipelines: 50, Commits: 50}
+	for b.Loop() {
+		sb, err := Start(b.Context(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := sb.Manifest()
+		b.ReportMetric(float64(m.Totals.Notes), "notes")
+		b.ReportMetric(float64(m.Totals.Jobs), "jobs")
+		b.ReportMetric(float64(m.Totals.Deployments), "deployments")
+		sb.Close()
+	}
+}
+
+// TestWithGitTheNewResourcesNameTheRepositorysCommits: with Config.Git, an
+// MR's commit is refs/merge-requests/<iid>/head, and tags, jobs and
+// deployments name commits the repository holds.
+func TestWithGitTheNewResourcesNameTheRepositorysCommits(t *testing.T) {
+	requireGit(t)
+	sb := start(t, gitConfig)
+	tok := sb.AdminToken()
+	if _, err := sb.CreateRelease(1, "v7.0.0"); err != nil {
+		t.Fatalf("CreateRelease: %v", err)
+	}
+	if _, err := sb.CreateRelease(1, "bad..name"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("CreateRelease with a bad name: %v, want ErrInvalid", err)
+	}
+	for _, pc := range sb.Manifest().PerProject {
+		p := sb.projects[pc.ID-1]
+		repo := sb.gitRepo(p)
+		isCommit := func(what, sha string) {
+			t.Helper()
+			if out, err := sb.git(nil, repo, "cat-file", "-t", sha); err != nil || strings.TrimSpace(string(out)) != "commit" {
+				t.Errorf("project %d: %s %s is not a commit of the repository (%s, %v)", p.id, what, sha, out, err)
+			}
+		}
+		for iid := 1; iid <= pc.MergeRequests; iid++ {
+			var cs []struct {
+				ID string `json:"id"`
+			}
+			mustJSON(t, get(t, sb, fmt.Sprintf("/api/v4/projects/%d/merge_requests/%d/commits", p.id, iid), tok).body, &cs)
+			head, err := sb.git(nil, repo, "rev-parse", fmt.Sprintf("refs/merge-requests/%d/head", iid))
+			if err != nil || len(cs) != 1 || cs[0].ID != strings.TrimSpace(string(head)) {
+				t.Errorf("project %d !%d: commits %v, refs/merge-requests head %s (%v)", p.id, iid, cs, head, err)
+			}
+		}
+		var tags []struct {
+			Name   string `json:"name"`
+			Target string `json:"target"`
+		}
+		mustJSON(t, get(t, sb, fmt.Sprintf("/api/v4/projects/%d/repository/tags?per_page=100", p.id), tok).body, &tags)
+		for _, tg := range tags {
+			isCommit("tag target", tg.Target)
+			if ref, err := sb.git(nil, repo, "rev-parse", "refs/tags/"+tg.Name); err != nil || strings.TrimSpace(string(ref)) != tg.Target {
+				t.Errorf("project %d: refs/tags/%s is %s (%v), the API says %s", p.id, tg.Name, ref, err, tg.Target)
+			}
+		}
+		if !pc.CIEnabled {
+			continue
+		}
+		var deps []struct {
+			SHA string `json:"sha"`
+		}
+		mustJSON(t, get(t, sb, fmt.Sprintf("/api/v4/projects/%d/deployments?per_page=100", p.id), tok).body, &deps)
+		for _, d := range deps {
+			isCommit("deployment sha", d.SHA)
+		}
+		var jobs []struct {
+			Commit struct {
+				ID string `json:"id"`
+			} `json:"commit"`
+		}
+		mustJSON(t, get(t, sb, fmt.Sprintf("/api/v4/projects/%d/jobs?per_page=100", p.id), tok).body, &jobs)
+		for _, j := range jobs {
+			isCommit("job commit", j.Commit.ID)
+		}
 	}
 }

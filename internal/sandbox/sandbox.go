@@ -188,6 +188,10 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 		if err := s.startGit(); err != nil {
 			return nil, err
 		}
+		if err := s.gitWriteSeededTags(); err != nil { // delivery.go
+			s.removeGit()
+			return nil, err
+		}
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)

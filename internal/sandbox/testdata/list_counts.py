@@ -6,7 +6,9 @@ Used by the sandbox's tests to check that a client nobody here wrote sees what
 the sandbox's manifest says: projects, and per project merge requests, issues
 and pipelines (403 where CI/CD is disabled), plus instance-wide merge requests
 and issues with scope=all, and merge requests and issues of every top-level
-group (subgroups included).
+group (subgroups included); and the review and delivery data: merge request
+notes and commits, jobs, environments, deployments, releases (404 before
+11.7) and tags.
 """
 import json
 import sys
@@ -20,14 +22,28 @@ def main():
     out = {"projects": 0, "pages": 0, "merge_requests": 0, "issues": 0,
            "pipelines": 0, "pipelines_forbidden": 0,
            "all_merge_requests": 0, "all_issues": 0,
-           "group_merge_requests": 0, "group_issues": 0}
+           "group_merge_requests": 0, "group_issues": 0,
+           "notes": 0, "merge_request_commits": 0, "jobs": 0, "environments": 0,
+           "deployments": 0, "releases": 0, "tags": 0}
     projects = gl.projects.list(iterator=True)
     for p in projects:
         out["projects"] += 1
-        out["merge_requests"] += sum(1 for _ in p.mergerequests.list(iterator=True, state="all"))
+        for mr in p.mergerequests.list(iterator=True, state="all"):
+            out["merge_requests"] += 1
+            out["notes"] += sum(1 for _ in mr.notes.list(iterator=True))
+            out["merge_request_commits"] += sum(1 for _ in mr.commits())
+        out["environments"] += sum(1 for _ in p.environments.list(iterator=True))
+        out["deployments"] += sum(1 for _ in p.deployments.list(iterator=True))
+        out["tags"] += sum(1 for _ in p.tags.list(iterator=True))
+        try:
+            out["releases"] += sum(1 for _ in p.releases.list(iterator=True))
+        except gitlab.exceptions.GitlabListError as e:
+            if e.response_code != 404:
+                raise
         out["issues"] += sum(1 for _ in p.issues.list(iterator=True, state="all"))
         try:
             out["pipelines"] += sum(1 for _ in p.pipelines.list(iterator=True))
+            out["jobs"] += sum(1 for _ in p.jobs.list(iterator=True))
         except gitlab.exceptions.GitlabListError as e:
             if e.response_code != 403:
                 raise
