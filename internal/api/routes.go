@@ -72,6 +72,7 @@ func (a *API) Register(mux Mux) {
 	a.registerTenancy(mux)      // tenancy_routes.go
 	a.registerIntegrations(mux) // integrations_routes.go
 	a.registerSync(mux)         // sync_routes.go
+	a.registerDelivery(mux)     // delivery_routes.go
 	a.registerWebhooks(mux)     // webhook_routes.go
 	a.registerMirrors(mux)      // mirrors_routes.go
 	a.public(mux, "GET /api/v1/openapi.json", a.openAPI)

@@ -114,6 +114,7 @@ func (w *Webhooks) benchDeployed(ctx context.Context, out, errOut io.Writer) err
 	end := time.Now()
 	cpu1, w1 := procCPU(pid), procWritten(pid)
 	walAfter := walPosition(ctx, st)
+	commits, batched, merr := metricSums(ctx, base+"/metrics", "labsync_webhook_inbox_batch_size")
 
 	serve.Process.Signal(syscall.SIGTERM)
 	werr := serve.Wait()
@@ -166,6 +167,10 @@ func (w *Webhooks) benchDeployed(ctx context.Context, out, errOut io.Writer) err
 		fmt.Fprintf(out, "; PostgreSQL WAL: %.1f KiB per delivery", float64(walAfter-walBefore)/1024/float64(real.ok))
 	}
 	fmt.Fprintln(out)
+	if merr == nil && commits > 0 {
+		fmt.Fprintf(out, "  inbox: %.0f group-commit transactions, %.1f deliveries each on average\n",
+			commits, batched/commits)
+	}
 
 	noop, closeNoop, err := noopServer()
 	if err != nil {
@@ -270,6 +275,33 @@ func inboxPending(ctx context.Context, metricsURL string) (float64, error) {
 		}
 	}
 	return 0, errors.New("no labsync_webhook_inbox_pending in /metrics")
+}
+
+// metricSums returns a histogram's _count and _sum from a /metrics page.
+func metricSums(ctx context.Context, metricsURL, name string) (count, sum float64, err error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", metricsURL, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer res.Body.Close()
+	var seen int
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		for suffix, dst := range map[string]*float64{"_count ": &count, "_sum ": &sum} {
+			if v, ok := strings.CutPrefix(line, name+suffix); ok {
+				if *dst, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+					return 0, 0, err
+				}
+				seen++
+			}
+		}
+	}
+	if seen != 2 {
+		return 0, 0, fmt.Errorf("no %s histogram in /metrics", name)
+	}
+	return count, sum, sc.Err()
 }
 
 // procCPU is the user and system CPU time process pid has used, from

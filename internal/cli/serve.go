@@ -86,7 +86,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 				r.OnDelivery(ctx, d)
 			}
 		})
-		deps.Webhooks.OnStored(processor.Wake)
+		// Deliveries are processed as they are stored where they can be;
+		// the processor takes the rest.
+		deps.Webhooks.ProcessWith(processor)
 		processor.Start()
 		// Finishes its batch once the inbox committed what it held.
 		defer processor.Stop()

@@ -28,13 +28,8 @@ var hookEvents = map[string]string{
 	"release":       "Release Hook",
 }
 
-// notProcessedYet are kinds ParseHook reads whose rows the webhook
-// processor does not write yet.
-var notProcessedYet = map[string]bool{"note": true, "job": true, "deployment": true, "release": true}
-
-// Reads reports whether the webhook processor normalises deliveries of
-// kind (ParseHook reads them all, and those of notProcessedYet).
-func Reads(kind string) bool { _, ok := hookEvents[kind]; return ok && !notProcessedYet[kind] }
+// Reads reports whether ParseHook reads deliveries of kind.
+func Reads(kind string) bool { _, ok := hookEvents[kind]; return ok }
 
 // ParseHook reads a payload of kind ("merge_request", "issue", "pipeline",
 // "push", "tag_push", "note", "job", "deployment", "release"; see Reads). The payload's rows come from the Hook's

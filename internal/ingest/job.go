@@ -111,6 +111,7 @@ type JobHook struct {
 	BuildFailureReason  string      `json:"build_failure_reason"`
 	PipelineID          int64       `json:"pipeline_id"`
 	ProjectIDField      int64       `json:"project_id"`
+	Project             *idOnly     `json:"project"` // 15.x
 	User                *personJSON `json:"user"`
 	Runner              *struct {
 		ID          int64  `json:"id"`
@@ -119,8 +120,14 @@ type JobHook struct {
 	raw json.RawMessage
 }
 
-// ProjectID is the payload's project.
-func (h *JobHook) ProjectID() int64 { return h.ProjectIDField }
+// ProjectID is the payload's project: project.id where the payload has
+// the object, else project_id (GitLab fills both from the job's project).
+func (h *JobHook) ProjectID() int64 {
+	if h.Project != nil && h.Project.ID != 0 {
+		return h.Project.ID
+	}
+	return h.ProjectIDField
+}
 
 // ObjectID is the job's GitLab id.
 func (h *JobHook) ObjectID() int64 { return h.BuildID }
@@ -130,7 +137,7 @@ func (h *JobHook) ObjectID() int64 { return h.BuildID }
 // ("unknown_failure" is sent for every job otherwise); a job that has not
 // started has no duration.
 func (h *JobHook) Row(integrationID int64) (store.Job, []store.Person, error) {
-	if h.BuildID == 0 || h.ProjectIDField == 0 {
+	if h.BuildID == 0 || h.ProjectID() == 0 {
 		return store.Job{}, nil, fmt.Errorf("job payload without build or project id")
 	}
 	pick := func(iso, plain Time) Time {
@@ -139,7 +146,7 @@ func (h *JobHook) Row(integrationID int64) (store.Job, []store.Person, error) {
 		}
 		return plain
 	}
-	out := store.Job{IntegrationID: integrationID, ProjectGitLabID: h.ProjectIDField, GitLabID: h.BuildID, Name: h.BuildName,
+	out := store.Job{IntegrationID: integrationID, ProjectGitLabID: h.ProjectID(), GitLabID: h.BuildID, Name: h.BuildName,
 		Stage: h.BuildStage, Status: h.BuildStatus, Ref: h.Ref, Tag: h.Tag, SHA: strings.ToLower(h.SHA), AllowFailure: h.BuildAllowFailure,
 		DurationS: h.BuildDuration, QueuedDurationS: h.BuildQueuedDuration, Username: h.User.username(), Raw: h.raw}
 	if h.BuildStatus == "failed" {

@@ -99,6 +99,9 @@ type PushHook struct {
 // ProjectID is the payload's project.
 func (h *PushHook) ProjectID() int64 { return h.Project }
 
+// IsTag reports whether the payload is a Tag Push Hook.
+func (h *PushHook) IsTag() bool { return h.refType == "tag" }
+
 // Rows returns the push the payload describes, pushed at pushedAt (the
 // delivery's receipt: payloads carry no push time), and the commits it
 // describes (the newest 20 at most; CommitCount has them all).

@@ -45,7 +45,7 @@ func (s *Store) UpsertNotes(ctx context.Context, tx Tx, orgID, integrationID int
 			"commit_id", "discussion_id", "author_gitlab_id", "author", "body", "system", "resolvable", "resolved", "resolved_by",
 			"resolved_at", "created_at", "updated_at", "raw", "content_hash", "ingested_at"}
 		spec := keyedSpec{table: "notes", entity: EntityNote, conflict: []string{"integration_id", "gitlab_id"}, cols: cols,
-			fillText: []string{"author", "discussion_id"}, fillNull: []string{"author_gitlab_id", "noteable_iid"},
+			fillText: []string{"author", "discussion_id", "resolved_by"}, fillNull: []string{"author_gitlab_id", "noteable_iid"},
 			// A resolved note's resolver is kept when a payload names it
 			// by id only; an unresolved note has none.
 			set: map[string]string{"resolved_by": "CASE WHEN excluded.resolved AND excluded.resolved_by = '' THEN notes.resolved_by ELSE excluded.resolved_by END"}}

@@ -162,3 +162,25 @@ func (s *Store) People(ctx context.Context, orgID int64, q DataQuery) ([]Person,
 	}
 	return out, rows.Err()
 }
+
+// UsernameOf returns, read in tx, the username of a person the integration
+// has seen, "" when none: payloads name note authors and resolvers by id
+// only.
+func (s *Store) UsernameOf(ctx context.Context, tx Tx, orgID, integrationID, gitlabID int64) (string, error) {
+	rows, err := s.txQuery(ctx, tx, `SELECT username FROM people WHERE org_id = $1 AND integration_id = $2 AND gitlab_id = $3`,
+		orgID, integrationID, gitlabID)
+	if err != nil {
+		return "", fmt.Errorf("store: unable to look up person %d: %w", gitlabID, err)
+	}
+	defer rows.Close()
+	var name string
+	if rows.Next() {
+		err = rows.Scan(&name)
+	} else {
+		err = rows.Err()
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: unable to look up person %d: %w", gitlabID, err)
+	}
+	return name, nil
+}

@@ -109,7 +109,13 @@ type Delivery struct {
 	BodySHA256      []byte
 	ProjectGitLabID *int64
 	ReceivedAt      time.Time
-	Status          string // pending, ignored
+	// Status is pending (the processor will process it), or the outcome
+	// when it is stored already processed: ignored, processed, failed.
+	Status string
+	// Error and ProcessedAt go with an outcome decided before the delivery
+	// is stored (see InsertDeliveriesTx); empty and nil for a pending one.
+	Error       string
+	ProcessedAt *time.Time
 	// HookID is the endpoint the delivery arrived at (not stored). When
 	// set, InsertDeliveries stores the delivery only if that endpoint still
 	// exists at commit time, so a replica whose cache still trusts a
@@ -149,51 +155,77 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []Delivery) ([]InsertRe
 		}
 		return res, nil
 	}
-	res := make([]InsertResult, len(ds))
+	var res []InsertResult
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
-		live, err := s.liveHooks(ctx, tx, ds)
-		if err != nil {
-			return err
-		}
-		keep := make([]Delivery, 0, len(ds))
-		idx := make([]int, 0, len(ds))
-		for i, d := range ds {
-			if d.HookID != "" && !live[d.HookID] {
-				res[i] = EndpointGone
-				continue
-			}
-			keep, idx = append(keep, d), append(idx, i)
-		}
-		fresh := make([]bool, len(keep))
-		lo := 0
-		for _, n := range batchSizes(len(keep), 64) {
-			if err := s.insertDeliveryChunk(ctx, tx, keep[lo:lo+n], fresh[lo:]); err != nil {
-				return err
-			}
-			lo += n
-		}
-		last := map[[2]int64]time.Time{}
-		for j, d := range keep {
-			if fresh[j] {
-				res[idx[j]] = Inserted
-			}
-			k := [2]int64{d.OrgID, d.IntegrationID}
-			if d.ReceivedAt.After(last[k]) {
-				last[k] = d.ReceivedAt
-			}
-		}
-		for k, at := range last {
-			if _, err := s.txExec(ctx, tx, `
-				UPDATE integrations SET webhook_last_received_at = $1
-				WHERE org_id = $2 AND id = $3 AND (webhook_last_received_at IS NULL OR webhook_last_received_at < $1)`,
-				at, k[0], k[1]); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		res, err = s.insertDeliveriesTx(ctx, tx, ds)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to write webhook deliveries: %w", err)
+	}
+	return res, nil
+}
+
+// InsertDeliveriesTx is InsertDeliveries inside tx, so that deliveries and
+// the rows processing them wrote commit together (or not at all). A
+// delivery whose Status is not pending is stored with that outcome, its
+// Error and ProcessedAt: the caller decided it, and writes its rows in tx
+// only for the deliveries reported Inserted.
+func (s *Store) InsertDeliveriesTx(ctx context.Context, tx *sql.Tx, ds []Delivery) ([]InsertResult, error) {
+	res, err := s.insertDeliveriesTx(ctx, tx, ds)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to write webhook deliveries: %w", err)
+	}
+	return res, nil
+}
+
+func (s *Store) insertDeliveriesTx(ctx context.Context, tx *sql.Tx, ds []Delivery) ([]InsertResult, error) {
+	res := make([]InsertResult, len(ds))
+	live, err := s.liveHooks(ctx, tx, ds)
+	if err != nil {
+		return nil, err
+	}
+	keep := make([]Delivery, 0, len(ds))
+	idx := make([]int, 0, len(ds))
+	for i, d := range ds {
+		if d.HookID != "" && !live[d.HookID] {
+			res[i] = EndpointGone
+			continue
+		}
+		keep, idx = append(keep, d), append(idx, i)
+	}
+	fresh := make([]bool, len(keep))
+	if s.dialect == Postgres {
+		if err := s.insertDeliveriesUnnest(ctx, tx, keep, fresh); err != nil {
+			return nil, err
+		}
+	} else {
+		lo := 0
+		for _, n := range batchSizes(len(keep), 64) {
+			if err := s.insertDeliveryChunk(ctx, tx, keep[lo:lo+n], fresh[lo:]); err != nil {
+				return nil, err
+			}
+			lo += n
+		}
+	}
+	last := map[[2]int64]time.Time{}
+	for j, d := range keep {
+		if fresh[j] {
+			res[idx[j]] = Inserted
+		}
+		k := [2]int64{d.OrgID, d.IntegrationID}
+		if d.ReceivedAt.After(last[k]) {
+			last[k] = d.ReceivedAt
+		}
+	}
+	for k, at := range last {
+		if _, err := s.txExec(ctx, tx, `
+			UPDATE integrations SET webhook_last_received_at = $1
+			WHERE org_id = $2 AND id = $3 AND (webhook_last_received_at IS NULL OR webhook_last_received_at < $1)`,
+			at, k[0], k[1]); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
@@ -252,22 +284,22 @@ func (s *Store) liveHooks(ctx context.Context, tx *sql.Tx, ds []Delivery) (map[s
 func (s *Store) insertDeliveryChunk(ctx context.Context, tx *sql.Tx, ds []Delivery, fresh []bool) error {
 	var q strings.Builder
 	q.WriteString(`INSERT INTO webhook_inbox (org_id, integration_id, dedupe_key, event_kind, headers, body, body_codec,
-		body_sha256, project_gitlab_id, received_at, status) VALUES `)
-	args := make([]any, 0, len(ds)*11)
+		body_sha256, project_gitlab_id, received_at, status, error, processed_at) VALUES `)
+	args := make([]any, 0, len(ds)*13)
 	for i, d := range ds {
 		if i > 0 {
 			q.WriteByte(',')
 		}
 		// Plain ? binds by position: SQLite resolves $N names one by one
 		// against all the earlier ones, quadratic in the batch.
-		q.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+		q.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
 		status := d.Status
 		if status == "" {
 			status = "pending"
 		}
 		d.Pack()
 		args = append(args, d.OrgID, d.IntegrationID, d.DedupeKey, d.EventKind, d.Headers, d.stored, d.codec,
-			d.BodySHA256, d.ProjectGitLabID, d.ReceivedAt, status)
+			d.BodySHA256, d.ProjectGitLabID, d.ReceivedAt, status, d.Error, d.ProcessedAt)
 	}
 	q.WriteString(` ON CONFLICT (integration_id, dedupe_key) DO NOTHING RETURNING integration_id, dedupe_key`)
 	rows, err := s.txQuery(ctx, tx, q.String(), args...)

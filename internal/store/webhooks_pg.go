@@ -2,10 +2,84 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
+
+// insertInboxUnnest inserts deliveries given as arrays, one element per
+// delivery, unnested server-side; a delivery whose hook id (when not
+// empty) names no endpoint any more is left out. It returns the
+// (integration_id, dedupe_key) of those inserted.
+const insertInboxUnnest = `INSERT INTO webhook_inbox (org_id, integration_id, dedupe_key, event_kind, headers, body, body_codec,
+		body_sha256, project_gitlab_id, received_at, status, error, processed_at)
+	SELECT v.org_id, v.integration_id, v.dedupe_key, v.event_kind, v.headers::jsonb, v.body, v.body_codec,
+		v.body_sha256, v.project_gitlab_id, v.received_at, v.status, v.error, v.processed_at
+	FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::bytea[],
+		$9::bigint[], $10::timestamptz[], $11::text[], $12::text[], $13::text[], $14::timestamptz[])
+		AS v(org_id, integration_id, dedupe_key, event_kind, headers, body, body_codec, body_sha256, project_gitlab_id,
+			received_at, status, hook_id, error, processed_at)
+	WHERE v.hook_id = '' OR EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.hook_id = v.hook_id)
+	ON CONFLICT (integration_id, dedupe_key) DO NOTHING
+	RETURNING integration_id, dedupe_key`
+
+// insertDeliveriesUnnest inserts ds in tx in one statement and sets
+// fresh[i] for each delivery inserted now (the first of a dedupe key in
+// ds; later copies are duplicates). The caller checked the endpoints.
+func (s *Store) insertDeliveriesUnnest(ctx context.Context, tx *sql.Tx, ds []Delivery, fresh []bool) error {
+	n := len(ds)
+	if n == 0 {
+		return nil
+	}
+	var (
+		orgs, integs, projects = make([]int64, n), make([]int64, n), make([]*int64, n)
+		keys, kinds, headers   = make([]string, n), make([]string, n), make([]string, n)
+		statuses, hooks, errs  = make([]string, n), make([]string, n), make([]string, n)
+		codecs                 = make([]string, n)
+		bodies, sums           = make([][]byte, n), make([][]byte, n)
+		times                  = make([]time.Time, n)
+		processed              = make([]*time.Time, n)
+	)
+	for i, d := range ds {
+		orgs[i], integs[i], projects[i] = d.OrgID, d.IntegrationID, d.ProjectGitLabID
+		keys[i], kinds[i], headers[i] = d.DedupeKey, d.EventKind, d.Headers
+		statuses[i], errs[i], processed[i] = d.Status, d.Error, d.ProcessedAt
+		if statuses[i] == "" {
+			statuses[i] = "pending"
+		}
+		if headers[i] == "" {
+			headers[i] = "{}"
+		}
+		d.Pack()
+		bodies[i], codecs[i], sums[i], times[i] = d.stored, d.codec, d.BodySHA256, d.ReceivedAt
+	}
+	rows, err := tx.QueryContext(ctx, insertInboxUnnest, orgs, integs, keys, kinds, headers, bodies, codecs, sums, projects,
+		times, statuses, hooks, errs, processed)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	inserted := map[dedupeRef]bool{}
+	for rows.Next() {
+		var r dedupeRef
+		if err := rows.Scan(&r.integ, &r.key); err != nil {
+			return err
+		}
+		inserted[r] = true
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i, d := range ds {
+		r := dedupeRef{d.IntegrationID, d.DedupeKey}
+		if inserted[r] {
+			fresh[i] = true
+			delete(inserted, r)
+		}
+	}
+	return nil
+}
 
 // insertDeliveriesPostgres is InsertDeliveries on PostgreSQL in one round
 // trip, whatever the batch size: one pipelined batch that begins a
@@ -19,7 +93,8 @@ func (s *Store) insertDeliveriesPostgres(ctx context.Context, ds []Delivery) ([]
 		orgs, integs, projects = make([]int64, n), make([]int64, n), make([]*int64, n)
 		keys, kinds, headers   = make([]string, n), make([]string, n), make([]string, n)
 		statuses, hooks        = make([]string, n), make([]string, n)
-		codecs                 = make([]string, n)
+		codecs, errs           = make([]string, n), make([]string, n)
+		processed              = make([]*time.Time, n)
 		bodies, sums           = make([][]byte, n), make([][]byte, n)
 		times                  = make([]time.Time, n)
 		hookIDs                []string
@@ -31,7 +106,7 @@ func (s *Store) insertDeliveriesPostgres(ctx context.Context, ds []Delivery) ([]
 	for i, d := range ds {
 		orgs[i], integs[i], projects[i] = d.OrgID, d.IntegrationID, d.ProjectGitLabID
 		keys[i], kinds[i], headers[i] = d.DedupeKey, d.EventKind, d.Headers
-		statuses[i], hooks[i] = d.Status, d.HookID
+		statuses[i], hooks[i], errs[i], processed[i] = d.Status, d.HookID, d.Error, d.ProcessedAt
 		if statuses[i] == "" {
 			statuses[i] = "pending"
 		}
@@ -61,18 +136,8 @@ func (s *Store) insertDeliveriesPostgres(ctx context.Context, ds []Delivery) ([]
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SELECT hook_id FROM webhook_endpoints WHERE hook_id = ANY($1) FOR SHARE`, hookIDs)
-	b.Queue(`INSERT INTO webhook_inbox (org_id, integration_id, dedupe_key, event_kind, headers, body, body_codec,
-			body_sha256, project_gitlab_id, received_at, status)
-		SELECT v.org_id, v.integration_id, v.dedupe_key, v.event_kind, v.headers::jsonb, v.body, v.body_codec,
-			v.body_sha256, v.project_gitlab_id, v.received_at, v.status
-		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::bytea[],
-			$9::bigint[], $10::timestamptz[], $11::text[], $12::text[])
-			AS v(org_id, integration_id, dedupe_key, event_kind, headers, body, body_codec, body_sha256, project_gitlab_id,
-				received_at, status, hook_id)
-		WHERE v.hook_id = '' OR EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.hook_id = v.hook_id)
-		ON CONFLICT (integration_id, dedupe_key) DO NOTHING
-		RETURNING integration_id, dedupe_key`,
-		orgs, integs, keys, kinds, headers, bodies, codecs, sums, projects, times, statuses, hooks)
+	b.Queue(insertInboxUnnest, orgs, integs, keys, kinds, headers, bodies, codecs, sums, projects, times, statuses, hooks,
+		errs, processed)
 	for k, at := range last {
 		q := `UPDATE integrations SET webhook_last_received_at = $1
 			WHERE org_id = $2 AND id = $3 AND (webhook_last_received_at IS NULL OR webhook_last_received_at < $1)`

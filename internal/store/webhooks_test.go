@@ -147,3 +147,105 @@ func TestFinishedDeliveriesLeavePendingAndAreSummarised(t *testing.T) {
 		t.Fatalf("summary %+v", sum)
 	}
 }
+
+// A delivery stored inside the caller's transaction keeps the outcome the
+// caller decided (processed, ignored with its reason) or stays pending; a
+// rolled-back transaction stores none of them.
+func TestDeliveriesInsertedInATransactionKeepTheirOutcome(t *testing.T) {
+	ctx := context.Background()
+	s, b, in := storeWithIntegration(t)
+	now := time.Now().UTC()
+	d := func(key, status, why string) store.Delivery {
+		d := store.Delivery{OrgID: b.Org.ID, IntegrationID: in.ID, DedupeKey: key, EventKind: "merge_request", Headers: "{}",
+			Body: []byte(`{}`), ReceivedAt: now, Status: status, Error: why}
+		if status != "pending" {
+			d.ProcessedAt = &now
+		}
+		return d
+	}
+	errRollback := fmt.Errorf("roll back")
+	err := s.InTx(ctx, func(tx store.Tx) error {
+		if _, err := s.InsertDeliveriesTx(ctx, tx, []store.Delivery{d("gone", "processed", "")}); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if err != errRollback {
+		t.Fatalf("rolled-back transaction: %v", err)
+	}
+	var res []store.InsertResult
+	err = s.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		res, err = s.InsertDeliveriesTx(ctx, tx, []store.Delivery{d("p", "processed", ""), d("i", "ignored", "the issues service is off"),
+			d("w", "pending", ""), d("p", "processed", "")})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res) != fmt.Sprint([]store.InsertResult{store.Inserted, store.Inserted, store.Inserted, store.Duplicate}) {
+		t.Fatalf("results %v", res)
+	}
+	rows, err := s.DB().QueryContext(ctx, `SELECT dedupe_key, status, error, processed_at IS NOT NULL FROM webhook_inbox ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var k, st, why string
+		var done bool
+		if err := rows.Scan(&k, &st, &why, &done); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %q %v", k, st, why, done))
+	}
+	want := []string{`p processed "" true`, `i ignored "the issues service is off" true`, `w pending "" false`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("stored %v\nwant %v", got, want)
+	}
+}
+
+// On PostgreSQL 14 and later built with lz4, the payload columns are
+// compressed with lz4 (migration 00015).
+func TestPayloadColumnsAreCompressedWithLZ4OnPostgreSQL(t *testing.T) {
+	s := postgresOrSkip(t)
+	var version int
+	var lz4 bool
+	if err := s.DB().QueryRow(`SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version < 140000 {
+		t.Skipf("PostgreSQL %d has no column compression", version)
+	}
+	// A server built without lz4 refuses the setting: the migration kept pglz.
+	if _, err := s.DB().Exec(`CREATE TEMP TABLE lz4_probe (b bytea COMPRESSION lz4)`); err == nil {
+		lz4 = true
+	}
+	rows, err := s.DB().Query(`SELECT c.relname || '.' || a.attname, a.attcompression::text FROM pg_attribute a
+		JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND (c.relname, a.attname) IN (('webhook_inbox', 'body'), ('merge_requests', 'raw'),
+			('issues', 'raw'), ('pipelines', 'raw'), ('pushes', 'raw'), ('commits', 'raw'), ('projects', 'raw'), ('gitlab_groups', 'raw'))
+		ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var col, method string
+		if err := rows.Scan(&col, &method); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if want := map[bool]string{true: "l", false: ""}[lz4]; method != want {
+			t.Errorf("%s compression %q, want %q (lz4 available: %v)", col, method, want, lz4)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 8 {
+		t.Fatalf("found %d of the 8 payload columns", n)
+	}
+}

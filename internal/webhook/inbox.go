@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/labsync/labsync/internal/ingest"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -23,10 +24,14 @@ type Inbox struct {
 	done     chan struct{}
 	batches  func(n int) // metric hook
 	onCommit func()      // wakes the processor
+	// proc, when set, processes deliveries in the transaction that stores
+	// them (see Processor.intake); nil: they are stored pending.
+	proc *Processor
 }
 
 type pending struct {
 	d    store.Delivery
+	ev   ingest.Hook // the parsed payload, or nil
 	res  store.InsertResult
 	err  error
 	done chan struct{}
@@ -52,9 +57,11 @@ func (b *Inbox) Stop() {
 }
 
 // Submit writes d durably and reports what became of it: inserted, a
-// duplicate already stored, or refused because its endpoint is gone.
-func (b *Inbox) Submit(ctx context.Context, d store.Delivery) (store.InsertResult, error) {
-	p := &pending{d: d, done: make(chan struct{})}
+// duplicate already stored, or refused because its endpoint is gone. ev is
+// d's parsed payload when the caller has it (nil otherwise): with a
+// processor attached, d is then processed as it is stored.
+func (b *Inbox) Submit(ctx context.Context, d store.Delivery, ev ingest.Hook) (store.InsertResult, error) {
+	p := &pending{d: d, ev: ev, done: make(chan struct{})}
 	select {
 	case <-b.stopped:
 		return store.Duplicate, ErrInboxClosed
@@ -102,12 +109,27 @@ func (b *Inbox) commit(batch []*pending) {
 	for i, p := range batch {
 		ds[i] = p.d
 	}
-	res, err := b.st.InsertDeliveries(context.Background(), ds)
+	ctx := context.Background()
+	var (
+		res    []store.InsertResult
+		err    error
+		left   = 1
+		pushes []store.Delivery
+	)
+	if b.proc != nil {
+		evs := make([]ingest.Hook, len(batch))
+		for i, p := range batch {
+			evs[i] = p.ev
+		}
+		res, left, pushes, err = b.proc.intake(ctx, ds, evs)
+	} else {
+		res, err = b.st.InsertDeliveries(ctx, ds)
+	}
 	if err != nil {
 		b.log.Error("webhook inbox write failed; senders get 503 and will retry", "deliveries", len(batch), "err", err)
 	}
 	b.batches(len(batch))
-	if err == nil {
+	if err == nil && left > 0 {
 		b.onCommit()
 	}
 	for i, p := range batch {
@@ -117,5 +139,8 @@ func (b *Inbox) commit(batch []*pending) {
 			p.res = res[i]
 		}
 		close(p.done)
+	}
+	if b.proc != nil && len(pushes) > 0 {
+		b.proc.pushedDeliveries(ctx, pushes)
 	}
 }

@@ -56,6 +56,16 @@ func (p *Processor) pushed(ctx context.Context, plans []plan) {
 	}
 }
 
+// pushedDeliveries hands push deliveries committed at intake to onPush.
+func (p *Processor) pushedDeliveries(ctx context.Context, ds []store.Delivery) {
+	if p.onPush == nil {
+		return
+	}
+	for _, d := range ds {
+		p.onPush(ctx, d)
+	}
+}
+
 // readAhead is a batch read and planned while the batch before it was
 // being written.
 type readAhead struct {
@@ -202,7 +212,7 @@ func (p *Processor) writeBatch(ctx context.Context, plans []plan) (int, error) {
 	// Isolate the delivery at fault: one transaction each, a failure recorded.
 	for _, pl := range plans {
 		// Planned afresh: a read that failed may succeed now.
-		pl = p.planOne(ctx, newBatchCache(), pl.d)
+		pl = p.planOne(ctx, newBatchCache(), pl.d, nil)
 		var one []plan
 		err := p.st.InTx(ctx, func(tx *sql.Tx) error {
 			todo, err := p.lockPending(ctx, tx, []plan{pl})
@@ -256,7 +266,7 @@ func (p *Processor) plan(ctx context.Context, ds []store.Delivery) []plan {
 		wg.Go(func() {
 			c := newBatchCache()
 			for i := lo; i < hi; i++ {
-				out[i] = p.planOne(ctx, c, ds[i])
+				out[i] = p.planOne(ctx, c, ds[i], nil)
 			}
 		})
 	}
@@ -296,7 +306,10 @@ func (p *Processor) project(ctx context.Context, c *batchCache, d store.Delivery
 	return proj, err
 }
 
-func (p *Processor) planOne(ctx context.Context, c *batchCache, d store.Delivery) plan {
+// planOne decides what becomes of d. ev is its payload when the receiver
+// parsed it already (nil: parsed here), so a payload is decoded once for
+// routing and rows alike.
+func (p *Processor) planOne(ctx context.Context, c *batchCache, d store.Delivery, ev ingest.Hook) plan {
 	pl := plan{d: d}
 	if d.BodyErr != nil {
 		pl.status, pl.why = "failed", truncate(d.BodyErr.Error(), 500)
@@ -315,10 +328,11 @@ func (p *Processor) planOne(ctx context.Context, c *batchCache, d store.Delivery
 		pl.status, pl.why = "ignored", why
 		return pl
 	}
-	ev, err := ingest.ParseHook(d.EventKind, d.Body)
-	if err != nil {
-		pl.status, pl.why = "failed", err.Error()
-		return pl
+	if ev == nil {
+		if ev, err = ingest.ParseHook(d.EventKind, d.Body); err != nil {
+			pl.status, pl.why = "failed", err.Error()
+			return pl
+		}
 	}
 	if pid := ev.ProjectID(); pid != 0 {
 		proj, err := p.project(ctx, c, d, pid)
@@ -367,77 +381,153 @@ func (p *Processor) lockPending(ctx context.Context, tx *sql.Tx, plans []plan) (
 // outcome.
 func (p *Processor) write(ctx context.Context, tx *sql.Tx, plans []plan) error {
 	outs := make([]store.Outcome, 0, len(plans))
-	done := func(d store.Delivery, status, why string) {
+	w := p.rowWriter(tx, func(d store.Delivery, status, why string) {
 		outs = append(outs, store.Outcome{OrgID: d.OrgID, ID: d.ID, Status: status, Error: why})
+	})
+	if err := w.writeAll(ctx, plans); err != nil {
+		return err
 	}
-	g := group{}
+	return p.st.FinishDeliveries(ctx, tx, outs)
+}
+
+// rowWriter writes the rows of planned deliveries in one transaction, in
+// inbox order, and tells done the outcome of each. Consecutive deliveries
+// of one kind and integration that change distinct objects share one
+// upsert (see group); every other delivery is written on its own.
+type rowWriter struct {
+	p    *Processor
+	tx   *sql.Tx
+	g    group
+	done func(d store.Delivery, status, why string)
+}
+
+func (p *Processor) rowWriter(tx *sql.Tx, done func(store.Delivery, string, string)) *rowWriter {
+	return &rowWriter{p: p, tx: tx, done: done}
+}
+
+// writeAll writes every plan's rows and outcome. An error that is not the
+// payload's fault (a database write) is returned and fails the whole
+// transaction; a payload that yields no row is recorded as failed.
+func (w *rowWriter) writeAll(ctx context.Context, plans []plan) error {
 	for _, pl := range plans {
-		d := pl.d
 		if pl.err != nil {
 			return pl.err
 		}
 		if pl.status != "" {
-			done(d, pl.status, pl.why)
+			w.done(pl.d, pl.status, pl.why)
 			continue
 		}
-		var err error
-		switch e := pl.ev.(type) {
-		case *ingest.MergeRequestHook:
-			if !g.fits("merge_request", d, e.ObjectID()) {
-				if err := p.flush(ctx, tx, &g, done); err != nil {
-					return err
-				}
-			}
-			var mr store.MergeRequest
-			if mr, err = p.mergeRequest(ctx, tx, d, e); err == nil {
-				g.add("merge_request", d, e.ObjectID())
-				g.mrs = append(g.mrs, mr)
-			}
-		case *ingest.IssueHook:
-			if !g.fits("issue", d, e.ObjectID()) {
-				if err := p.flush(ctx, tx, &g, done); err != nil {
-					return err
-				}
-			}
-			var is store.Issue
-			if is, err = p.issue(ctx, tx, d, e); err == nil {
-				g.add("issue", d, e.ObjectID())
-				g.issues = append(g.issues, is)
-			}
-		case *ingest.PipelineHook:
-			if !g.fits("pipeline", d, e.ObjectID()) {
-				if err := p.flush(ctx, tx, &g, done); err != nil {
-					return err
-				}
-			}
-			var pipe store.Pipeline
-			if pipe, err = pipeline(d, e); err == nil {
-				g.add("pipeline", d, e.ObjectID())
-				g.pipelines = append(g.pipelines, pipe)
-			}
-		default:
-			// Pushes write a push and its commits: one delivery at a time.
-			if err := p.flush(ctx, tx, &g, done); err != nil {
-				return err
-			}
-			var res store.UpsertResult
-			if res, err = p.writePush(ctx, tx, d, e); err == nil {
-				status, why := outcome(res)
-				done(d, status, why)
-			}
-		}
-		if err != nil {
+		if err := w.apply(ctx, pl.d, pl.ev); err != nil {
 			var pe *payloadError
 			if !errors.As(err, &pe) {
 				return err
 			}
-			done(d, "failed", pe.Error())
+			w.done(pl.d, "failed", pe.Error())
 		}
 	}
-	if err := p.flush(ctx, tx, &g, done); err != nil {
+	return w.flush(ctx)
+}
+
+// apply writes the rows of one delivery, or adds them to the group that
+// the next flush upserts: one function per kind of payload. A kind written
+// on its own flushes the group first, so rows keep the inbox order.
+func (w *rowWriter) apply(ctx context.Context, d store.Delivery, ev ingest.Hook) error {
+	switch e := ev.(type) {
+	case *ingest.MergeRequestHook:
+		return w.mergeRequest(ctx, d, e)
+	case *ingest.IssueHook:
+		return w.issue(ctx, d, e)
+	case *ingest.PipelineHook:
+		return w.pipeline(ctx, d, e)
+	case *ingest.PushHook:
+		if e.IsTag() {
+			return w.tagPush(ctx, d, e) // process_delivery.go
+		}
+		return w.push(ctx, d, e)
+	case *ingest.NoteHook, *ingest.JobHook, *ingest.DeploymentHook, *ingest.ReleaseHook:
+		return w.delivery(ctx, d, e) // process_delivery.go
+	}
+	return fmt.Errorf("webhook: no writer for %T", ev)
+}
+
+// join makes room in the group for a delivery of kind about object:
+// a group of another kind or integration, or one that already changes
+// object, is flushed first.
+func (w *rowWriter) join(ctx context.Context, kind string, d store.Delivery, object int64) error {
+	if w.g.fits(kind, d, object) {
+		return nil
+	}
+	return w.flush(ctx)
+}
+
+func (w *rowWriter) mergeRequest(ctx context.Context, d store.Delivery, h *ingest.MergeRequestHook) error {
+	if err := w.join(ctx, "merge_request", d, h.ObjectID()); err != nil {
 		return err
 	}
-	return p.st.FinishDeliveries(ctx, tx, outs)
+	mr, err := h.Row(d.IntegrationID)
+	if err != nil {
+		return &payloadError{err.Error()}
+	}
+	if mr.Author, err = w.p.author(ctx, w.tx, d, "merge_requests", mr.GitLabID, mr.Author); err != nil {
+		return err
+	}
+	w.g.add("merge_request", d, h.ObjectID())
+	w.g.mrs = append(w.g.mrs, mr)
+	return nil
+}
+
+func (w *rowWriter) issue(ctx context.Context, d store.Delivery, h *ingest.IssueHook) error {
+	if err := w.join(ctx, "issue", d, h.ObjectID()); err != nil {
+		return err
+	}
+	is, err := h.Row(d.IntegrationID)
+	if err != nil {
+		return &payloadError{err.Error()}
+	}
+	if is.Author, err = w.p.author(ctx, w.tx, d, "issues", is.GitLabID, is.Author); err != nil {
+		return err
+	}
+	w.g.add("issue", d, h.ObjectID())
+	w.g.issues = append(w.g.issues, is)
+	return nil
+}
+
+func (w *rowWriter) pipeline(ctx context.Context, d store.Delivery, h *ingest.PipelineHook) error {
+	if err := w.join(ctx, "pipeline", d, h.ObjectID()); err != nil {
+		return err
+	}
+	pipe, err := h.Row(d.IntegrationID)
+	if err != nil {
+		return &payloadError{err.Error()}
+	}
+	w.g.add("pipeline", d, h.ObjectID())
+	w.g.pipelines = append(w.g.pipelines, pipe)
+	return nil
+}
+
+// push stores a push or tag push and the commits its payload describes,
+// one delivery at a time.
+func (w *rowWriter) push(ctx context.Context, d store.Delivery, h *ingest.PushHook) error {
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	pu, commits, err := h.Rows(d.IntegrationID, d.ReceivedAt)
+	if err != nil {
+		return &payloadError{err.Error()}
+	}
+	st := w.p.st
+	res, err := st.UpsertPushes(ctx, w.tx, d.OrgID, d.IntegrationID, store.SourceWebhook, []store.Push{pu})
+	if err != nil {
+		return err
+	}
+	if res.SkippedUnknownProject == 0 && len(commits) > 0 {
+		if _, err := st.UpsertCommits(ctx, w.tx, d.OrgID, d.IntegrationID, store.SourceWebhook, commits); err != nil {
+			return err
+		}
+	}
+	status, why := outcome(res)
+	w.done(d, status, why)
+	return nil
 }
 
 // outcome is the status of a delivery whose rows were upserted with res.
@@ -475,23 +565,27 @@ func (g *group) add(kind string, d store.Delivery, object int64) {
 	g.objects[object] = true
 }
 
-// flush upserts g's rows and records its deliveries' outcomes. When the
-// upsert skipped a row (its project vanished since planning), each row is
-// upserted again on its own to learn which: upserts are idempotent, so the
-// rows already written change nothing the second time.
-func (p *Processor) flush(ctx context.Context, tx *sql.Tx, g *group, done func(store.Delivery, string, string)) error {
+// flush upserts the group's rows and records its deliveries' outcomes.
+// When the upsert skipped a row (its project vanished since planning),
+// each row is upserted again on its own to learn which: upserts are
+// idempotent, so the rows already written change nothing the second time.
+func (w *rowWriter) flush(ctx context.Context) error {
+	g := &w.g
 	if len(g.ds) == 0 {
 		return nil
 	}
+	st, tx := w.p.st, w.tx
 	upsert := func(i, j int) (store.UpsertResult, error) {
 		const src = store.SourceWebhook
 		switch g.kind {
 		case "merge_request":
-			return p.st.UpsertMergeRequests(ctx, tx, g.org, g.in, src, g.mrs[i:j])
+			return st.UpsertMergeRequests(ctx, tx, g.org, g.in, src, g.mrs[i:j])
 		case "issue":
-			return p.st.UpsertIssues(ctx, tx, g.org, g.in, src, g.issues[i:j])
+			return st.UpsertIssues(ctx, tx, g.org, g.in, src, g.issues[i:j])
+		case "pipeline":
+			return st.UpsertPipelines(ctx, tx, g.org, g.in, src, g.pipelines[i:j])
 		}
-		return p.st.UpsertPipelines(ctx, tx, g.org, g.in, src, g.pipelines[i:j])
+		return store.UpsertResult{}, fmt.Errorf("webhook: no group upsert for %s", g.kind)
 	}
 	res, err := upsert(0, len(g.ds))
 	if err != nil {
@@ -504,22 +598,13 @@ func (p *Processor) flush(ctx context.Context, tx *sql.Tx, g *group, done func(s
 				return err
 			}
 			status, why := outcome(r)
-			done(d, status, why)
+			w.done(d, status, why)
 			continue
 		}
-		done(d, "processed", "")
+		w.done(d, "processed", "")
 	}
 	*g = group{}
 	return nil
-}
-
-// writePush stores a push or tag push delivery.
-func (p *Processor) writePush(ctx context.Context, tx *sql.Tx, d store.Delivery, ev ingest.Hook) (store.UpsertResult, error) {
-	h, ok := ev.(*ingest.PushHook)
-	if !ok {
-		return store.UpsertResult{}, fmt.Errorf("webhook: %T is not a push", ev)
-	}
-	return p.push(ctx, tx, d, h)
 }
 
 func truncate(s string, n int) string {
@@ -563,10 +648,10 @@ func serviceOff(kind string, s store.Services) string {
 		on, name = s.Issues, "issues"
 	case "pipeline":
 		on, name = s.Pipelines, "pipelines"
-	case "push", "tag_push":
+	case "push":
 		on, name = s.Pushes, "pushes"
 	default:
-		return ""
+		return deliveryServiceOff(kind, s) // process_delivery.go
 	}
 	if on {
 		return ""
@@ -586,50 +671,4 @@ func (p *Processor) author(ctx context.Context, tx *sql.Tx, d store.Delivery, ta
 		return fromPayload, nil
 	}
 	return p.st.KnownAuthor(ctx, tx, table, d.OrgID, d.IntegrationID, gitlabID)
-}
-
-func (p *Processor) mergeRequest(ctx context.Context, tx *sql.Tx, d store.Delivery, h *ingest.MergeRequestHook) (store.MergeRequest, error) {
-	mr, err := h.Row(d.IntegrationID)
-	if err != nil {
-		return store.MergeRequest{}, &payloadError{err.Error()}
-	}
-	if mr.Author, err = p.author(ctx, tx, d, "merge_requests", mr.GitLabID, mr.Author); err != nil {
-		return store.MergeRequest{}, err
-	}
-	return mr, nil
-}
-
-func (p *Processor) issue(ctx context.Context, tx *sql.Tx, d store.Delivery, h *ingest.IssueHook) (store.Issue, error) {
-	is, err := h.Row(d.IntegrationID)
-	if err != nil {
-		return store.Issue{}, &payloadError{err.Error()}
-	}
-	if is.Author, err = p.author(ctx, tx, d, "issues", is.GitLabID, is.Author); err != nil {
-		return store.Issue{}, err
-	}
-	return is, nil
-}
-
-func pipeline(d store.Delivery, h *ingest.PipelineHook) (store.Pipeline, error) {
-	pl, err := h.Row(d.IntegrationID)
-	if err != nil {
-		return store.Pipeline{}, &payloadError{err.Error()}
-	}
-	return pl, nil
-}
-
-// push stores a push and the commits its payload describes.
-func (p *Processor) push(ctx context.Context, tx *sql.Tx, d store.Delivery, h *ingest.PushHook) (store.UpsertResult, error) {
-	pu, commits, err := h.Rows(d.IntegrationID, d.ReceivedAt)
-	if err != nil {
-		return store.UpsertResult{}, &payloadError{err.Error()}
-	}
-	res, err := p.st.UpsertPushes(ctx, tx, d.OrgID, d.IntegrationID, store.SourceWebhook, []store.Push{pu})
-	if err != nil || res.SkippedUnknownProject > 0 || len(commits) == 0 {
-		return res, err
-	}
-	if _, err := p.st.UpsertCommits(ctx, tx, d.OrgID, d.IntegrationID, store.SourceWebhook, commits); err != nil {
-		return res, err
-	}
-	return res, nil
 }

@@ -70,6 +70,9 @@ func TestGitLabPayloadsAreNormalised(t *testing.T) {
 		{"tag_push.json", "Tag Push Hook"},
 		{"note_issue.json", "Note Hook"},
 		{"job.json", "Job Hook"},
+		{"note_merge_request.json", "Note Hook"},
+		{"deployment.json", "Deployment Hook"},
+		{"release.json", "Release Hook"},
 	}
 	for i, c := range cases {
 		code, body := r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event", c.event, "X-Gitlab-Event-UUID", "uuid-"+string(rune('a'+i))), fixture(t, c.file))
@@ -107,9 +110,34 @@ func TestGitLabPayloadsAreNormalised(t *testing.T) {
 	if len(pushes) != 2 {
 		t.Fatalf("pushes (branch and tag): %+v", pushes)
 	}
+	notes, _ := r.st.Notes(ctx, r.org, store.DataQuery{})
+	if len(notes) != 1 || notes[0].GitLabID != 1244 || notes[0].NoteableIID == nil || *notes[0].NoteableIID != 1 || notes[0].Author != "root" {
+		t.Fatalf("notes: %+v", notes)
+	}
+	jobs, _ := r.st.Jobs(ctx, r.org, store.DataQuery{})
+	if len(jobs) != 1 || jobs[0].GitLabID != 3580121225 || jobs[0].Status != "success" || jobs[0].RunnerGitLabID == nil {
+		t.Fatalf("jobs: %+v", jobs)
+	}
+	deps, _ := r.st.Deployments(ctx, r.org, store.DataQuery{})
+	if len(deps) != 1 || deps[0].GitLabID != 15 || deps[0].EnvironmentTier != store.TierStaging || deps[0].FinishedAt == nil ||
+		deps[0].SHA != "279484c09fbe69ededfced8c1bb6e6d24616b468" {
+		t.Fatalf("deployments: %+v", deps)
+	}
+	rels, _ := r.st.Releases(ctx, r.org, store.DataQuery{})
+	if len(rels) != 1 || rels[0].TagName != "1.0.0" || rels[0].CommitSHA == "" {
+		t.Fatalf("releases: %+v", rels)
+	}
+	tags, _ := r.st.Tags(ctx, r.org, store.DataQuery{})
+	if len(tags) != 1 || tags[0].TargetSHA == "" {
+		t.Fatalf("tags: %+v", tags)
+	}
+	people, _ := r.st.People(ctx, r.org, store.DataQuery{})
+	if len(people) < 3 {
+		t.Fatalf("people: %+v", people)
+	}
 	st := r.status(t)
-	// note and job are received and recorded, not normalised.
-	if st["processed"] != 5 || st["ignored"] != 2 || st["pending"] != 0 || st["failed"] != 0 {
+	// The note on an issue is of project 5, which labsync does not know.
+	if st["processed"] != 9 || st["ignored"] != 1 || st["pending"] != 0 || st["failed"] != 0 {
 		t.Fatalf("inbox outcome %v", st)
 	}
 
@@ -125,7 +153,7 @@ func TestGitLabPayloadsAreNormalised(t *testing.T) {
 	}
 	feed2, _ := r.st.Feed(ctx, r.org, 0, 0, 1000)
 	if len(feed2) != len(feed) {
-		t.Fatalf("replayed payloads added %d feed entries", len(feed2)-len(feed))
+		t.Fatalf("replayed payloads added %d feed entries: %+v", len(feed2)-len(feed), feed2[len(feed):])
 	}
 }
 
@@ -257,8 +285,17 @@ func TestDeliveriesForASwitchedOffServiceAreKeptButIgnored(t *testing.T) {
 			store.Services{MergeRequests: true, Issues: true, Pushes: true}, "the pipelines service is switched off for this integration"},
 		{"push while pushes are off", "Push Hook", "push.json",
 			store.Services{MergeRequests: true, Issues: true, Pipelines: true}, "the pushes service is switched off for this integration"},
-		{"tag push while pushes are off", "Tag Push Hook", "tag_push.json",
-			store.Services{MergeRequests: true, Issues: true, Pipelines: true}, "the pushes service is switched off for this integration"},
+		{"tag push while pushes and releases are off", "Tag Push Hook", "tag_push.json",
+			store.Services{MergeRequests: true, Issues: true, Pipelines: true, Reviews: true, Jobs: true, Deployments: true},
+			"the pushes and releases services are switched off for this integration"},
+		{"note while reviews are off", "Note Hook", "note_merge_request.json",
+			allBut(func(s *store.Services) { s.Reviews = false }), "the reviews service is switched off for this integration"},
+		{"job while jobs are off", "Job Hook", "job.json",
+			allBut(func(s *store.Services) { s.Jobs = false }), "the jobs service is switched off for this integration"},
+		{"deployment while deployments are off", "Deployment Hook", "deployment.json",
+			allBut(func(s *store.Services) { s.Deployments = false }), "the deployments service is switched off for this integration"},
+		{"release while releases are off", "Release Hook", "release.json",
+			allBut(func(s *store.Services) { s.Releases = false }), "the releases service is switched off for this integration"},
 	}
 	for _, c := range cases {
 		for _, when := range []string{"before receipt", "between receipt and processing"} {
@@ -304,6 +341,13 @@ func TestDeliveriesForASwitchedOffServiceAreKeptButIgnored(t *testing.T) {
 			})
 		}
 	}
+}
+
+// allBut is every service on but what off switches off.
+func allBut(off func(*store.Services)) store.Services {
+	s := store.AllServices
+	off(&s)
+	return s
 }
 
 // Switching one service off leaves the others flowing.

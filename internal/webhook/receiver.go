@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/labsync/labsync/internal/ingest"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -28,6 +29,8 @@ var events = map[string]string{
 	"Note Hook":               "note",
 	"Confidential Note Hook":  "note",
 	"Job Hook":                "job",
+	"Deployment Hook":         "deployment",
+	"Release Hook":            "release",
 }
 
 // headersKept are stored beside the body; secrets (X-Gitlab-Token,
@@ -85,17 +88,26 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// One validating pass; the processor reads the fields later.
-	if !isJSONObject(body) {
-		s.reject(w, "malformed", http.StatusBadRequest, "the delivery body is not a JSON object")
-		return
-	}
 	event := r.Header.Get("X-Gitlab-Event")
 	kind, known := events[event]
 	status := "pending"
 	if !known {
 		// Answer 2xx anyway: GitLab disables hooks that answer 4xx.
 		kind, status = eventKind(event, ""), "ignored"
+	}
+	// One decoding pass serves validation, routing and rows: with a
+	// processor attached, a payload labsync normalises is parsed here, on
+	// the request's goroutine, and json.Unmarshal validates all of it
+	// first. Anything else gets the validating pass alone.
+	var ev ingest.Hook
+	if known && s.inbox.proc != nil && ingest.Reads(kind) && startsObject(body) {
+		if h, err := ingest.ParseHook(kind, body); err == nil {
+			ev = h
+		}
+	}
+	if ev == nil && !isJSONObject(body) {
+		s.reject(w, "malformed", http.StatusBadRequest, "the delivery body is not a JSON object")
+		return
 	}
 	sum := sha256.Sum256(body)
 	d := store.Delivery{
@@ -110,8 +122,13 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Status:        status,
 		HookID:        hookID,
 	}
+	if ev != nil {
+		if pid := ev.ProjectID(); pid > 0 {
+			d.ProjectGitLabID = &pid
+		}
+	}
 	d.Pack() // here, on the request's goroutine, rather than in the single writer
-	res, err := s.inbox.Submit(r.Context(), d)
+	res, err := s.inbox.Submit(r.Context(), d, ev)
 	if err != nil {
 		s.reject(w, "unavailable", http.StatusServiceUnavailable, "temporarily unable to store the delivery; GitLab will retry")
 		return
@@ -161,6 +178,18 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return buf, nil
 	}
 	return io.ReadAll(rd)
+}
+
+// startsObject reports whether b's first non-space byte opens an object.
+func startsObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c == '{'
+	}
+	return false
 }
 
 // isJSONObject reports whether b is valid JSON whose value is an object.

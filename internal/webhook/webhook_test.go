@@ -29,6 +29,7 @@ import (
 type rig struct {
 	st     *store.Store
 	svc    *Service
+	proc   *Processor // processes at intake (newInlineRig); nil: deliveries are stored pending
 	srv    *httptest.Server
 	issued Issued
 	org    int64
@@ -36,7 +37,22 @@ type rig struct {
 	now    time.Time
 }
 
+// newRig is a receiver whose inbox stores deliveries pending, for a
+// processor the test runs.
 func newRig(t *testing.T, signing bool) *rig {
+	t.Helper()
+	return buildRig(t, signing, false)
+}
+
+// newInlineRig is a receiver as serve wires it: a processor attached to
+// the inbox processes deliveries as they are stored (it is not started:
+// what intake leaves pending stays pending until the test processes it).
+func newInlineRig(t *testing.T) *rig {
+	t.Helper()
+	return buildRig(t, false, true)
+}
+
+func buildRig(t *testing.T, signing, inline bool) *rig {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.Open(t)
@@ -56,6 +72,10 @@ func newRig(t *testing.T, signing bool) *rig {
 	r.srv = httptest.NewServer(mux)
 	t.Cleanup(r.srv.Close)
 	r.svc = New(st, v, slog.New(slog.DiscardHandler), Options{PublicURL: r.srv.URL, Now: func() time.Time { return r.now }})
+	if inline {
+		r.proc = NewProcessor(st, nil)
+		r.svc.ProcessWith(r.proc)
+	}
 	r.svc.Start()
 	t.Cleanup(r.svc.Stop)
 	if r.issued, err = r.svc.Issue(ctx, b.Org.ID, in.ID, signing); err != nil {
