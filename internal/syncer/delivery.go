@@ -629,29 +629,35 @@ func (r *run) listChain(ctx context.Context, p store.Project, row store.Progress
 // project's finished pipelines that lack them (the REST pipelines list
 // has none of the three) from GraphQL pages of Project.pipelines, newest
 // first, a hundred pipelines a request, until every pipeline that lacks
-// them was seen; a pass after a poll covers only the pipelines that poll
-// stored (updated since the watermark minus the overlap), usually one
-// page. Before gitlab.GraphQLPipelinesFrom (12.1, when GraphQL was enabled
-// by default) nothing is asked: one request per pipeline is what this
-// chain exists to avoid, so those pipelines keep the times their Pipeline
-// Hook deliveries carry, and the progress row says so.
+// them was seen; a pass in a poll covers only the pipelines that poll's
+// pipelines pass stored, usually one page. Before
+// gitlab.GraphQLPipelinesFrom (12.1, when GraphQL was enabled by default)
+// nothing is asked: one request per pipeline is what this chain exists to
+// avoid, so those pipelines keep the times their Pipeline Hook deliveries
+// carry, and the progress row says so.
 func (r *run) pipelineTimesChain(ctx context.Context, p store.Project, row store.Progress) error {
 	ver := r.version(ctx)
 	if !ver.Has(gitlab.GraphQLPipelinesFrom) {
 		return r.skipChain(ctx, row, fmt.Sprintf("GitLab %s has no GraphQL API by default (12.1): pipeline durations come from pipeline webhooks only", ver))
 	}
-	var since time.Time
-	if row.Mode == "incremental" && row.Watermark != nil {
-		since = row.Watermark.Add(-r.svc.opts.Overlap)
-	}
 	passStart := r.svc.st.Now()
-	need, err := r.svc.st.PipelinesMissingTimes(ctx, r.orgID, r.integ, p.GitLabID, since)
+	need, err := r.svc.st.PipelinesMissingTimes(ctx, r.orgID, r.integ, p.GitLabID, time.Time{})
 	if err != nil {
 		return err
+	}
+	// An incremental pass completes only the pipelines this run's
+	// pipelines pass stored: a pipeline GitLab gives no times (canceled
+	// before it started) must not send every later pass down to it.
+	var only map[int64]bool
+	if row.Mode == "incremental" {
+		only = r.pipelinesStored(p.ID)
 	}
 	missing := map[int64]bool{}
 	lowest := int64(0)
 	for _, id := range need {
+		if only != nil && !only[id] {
+			continue
+		}
 		missing[id] = true
 		if lowest == 0 || id < lowest {
 			lowest = id
@@ -841,3 +847,35 @@ func (r *run) tierOf(ctx context.Context, projectGitLabID int64) (func(int64) st
 // before deployments (a deployment's tier is its environment's).
 var chainRank = map[string]int{ResourceCommits: 0, ResourceTags: 1, ResourceReleases: 2, ResourcePipelineTimes: 3, ResourceEnvironments: 4,
 	ResourceDeployments: 5, ResourceJobs: 6, ResourceNotes: 7, ResourceApprovals: 8, ResourceMRCommits: 9}
+
+// notePipelines records the pipelines a pipelines pass of this run stored.
+func (r *run) notePipelines(projectID int64, pls []store.Pipeline) {
+	if len(pls) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.storedPipelines == nil {
+		r.storedPipelines = map[int64]map[int64]bool{}
+	}
+	m := r.storedPipelines[projectID]
+	if m == nil {
+		m = map[int64]bool{}
+		r.storedPipelines[projectID] = m
+	}
+	for _, pl := range pls {
+		m[pl.GitLabID] = true
+	}
+}
+
+// pipelinesStored returns the GitLab ids of the pipelines this run stored
+// for a project (an empty set when none).
+func (r *run) pipelinesStored(projectID int64) map[int64]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[int64]bool{}
+	for id := range r.storedPipelines[projectID] {
+		out[id] = true
+	}
+	return out
+}

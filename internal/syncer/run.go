@@ -47,6 +47,9 @@ type run struct {
 	mu        sync.Mutex
 	ran       map[string]bool
 	changedIn map[string]bool
+	// storedPipelines are, per project (projects.id), the GitLab ids of
+	// the pipelines this run's pipelines passes stored.
+	storedPipelines map[int64]map[int64]bool
 
 	cancel   context.CancelFunc
 	stopOnce sync.Once
@@ -650,6 +653,9 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 			return err
 		}
 		r.noteChanges(p.ID, row.Resource, res.Changed)
+		if res.Changed > 0 && row.Resource == ResourcePipelines {
+			r.notePipelines(p.ID, pls)
+		}
 		r.svc.changed()
 		if done {
 			return nil
