@@ -60,6 +60,10 @@ func TestReviewAndDeliveryEndpointsAnswerAsEachVersionDid(t *testing.T) {
 		{"no approved events on 12.10", "12.10", path("events?action=approved"), http.StatusOK, nil, []string{`"action_name"`}, "", ""},
 		{"comment events carry their note", "12.10", path("events?action=commented&per_page=100"), http.StatusOK,
 			[]string{`"action_name":"commented on"`, `"noteable_type":"MergeRequest"`, `"noteable_iid"`}, []string{`"action_name":"opened"`}, "", ""},
+		{"target_type=note keeps plain notes only", "19.0", path("events?target_type=note&per_page=100"), http.StatusOK,
+			[]string{`"target_type":"Note"`}, []string{`"target_type":"DiffNote"`, `"target_type":"MergeRequest"`}, "", ""},
+		{"action=commented lists diff notes too", "19.0", path("events?action=commented&per_page=100"), http.StatusOK,
+			[]string{`"target_type":"Note"`, `"target_type":"DiffNote"`}, nil, "", ""},
 		{"discussions exist on 10.8", "10.8", path("merge_requests/1/discussions"), http.StatusOK, []string{`"individual_note"`}, nil, "", ""},
 	}
 	for _, tc := range tests {

@@ -40,7 +40,10 @@ import (
 //   - Project events (Entities::Event): a user comment records "commented
 //     on" with target_type Note or DiffNote, target_id and target_iid the
 //     note's id, and a "note" object (noteable_type, noteable_id,
-//     noteable_iid); system notes record no event. An approval records
+//     noteable_iid); system notes record no event. The events API's
+//     target_type=note keeps "Note" events only (EventsFinder compares the
+//     class name), not DiffNote or DiscussionNote ones: action=commented
+//     lists every comment. An approval records
 //     "approved" (Event action approved; the sandbox shows it from 13.4, an
 //     estimate of the release).
 
