@@ -48,6 +48,11 @@ var webhookEvents = []map[string]string{
 	{"event": "issues_events", "label": "Issues events", "why": "issues"},
 	{"event": "confidential_issues_events", "label": "Confidential issues events", "why": "confidential issues"},
 	{"event": "pipeline_events", "label": "Pipeline events", "why": "pipelines"},
+	{"event": "note_events", "label": "Comments", "why": "merge request and issue comments (reviews)"},
+	{"event": "confidential_note_events", "label": "Confidential comments", "why": "internal comments (reviews)"},
+	{"event": "job_events", "label": "Job events", "why": "pipeline jobs"},
+	{"event": "deployment_events", "label": "Deployment events", "why": "deployments (GitLab 13.5+)"},
+	{"event": "releases_events", "label": "Releases events", "why": "releases"},
 }
 
 type webhookView struct {

@@ -190,7 +190,11 @@ func (c *Client) ProjectHook(ctx context.Context, projectID, hookID int64) (Proj
 func (c *Client) AddProjectHook(ctx context.Context, projectID int64, s HookSpec) (ProjectHook, error) {
 	opt := &gl.AddProjectHookOptions{URL: gl.Ptr(s.URL), Token: gl.Ptr(s.Token), EnableSSLVerification: gl.Ptr(true),
 		PushEvents: gl.Ptr(true), TagPushEvents: gl.Ptr(true), MergeRequestsEvents: gl.Ptr(true),
-		IssuesEvents: gl.Ptr(true), ConfidentialIssuesEvents: gl.Ptr(true), PipelineEvents: gl.Ptr(true)}
+		IssuesEvents: gl.Ptr(true), ConfidentialIssuesEvents: gl.Ptr(true), PipelineEvents: gl.Ptr(true),
+		// Issue 20: comments, jobs, deployments (13.5) and releases. A
+		// GitLab without one of these triggers ignores the parameter.
+		NoteEvents: gl.Ptr(true), ConfidentialNoteEvents: gl.Ptr(true), JobEvents: gl.Ptr(true), DeploymentEvents: gl.Ptr(true),
+		ReleasesEvents: gl.Ptr(true)}
 	if s.SigningToken != "" {
 		opt.SigningToken = gl.Ptr(s.SigningToken)
 	}
@@ -206,7 +210,11 @@ func (c *Client) AddProjectHook(ctx context.Context, projectID int64, s HookSpec
 func (c *Client) EditProjectHook(ctx context.Context, projectID, hookID int64, s HookSpec) error {
 	opt := &gl.EditProjectHookOptions{URL: gl.Ptr(s.URL), Token: gl.Ptr(s.Token), EnableSSLVerification: gl.Ptr(true),
 		PushEvents: gl.Ptr(true), TagPushEvents: gl.Ptr(true), MergeRequestsEvents: gl.Ptr(true),
-		IssuesEvents: gl.Ptr(true), ConfidentialIssuesEvents: gl.Ptr(true), PipelineEvents: gl.Ptr(true)}
+		IssuesEvents: gl.Ptr(true), ConfidentialIssuesEvents: gl.Ptr(true), PipelineEvents: gl.Ptr(true),
+		// Issue 20: comments, jobs, deployments (13.5) and releases. A
+		// GitLab without one of these triggers ignores the parameter.
+		NoteEvents: gl.Ptr(true), ConfidentialNoteEvents: gl.Ptr(true), JobEvents: gl.Ptr(true), DeploymentEvents: gl.Ptr(true),
+		ReleasesEvents: gl.Ptr(true)}
 	if s.SigningToken != "" {
 		opt.SigningToken = gl.Ptr(s.SigningToken)
 	}

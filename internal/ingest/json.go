@@ -57,7 +57,9 @@ func shorten(s string, n int) string {
 // user is a user as API items and payloads show one; only the username is
 // kept.
 type user struct {
+	ID       int64  `json:"id"` // payloads from 13.x (User#hook_attrs)
 	Username string `json:"username"`
+	Name     string `json:"name"`
 }
 
 func (u *user) name() string {

@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/labsync/labsync/internal/store"
 )
@@ -144,4 +145,34 @@ func (h *MergeRequestHook) Row(integrationID int64) (store.MergeRequest, error) 
 		mr.ClosedAt = &updated
 	}
 	return mr, nil
+}
+
+// Approval reads what an approval delivery says: action "approved" or
+// "approval" (the merge request, or one approver's approval of it, 16.x)
+// adds the acting user's approval, "unapproved" or "unapproval" removes
+// it. Payloads carry no approval time: approvedAt is the delivery's. ok is
+// false for other actions and for payloads whose user has no id (before
+// 13.x).
+func (h *MergeRequestHook) Approval(integrationID int64, approvedAt time.Time) (a store.Approval, approved, ok bool) {
+	switch h.ObjectAttributes.Action {
+	case "approved", "approval":
+		approved = true
+	case "unapproved", "unapproval":
+	default:
+		return store.Approval{}, false, false
+	}
+	if h.User == nil || h.User.ID == 0 || h.Project.ID == 0 || h.ObjectAttributes.IID == 0 {
+		return store.Approval{}, false, false
+	}
+	at := approvedAt.UTC()
+	return store.Approval{IntegrationID: integrationID, ProjectGitLabID: h.Project.ID, MergeRequestIID: h.ObjectAttributes.IID,
+		UserGitLabID: h.User.ID, Username: h.User.Username, ApprovedAt: &at, Source: store.ApprovalFromWebhook, Raw: h.raw}, approved, true
+}
+
+// People returns the acting user of the delivery, seen at the given time.
+func (h *MergeRequestHook) People(integrationID int64, at time.Time) []store.Person {
+	if h.User == nil {
+		return nil
+	}
+	return people(integrationID, &at, &personJSON{ID: h.User.ID, Username: h.User.Username, Name: h.User.Name})
 }

@@ -244,7 +244,7 @@ func utcPtr(t *time.Time) any {
 }
 
 // DataFingerprint hashes the normalised merge requests, issues, pipelines,
-// pushes and commits of one integration (not raw JSON, row ids or ingest
+// pushes, commits and the review and delivery data of one integration (not raw JSON, row ids or ingest
 // times), so two syncs of the same GitLab can be compared.
 func (s *Store) DataFingerprint(ctx context.Context, orgID, integrationID int64) (string, error) {
 	h := sha256.New()
@@ -260,6 +260,30 @@ func (s *Store) DataFingerprint(ctx context.Context, orgID, integrationID int64)
 		 FROM pushes x JOIN projects p ON p.id = x.project_id WHERE x.org_id = $1 AND x.integration_id = $2 ORDER BY p.gitlab_id, x.event_key`,
 		`SELECT p.gitlab_id, c.sha, c.title, c.author_name, c.author_email, c.authored_at, c.committed_at, c.parent_ids
 		 FROM commits c JOIN projects p ON p.id = c.project_id WHERE c.org_id = $1 AND c.integration_id = $2 ORDER BY p.gitlab_id, c.sha`,
+		// Issue 20 (approval times and people's seen times depend on the
+		// source and the clock; they are left out).
+		`SELECT p.gitlab_id, x.gitlab_id, x.noteable_type, x.noteable_iid, x.discussion_id, x.author, x.body, x.system, x.resolvable,
+			x.resolved, x.created_at, x.updated_at
+		 FROM notes x JOIN projects p ON p.id = x.project_id WHERE x.org_id = $1 AND x.integration_id = $2 ORDER BY x.gitlab_id`,
+		`SELECT p.gitlab_id, x.mr_iid, x.user_gitlab_id, x.username
+		 FROM approvals x JOIN projects p ON p.id = x.project_id WHERE x.org_id = $1 AND x.integration_id = $2
+		 ORDER BY p.gitlab_id, x.mr_iid, x.user_gitlab_id`,
+		`SELECT p.gitlab_id, x.mr_iid, x.sha, x.position
+		 FROM merge_request_commits x JOIN projects p ON p.id = x.project_id WHERE x.org_id = $1 AND x.integration_id = $2
+		 ORDER BY p.gitlab_id, x.mr_iid, x.sha`,
+		`SELECT p.gitlab_id, x.gitlab_id, x.pipeline_gitlab_id, x.name, x.stage, x.status, x.ref, x.sha, x.allow_failure, x.retried,
+			x.duration_s, x.runner_gitlab_id, x.created_at, x.started_at, x.finished_at
+		 FROM jobs x JOIN projects p ON p.id = x.project_id WHERE x.org_id = $1 AND x.integration_id = $2 ORDER BY x.gitlab_id`,
+		`SELECT p.gitlab_id, x.gitlab_id, x.name, x.tier, x.state, x.external_url
+		 FROM environments x JOIN projects p ON p.id = x.project_id WHERE x.org_id = $1 AND x.integration_id = $2 ORDER BY x.gitlab_id`,
+		`SELECT p.gitlab_id, x.gitlab_id, x.iid, x.environment_name, x.environment_tier, x.status, x.ref, x.sha, x.created_at, x.finished_at,
+			x.updated_at
+		 FROM deployments x JOIN projects p ON p.id = x.project_id WHERE x.org_id = $1 AND x.integration_id = $2 ORDER BY x.gitlab_id`,
+		`SELECT p.gitlab_id, x.tag_name, x.name, x.description, x.commit_sha, x.created_at, x.released_at
+		 FROM releases x JOIN projects p ON p.id = x.project_id WHERE x.org_id = $1 AND x.integration_id = $2 ORDER BY p.gitlab_id, x.tag_name`,
+		`SELECT p.gitlab_id, x.name, x.target_sha, x.message
+		 FROM tags x JOIN projects p ON p.id = x.project_id WHERE x.org_id = $1 AND x.integration_id = $2 ORDER BY p.gitlab_id, x.name`,
+		`SELECT x.gitlab_id, x.username, x.name, x.bot FROM people x WHERE x.org_id = $1 AND x.integration_id = $2 ORDER BY x.gitlab_id`,
 	}
 	for _, q := range queries {
 		rows, err := s.rdb.QueryContext(ctx, q, orgID, integrationID)

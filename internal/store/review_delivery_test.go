@@ -372,3 +372,31 @@ func TestWhatAPayloadLacksKeepsWhatAnAPIPageStored(t *testing.T) {
 		t.Fatalf("releases = %+v", rs)
 	}
 }
+
+func TestTheDataFingerprintCoversTheNewResources(t *testing.T) {
+	f := newReviewFixture(t)
+	ctx := context.Background()
+	fp := func() string {
+		t.Helper()
+		s, err := f.st.DataFingerprint(ctx, f.org, f.integ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	empty := fp()
+	job := store.Job{ProjectGitLabID: 7, GitLabID: 1, Status: "running", CreatedAt: at(0)}
+	changed(t, 1)(f.st.UpsertJobs(ctx, nil, f.org, f.integ, store.SourceSync, []store.Job{job}))
+	withJob := fp()
+	if withJob == empty {
+		t.Fatal("a job did not change the fingerprint")
+	}
+	changed(t, 0)(f.st.UpsertJobs(ctx, nil, f.org, f.integ, store.SourceSync, []store.Job{job}))
+	if fp() != withJob {
+		t.Fatal("an unchanged job changed the fingerprint")
+	}
+	changed(t, 1)(f.st.UpsertTags(ctx, nil, f.org, f.integ, store.SourceSync, []store.Tag{{ProjectGitLabID: 7, Name: "v1", TargetSHA: "abc"}}))
+	if fp() == withJob {
+		t.Fatal("a tag did not change the fingerprint")
+	}
+}

@@ -208,7 +208,9 @@ func (u *UI) savePicker(w http.ResponseWriter, r *http.Request) error {
 	archived := r.PostForm.Get("include_archived") == "on"
 	services := store.Services{MergeRequests: r.PostForm.Get("svc_merge_requests") == "on", Issues: r.PostForm.Get("svc_issues") == "on",
 		Pipelines: r.PostForm.Get("svc_pipelines") == "on", Pushes: r.PostForm.Get("svc_pushes") == "on",
-		Repository: r.PostForm.Get("svc_repository") == "on"}
+		Repository: r.PostForm.Get("svc_repository") == "on", Reviews: r.PostForm.Get("svc_reviews") == "on",
+		Jobs: r.PostForm.Get("svc_jobs") == "on", Deployments: r.PostForm.Get("svc_deployments") == "on",
+		Releases: r.PostForm.Get("svc_releases") == "on"}
 	_, err = u.Integrations.ChangeSelection(ctx, actor(r), in.ID, syncer.SelectionChange{Page: page, Groups: &groups,
 		Exclusions: &exclusions, IncludeArchived: &archived, Services: &services})
 	var p *problem.Error

@@ -434,6 +434,9 @@ func (w *rowWriter) writeAll(ctx context.Context, plans []plan) error {
 func (w *rowWriter) apply(ctx context.Context, d store.Delivery, ev ingest.Hook) error {
 	switch e := ev.(type) {
 	case *ingest.MergeRequestHook:
+		if err := w.approval(ctx, d, e); err != nil { // process_delivery.go
+			return err
+		}
 		return w.mergeRequest(ctx, d, e)
 	case *ingest.IssueHook:
 		return w.issue(ctx, d, e)

@@ -165,3 +165,31 @@ func (w *rowWriter) tagPush(ctx context.Context, d store.Delivery, h *ingest.Pus
 	}
 	return w.push(ctx, d, h)
 }
+
+// approval records the approval or unapproval a merge request delivery
+// announces (reviews service), before its merge request row is written as
+// any other's.
+func (w *rowWriter) approval(ctx context.Context, d store.Delivery, h *ingest.MergeRequestHook) error {
+	a, approved, ok := h.Approval(d.IntegrationID, d.ReceivedAt)
+	if !ok {
+		return nil
+	}
+	sv, err := w.p.services(ctx, servicesCache{}, d)
+	if err != nil || !sv.Reviews {
+		return err
+	}
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	st, tx := w.p.st, w.tx
+	if approved {
+		_, err = st.UpsertApprovals(ctx, tx, d.OrgID, d.IntegrationID, store.SourceWebhook, []store.Approval{a})
+	} else {
+		_, err = st.RemoveApproval(ctx, tx, d.OrgID, d.IntegrationID, store.SourceWebhook, a.ProjectGitLabID, a.MergeRequestIID, a.UserGitLabID)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = st.UpsertPeople(ctx, tx, d.OrgID, d.IntegrationID, store.SourceWebhook, h.People(d.IntegrationID, d.ReceivedAt))
+	return err
+}

@@ -195,3 +195,67 @@ func normTimes(v any) map[string]any {
 	}
 	return m
 }
+
+// TestAnApprovalDeliveryAddsTheApproverAndAnUnapprovalRemovesThem: merge
+// request deliveries with action approved/unapproved change the approvals
+// (and still the merge request), unless the reviews service is off.
+func TestAnApprovalDeliveryAddsTheApproverAndAnUnapprovalRemovesThem(t *testing.T) {
+	withAction := func(t *testing.T, action string) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(fixture(t, "merge_request.json"), &m); err != nil {
+			t.Fatal(err)
+		}
+		m["object_attributes"].(map[string]any)["action"] = action
+		b, _ := json.Marshal(m)
+		return b
+	}
+	for _, reviews := range []bool{true, false} {
+		t.Run(map[bool]string{true: "reviews on", false: "reviews off"}[reviews], func(t *testing.T) {
+			r := newRig(t, false)
+			r.discover(t, true, 1, 15)
+			ctx := context.Background()
+			sv := store.AllServices
+			sv.Reviews = reviews
+			if err := r.st.SaveSelection(ctx, r.org, r.integ, store.Selection{Projects: []int64{1, 15}, Services: sv}); err != nil {
+				t.Fatal(err)
+			}
+			p := NewProcessor(r.st, nil)
+			approvals := func(action string) []store.Approval {
+				t.Helper()
+				r.post(t, r.issued.HookID, r.headers("X-Gitlab-Event", "Merge Request Hook", "X-Gitlab-Event-UUID", action), withAction(t, action))
+				for {
+					n, err := p.ProcessOnce(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n == 0 {
+						break
+					}
+				}
+				as, err := r.st.Approvals(ctx, r.org, store.DataQuery{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return as
+			}
+			as := approvals("approved")
+			if !reviews {
+				if len(as) != 0 {
+					t.Fatalf("approvals stored with reviews off: %+v", as)
+				}
+			} else if len(as) != 1 || as[0].Username != "user1" || as[0].UserGitLabID != 1 || as[0].MergeRequestIID != 1 ||
+				as[0].ApprovedAt == nil || as[0].Source != store.ApprovalFromWebhook {
+				t.Fatalf("approvals after approved: %+v", as)
+			}
+			if as := approvals("unapproved"); len(as) != 0 {
+				t.Fatalf("approvals after unapproved: %+v", as)
+			}
+			if mrs, _ := r.st.MergeRequests(ctx, r.org, store.DataQuery{}); len(mrs) != 1 {
+				t.Fatalf("the merge request was not stored: %+v", mrs)
+			}
+			if st := r.status(t); st["processed"] != 2 {
+				t.Fatalf("inbox %v", st)
+			}
+		})
+	}
+}
