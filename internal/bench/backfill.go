@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labsync/labsync/internal/gitlab"
 	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/syncer"
@@ -154,8 +155,11 @@ func (b *Backfill) Run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	items := counts.MergeRequests + counts.Issues + counts.Pipelines + counts.Pushes + counts.Commits
-	minimal := minimalPages(manifest)
+	items := counts.MergeRequests + counts.Issues + counts.Pipelines + counts.Pushes + counts.Commits + counts.Notes + counts.Approvals +
+		counts.MergeRequestCommits + counts.Jobs + counts.Environments + counts.Deployments + counts.Releases + counts.Tags
+	ver, _ := gitlab.ParseVersion(manifest.Version)
+	mp := minimalPagesOf(manifest, ver)
+	minimal := mp.total()
 	made := apiRequests(reqs)
 	lower := time.Duration(float64(minimal) * float64(b.Latency) / float64(b.Concurrency))
 
@@ -171,8 +175,10 @@ func (b *Backfill) Run(ctx context.Context, out io.Writer) error {
 		fmt.Fprintf(out, "lower bound       %s (minimal pages × latency / concurrency)\n", lower.Round(time.Millisecond))
 		fmt.Fprintf(out, "ratio to bound    %.3f\n", float64(wall)/float64(lower))
 	}
-	fmt.Fprintf(out, "items stored      %d (MRs %d, issues %d, pipelines %d, pushes %d, commits %d)\n", items,
-		counts.MergeRequests, counts.Issues, counts.Pipelines, counts.Pushes, counts.Commits)
+	fmt.Fprintf(out, "items stored      %d (MRs %d, issues %d, pipelines %d, pushes %d, commits %d, notes %d, approvals %d, MR commits %d, jobs %d, environments %d, deployments %d, releases %d, tags %d)\n", items,
+		counts.MergeRequests, counts.Issues, counts.Pipelines, counts.Pushes, counts.Commits, counts.Notes, counts.Approvals,
+		counts.MergeRequestCommits, counts.Jobs, counts.Environments, counts.Deployments, counts.Releases, counts.Tags)
+	printDeliveryRequests(out, reqs, mp)
 	fmt.Fprintf(out, "items/s           %.0f\n", float64(items)/wall.Seconds())
 	// CPU time over the cores is a floor of its own: where it is near the
 	// wall time, the machine, not the waiting on GitLab, set the pace.
@@ -235,10 +241,11 @@ func rateText(n int) string {
 	return fmt.Sprintf("%d/min", n)
 }
 
+// apiRequests counts the requests of the REST API and of GraphQL.
 func apiRequests(rs []sandbox.RequestLogEntry) int {
 	n := 0
 	for _, r := range rs {
-		if strings.HasPrefix(r.Path, "/api/v4/") {
+		if strings.HasPrefix(r.Path, "/api/v4/") || r.Path == "/api/graphql" {
 			n++
 		}
 	}
@@ -264,17 +271,14 @@ func fullWindows(rs []sandbox.RequestLogEntry, from, to time.Time) (windows, use
 	return int(end.Sub(start) / time.Minute), used
 }
 
-// minimalPages is the fewest requests any client needs: one page per 100
-// items (at least one) of each resource of each project, pipelines of
-// projects without CI/CD counting the one 403.
+// minimalPages is the fewest requests of the original resources (merge
+// requests, issues, pipelines, pushes, commits): see minimalPagesOf.
 func minimalPages(m sandbox.Manifest) int {
-	pages := func(n int) int { return max(1, (n+99)/100) }
-	total := 0
+	var mp pagesBreakdown
 	for _, p := range m.PerProject {
-		pushes := (p.Commits + 9) / 10 // the sandbox seeds one push per ten commits
-		total += pages(p.MergeRequests) + pages(p.Issues) + pages(p.Pipelines) + pages(pushes) + pages(p.Commits)
+		mp.addOriginal(p)
 	}
-	return total
+	return mp.original
 }
 
 // peakRSS reads VmHWM from /proc/self/status.

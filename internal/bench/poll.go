@@ -158,6 +158,7 @@ func (b *Poll) Run(ctx context.Context, out io.Writer) error {
 	// Poll both every Interval, Cycles times, counting requests per cycle.
 	runStart := time.Now()
 	perCycle := map[string][]int{}
+	deliveryAsked := map[string]int{} // requests for review and delivery data
 	for i := range b.Cycles {
 		if i > 0 {
 			select {
@@ -173,6 +174,7 @@ func (b *Poll) Run(ctx context.Context, out io.Writer) error {
 			}
 			rs := w.sb.Requests()
 			perCycle[w.name] = append(perCycle[w.name], apiRequests(rs))
+			deliveryAsked[w.name] += deliveryRequestCount(rs)
 			if b.Verbose {
 				by := map[string]int{}
 				for _, r := range rs {
@@ -204,6 +206,8 @@ func (b *Poll) Run(ctx context.Context, out io.Writer) error {
 	fmt.Fprintf(out, "requests/cycle    busy public world (%d updates/min): %.1f %v; quiet public world: %.1f %v; difference %+.1f%% (target ±5%%) (%s, a cycle every %s)\n",
 		b.PublicPerMin, mb, perCycle["busy"], mq, perCycle["quiet"], 100*(mb-mq)/math.Max(mq, 1), harness, b.Interval)
 	fmt.Fprintf(out, "quiet cycle       %.1f requests, bound 3 × (%d groups + %d loose) + 2 = %d (%s)\n", mq, quiet.groups, quiet.loose, bound, harness)
+	fmt.Fprintf(out, "review, delivery  every service on (reviews, jobs, deployments, releases): %d requests for their data over the quiet world's %d cycles, %d over the busy world's (they follow a changed merge request, pipeline or push) (%s)\n",
+		deliveryAsked["quiet"], b.Cycles, deliveryAsked["busy"], harness)
 	for _, w := range []*pollWorld{busy, quiet} {
 		n, err := w.nonMembers(ctx, st, org)
 		if err != nil {

@@ -158,6 +158,9 @@ func (r *run) poll(ctx context.Context, selected []store.Project) error {
 	if svc.Issues {
 		perProject = append(perProject, ResourceIssues)
 	}
+	if svc.Reviews && svc.MergeRequests {
+		perProject = append(perProject, reviewResources...)
+	}
 	var active []int64
 	var looseIDs []int64
 	if sc.instance {
@@ -252,13 +255,40 @@ func (r *run) poll(ctx context.Context, selected []store.Project) error {
 	}
 	var res []string
 	if svc.Pipelines {
-		res = append(res, ResourcePipelines)
+		res = append(res, ResourcePipelines, ResourcePipelineTimes)
 	}
 	if svc.Pushes {
 		res = append(res, ResourcePushes, ResourceCommits)
 	}
+	if svc.Jobs {
+		res = append(res, ResourceJobs)
+	}
+	if svc.Deployments {
+		res = append(res, ResourceEnvironments, ResourceDeployments)
+	}
+	if svc.Releases {
+		res = append(res, ResourceReleases, ResourceTags)
+	}
 	if err := r.svc.st.StartIncrementalPass(ctx, r.orgID, r.integ, activeIDs, res); err != nil {
 		return err
+	}
+	if svc.Reviews {
+		// Review passes: for the active projects, and for those whose
+		// merge requests the group or instance listings found changed (a
+		// comment, an approval or a push moves a merge request's
+		// updated_at); a loose project's follow its own merge request pass.
+		reviewIDs := append([]int64(nil), activeIDs...)
+		for _, p := range selected {
+			r.mu.Lock()
+			moved := r.changedIn[progressKey(p.ID, ResourceMergeRequests)]
+			r.mu.Unlock()
+			if moved {
+				reviewIDs = append(reviewIDs, p.ID)
+			}
+		}
+		if err := r.svc.st.StartIncrementalPass(ctx, r.orgID, r.integ, reviewIDs, reviewResources); err != nil {
+			return err
+		}
 	}
 	// Silent projects (their webhook missing or silent while others
 	// deliver): their own pipeline and push passes every poll, since their
@@ -295,7 +325,16 @@ func (r *run) poll(ctx context.Context, selected []store.Project) error {
 				slice = append(slice, ci[(off+i)%len(ci)])
 			}
 			r.state.SweepOffset = int64((off + n) % len(ci))
-			if err := r.svc.st.StartIncrementalPass(ctx, r.orgID, r.integ, slice, []string{ResourcePipelines}); err != nil {
+			// With the pipelines, what follows them: asked only when the
+			// sweep finds a changed pipeline (see follows).
+			swept := []string{ResourcePipelines, ResourcePipelineTimes}
+			if svc.Jobs {
+				swept = append(swept, ResourceJobs)
+			}
+			if svc.Deployments {
+				swept = append(swept, ResourceEnvironments, ResourceDeployments)
+			}
+			if err := r.svc.st.StartIncrementalPass(ctx, r.orgID, r.integ, slice, swept); err != nil {
 				return err
 			}
 		}
@@ -344,6 +383,7 @@ func (r *run) listPoll(ctx context.Context, path, resource string, watermark **t
 		}
 		var high time.Time
 		var mrs []store.MergeRequest
+		var mrProjects []int64
 		var iss []store.Issue
 		var moved []int64
 		for _, raw := range pg.items {
@@ -360,8 +400,9 @@ func (r *run) listPoll(ctx context.Context, path, resource string, watermark **t
 				if m.UpdatedAt.After(high) {
 					high = m.UpdatedAt
 				}
-				if _, ok := selected[pid.ProjectID]; ok {
+				if sp, ok := selected[pid.ProjectID]; ok {
 					mrs = append(mrs, m)
+					mrProjects = append(mrProjects, sp.ID)
 				}
 			} else {
 				is, err := ingest.Issue(r.integ, raw)
@@ -380,8 +421,15 @@ func (r *run) listPoll(ctx context.Context, path, resource string, watermark **t
 			}
 		}
 		if len(mrs) > 0 {
-			if _, err := r.svc.st.UpsertMergeRequests(ctx, nil, r.orgID, r.integ, store.SourcePoll, mrs); err != nil {
+			res, err := r.svc.st.UpsertMergeRequests(ctx, nil, r.orgID, r.integ, store.SourcePoll, mrs)
+			if err != nil {
 				return err
+			}
+			if res.Changed > 0 {
+				// Their review data may have changed too (see poll).
+				for _, id := range mrProjects {
+					r.noteChanges(id, ResourceMergeRequests, 1)
+				}
 			}
 		}
 		if len(iss) > 0 {

@@ -48,7 +48,7 @@ func apiCount(rs []sandbox.RequestLogEntry) (int, map[string]int) {
 	n := 0
 	by := map[string]int{}
 	for _, r := range rs {
-		if strings.HasPrefix(r.Path, "/api/v4/") {
+		if strings.HasPrefix(r.Path, "/api/v4/") || r.Path == "/api/graphql" {
 			n++
 			by[r.Path]++
 		}
@@ -63,7 +63,9 @@ func apiCount(rs []sandbox.RequestLogEntry) (int, map[string]int) {
 // 2 requests, however busy the rest of the instance is (activity on
 // projects the user can see but is not a member of costs nothing), and no
 // project the user is not a member of is ever stored — on 17.11
-// self-managed and on the gitlab.com profile with its public world.
+// self-managed and on the gitlab.com profile with its public world. Every
+// service is on, the review and delivery ones (issue 20) included: the
+// bound is the same, and a quiet poll asks nothing of their endpoints.
 func TestPollCostFollowsTheSelectionNotTheInstance(t *testing.T) {
 	cases := []struct {
 		name string
@@ -137,6 +139,9 @@ func TestPollCostFollowsTheSelectionNotTheInstance(t *testing.T) {
 			quiet, byPath := apiCount(sb.Requests())
 			if quiet > bound {
 				t.Fatalf("a quiet poll made %d requests, bound %d: %v", quiet, bound, byPath)
+			}
+			if d := deliveryRequests(sb.Requests()); len(d) > 0 {
+				t.Fatalf("a quiet poll asked for review or delivery data: %v", d)
 			}
 			for path := range byPath {
 				if path == "/api/v4/projects" || path == "/api/v4/merge_requests" || path == "/api/v4/issues" {

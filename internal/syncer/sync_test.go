@@ -101,15 +101,27 @@ func (f *fixture) selectAll(t *testing.T, svc *syncer.Service) {
 }
 
 // expected returns the manifest's counts: the sandbox seeds one push event
-// per ten commits (and one for the rest) on the default branch.
+// per ten commits (and one for the rest) on the default branch. Notes are
+// the user comments (the project events carry no system note: those come
+// with Note Hook deliveries); each merge request's one commit (its head,
+// off the default branch) joins the commits. People are not in the
+// manifest.
 func expected(m sandbox.Manifest) store.DataCounts {
 	var c store.DataCounts
 	for _, p := range m.PerProject {
 		c.MergeRequests += int64(p.MergeRequests)
 		c.Issues += int64(p.Issues)
 		c.Pipelines += int64(p.Pipelines)
-		c.Commits += int64(p.Commits)
+		c.Commits += int64(p.Commits + p.MergeRequestCommits)
 		c.Pushes += int64((p.Commits + 9) / 10)
+		c.Notes += int64(p.Notes - p.SystemNotes)
+		c.Approvals += int64(p.Approvals)
+		c.MergeRequestCommits += int64(p.MergeRequestCommits)
+		c.Jobs += int64(p.Jobs)
+		c.Environments += int64(p.Environments)
+		c.Deployments += int64(p.Deployments)
+		c.Releases += int64(p.Releases)
+		c.Tags += int64(p.Tags)
 	}
 	return c
 }
@@ -129,6 +141,7 @@ func TestBackfillMatchesManifest(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := f.sb.Manifest()
+			got.People = 0
 			if want := expected(m); got != want {
 				t.Fatalf("stored %+v, manifest %+v", got, want)
 			}
@@ -141,7 +154,8 @@ func TestBackfillMatchesManifest(t *testing.T) {
 				for _, r := range p.Resources {
 					if r.Status == store.ProgressCIDisabled {
 						forbidden++
-						if r.Resource != syncer.ResourcePipelines || r.LastError == "" {
+						ci := r.Resource == syncer.ResourcePipelines || r.Resource == syncer.ResourceJobs || r.Resource == syncer.ResourcePipelineTimes
+						if !ci || r.LastError == "" {
 							t.Errorf("%s %s: %+v", p.Path, r.Resource, r.Progress)
 						}
 					} else if r.Status != store.ProgressDone {
@@ -149,8 +163,8 @@ func TestBackfillMatchesManifest(t *testing.T) {
 					}
 				}
 			}
-			if forbidden != m.CIDisabled || m.CIDisabled == 0 {
-				t.Errorf("%d pipelines chains show CI/CD disabled, manifest has %d projects with CI/CD disabled", forbidden, m.CIDisabled)
+			if forbidden != 3*m.CIDisabled || m.CIDisabled == 0 {
+				t.Errorf("%d pipelines, jobs and pipeline times chains show CI/CD disabled, manifest has %d projects with CI/CD disabled", forbidden, m.CIDisabled)
 			}
 			// A second run finds nothing new and changes nothing.
 			before, _ := f.st.Feed(ctx, f.org, 0, 0, 1000)
