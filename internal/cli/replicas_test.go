@@ -89,7 +89,12 @@ func newSyncedWorld(t *testing.T, databaseURL string, sbCfg sandbox.Config) *syn
 		t.Fatal(err)
 	}
 	w.integ = res.Integration.ID
-	sel := store.Selection{Services: store.AllServices}
+	// The services these multi-process tests exercise: merge requests,
+	// issues, pipelines and pushes. The review and delivery resources have
+	// their own tests (internal/syncer); on top of them, a backfill of
+	// hundreds of merge requests behind a slowed sandbox would spend
+	// minutes on one request per merge request for its commits.
+	sel := store.Selection{Services: store.Services{MergeRequests: true, Issues: true, Pipelines: true, Pushes: true}}
 	for g := range sbCfg.Groups {
 		sel.Groups = append(sel.Groups, store.GroupSelection{GitLabID: int64(g + 1), AutoImport: true})
 	}
