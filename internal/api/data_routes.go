@@ -48,9 +48,11 @@ func dataQuery(r *http.Request) (store.DataQuery, error) {
 }
 
 // listData serves one of the data lists: {"items": [...], "next_cursor"}
-// where next_cursor is empty on the last page.
-func listData[T any](w http.ResponseWriter, r *http.Request, list func(context.Context, int64, store.DataQuery) ([]T, error), id func(T) int64) error {
-	q, err := dataQuery(r)
+// where next_cursor is empty on the last page; query reads the request's
+// filters (dataQuery, or a list's own superset of it).
+func listData[T any](w http.ResponseWriter, r *http.Request, query func(*http.Request) (store.DataQuery, error),
+	list func(context.Context, int64, store.DataQuery) ([]T, error), id func(T) int64) error {
+	q, err := query(r)
 	if err != nil {
 		return err
 	}
@@ -58,26 +60,26 @@ func listData[T any](w http.ResponseWriter, r *http.Request, list func(context.C
 	if err != nil {
 		return err
 	}
-	next := ""
+	page := itemsAnswer[T]{Items: items}
 	if len(items) == q.Limit {
-		next = strconv.FormatInt(id(items[len(items)-1]), 10)
+		page.NextCursor = strconv.FormatInt(id(items[len(items)-1]), 10)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
+	writeJSON(w, http.StatusOK, page)
 	return nil
 }
 
 func (a *API) listMergeRequests(w http.ResponseWriter, r *http.Request) error {
-	return listData(w, r, a.store.MergeRequests, func(m store.MergeRequest) int64 { return m.ID })
+	return listData(w, r, dataQuery, a.store.MergeRequests, func(m store.MergeRequest) int64 { return m.ID })
 }
 
 func (a *API) listIssues(w http.ResponseWriter, r *http.Request) error {
-	return listData(w, r, a.store.Issues, func(i store.Issue) int64 { return i.ID })
+	return listData(w, r, dataQuery, a.store.Issues, func(i store.Issue) int64 { return i.ID })
 }
 
 func (a *API) listPipelines(w http.ResponseWriter, r *http.Request) error {
-	return listData(w, r, a.store.Pipelines, func(p store.Pipeline) int64 { return p.ID })
+	return listData(w, r, dataQuery, a.store.Pipelines, func(p store.Pipeline) int64 { return p.ID })
 }
 
 func (a *API) listPushes(w http.ResponseWriter, r *http.Request) error {
-	return listData(w, r, a.store.Pushes, func(p store.Push) int64 { return p.ID })
+	return listData(w, r, dataQuery, a.store.Pushes, func(p store.Push) int64 { return p.ID })
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 
@@ -69,52 +68,34 @@ func deliveryQuery(r *http.Request) (store.DataQuery, error) {
 	return q, nil
 }
 
-// listDelivery serves one of the delivery lists in listData's form.
-func listDelivery[T any](w http.ResponseWriter, r *http.Request, list func(context.Context, int64, store.DataQuery) ([]T, error), id func(T) int64) error {
-	q, err := deliveryQuery(r)
-	if err != nil {
-		return err
-	}
-	items, err := list(r.Context(), caller(r).OrgID, q)
-	if err != nil {
-		return err
-	}
-	page := itemsAnswer[T]{Items: items}
-	if len(items) == q.Limit {
-		page.NextCursor = strconv.FormatInt(id(items[len(items)-1]), 10)
-	}
-	writeJSON(w, http.StatusOK, page)
-	return nil
-}
-
 func (a *API) listNotes(w http.ResponseWriter, r *http.Request) error {
-	return listDelivery(w, r, a.store.Notes, func(x store.Note) int64 { return x.ID })
+	return listData(w, r, deliveryQuery, a.store.Notes, func(x store.Note) int64 { return x.ID })
 }
 
 func (a *API) listApprovals(w http.ResponseWriter, r *http.Request) error {
-	return listDelivery(w, r, a.store.Approvals, func(x store.Approval) int64 { return x.ID })
+	return listData(w, r, deliveryQuery, a.store.Approvals, func(x store.Approval) int64 { return x.ID })
 }
 
 func (a *API) listJobs(w http.ResponseWriter, r *http.Request) error {
-	return listDelivery(w, r, a.store.Jobs, func(x store.Job) int64 { return x.ID })
+	return listData(w, r, deliveryQuery, a.store.Jobs, func(x store.Job) int64 { return x.ID })
 }
 
 func (a *API) listDeployments(w http.ResponseWriter, r *http.Request) error {
-	return listDelivery(w, r, a.store.Deployments, func(x store.Deployment) int64 { return x.ID })
+	return listData(w, r, deliveryQuery, a.store.Deployments, func(x store.Deployment) int64 { return x.ID })
 }
 
 func (a *API) listEnvironments(w http.ResponseWriter, r *http.Request) error {
-	return listDelivery(w, r, a.store.Environments, func(x store.Environment) int64 { return x.ID })
+	return listData(w, r, deliveryQuery, a.store.Environments, func(x store.Environment) int64 { return x.ID })
 }
 
 func (a *API) listReleases(w http.ResponseWriter, r *http.Request) error {
-	return listDelivery(w, r, a.store.Releases, func(x store.Release) int64 { return x.ID })
+	return listData(w, r, deliveryQuery, a.store.Releases, func(x store.Release) int64 { return x.ID })
 }
 
 func (a *API) listTags(w http.ResponseWriter, r *http.Request) error {
-	return listDelivery(w, r, a.store.Tags, func(x store.Tag) int64 { return x.ID })
+	return listData(w, r, deliveryQuery, a.store.Tags, func(x store.Tag) int64 { return x.ID })
 }
 
 func (a *API) listPeople(w http.ResponseWriter, r *http.Request) error {
-	return listDelivery(w, r, a.store.People, func(x store.Person) int64 { return x.ID })
+	return listData(w, r, deliveryQuery, a.store.People, func(x store.Person) int64 { return x.ID })
 }
