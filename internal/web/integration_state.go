@@ -130,10 +130,9 @@ func (u *UI) ended(ctx context.Context, orgID int64, v integrations.View, counts
 	e.Destroyed = append(e.Destroyed, "Syncing and polling: labsync no longer reads "+v.BaseURL+".")
 	switch p := v.Purge; {
 	case p != nil && p.PurgedAt != nil:
-		e.Purge = "The purge ran on " + whenWords(*p.PurgedAt) + ": every merge request, issue, pipeline, push and commit synced from this GitLab is deleted."
+		e.Purge = "The purge ran on " + whenWords(*p.PurgedAt) + ": everything synced from this GitLab is deleted."
 	case p != nil:
-		e.Purge = fmt.Sprintf("The purge deletes what is still stored — %d merge requests, %d issues, %d pipelines, %d pushes and %d commits — by %s.",
-			counts.MergeRequests, counts.Issues, counts.Pipelines, counts.Pushes, counts.Commits, whenWords(p.Deadline))
+		e.Purge = fmt.Sprintf("The purge deletes what is still stored — %s — by %s.", storedWords(counts), whenWords(p.Deadline))
 		if p.LastError != "" {
 			e.PurgeFailed = fmt.Sprintf("The purge has failed %d time(s), last with: %s. labsync tries again every few minutes until it succeeds.", p.Attempts, p.LastError)
 		}
@@ -267,7 +266,20 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// storedWords says what is stored of an integration's data.
+// storedWords says what is stored of an integration's data: the four
+// first resources always, the others (commits, review and delivery data)
+// where there are any.
 func storedWords(c store.DataCounts) string {
-	return fmt.Sprintf("%d merge requests, %d issues, %d pipelines, %d pushes", c.MergeRequests, c.Issues, c.Pipelines, c.Pushes)
+	parts := []string{fmt.Sprintf("%d merge requests, %d issues, %d pipelines, %d pushes", c.MergeRequests, c.Issues, c.Pipelines, c.Pushes)}
+	for _, x := range []struct {
+		n         int64
+		one, many string
+	}{{c.Commits, "commit", "commits"}, {c.Notes, "note", "notes"}, {c.Approvals, "approval", "approvals"},
+		{c.Jobs, "job", "jobs"}, {c.Deployments, "deployment", "deployments"}, {c.Environments, "environment", "environments"},
+		{c.Releases, "release", "releases"}, {c.Tags, "tag", "tags"}} {
+		if x.n > 0 {
+			parts = append(parts, counted(int(x.n), x.one, x.many))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -36,7 +36,7 @@ func TestTheIntegrationPageSaysWhyWebhooksMightNotArriveAndTestsTheHookOnlyWhenA
 	if p.status != http.StatusOK {
 		t.Fatalf("integration page: %d %.300s", p.status, p.body)
 	}
-	for _, want := range []string{`id="webhook-health"`, `data-code="not_issued"`, "webhooks are failing",
+	for _, want := range []string{`id="webhook-health"`, `data-code="not_issued"`, "webhooks cannot arrive",
 		integrations.LocalNetworkSetting, `data-code="not_registered"`} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("the page lacks %q", want)
