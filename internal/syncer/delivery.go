@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labsync/labsync/internal/gitlab"
+	"github.com/labsync/labsync/internal/ingest"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -222,7 +223,7 @@ func (r *run) eventChain(ctx context.Context, p store.Project, row store.Progres
 					high = later(high, n.UpdatedAt)
 				}
 			case ResourceApprovals:
-				a, ps, ok, err := approvalFromEvent(r.integ, p.GitLabID, raw)
+				a, ps, ok, err := ingest.ApprovalEvent(r.integ, p.GitLabID, raw)
 				if err != nil {
 					bad.add(err)
 					continue
@@ -390,7 +391,7 @@ func (r *run) oneMR(ctx context.Context, p store.Project, row store.Progress, ii
 			return res
 		}
 		res.pages = 1
-		as, people, err := approvalsFromAPI(r.integ, p.GitLabID, iid, raw, r.svc.st.Now())
+		as, people, err := ingest.MergeRequestApprovals(r.integ, p.GitLabID, iid, raw, r.svc.st.Now())
 		if err != nil {
 			res.bad = err
 			return res
@@ -409,7 +410,7 @@ func (r *run) oneMR(ctx context.Context, p store.Project, row store.Progress, ii
 			return res
 		}
 		for _, raw := range pg.items {
-			c, err := mrCommit(p.GitLabID, raw)
+			c, err := ingest.Commit(p.GitLabID, raw)
 			if err != nil {
 				res.bad = err
 				continue
@@ -471,7 +472,7 @@ func (r *run) jobsChain(ctx context.Context, p store.Project, row store.Progress
 		older, ancient := len(pg.items) > 0, false
 		beforeHistory := !historyStart.IsZero() && len(pg.items) > 0
 		for _, raw := range pg.items {
-			j, ps, err := job(r.integ, p.GitLabID, raw)
+			j, ps, err := ingest.Job(r.integ, p.GitLabID, raw)
 			if err != nil {
 				bad.add(err)
 				continue
@@ -559,7 +560,7 @@ func (r *run) listChain(ctx context.Context, p store.Project, row store.Progress
 		for _, raw := range pg.items {
 			switch row.Resource {
 			case ResourceEnvironments:
-				e, err := environment(r.integ, p.GitLabID, raw)
+				e, err := ingest.Environment(r.integ, p.GitLabID, raw)
 				if err != nil {
 					bad.add(err)
 					continue
@@ -567,14 +568,14 @@ func (r *run) listChain(ctx context.Context, p store.Project, row store.Progress
 				envs = append(envs, e)
 				high = later(high, e.UpdatedAt)
 			case ResourceReleases:
-				rl, ps, err := release(r.integ, p.GitLabID, raw)
+				rl, ps, err := ingest.Release(r.integ, p.GitLabID, raw)
 				if err != nil {
 					bad.add(err)
 					continue
 				}
 				rels, people = append(rels, rl), append(people, ps...)
 			default:
-				t, err := tag(r.integ, p.GitLabID, raw)
+				t, err := ingest.Tag(r.integ, p.GitLabID, raw)
 				if err != nil {
 					bad.add(err)
 					continue

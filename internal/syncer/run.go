@@ -577,7 +577,7 @@ func (r *run) updatedChain(ctx context.Context, p store.Project, row store.Progr
 						return err
 					}
 				}
-				d, ps, err := deployment(r.integ, p.GitLabID, raw, tierOf)
+				d, ps, err := ingest.Deployment(r.integ, p.GitLabID, raw, tierOf)
 				if err != nil {
 					bad.add(err)
 					continue
