@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -155,7 +157,8 @@ func (u *upsert) touchProjects(ctx context.Context) error {
 	if u.source == SourceWebhook {
 		q = `UPDATE projects SET last_seen_at = $1, last_webhook_at = $1 WHERE org_id = $2 AND id = $3`
 	}
-	for id := range u.touched {
+	// In ascending id order, the order every writer of projects keeps.
+	for _, id := range slices.Sorted(maps.Keys(u.touched)) {
 		if _, err := u.tx.ExecContext(ctx, q, u.now, u.orgID, id); err != nil {
 			return fmt.Errorf("store: unable to update project last-seen: %w", err)
 		}
@@ -166,7 +169,7 @@ func (u *upsert) touchProjects(ctx context.Context) error {
 	// A poll that changed a project's rows found changes its webhook had
 	// not delivered (or not yet): that project is polled every minute for
 	// a while, whatever the other projects' webhooks do.
-	for id := range u.changed {
+	for _, id := range slices.Sorted(maps.Keys(u.changed)) {
 		if _, err := u.tx.ExecContext(ctx, `UPDATE projects SET poll_found_changes_at = $1 WHERE org_id = $2 AND id = $3`,
 			u.now, u.orgID, id); err != nil {
 			return fmt.Errorf("store: unable to record the changes a poll found: %w", err)

@@ -77,7 +77,7 @@ func (s *Store) UpsertDiscoveredProjects(ctx context.Context, orgID, integration
 		return nil
 	}
 	now := s.Now()
-	return s.InTx(ctx, func(tx *sql.Tx) error {
+	return s.InTxRepeatable(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, `INSERT INTO projects (org_id, integration_id, gitlab_id, path_with_namespace, namespace_path, name,
 				web_url, default_branch, visibility, archived, object_format, ci_enabled, last_activity_at, raw, updated_at, discovered_at)
 			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15
@@ -220,16 +220,51 @@ func (s *Store) ProjectByPath(ctx context.Context, orgID, integrationID int64, p
 }
 
 // SetSelectedProjects marks exactly the given projects (projects.id) as
-// selected and every other project of the integration as not selected.
+// selected and every other project of the integration as not selected. Only
+// the rows whose state changes are written, in ascending id order, the
+// order every writer of projects keeps (two runs applying a selection while
+// a poll records what it saw must not deadlock).
 func (s *Store) SetSelectedProjects(ctx context.Context, orgID, integrationID int64, ids []int64) error {
-	return s.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE projects SET selected = $1 WHERE org_id = $2 AND integration_id = $3 AND selected = $4`,
-			false, orgID, integrationID, true); err != nil {
+	want := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	// On PostgreSQL the rows are locked as they are read, so that two
+	// selections applied at once end as the later one; SQLite has one
+	// writer, which does the same.
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR NO KEY UPDATE"
+	}
+	return s.InTxRepeatable(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, selected FROM projects WHERE org_id = $1 AND integration_id = $2 ORDER BY id`+lock,
+			orgID, integrationID)
+		if err != nil {
 			return fmt.Errorf("store: unable to update selection: %w", err)
 		}
-		for _, id := range ids {
+		type change struct {
+			id       int64
+			selected bool
+		}
+		var changes []change
+		for rows.Next() {
+			var id int64
+			var selected bool
+			if err := rows.Scan(&id, &selected); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: unable to update selection: %w", err)
+			}
+			if selected != want[id] {
+				changes = append(changes, change{id, want[id]})
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: unable to update selection: %w", err)
+		}
+		for _, c := range changes {
 			if _, err := tx.ExecContext(ctx, `UPDATE projects SET selected = $1 WHERE org_id = $2 AND integration_id = $3 AND id = $4`,
-				true, orgID, integrationID, id); err != nil {
+				c.selected, orgID, integrationID, c.id); err != nil {
 				return fmt.Errorf("store: unable to update selection: %w", err)
 			}
 		}

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -35,7 +37,8 @@ func (s *Store) MarkProjectsGone(ctx context.Context, orgID, integrationID int64
 		return nil
 	}
 	now := s.Now()
-	return s.InTx(ctx, func(tx *sql.Tx) error {
+	gs = slices.SortedFunc(slices.Values(gs), func(a, b GoneProject) int { return cmp.Compare(a.GitLabID, b.GitLabID) })
+	return s.InTxRepeatable(ctx, func(tx *sql.Tx) error {
 		for _, g := range gs {
 			if _, err := tx.ExecContext(ctx, `UPDATE projects SET gone = $1, gone_reason = $2, selected = $3,
 					gone_at = CASE WHEN gone = $1 AND gone_at IS NOT NULL THEN gone_at ELSE $4 END
@@ -52,7 +55,7 @@ func (s *Store) MarkProjectsGone(ctx context.Context, orgID, integrationID int64
 // hold no synced data (never selected, or purged): a project the
 // credential no longer sees and nobody selected leaves no trace.
 func (s *Store) ForgetProjects(ctx context.Context, orgID, integrationID int64, gitlabIDs []int64) error {
-	return s.InTx(ctx, func(tx *sql.Tx) error {
+	return s.InTxRepeatable(ctx, func(tx *sql.Tx) error {
 		for _, id := range gitlabIDs {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM projects WHERE org_id = $1 AND integration_id = $2 AND gitlab_id = $3
 				AND NOT EXISTS (SELECT 1 FROM sync_progress sp WHERE sp.project_id = projects.id)
@@ -72,7 +75,8 @@ func (s *Store) MarkProjectsPolled(ctx context.Context, orgID, integrationID int
 		return nil
 	}
 	now := s.Now()
-	return s.InTx(ctx, func(tx *sql.Tx) error {
+	ids = slices.Sorted(slices.Values(ids))
+	return s.InTxRepeatable(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
 			if _, err := tx.ExecContext(ctx, `UPDATE projects SET last_poll_at = $1, fresh_as_of = $2
 				WHERE org_id = $3 AND integration_id = $4 AND id = $5`, now, start.UTC(), orgID, integrationID, id); err != nil {
@@ -91,7 +95,8 @@ func (s *Store) MarkProjectsFresh(ctx context.Context, orgID, integrationID int6
 	if len(ids) == 0 {
 		return nil
 	}
-	return s.InTx(ctx, func(tx *sql.Tx) error {
+	ids = slices.Sorted(slices.Values(ids))
+	return s.InTxRepeatable(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
 			if _, err := tx.ExecContext(ctx, `UPDATE projects SET fresh_as_of = $1
 				WHERE org_id = $2 AND integration_id = $3 AND id = $4 AND (fresh_as_of IS NULL OR fresh_as_of < $1)`,

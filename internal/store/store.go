@@ -242,6 +242,32 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
+// InTxRepeatable is InTx for a fn that only writes through tx, so that it
+// can run again from the start: when PostgreSQL ends the transaction to
+// break a deadlock, or to keep it serializable, it is run again, at most
+// three times in all. Writers of one table lock its rows in ascending id
+// order, so a deadlock is rare; this is what makes a rare one harmless.
+func (s *Store) InTxRepeatable(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = s.InTx(ctx, fn); !isRetryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// isRetryable reports whether PostgreSQL ended a transaction to break a
+// deadlock (40P01) or for a serialization failure (40001).
+func isRetryable(err error) bool {
+	type sqlState interface{ SQLState() string }
+	var pe sqlState
+	if errors.As(err, &pe) {
+		return pe.SQLState() == "40P01" || pe.SQLState() == "40001"
+	}
+	return false
+}
+
 // isUniqueViolation reports whether err is a unique-constraint failure in
 // either dialect.
 func isUniqueViolation(err error) bool {
