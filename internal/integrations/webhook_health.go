@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labsync/labsync/internal/gitlab"
@@ -384,14 +385,9 @@ func PublicURLFinding(ctx context.Context, publicURL string) (WebhookFinding, bo
 	} else if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
 		ips = []net.IP{net.IPv4(127, 0, 0, 1)}
 	} else {
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		addrs, err := net.DefaultResolver.LookupIPAddr(rctx, host)
-		cancel()
-		if err != nil {
+		var ok bool
+		if ips, ok = publicHosts.lookup(ctx, host); !ok {
 			return WebhookFinding{}, false
-		}
-		for _, a := range addrs {
-			ips = append(ips, a.IP)
 		}
 	}
 	loopback, local := false, false
@@ -414,6 +410,50 @@ func PublicURLFinding(ctx context.Context, publicURL string) (WebhookFinding, bo
 			Remedy:  "An administrator of the GitLab must turn on \"" + LocalNetworkSetting + "\" (Admin > Settings > Network > Outbound requests) or add labsync's host to its allowlist; on GitLab.com, give labsync a public address."}, true
 	}
 	return WebhookFinding{}, false
+}
+
+// publicHosts remembers what the public URL's host resolved to for ten
+// minutes, so that a page view or a health check costs no DNS lookup; a
+// failed lookup is not remembered.
+var publicHosts = &hostCache{ttl: 10 * time.Minute, entries: map[string]hostEntry{}}
+
+type hostEntry struct {
+	ips []net.IP
+	at  time.Time
+}
+
+type hostCache struct {
+	ttl     time.Duration
+	mu      sync.Mutex
+	entries map[string]hostEntry
+}
+
+// lookup returns host's addresses, asking DNS (for at most 2 s) when the
+// remembered answer is missing or older than the cache's ttl.
+func (c *hostCache) lookup(ctx context.Context, host string) ([]net.IP, bool) {
+	c.mu.Lock()
+	e, ok := c.entries[host]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < c.ttl {
+		return e.ips, true
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	addrs, err := net.DefaultResolver.LookupIPAddr(rctx, host)
+	cancel()
+	if err != nil {
+		return nil, false
+	}
+	ips := make([]net.IP, 0, len(addrs))
+	for _, a := range addrs {
+		ips = append(ips, a.IP)
+	}
+	c.mu.Lock()
+	if len(c.entries) > 64 { // one public URL per process; never grows
+		clear(c.entries)
+	}
+	c.entries[host] = hostEntry{ips: ips, at: time.Now()}
+	c.mu.Unlock()
+	return ips, true
 }
 
 // sharedAddressSpace is 100.64.0.0/10 (RFC 6598), which GitLab's URL

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
 	"github.com/labsync/labsync/internal/store"
 	"github.com/labsync/labsync/internal/syncer"
@@ -45,6 +46,9 @@ type pickerView struct {
 	Admin        bool
 	Error        string
 	Discovered   bool
+	// Connected is set on the first view after a connect: what labsync
+	// connected as, and what the credential's kind means.
+	Connected *integrations.View
 }
 
 // PageTitle is the page's title.
@@ -86,6 +90,13 @@ func (u *UI) pickerView(r *http.Request, in store.Integration) (pickerView, erro
 		}
 	}
 	v.Discovered = v.Error == ""
+	if q.Get("notice") == "connected" && u.Integrations != nil {
+		iv, err := u.Integrations.View(ctx, s.OrgID, in.ID)
+		if err != nil {
+			return v, err
+		}
+		v.Connected = &iv
+	}
 	if v.Selection, err = u.st.SelectionFor(ctx, s.OrgID, in.ID); err != nil {
 		return v, err
 	}

@@ -8,10 +8,12 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/labsync/labsync/internal/accounts"
+	"github.com/labsync/labsync/internal/sandbox"
 	"github.com/labsync/labsync/internal/store"
 )
 
@@ -195,5 +197,49 @@ func BenchmarkProjectPicker20000(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestThePickerAfterATokenConnectSaysWhatKindOfTokenItIs: connecting with a
+// project access token in the UI lands on the picker, which says the
+// integration is connected, as which bot, that the token is a project
+// access token and what that means for what labsync sees; the token itself
+// is not on the page, and a later visit of the picker does not repeat it.
+func TestThePickerAfterATokenConnectSaysWhatKindOfTokenItIs(t *testing.T) {
+	f := newFixture(t, accounts.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Config{Version: "17.11", Seed: 3, Groups: 1, Projects: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	tok, err := sb.CreateAccessToken(sandbox.AccessTokenSpec{Kind: sandbox.TokenProject, ProjectID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	b.mustSignin("owner@a.test")
+	p := b.post("/connect/token", url.Values{"csrf_token": {csrfOf(t, b.get("/connect"))}, "hosting": {"self-managed"},
+		"method": {"token"}, "base_url": {sb.URL()}, "token": {tok.Token}, "alias": {"bots"}})
+	loc := p.header.Get("Location")
+	if p.status != http.StatusSeeOther || !strings.HasSuffix(loc, "/projects?notice=connected") {
+		t.Fatalf("connect: %d to %q: %.600s", p.status, loc, p.body)
+	}
+	p = b.get(loc)
+	if p.status != http.StatusOK {
+		t.Fatalf("picker: %d %.300s", p.status, p.body)
+	}
+	panel := between(p.body, `id="connected"`, "</section>")
+	for _, want := range []string{"Connected “bots”", "GitLab 17.11", "@" + tok.Username, "project access token", "labsync sees only that project"} {
+		if !strings.Contains(panel, want) {
+			t.Errorf("the connected panel lacks %q: %s", want, panel)
+		}
+	}
+	if strings.Contains(p.body, tok.Token) {
+		t.Error("the picker shows the token")
+	}
+	if again := b.get(strings.TrimSuffix(loc, "?notice=connected")); strings.Contains(again.body, `id="connected"`) {
+		t.Error("the picker says 'connected' on a later visit")
 	}
 }
