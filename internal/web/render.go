@@ -94,13 +94,13 @@ type frame struct {
 	Page    any
 }
 
-// notices are the fixed messages ?notice= may show.
+// notices are the fixed messages ?notice= may show (the picker says
+// "connected" itself, with what labsync connected as).
 var notices = map[string]string{
 	"password":     "Your password was changed. Other browsers signed in as you were signed out.",
 	"sync":         "The sync was queued; progress appears below.",
 	"selection":    "Your selection was saved. It applies at the next sync.",
 	"disconnected": "The integration was disconnected; below is what was destroyed.",
-	"connected":    "Connected. Choose what labsync should sync.",
 	"webhook":      "The webhook URL and secret were issued.",
 	"role":         "The role was changed.",
 	"removed":      "The member was removed; their API tokens here were revoked.",
