@@ -44,7 +44,29 @@ type Backfill struct {
 	Concurrency, RateLimit, IdlePolls                 int    // requests in flight; sandbox requests per minute (0: none); idle polls after the backfill
 	DatabaseURL                                       string // PostgreSQL; empty: SQLite in a temporary directory
 	CPUProfile                                        string // a file for the backfill's CPU profile; empty: none
-	SandboxProcess                                    bool   // run the sandbox as its own `labsync sandbox` process
+	SandboxProcess                                    bool   // with InProcess: run the sandbox as its own `labsync sandbox` process
+	// InProcess runs the sync service inside the bench process instead of
+	// driving a `labsync serve` (a cut-down harness; its figures say so).
+	InProcess bool
+}
+
+// backfillRun is what one backfill measured, for print.
+type backfillRun struct {
+	dialect      store.Dialect
+	discoverWall time.Duration
+	discoverReqs int
+	wall         time.Duration
+	start        time.Time
+	reqs         []sandbox.RequestLogEntry
+	manifest     sandbox.Manifest
+	counts       store.DataCounts
+	cpu          time.Duration
+	cpuWho       string
+	peakRSS      string
+	rssWho       string
+	// fullSync: the run was a full sync, which discovers again before it
+	// backfills; its discovery requests are counted apart.
+	fullSync bool
 }
 
 // Run starts the sandbox, discovers and selects every project, backfills
@@ -53,6 +75,9 @@ type Backfill struct {
 // requests an idle poll makes too. It returns the first error that stops
 // the run; figures printed before it stay printed.
 func (b *Backfill) Run(ctx context.Context, out io.Writer) error {
+	if !b.InProcess {
+		return b.runDeployed(ctx, out)
+	}
 	var sb benchGitLab
 	if b.SandboxProcess {
 		c, err := startChildGitLab(ctx, b)
@@ -155,64 +180,13 @@ func (b *Backfill) Run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	items := counts.MergeRequests + counts.Issues + counts.Pipelines + counts.Pushes + counts.Commits + counts.Notes + counts.Approvals +
-		counts.MergeRequestCommits + counts.Jobs + counts.Environments + counts.Deployments + counts.Releases + counts.Tags
-	ver, _ := gitlab.ParseVersion(manifest.Version)
-	mp := minimalPagesOf(manifest, ver)
-	minimal := mp.total()
-	made := apiRequests(reqs)
-	lower := time.Duration(float64(minimal) * float64(b.Latency) / float64(b.Concurrency))
-
-	fmt.Fprintf(out, "sandbox           GitLab %s, %d projects × (%d MRs, %d issues, %d pipelines, %d commits), latency %s, rate limit %s\n",
-		b.Version, b.Projects, b.MRs, b.Issues, b.Pipelines, b.Commits, b.Latency, rateText(b.RateLimit))
-	fmt.Fprintf(out, "database          %s\n", st.Dialect())
-	fmt.Fprintf(out, "discovery         %s, %d requests\n", discoverWall.Round(time.Millisecond), discoverReqs)
-	fmt.Fprintf(out, "concurrency       %d requests in flight\n", b.Concurrency)
-	fmt.Fprintf(out, "wall time         %s\n", wall.Round(time.Millisecond))
-	fmt.Fprintf(out, "requests made     %d (ratio to minimal %.3f)\n", made, float64(made)/float64(minimal))
-	fmt.Fprintf(out, "minimal pages     %d\n", minimal)
-	if b.Latency > 0 {
-		fmt.Fprintf(out, "lower bound       %s (minimal pages × latency / concurrency)\n", lower.Round(time.Millisecond))
-		fmt.Fprintf(out, "ratio to bound    %.3f\n", float64(wall)/float64(lower))
-	}
-	fmt.Fprintf(out, "items stored      %d (MRs %d, issues %d, pipelines %d, pushes %d, commits %d, notes %d, approvals %d, MR commits %d, jobs %d, environments %d, deployments %d, releases %d, tags %d)\n", items,
-		counts.MergeRequests, counts.Issues, counts.Pipelines, counts.Pushes, counts.Commits, counts.Notes, counts.Approvals,
-		counts.MergeRequestCommits, counts.Jobs, counts.Environments, counts.Deployments, counts.Releases, counts.Tags)
-	printDeliveryRequests(out, reqs, mp)
-	fmt.Fprintf(out, "items/s           %.0f\n", float64(items)/wall.Seconds())
-	// CPU time over the cores is a floor of its own: where it is near the
-	// wall time, the machine, not the waiting on GitLab, set the pace.
-	cores := runtime.GOMAXPROCS(0)
-	fmt.Fprintf(out, "CPU used          %s, %.2f of %d cores (%s); CPU floor %s\n", cpu.Round(time.Millisecond),
-		float64(cpu)/float64(wall), cores, map[bool]string{true: "labsync alone", false: "labsync and the in-process sandbox"}[b.SandboxProcess],
-		(cpu / time.Duration(cores)).Round(time.Millisecond))
-	if b.RateLimit > 0 {
-		limited := 0
-		for _, r := range reqs {
-			if r.Status == 429 {
-				limited++
-			}
-		}
-		full, used := fullWindows(reqs, t1, t1.Add(wall))
-		if full == 0 && made <= b.RateLimit {
-			// GitLab's window is a minute: a run that needs no more than
-			// one window's budget is never throttled, and its rate says
-			// nothing about how well the budget is used.
-			fmt.Fprintf(out, "rate budget used  not measured: %d requests fit in one minute's budget of %d; give the sandbox more projects\n", made, b.RateLimit)
-		} else {
-			perMin := float64(made) / wall.Minutes()
-			fmt.Fprintf(out, "rate budget used  %.1f%% (%.0f requests/min of %d over the whole run)\n", 100*perMin/float64(b.RateLimit), perMin, b.RateLimit)
-		}
-		if full > 0 {
-			fmt.Fprintf(out, "                  %.1f%% over the %d full 60 s windows inside the run\n", 100*float64(used)/float64(full*b.RateLimit), full)
-		}
-		fmt.Fprintf(out, "answered 429      %d (%.2f%% of requests)\n", limited, 100*float64(limited)/float64(max(made, 1)))
-	}
-	where := "labsync and the in-process sandbox"
+	fmt.Fprintln(out, "labsync bench backfill --in-process: the sync service runs inside the bench process (a cut-down harness, not labsync serve as deployed)")
+	cpuWho, rssWho := "labsync and the in-process sandbox", "labsync and the in-process sandbox"
 	if b.SandboxProcess {
-		where = "labsync alone; the sandbox ran as its own process"
+		cpuWho, rssWho = "labsync alone", "labsync alone; the sandbox ran as its own process"
 	}
-	fmt.Fprintf(out, "peak RSS          %s (%s)\n", peakRSS(), where)
+	b.print(out, backfillRun{dialect: st.Dialect(), discoverWall: discoverWall, discoverReqs: discoverReqs, wall: wall, start: t1,
+		reqs: reqs, manifest: manifest, counts: counts, cpu: cpu, cpuWho: cpuWho, peakRSS: peakRSS(), rssWho: rssWho})
 
 	if b.IdlePolls > 0 {
 		if err := sb.ResetRequests(); err != nil {
@@ -282,8 +256,11 @@ func minimalPages(m sandbox.Manifest) int {
 }
 
 // peakRSS reads VmHWM from /proc/self/status.
-func peakRSS() string {
-	f, err := os.Open("/proc/self/status")
+func peakRSS() string { return peakRSSOf("/proc/self/status") }
+
+// peakRSSOf reads VmHWM from a /proc/<pid>/status file.
+func peakRSSOf(path string) string {
+	f, err := os.Open(path)
 	if err != nil {
 		return "unknown"
 	}
@@ -299,4 +276,100 @@ func peakRSS() string {
 		}
 	}
 	return "unknown"
+}
+
+// print writes what a backfill measured: wall time, requests against the
+// minimal pages and the lower bound, items stored, CPU and peak RSS, and
+// with a rate limit how much of GitLab's budget the run used.
+func (b *Backfill) print(out io.Writer, r backfillRun) {
+	counts, manifest := r.counts, r.manifest
+	items := counts.MergeRequests + counts.Issues + counts.Pipelines + counts.Pushes + counts.Commits + counts.Notes + counts.Approvals +
+		counts.MergeRequestCommits + counts.Jobs + counts.Environments + counts.Deployments + counts.Releases + counts.Tags
+	ver, _ := gitlab.ParseVersion(manifest.Version)
+	mp := minimalPagesOf(manifest, ver)
+	minimal := mp.total()
+	reqs, rediscovery := r.reqs, 0
+	if r.fullSync {
+		reqs = nil
+		for _, q := range r.reqs {
+			if projectRequest(q.Path) {
+				reqs = append(reqs, q)
+			} else if strings.HasPrefix(q.Path, "/api/v4/") {
+				rediscovery++
+			}
+		}
+	}
+	made := apiRequests(reqs)
+	lower := time.Duration(float64(minimal) * float64(b.Latency) / float64(b.Concurrency))
+	wall := r.wall
+
+	fmt.Fprintf(out, "sandbox           GitLab %s, %d projects × (%d MRs, %d issues, %d pipelines, %d commits), latency %s, rate limit %s\n",
+		b.Version, b.Projects, b.MRs, b.Issues, b.Pipelines, b.Commits, b.Latency, rateText(b.RateLimit))
+	fmt.Fprintf(out, "database          %s\n", r.dialect)
+	fmt.Fprintf(out, "discovery         %s, %d requests\n", r.discoverWall.Round(time.Millisecond), r.discoverReqs)
+	fmt.Fprintf(out, "concurrency       %d requests in flight\n", b.Concurrency)
+	if r.fullSync {
+		fmt.Fprintf(out, "wall time         %s (the sync's start to its end as labsync reports them; it discovered again first)\n", wall.Round(time.Millisecond))
+		fmt.Fprintf(out, "requests made     %d to projects (ratio to minimal %.3f), and %d discovery requests the full sync repeated\n",
+			made, float64(made)/float64(minimal), rediscovery)
+	} else {
+		fmt.Fprintf(out, "wall time         %s\n", wall.Round(time.Millisecond))
+		fmt.Fprintf(out, "requests made     %d (ratio to minimal %.3f)\n", made, float64(made)/float64(minimal))
+	}
+	fmt.Fprintf(out, "minimal pages     %d\n", minimal)
+	if b.Latency > 0 {
+		fmt.Fprintf(out, "lower bound       %s (minimal pages × latency / concurrency)\n", lower.Round(time.Millisecond))
+		fmt.Fprintf(out, "ratio to bound    %.3f\n", float64(wall)/float64(lower))
+	}
+	fmt.Fprintf(out, "items stored      %d (MRs %d, issues %d, pipelines %d, pushes %d, commits %d, notes %d, approvals %d, MR commits %d, jobs %d, environments %d, deployments %d, releases %d, tags %d)\n", items,
+		counts.MergeRequests, counts.Issues, counts.Pipelines, counts.Pushes, counts.Commits, counts.Notes, counts.Approvals,
+		counts.MergeRequestCommits, counts.Jobs, counts.Environments, counts.Deployments, counts.Releases, counts.Tags)
+	printDeliveryRequests(out, reqs, mp)
+	fmt.Fprintf(out, "items/s           %.0f\n", float64(items)/wall.Seconds())
+	// CPU time over the cores is a floor of its own: where it is near the
+	// wall time, the machine, not the waiting on GitLab, set the pace.
+	cores := runtime.GOMAXPROCS(0)
+	fmt.Fprintf(out, "CPU used          %s, %.2f of %d cores (%s); CPU floor %s\n", r.cpu.Round(time.Millisecond),
+		float64(r.cpu)/float64(wall), cores, r.cpuWho, (r.cpu / time.Duration(cores)).Round(time.Millisecond))
+	if b.RateLimit > 0 {
+		limited := 0
+		for _, q := range reqs {
+			if q.Status == 429 {
+				limited++
+			}
+		}
+		full, used := fullWindows(reqs, r.start, r.start.Add(wall))
+		if full == 0 && made <= b.RateLimit {
+			// GitLab's window is a minute: a run that needs no more than
+			// one window's budget is never throttled, and its rate says
+			// nothing about how well the budget is used.
+			fmt.Fprintf(out, "rate budget used  not measured: %d requests fit in one minute's budget of %d; give the sandbox more projects\n", made, b.RateLimit)
+		} else {
+			perMin := float64(made) / wall.Minutes()
+			fmt.Fprintf(out, "rate budget used  %.1f%% (%.0f requests/min of %d over the whole run)\n", 100*perMin/float64(b.RateLimit), perMin, b.RateLimit)
+		}
+		if full > 0 {
+			fmt.Fprintf(out, "                  %.1f%% over the %d full 60 s windows inside the run\n", 100*float64(used)/float64(full*b.RateLimit), full)
+		}
+		fmt.Fprintf(out, "answered 429      %d (%.2f%% of requests)\n", limited, 100*float64(limited)/float64(max(made, 1)))
+	}
+	fmt.Fprintf(out, "peak RSS          %s (%s)\n", r.peakRSS, r.rssWho)
+}
+
+// projectRequest reports whether path is a request about one project's
+// data (/api/v4/projects/:id/…) or GraphQL, not discovery's listings.
+func projectRequest(path string) bool {
+	if path == "/api/graphql" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(path, "/api/v4/projects/")
+	if !ok {
+		return false
+	}
+	id, sub, ok := strings.Cut(rest, "/")
+	if !ok || sub == "" {
+		return false
+	}
+	_, err := strconv.ParseInt(id, 10, 64)
+	return err == nil
 }

@@ -16,7 +16,7 @@ func TestBenchBackfillDoesNotRateABudgetItNeverReached(t *testing.T) {
 		t.Skip("runs a backfill")
 	}
 	b := &Backfill{Version: "17.11", Groups: 1, Projects: 2, MRs: 3, Issues: 3, Pipelines: 2, Commits: 5,
-		Latency: time.Millisecond, Concurrency: 4, RateLimit: 2000}
+		Latency: time.Millisecond, Concurrency: 4, RateLimit: 2000, InProcess: true}
 	var out bytes.Buffer
 	if err := b.Run(context.Background(), &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())

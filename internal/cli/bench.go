@@ -62,10 +62,19 @@ func newBenchBackfillCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backfill",
 		Short: "Backfill a sandbox of a given size and latency and print wall time, requests, the lower bound, items/s and peak RSS",
-		Long: `Starts a sandbox GitLab in this process, backfills every project into a
-fresh SQLite database in a temporary directory (or --database-url), and
-prints the figures. The lower bound is minimal pages × latency / concurrency:
-no client can do better with that many requests in flight.`,
+		Long: `Measures labsync as deployed. It starts a sandbox GitLab as its own process and
+` + "`labsync serve`" + ` (this binary) on a fresh SQLite database in a temporary directory
+(or --database-url, a PostgreSQL database without organisations), then does
+what a person does: creates an API token, connects with the sandbox's token,
+refreshes discovery, selects every project, starts a sync and follows it until
+it is idle. It prints the sync's wall time as serve reports it, the requests
+GitLab got against the minimal number of pages, the lower bound, items/s,
+serve's CPU and peak RSS. The lower bound is minimal pages × latency /
+concurrency: no client can do better with that many requests in flight.
+
+With --in-process, the sync service runs inside this process instead (a
+cut-down harness, labelled so in its output), which --cpuprofile and
+--idle-polls need.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return b.Run(cmd.Context(), cmd.OutOrStdout()) },
 	}
@@ -80,10 +89,11 @@ no client can do better with that many requests in flight.`,
 	f.DurationVar(&b.Latency, "latency", 20*time.Millisecond, "sandbox latency per request")
 	f.IntVar(&b.Concurrency, "concurrency", 10, "requests in flight per integration")
 	f.IntVar(&b.RateLimit, "rate-limit", 0, "sandbox rate limit, requests per minute (0: none)")
-	f.IntVar(&b.IdlePolls, "idle-polls", 0, "after the backfill, run this many incremental polls with no activity and report requests per project per poll")
+	f.IntVar(&b.IdlePolls, "idle-polls", 0, "with --in-process: after the backfill, run this many incremental polls with no activity and report requests per project per poll")
 	f.StringVar(&b.DatabaseURL, "database-url", "", "PostgreSQL URL instead of a temporary SQLite database")
-	f.StringVar(&b.CPUProfile, "cpuprofile", "", "write a CPU profile of the backfill to this file")
-	f.BoolVar(&b.SandboxProcess, "sandbox-process", false, "run the sandbox as a separate `labsync sandbox` process, so the peak RSS printed is labsync's alone")
+	f.StringVar(&b.CPUProfile, "cpuprofile", "", "with --in-process: write a CPU profile of the backfill to this file")
+	f.BoolVar(&b.SandboxProcess, "sandbox-process", false, "with --in-process: run the sandbox as a separate `labsync sandbox` process, so the peak RSS printed is labsync's alone")
+	f.BoolVar(&b.InProcess, "in-process", false, "run the sync service inside this process instead of a `labsync serve`")
 	return cmd
 }
 

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labsync/labsync/internal/store"
+	"github.com/labsync/labsync/internal/store/storetest"
+)
+
+// TestBenchBackfillDrivesLabsyncServeAsDeployed: `labsync bench backfill`
+// runs the backfill in a `labsync serve` of its own, driven through the API,
+// and on the same sandbox world stores the same rows and asks GitLab for
+// the same project pages as the in-process harness, which says it is one.
+func TestBenchBackfillDrivesLabsyncServeAsDeployed(t *testing.T) {
+	var dbURL string
+	if storetest.Dialect(t) == store.Postgres { // before isolate clears LABSYNC_TEST_DIALECT
+		dbURL = storetest.FreshPostgresURL(t)
+	}
+	isolate(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	args := []string{"bench", "backfill", "--projects", "4", "--groups", "2", "--mrs", "6", "--issues", "5", "--pipelines", "3",
+		"--commits", "8", "--latency", "1ms", "--concurrency", "4"}
+	deployedArgs := args
+	if dbURL != "" {
+		deployedArgs = append(append([]string{}, args...), "--database-url", dbURL)
+	}
+	code, deployed, errOut := run(t, ctx, deployedArgs...)
+	if code != 0 {
+		t.Fatalf("bench backfill: exit %d\n%s\n%s", code, deployed, errOut)
+	}
+	code, inProcess, errOut := run(t, ctx, append(args, "--in-process")...)
+	if code != 0 {
+		t.Fatalf("bench backfill --in-process: exit %d\n%s\n%s", code, inProcess, errOut)
+	}
+	t.Logf("deployed:\n%s\nin-process:\n%s", deployed, inProcess)
+	if !strings.Contains(deployed, "labsync serve as deployed (own process)") || !strings.Contains(deployed, "(labsync serve alone)") {
+		t.Errorf("the deployed run does not say it measured labsync serve:\n%s", deployed)
+	}
+	if !strings.Contains(inProcess, "--in-process: the sync service runs inside the bench process") {
+		t.Errorf("the in-process run does not say it is a cut-down harness:\n%s", inProcess)
+	}
+	items := regexp.MustCompile(`(?m)^items stored +(\d+ \(.*\))$`)
+	d, i := items.FindStringSubmatch(deployed), items.FindStringSubmatch(inProcess)
+	if d == nil || i == nil || d[1] != i[1] || strings.HasPrefix(d[1], "0 ") {
+		t.Errorf("items stored: deployed %q, in-process %q", d, i)
+	}
+	reqs := regexp.MustCompile(`(?m)^requests made +(\d+)`)
+	d, i = reqs.FindStringSubmatch(deployed), reqs.FindStringSubmatch(inProcess)
+	if d == nil || i == nil || d[1] != i[1] {
+		t.Errorf("project requests: deployed %q, in-process %q\n%s\n%s", d, i, deployed, inProcess)
+	}
+}
