@@ -218,7 +218,7 @@ var endpoints = map[string]endpoint{
 	"PUT /api/v1/integrations/{id}/selection": {request: typ[selectionRequest](), response: typ[store.Selection](),
 		note: "A field left out keeps its current value; services change key by key."},
 	"GET /api/v1/integrations/{id}/sync":      {response: typ[syncer.Report]()},
-	"POST /api/v1/integrations/{id}/sync":     {response: typ[syncer.Report](), status: http.StatusAccepted},
+	"POST /api/v1/integrations/{id}/sync":     {response: typ[syncStarted](), status: http.StatusAccepted},
 	"GET /api/v1/integrations/{id}/freshness": {response: typ[freshnessAnswer]()},
 	"GET /api/v1/merge_requests":              {response: typ[itemsAnswer[store.MergeRequest]]()},
 	"GET /api/v1/issues":                      {response: typ[itemsAnswer[store.Issue]]()},

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labsync/labsync/internal/integrations"
 	"github.com/labsync/labsync/internal/problem"
@@ -223,6 +224,9 @@ func (a *API) startSync(w http.ResponseWriter, r *http.Request) error {
 		return errSyncUnavailable
 	}
 	p := caller(r)
+	// Milliseconds: a run's start is stored to the microsecond at best,
+	// and no run starts within a millisecond of being queued.
+	queued := a.store.Now().UTC().Truncate(time.Millisecond)
 	if err := a.Integrations.StartSync(r.Context(), p.Actor(), in.ID); err != nil {
 		return err
 	}
@@ -230,8 +234,18 @@ func (a *API) startSync(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, rep)
+	writeJSON(w, http.StatusAccepted, syncStarted{Report: rep, QueuedAt: queued})
 	return nil
+}
+
+// syncStarted answers a sync request: the progress as it stands (another
+// run's, until the queued one starts) and when the request was queued, by
+// the server's clock. The queued run is the first to start at or after
+// QueuedAt; a client following it waits for that one, not a periodic
+// poll that happened to be running.
+type syncStarted struct {
+	syncer.Report
+	QueuedAt time.Time `json:"queued_at"`
 }
 
 func boolParam(r *http.Request, name string) (*bool, error) {

@@ -103,13 +103,18 @@ func newSyncCmd() *cobra.Command {
 				}
 			}
 			var before syncer.Report
+			var queuedAt time.Time // by the server's clock; zero from a server that does not say
 			if start {
 				if before, err = get(true); err != nil {
 					return err
 				}
-				if err := c.do(ctx, http.MethodPost, path, nil, nil); err != nil {
+				var queued struct {
+					QueuedAt time.Time `json:"queued_at"`
+				}
+				if err := c.do(ctx, http.MethodPost, path, nil, &queued); err != nil {
 					return err
 				}
+				queuedAt = queued.QueuedAt
 			}
 			// waiting: for the run the POST queued to start.
 			waiting, said, sawRunning := start, false, false
@@ -122,7 +127,7 @@ func newSyncCmd() *cobra.Command {
 					return err
 				}
 				if waiting {
-					if startedSince(rep, before) {
+					if startedSince(rep, before) && (queuedAt.IsZero() || !rep.StartedAt.Before(queuedAt)) {
 						waiting = false
 						continue // read it again with every chain
 					}

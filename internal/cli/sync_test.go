@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -232,3 +236,48 @@ func TestSyncStartInATerminalShowsBarsThatMove(t *testing.T) {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// TestSyncStartDoesNotFollowARunThatStartedBeforeItsRequest: a periodic poll
+// that starts and ends between the command's first look and its request is
+// not the run the request queued; the command waits for that one (here it
+// never starts, as no worker runs) instead of reporting the poll as its
+// sync.
+func TestSyncStartDoesNotFollowARunThatStartedBeforeItsRequest(t *testing.T) {
+	isolate(t)
+	st := storetest.Open(t)
+	runner := jobs.New(st, slog.New(slog.DiscardHandler), jobs.Options{}) // no workers: inserts only
+	a, _ := syncedAPIOn(t, st, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 1, MRs: 2}, syncer.Options{Jobs: runner}, false)
+	ctx := context.Background()
+	if err := runner.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	target, err := url.Parse(a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/sync") {
+			// A poll ran just before this request arrived.
+			s, err := st.SyncStateFor(ctx, a.org, a.integration)
+			if err != nil {
+				t.Error(err)
+			}
+			now := time.Now().UTC()
+			s.State, s.StartedAt, s.FinishedAt = store.SyncIdle, &now, &now
+			if err := st.SaveSyncState(ctx, a.org, s); err != nil {
+				t.Error(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	t.Setenv(envAPIToken, a.token)
+	code, out, errOut := run(t, ctx, "sync", "--server", front.URL, "--integration", fmt.Sprint(a.integration), "--start",
+		"--every", "50ms", "--start-timeout", "500ms", "--progress", "plain")
+	if code != 1 || out != "sync queued: waiting for it to start\n" ||
+		!strings.HasPrefix(errOut, "labsync: the sync was queued but did not start within 500ms (--start-timeout)") {
+		t.Fatalf("exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+}
