@@ -204,7 +204,7 @@ func problems(rep syncer.Report) (out []projectProblem, ciDisabled []string) {
 			if res.LastError == "" && res.Status != store.ProgressForbidden && res.Status != store.ProgressNotFound && res.Status != store.ProgressFailed {
 				continue
 			}
-			out = append(out, projectProblem{Path: p.Path, Resource: res.Resource, Words: problemWords(res.Progress)})
+			out = append(out, projectProblem{Path: p.Path, Resource: resourceWords(res.Resource), Words: problemWords(res.Progress)})
 		}
 	}
 	return out, ciDisabled

@@ -235,7 +235,7 @@ func syncBars(rep syncer.Report) []syncBar {
 				done++
 			}
 		}
-		unit, label := strings.ReplaceAll(k, "_", " "), strings.ReplaceAll(k, "_", " ")
+		unit, label := resourceWords(k), resourceWords(k)
 		if k == "all" {
 			unit, label = "items", "all"
 		}
@@ -257,7 +257,18 @@ func syncBars(rep syncer.Report) []syncBar {
 
 // singular names one item of a resource.
 var singular = map[string]string{"merge requests": "merge request", "issues": "issue", "pipelines": "pipeline",
-	"pushes": "push", "commits": "commit", "items": "item"}
+	"pushes": "push", "commits": "commit", "items": "item", "notes": "note", "approvals": "approval",
+	"merge request commits": "merge request commit", "jobs": "job", "environments": "environment",
+	"deployments": "deployment", "releases": "release", "tags": "tag", "pipeline times": "pipeline time"}
+
+// resourceWords names a sync resource (a chain's key) in words: its key
+// with spaces, but for the abbreviated ones.
+func resourceWords(key string) string {
+	if key == "mr_commits" {
+		return "merge request commits"
+	}
+	return strings.ReplaceAll(key, "_", " ")
+}
 
 func plural(n int, one, many string) string {
 	if n == 1 {
