@@ -35,16 +35,15 @@ type serveChild struct {
 }
 
 // startServe starts `labsync serve` (this binary) on dataDir or dbURL under
-// a fresh KEK, listening on a free loopback port, and waits until it is
-// ready. extra is added to its environment.
-func startServe(ctx context.Context, dir, dataDir, dbURL string, extra ...string) (*serveChild, error) {
-	_, kekB64, err := vault.GenerateKEK()
-	if err != nil {
-		return nil, err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
+// the KEK kekB64 (empty: a fresh one), listening on a free loopback port,
+// and waits until it is ready. extra is added to its environment.
+func startServe(ctx context.Context, dir, dataDir, dbURL, kekB64 string, extra ...string) (*serveChild, error) {
+	if kekB64 == "" {
+		_, k, err := vault.GenerateKEK()
+		if err != nil {
+			return nil, err
+		}
+		kekB64 = k
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,11 +55,13 @@ func startServe(ctx context.Context, dir, dataDir, dbURL string, extra ...string
 	if s.log, err = os.Create(s.logPath); err != nil {
 		return nil, err
 	}
-	s.env = append(append(os.Environ(), "LABSYNC_ADDR="+addr, "LABSYNC_PUBLIC_URL="+s.base, "LABSYNC_DATABASE_URL="+dbURL,
-		"LABSYNC_KEK="+kekB64, "LABSYNC_DATA_DIR="+dataDir, "LABSYNC_LOG_LEVEL=warn", "LABSYNC_LOG_FORMAT=json",
-		"LABSYNC_TEST_MAIN=1"), extra...) // LABSYNC_TEST_MAIN: a test binary acts as labsync too
-	s.cmd = exec.Command(self, "serve")
-	s.cmd.Stdout, s.cmd.Stderr, s.cmd.Env = s.log, s.log, s.env
+	s.env = append([]string{"LABSYNC_ADDR=" + addr, "LABSYNC_PUBLIC_URL=" + s.base, "LABSYNC_DATABASE_URL=" + dbURL,
+		"LABSYNC_KEK=" + kekB64, "LABSYNC_DATA_DIR=" + dataDir, "LABSYNC_LOG_LEVEL=warn", "LABSYNC_LOG_FORMAT=json"}, extra...)
+	if s.cmd, err = labsyncCommand(nil, s.env, "serve"); err != nil {
+		s.log.Close()
+		return nil, err
+	}
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.log.Close()
 		return nil, fmt.Errorf("bench: unable to start labsync serve: %w", err)
@@ -99,12 +100,10 @@ func (s *serveChild) kill() {
 // admin runs `labsync args…` beside serve, on its database, and returns
 // what it printed.
 func (s *serveChild) admin(ctx context.Context, args ...string) (string, error) {
-	self, err := os.Executable()
+	cmd, err := labsyncCommand(ctx, s.env, args...)
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, self, args...)
-	cmd.Env = s.env
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
@@ -181,7 +180,7 @@ func (b *Backfill) runDeployed(ctx context.Context, out io.Writer) error {
 			return err
 		}
 	}
-	serve, err := startServe(ctx, dir, dataDir, b.DatabaseURL, "LABSYNC_ALLOW_LOOPBACK_GITLAB=true")
+	serve, err := startServe(ctx, dir, dataDir, b.DatabaseURL, "", "LABSYNC_ALLOW_LOOPBACK_GITLAB=true")
 	if err != nil {
 		return err
 	}
@@ -337,6 +336,12 @@ func requireEmptyDatabase(ctx context.Context, dbURL string) error {
 	if err := st.Migrate(ctx, nil); err != nil {
 		return err
 	}
+	return noOrganisations(ctx, st)
+}
+
+// noOrganisations refuses a database that holds organisation keys: serve
+// refuses organisations whose keys another KEK wraps.
+func noOrganisations(ctx context.Context, st *store.Store) error {
 	ids, err := st.KEKIDs(ctx)
 	if err != nil {
 		return err

@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/labsync/labsync/internal/store"
@@ -47,11 +44,8 @@ func (w *Webhooks) benchDeployed(ctx context.Context, out, errOut io.Writer) err
 	if err := st.Migrate(ctx, nil); err != nil {
 		return err
 	}
-	if ids, err := st.KEKIDs(ctx); err != nil {
+	if err := noOrganisations(ctx, st); err != nil {
 		return err
-	} else if len(ids) > 0 {
-		// serve refuses organisations whose keys another KEK wraps.
-		return fmt.Errorf("the bench needs a database without organisations (it holds keys of %d); use a fresh database", len(ids))
 	}
 	fx, err := prepareDeployed(ctx, st)
 	if err != nil {
@@ -64,41 +58,13 @@ func (w *Webhooks) benchDeployed(ctx context.Context, out, errOut io.Writer) err
 		}
 	}
 
-	self, err := os.Executable()
+	serve, err := startServe(ctx, dir, dataDir, dbURL, fx.kekB64)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	logPath := filepath.Join(dir, "serve.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	serve := exec.Command(self, "serve")
-	serve.Stdout, serve.Stderr = logf, logf
-	serve.Env = append(os.Environ(), "LABSYNC_ADDR="+addr, "LABSYNC_PUBLIC_URL=http://"+addr, "LABSYNC_DATABASE_URL="+dbURL,
-		"LABSYNC_KEK="+fx.kekB64, "LABSYNC_DATA_DIR="+dataDir, "LABSYNC_LOG_LEVEL=warn", "LABSYNC_LOG_FORMAT=json")
-	if err := serve.Start(); err != nil {
-		return fmt.Errorf("bench: unable to start labsync serve: %w", err)
-	}
-	defer func() {
-		if serve != nil {
-			serve.Process.Kill()
-			serve.Wait()
-		}
-	}()
-	base := "http://" + addr
-	if err := waitReadyURL(ctx, base+"/readyz"); err != nil {
-		b, _ := os.ReadFile(logPath)
-		return fmt.Errorf("labsync serve: %w\n%s", err, b)
-	}
-	pid := serve.Process.Pid
+	defer serve.kill()
+	base := serve.base
+	pid := serve.cmd.Process.Pid
 	fmt.Fprintf(out, "labsync bench webhooks: %d deliveries, %d connections, %s; labsync serve as deployed (own process, processor on), load from a driver process; %d CPUs; load average %s\n",
 		n, conns, st.Dialect(), runtime.NumCPU(), loadAverage())
 
@@ -116,10 +82,7 @@ func (w *Webhooks) benchDeployed(ctx context.Context, out, errOut io.Writer) err
 	walAfter := walPosition(ctx, st)
 	commits, batched, merr := metricSums(ctx, base+"/metrics", "labsync_webhook_inbox_batch_size")
 
-	serve.Process.Signal(syscall.SIGTERM)
-	werr := serve.Wait()
-	serve = nil
-	if werr != nil {
+	if werr := serve.stop(); werr != nil {
 		fmt.Fprintf(errOut, "labsync serve did not stop cleanly on SIGTERM: %v\n", werr)
 	}
 	if st.Dialect() == store.SQLite {

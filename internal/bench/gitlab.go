@@ -47,10 +47,6 @@ type childGitLab struct {
 }
 
 func startChildGitLab(ctx context.Context, b *Backfill) (*childGitLab, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -64,8 +60,10 @@ func startChildGitLab(ctx context.Context, b *Backfill) (*childGitLab, error) {
 	if b.RateLimit > 0 {
 		args = append(args, "--rate-limit", fmt.Sprintf("%d/min", b.RateLimit))
 	}
-	cmd := exec.CommandContext(ctx, exe, args...)
-	cmd.Env = append(os.Environ(), "LABSYNC_TEST_MAIN=1") // the test binary acts as labsync too
+	cmd, err := labsyncCommand(ctx, nil, args...)
+	if err != nil {
+		return nil, err
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

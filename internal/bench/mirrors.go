@@ -171,10 +171,6 @@ func startMirrorWorld(ctx context.Context, sbCfg sandbox.Config) (w *mirrorWorld
 	w.apiToken = tok
 	st.Close()
 
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -185,10 +181,11 @@ func startMirrorWorld(ctx context.Context, sbCfg sandbox.Config) (w *mirrorWorld
 	if err != nil {
 		return nil, err
 	}
-	w.proc = exec.Command(self, "serve")
+	if w.proc, err = labsyncCommand(nil, []string{"LABSYNC_ADDR=" + w.addr, "LABSYNC_PUBLIC_URL=http://" + w.addr, "LABSYNC_DATA_DIR=" + w.dir,
+		"LABSYNC_KEK=" + kekB64, "LABSYNC_ALLOW_LOOPBACK_GITLAB=true", "LABSYNC_LOG_LEVEL=warn", "LABSYNC_LOG_FORMAT=json", "LABSYNC_DATABASE_URL="}, "serve"); err != nil {
+		return nil, err
+	}
 	w.proc.Stdout, w.proc.Stderr = logf, logf
-	w.proc.Env = append(os.Environ(), "LABSYNC_ADDR="+w.addr, "LABSYNC_PUBLIC_URL=http://"+w.addr, "LABSYNC_DATA_DIR="+w.dir,
-		"LABSYNC_KEK="+kekB64, "LABSYNC_ALLOW_LOOPBACK_GITLAB=true", "LABSYNC_LOG_LEVEL=warn", "LABSYNC_LOG_FORMAT=json", "LABSYNC_DATABASE_URL=")
 	if err := w.proc.Start(); err != nil {
 		return nil, err
 	}

@@ -63,10 +63,6 @@ func benchReplicas(ctx context.Context, out, errOut io.Writer, dbURL string, rep
 	if err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "labsync-bench-")
 	if err != nil {
 		return err
@@ -93,10 +89,12 @@ func benchReplicas(ctx context.Context, out, errOut io.Writer, dbURL string, rep
 			return err
 		}
 		defer logf.Close()
-		p := exec.Command(self, "serve")
+		p, err := labsyncCommand(nil, []string{"LABSYNC_ADDR=" + addr, "LABSYNC_PUBLIC_URL=http://" + addr, "LABSYNC_DATABASE_URL=" + dbURL,
+			"LABSYNC_KEK=" + kekB64, "LABSYNC_DATA_DIR=" + fmt.Sprintf("%s/data-%d", dir, i), "LABSYNC_LOG_LEVEL=warn", "LABSYNC_LOG_FORMAT=json"}, "serve")
+		if err != nil {
+			return err
+		}
 		p.Stdout, p.Stderr = logf, logf
-		p.Env = append(os.Environ(), "LABSYNC_ADDR="+addr, "LABSYNC_PUBLIC_URL=http://"+addr, "LABSYNC_DATABASE_URL="+dbURL,
-			"LABSYNC_KEK="+kekB64, "LABSYNC_DATA_DIR="+fmt.Sprintf("%s/data-%d", dir, i), "LABSYNC_LOG_LEVEL=warn", "LABSYNC_LOG_FORMAT=json")
 		if err := p.Start(); err != nil {
 			return err
 		}

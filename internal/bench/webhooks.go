@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -256,13 +255,11 @@ func (b benchResult) wire() wireResult {
 // driveFromProcess runs drive in a child process of this binary and
 // measures this process's CPU and writes meanwhile.
 func driveFromProcess(ctx context.Context, urls []string, token string, n, conns int) (benchResult, error) {
-	exe, err := os.Executable()
+	cmd, err := labsyncCommand(ctx, []string{benchTokenEnv + "=" + token}, "bench", "webhooks", "--drive-only", strings.Join(urls, ","),
+		"-n", strconv.Itoa(n), "-c", strconv.Itoa(conns))
 	if err != nil {
 		return benchResult{}, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "bench", "webhooks", "--drive-only", strings.Join(urls, ","),
-		"-n", strconv.Itoa(n), "-c", strconv.Itoa(conns))
-	cmd.Env = append(os.Environ(), benchTokenEnv+"="+token)
 	cmd.Stderr = os.Stderr
 	cpu0, w0 := cpuTime(), bytesWritten()
 	outb, err := cmd.Output()

@@ -55,3 +55,32 @@ func TestBenchBackfillDrivesLabsyncServeAsDeployed(t *testing.T) {
 		t.Errorf("project requests: deployed %q, in-process %q\n%s\n%s", d, i, deployed, inProcess)
 	}
 }
+
+// TestBenchWebhooksDrivesLabsyncServeAsDeployed: `labsync bench webhooks`
+// drives a `labsync serve` of its own from a driver process and finds every
+// acknowledged delivery stored and processed, then drives the no-op
+// receiver the same way and prints the ratio.
+func TestBenchWebhooksDrivesLabsyncServeAsDeployed(t *testing.T) {
+	var dbURL string
+	if storetest.Dialect(t) == store.Postgres { // before isolate clears LABSYNC_TEST_DIALECT
+		dbURL = storetest.FreshPostgresURL(t)
+	}
+	isolate(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	args := []string{"bench", "webhooks", "-n", "300", "-c", "8"}
+	if dbURL != "" {
+		args = append(args, "--database-url", dbURL)
+	}
+	code, out, errOut := run(t, ctx, args...)
+	if code != 0 {
+		t.Fatalf("bench webhooks: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"labsync serve as deployed (own process, processor on)",
+		"acknowledged 300, stored 300, processed 300, merge request rows 300, change-feed entries 300 (all processed)",
+		"no-op receiver:", "ratio to the no-op receiver: processed "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %q:\n%s", want, out)
+		}
+	}
+}
