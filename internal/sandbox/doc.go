@@ -206,9 +206,10 @@
 //     Config.Git). With Config.Git tags are lightweight refs/tags/<name>
 //     even where the API shows a message, and an annotated tag's target is
 //     its commit, not a tag object. Several
-//     version gates of the new resources are estimates (the comments at
-//     the top of reviews.go, delivery.go, delivery_hooks.go and graphql.go
-//     say which). Job and Deployment Hooks fire once per job with its
+//     version gates of the new resources are still estimates (the comments
+//     at the top of reviews.go, delivery.go, delivery_hooks.go and
+//     graphql.go say which, and what was looked at). Job and Deployment
+//     Hooks fire once per job with its
 //     final status (GitLab fires one per status change).
 //   - Keyset pagination on project issues (GitLab 18.3) and groups, cursor
 //     parameters, keyset orders other than id, Kaminari's exact headers for
