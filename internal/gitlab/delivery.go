@@ -30,14 +30,20 @@ import (
 //     events carry new comments only (edits and resolution arrive by Note Hook
 //     webhooks). Events are the only bulk source of comments: notes have no
 //     project-wide listing in REST v4.
-//   - Approvals as events (`action=approved`): GitLab's Event model before 13.x
-//     (app/models/event.rb, ACTIONS created…expired, 1–11) has no approved
-//     action; MergeRequests::CreateApprovalEventService records one
-//     (event_service.approve_mr). Issue gitlab#231259 (July 2020, a 13.2/13.3
-//     Community Edition) shows approval events present but rendered as
-//     "opened"; the first release with them was not found, so
-//     ApprovalEventsFrom is a conservative 13.4 (the sandbox models the same
-//     estimate). Before it approvals are read per merge request
+//   - Approvals as events (`action=approved`): GitLab's Event model before
+//     13.1 (app/models/event.rb, ACTIONS created…expired, 1–11) has no
+//     approved action, and lib/api/events.rb accepts only Event.actions, so
+//     such a GitLab answers 400; commit dcf3425d "Add approved type of
+//     event" (26 May 2020, after 13.0 shipped) added it for 13.1, with
+//     EventCreateService#approve_mr (MergeRequests::CreateApprovalEventService
+//     records the event). Enterprise Edition names these events "approved"
+//     from then; Community Edition, which has approvals from 13.2, rendered
+//     their action_name as "opened" (gitlab#231259) until gitlab!42119 (for
+//     gitlab#231306, September 2020) moved the name into the core model, and
+//     internal/ingest's ApprovalEvent keeps only action_name "approved". The
+//     release of gitlab!42119 was not found, so ApprovalEventsFrom stays a
+//     conservative 13.4, an estimate (the sandbox models the same). Before it
+//     approvals are read per merge request
 //     (GET …/merge_requests/:iid/approvals): nothing lists them in bulk. On
 //     Community Edition before 13.2 approvals do not exist (they moved to the
 //     Free tier in 13.2) and nothing is asked.
@@ -49,9 +55,11 @@ import (
 //     documented by MR 109030). Retried jobs are listed too (include_retried
 //     only concerns the pipeline jobs endpoint).
 //   - Deployments (GET /projects/:id/deployments, doc/api/deployments.md):
-//     `updated_after`/`updated_before` with `order_by=updated_at`; newer
-//     releases refuse updated_after with another order (DeploymentsFinder), so
-//     the syncer always sends order_by=updated_at&sort=asc with it.
+//     `updated_after`/`updated_before` with `order_by=updated_at`; from 16.0
+//     GitLab answers 400 to updated_after with another order
+//     (DeploymentsFinder#validate!; 14.x raised it in development only,
+//     gitlab#328500), so the syncer always sends order_by=updated_at&sort=asc
+//     with it.
 //   - Environments (GET /projects/:id/environments): `tier` from 13.10.
 //   - Releases (GET /projects/:id/releases) and tags
 //     (GET /projects/:id/repository/tags): plain offset listings.

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -123,6 +124,13 @@ func (s *Sandbox) OpenMR(projectID int64, title string) (Change, error) {
 				return Change{}, nil, err
 			}
 			m.sha = c.sha
+			if head != nil && s.ver.hasMergeRef() {
+				var b bytes.Buffer
+				writeFI(&b, s.mergeRefCommit(p, m, 1, head.sha, c.sha, c.created, readme(p, title, len(p.commits)+1)))
+				if _, err := s.fastImport(p, b.Bytes()); err != nil {
+					return Change{}, nil, fmt.Errorf("sandbox: project %d: %w", p.id, err)
+				}
+			}
 		}
 		p.branches = append(p.branches, &branch{name: m.source, head: c})
 		sortBranches(p.branches)

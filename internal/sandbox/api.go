@@ -807,6 +807,10 @@ func (s *Sandbox) listEvents(c *call) (any, error) {
 		return nil, err
 	}
 	action, target := c.q("action"), strings.ToLower(c.q("target_type"))
+	// lib/api/events.rb takes only Event.actions as action (Grape's values:).
+	if action != "" && !slices.Contains(eventActions, action) && !(action == "approved" && s.ver.hasApprovedAction()) {
+		return nil, grapeErr(http.StatusBadRequest, "action does not have a valid value")
+	}
 	actionOf := eventActionFilter
 	out := make([]*event, 0, len(p.events))
 	for _, e := range p.events {

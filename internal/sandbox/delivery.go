@@ -29,25 +29,38 @@ import (
 //     sort=desc only) from 15.9 (the release the sandbox assumes), with a
 //     Link rel="next" carrying an opaque cursor; other orders answer 405
 //     "Keyset pagination is not yet available for this type of request"
-//     (gitlab#417667 shows it for sort=asc). queued_duration is gated at
-//     13.6 as the pipeline's is (detail.go). failure_reason is shown for
-//     failed jobs only.
+//     (gitlab#417667 shows it for sort=asc). queued_duration from 13.12,
+//     as the pipeline's (detail.go, hasQueuedDuration). failure_reason is
+//     shown for failed jobs only.
 //   - Environments (lib/api/environments.rb, Entities::Environment): tier
 //     from 13.10. Before it, GitLab derived nothing; the sandbox keeps the
 //     tier GitLab's Environment#guess_tier would give (tierFor) so the data
 //     agree across versions. created_at and updated_at are shown from 13.0
-//     (an estimate).
+//     (an estimate: lib/api/entities/environment_basic.rb exposes both in
+//     the copy read, which is not dated; the release that added them was
+//     not found).
 //   - Deployments (lib/api/deployments.rb, DeploymentsFinder): order_by id
 //     (default), iid, created_at, updated_at or ref, sort asc by default;
 //     updated_after/updated_before and the deployment's updated_at from
-//     12.4 (gitlab#33101, an estimate of the release); from 14.3 (an
-//     estimate) the updated_at filters need order_by=updated_at, else 400
-//     "`updated_at` filter requires `updated_at` sort" (DeploymentsFinder#validate!).
+//     12.4 (an estimate of the release: gitlab#33101 asked for the filter,
+//     gitlab!17913 added updated_at to the entity and gitlab!19658 the
+//     updated_at order, none of them dated to a release here). Pairing the
+//     updated_at filters with order_by=updated_at is enforced from 16.0
+//     only: the DeploymentsFinder of 14.x raises its InefficientQueryError
+//     in development and tests alone (track_and_raise_for_dev_exception)
+//     and answers production requests; the 400 "`updated_at` filter
+//     requires `updated_at` sort" came behind the flag
+//     deployments_raise_updated_at_inefficient_error (milestone 15.11,
+//     config/feature_flags/development/…, gitlab!116656), and the flag's
+//     removal (gitlab!119589) made it the rule in 16.0, as the note at the
+//     top of gitlab#328500 says.
 //   - Releases (lib/api/releases.rb, 11.7+): newest released_at first by
 //     default (order_by released_at or created_at, sort desc); upcoming_release
 //     from 12.1. Tags (lib/api/tags.rb): newest updated first by default; the
 //     tag's created_at (annotated tags only, null for lightweight ones) is
-//     shown from 17.0 (an estimate); "release" (the release notes) before 16.0.
+//     shown from 16.11 (doc/api/tags.md, history of "List project
+//     repository tags": created_at added by gitlab#451011 in 16.11);
+//     "release" (the release notes) before 16.0.
 //   - Incidents: issues of type incident. issue_type "incident" and type
 //     "INCIDENT" where those fields exist (13.12 here, as renderIssue gates
 //     them); before, the "incident" label GitLab's alert integration put
@@ -129,10 +142,10 @@ func (v version) hasEnvTimes() bool            { return v.atLeast(13, 0) }
 func (v version) hasJobsKeyset() bool          { return v.atLeast(15, 9) }
 func (v version) hasIncludeRetried() bool      { return v.atLeast(13, 9) }
 func (v version) hasDeployUpdated() bool       { return v.atLeast(12, 4) }
-func (v version) deployUpdatedNeedsSort() bool { return v.atLeast(14, 3) }
+func (v version) deployUpdatedNeedsSort() bool { return v.atLeast(16, 0) }
 func (v version) hasReleases() bool            { return v.atLeast(11, 7) }
 func (v version) hasUpcomingRelease() bool     { return v.atLeast(12, 1) }
-func (v version) hasTagCreatedAt() bool        { return v.atLeast(17, 0) }
+func (v version) hasTagCreatedAt() bool        { return v.atLeast(16, 11) }
 
 // Environment#guess_tier's name rules (app/models/environment.rb, 13.10).
 var tierRules = []struct {
@@ -395,7 +408,7 @@ func (s *Sandbox) renderJob(j *job) *jobJSON {
 		d := j.finished.Sub(j.started).Seconds()
 		out.Duration = &d
 	}
-	if s.ver.atLeast(13, 6) {
+	if s.ver.hasQueuedDuration() {
 		var q *float64
 		if !j.started.IsZero() {
 			v := j.started.Sub(j.created).Seconds()

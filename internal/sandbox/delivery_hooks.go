@@ -14,20 +14,37 @@ import (
 //     resolved_at, …, times as "2015-05-17 17:06:40 UTC"), "action"
 //     (create) from 16.11 (webhook_events.md), and the merge request under
 //     merge_request.
-//   - Job Hook (object_kind build): build_* fields, times in ISO 8601 with
-//     milliseconds, the pipeline under commit (its id is the pipeline's),
-//     runner, environment (13.0+, an estimate); retries_count from 15.6 on
+//   - Job Hook (object_kind build, Gitlab::DataBuilder::Build): build_*
+//     fields, times in ISO 8601 with milliseconds, the pipeline under commit
+//     (its id is the pipeline's), runner; retries_count from 15.6 on
 //     GitLab.com and from 16.2 on self-managed (webhook_events.md: behind
 //     job_webhook_retries_count until then), commit.name from 15.8,
-//     build_queued_duration from 13.11 (an estimate), the *_iso times from
-//     17.0 (an estimate), project from 13.0 (an estimate).
+//     build_queued_duration from 13.12 (gitlab!59901, hasQueuedDuration).
+//     environment is {name, action} only, never a deployment_tier: every
+//     copy of lib/gitlab/data_builder/build.rb read (15.0-era, 15.8–16.1,
+//     16.3+) builds it from the name and the action (the tier is in the
+//     Pipeline Hook's builds, Gitlab::DataBuilder::Pipeline); it is sent
+//     from 13.0 (an estimate: an older, undated copy has no environment
+//     key, the 15.0-era one has it). project (Project#hook_attrs without
+//     the backward-compatible homepage/url/ssh_url/http_url) from 16.3 (an
+//     estimate of the release: the 15.0-era and 15.8–16.1 copies have no
+//     project, gitlab!128502 "Add project attributes and source_project
+//     attributes to build hooks" added it in August 2023). The *_iso times
+//     from 17.0 (an estimate: the 16.3+ copy with project still has none).
 //   - Deployment Hook (object_kind deployment, 13.5+ here, an estimate):
 //     status, deployable, environment, short_sha, commit_url and
-//     commit_title; status_changed_at ("2021-04-28 21:50:00 +0000") and
-//     deployment_id from 13.11 (an estimate; webhook_events.md showed them by
-//     January 2022), environment_slug and environment_external_url from 15.7
-//     (gitlab!105021), environment_tier from 15.11 (an estimate, the same as
-//     internal/ingest's fixtures assume).
+//     commit_title (the first lib/gitlab/data_builder/deployment.rb, with
+//     status, deployable_id/url, environment, project, short_sha, user and
+//     commit_url, had no user_url or commit_title; when they came was not
+//     found); status_changed_at ("2021-04-28 21:50:00 +0000") from 13.12
+//     (gitlab!60518 "Add event timestamp to deployments webhooks", opened
+//     at the end of April 2021, after gitlab!59771 of milestone 13.12; not
+//     older than 13.12, 13.12 itself not confirmed), deployment_id from 14.3
+//     (an estimate: gitlab!67577 for gitlab#332819, August 2021, whose
+//     release was not found), environment_slug and environment_external_url
+//     from 15.7 (gitlab!105021), environment_tier from 16.1 (an estimate:
+//     gitlab!120151 for gitlab#410399, May 2023, was opened after
+//     gitlab!119589, which shipped in 16.0; 16.0 or 16.1, not 15.11).
 //   - Release Hook (object_kind release, 12.4+ here, an estimate): id, tag,
 //     name, description, created_at and released_at as "2020-11-02 12:55:12
 //     UTC", url, action (create), assets and commit.
@@ -165,7 +182,7 @@ func (s *Sandbox) jobHook(j *job) map[string]any {
 		"build_duration": duration, "build_allow_failure": j.allowFailure, "build_failure_reason": failure,
 		"pipeline_id": pl.id, "runner": s.hookRunner(j.runner), "project_id": p.id, "project_name": p.fullName(),
 		"user": s.hookUser(pl.userID), "commit": commit, "repository": repo}
-	if s.ver.atLeast(13, 11) {
+	if s.ver.hasQueuedDuration() {
 		out["build_queued_duration"] = queued
 	}
 	if (s.dotcom && s.ver.atLeast(15, 6)) || s.ver.atLeast(16, 2) {
@@ -187,19 +204,17 @@ func (s *Sandbox) jobHook(j *job) map[string]any {
 		out["build_created_at_iso"], out["build_started_at_iso"], out["build_finished_at_iso"] = iso(j.created), iso(j.started), iso(j.finished)
 		commit["started_at_iso"], commit["finished_at_iso"] = iso(pl.started), iso(pl.finished)
 	}
-	if s.ver.atLeast(13, 0) {
+	if s.ver.atLeast(16, 3) {
 		proj := s.hookProject(p)
 		for _, k := range []string{"homepage", "url", "ssh_url", "http_url"} {
 			delete(proj, k)
 		}
 		out["project"] = proj
+	}
+	if s.ver.atLeast(13, 0) {
 		var env any
 		if j.env != nil {
-			e := map[string]any{"name": j.env.name, "action": "start"}
-			if s.ver.hasEnvTier() {
-				e["deployment_tier"] = j.env.tier
-			}
-			env = e
+			env = map[string]any{"name": j.env.name, "action": "start"}
 		}
 		out["environment"] = env
 	}
@@ -214,14 +229,16 @@ func (s *Sandbox) deploymentHook(d *deployment) map[string]any {
 		"deployable_url": fmt.Sprintf("%s/%s/-/jobs/%d", s.baseURL, p.fullPath(), d.job.id), "environment": d.env.name,
 		"project": s.hookProject(p), "short_sha": c.sha[:8], "user": s.hookUser(d.userID), "user_url": s.baseURL + "/" + u.username,
 		"commit_url": fmt.Sprintf("%s/%s/-/commit/%s", s.baseURL, p.fullPath(), c.sha), "commit_title": c.title}
-	if s.ver.atLeast(13, 11) {
+	if s.ver.atLeast(13, 12) {
 		out["status_changed_at"] = d.updated.UTC().Format("2006-01-02 15:04:05 -0700")
+	}
+	if s.ver.atLeast(14, 3) {
 		out["deployment_id"] = d.id
 	}
 	if s.ver.atLeast(15, 7) {
 		out["environment_slug"], out["environment_external_url"] = d.env.name, d.env.externalURL
 	}
-	if s.ver.atLeast(15, 11) {
+	if s.ver.atLeast(16, 1) {
 		out["environment_tier"] = d.env.tier
 	}
 	return out

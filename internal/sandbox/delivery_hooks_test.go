@@ -62,13 +62,13 @@ func TestDeliveryWebhooksCarryEachVersionsFieldsAndMatchTheAPI(t *testing.T) {
 		}, map[string]int{"Note Hook": 1, "Tag Push Hook": 1, "Release Hook": 1}},
 		{"15.11", map[string]keys{
 			"Note Hook":       {[]string{"id", "note", "discussion_id", "confidential", "internal"}, []string{"action"}},
-			"Job Hook":        {[]string{"build_queued_duration", "environment", "project"}, []string{"retries_count", "build_created_at_iso"}},
-			"Deployment Hook": {[]string{"status", "status_changed_at", "deployment_id", "deployable_id", "environment", "environment_slug", "environment_tier", "short_sha", "commit_title"}, nil},
+			"Job Hook":        {[]string{"build_queued_duration", "environment"}, []string{"retries_count", "build_created_at_iso", "project"}},
+			"Deployment Hook": {[]string{"status", "status_changed_at", "deployment_id", "deployable_id", "environment", "environment_slug", "short_sha", "commit_title"}, []string{"environment_tier"}},
 			"Tag Push Hook":   {[]string{"ref_protected"}, nil},
 		}, map[string]int{"Note Hook": 1, "Merge Request Hook": 1, "Deployment Hook": 2, "Tag Push Hook": 1, "Release Hook": 1}},
 		{"19.0", map[string]keys{
 			"Note Hook":       {[]string{"action", "internal"}, nil},
-			"Job Hook":        {[]string{"retries_count", "build_created_at_iso", "build_queued_duration"}, nil},
+			"Job Hook":        {[]string{"retries_count", "build_created_at_iso", "build_queued_duration", "project"}, nil},
 			"Deployment Hook": {[]string{"environment_tier", "deployment_id"}, nil},
 		}, map[string]int{"Note Hook": 1, "Merge Request Hook": 1, "Deployment Hook": 2, "Tag Push Hook": 1, "Release Hook": 1}},
 	}

@@ -36,8 +36,10 @@ func TestReviewAndDeliveryEndpointsAnswerAsEachVersionDid(t *testing.T) {
 		header              string   // a header that must be set
 		noHeader            string   // a header that must not be set
 	}{
-		{"deployments filtered by updated_after without the updated_at order on 15.11", "15.11", path("deployments?updated_after=2020-01-01T00:00:00Z"),
+		{"deployments filtered by updated_after without the updated_at order on 19.0", "19.0", path("deployments?updated_after=2020-01-01T00:00:00Z"),
 			http.StatusBadRequest, []string{"`updated_at` filter requires `updated_at` sort"}, nil, "", ""},
+		{"deployments filtered by updated_after without the updated_at order are listed on 15.11", "15.11", path("deployments?updated_after=2020-01-01T00:00:00Z&order_by=id"),
+			http.StatusOK, []string{`"updated_at"`, `"deployable"`}, []string{"`updated_at` filter"}, "", ""},
 		{"deployments filtered by updated_after without the order on 12.10", "12.10", path("deployments?updated_after=2020-01-01T00:00:00Z"),
 			http.StatusOK, []string{`"updated_at"`}, nil, "", ""},
 		{"deployments filtered and ordered by updated_at on 19.0", "19.0", path("deployments?updated_after=2020-01-01T00:00:00Z&order_by=updated_at"),
@@ -57,7 +59,8 @@ func TestReviewAndDeliveryEndpointsAnswerAsEachVersionDid(t *testing.T) {
 		{"approvals in CE's shape on 15.11", "15.11", path("merge_requests/1/approvals"), http.StatusOK, []string{`"approved_by"`, `"user_can_approve"`}, []string{`"approved_at"`, `"approvals_required"`}, "", ""},
 		{"approvals carry approved_at on 19.0", "19.0", path("merge_requests/1/approvals"), http.StatusOK, []string{`"approved_by"`}, nil, "", ""},
 		{"approved events exist on 15.11", "15.11", path("events?action=approved&per_page=100"), http.StatusOK, []string{`"action_name":"approved"`}, nil, "", ""},
-		{"no approved events on 12.10", "12.10", path("events?action=approved"), http.StatusOK, nil, []string{`"action_name"`}, "", ""},
+		{"the approved action is refused on 12.10", "12.10", path("events?action=approved"), http.StatusBadRequest, []string{"action does not have a valid value"}, nil, "", ""},
+		{"an unknown action is refused on 19.0", "19.0", path("events?action=reviewed"), http.StatusBadRequest, []string{"action does not have a valid value"}, nil, "", ""},
 		{"comment events carry their note", "12.10", path("events?action=commented&per_page=100"), http.StatusOK,
 			[]string{`"action_name":"commented on"`, `"noteable_type":"MergeRequest"`, `"noteable_iid"`}, []string{`"action_name":"opened"`}, "", ""},
 		{"target_type=note keeps plain notes only", "19.0", path("events?target_type=note&per_page=100"), http.StatusOK,

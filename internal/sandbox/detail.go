@@ -53,6 +53,20 @@ func (s *Sandbox) detailedStatus(pl *pipeline) detailedStatus {
 		Favicon:     "/assets/ci_favicons/favicon_status_" + pl.status + ".png"}
 }
 
+// hasQueuedDuration: queued_duration of jobs and pipelines, in REST (the
+// job entity and the single pipeline's), in Job Hooks
+// (build_queued_duration) and in GraphQL (Pipeline.queuedDuration), came
+// with gitlab!59901 ("Add `Job.queued_duration` to all API output
+// formats": webhooks, REST and GraphQL at once; its commit says jobs and
+// pipelines get the field wherever they are shown). The older
+// lib/api/entities/pipeline.rb has no queued_duration. It is not older
+// than 13.12: gitlab!59901 was opened after gitlab!59771, whose feature
+// flag file (deployments_finder_implicitly_enforce_ordering_for_updated_at_filter.yml)
+// names milestone 13.12. That it shipped in 13.12 and not 14.0 is what
+// internal/gitlab records for gitlab!59901 (QueuedDurationFrom's note);
+// the merge milestone itself was not found.
+func (v version) hasQueuedDuration() bool { return v.atLeast(13, 12) }
+
 func (s *Sandbox) renderPipelineDetail(pl *pipeline) *pipelineDetailJSON {
 	out := &pipelineDetailJSON{pipelineJSON: s.renderPipeline(pl), BeforeSHA: zeroSHA(pl.p.sha256), User: s.userByIDBasic(pl.userID),
 		StartedAt: gtime(pl.started), FinishedAt: gtime(pl.finished), DetailedStatus: s.detailedStatus(pl)}
@@ -66,9 +80,8 @@ func (s *Sandbox) renderPipelineDetail(pl *pipeline) *pipelineDetailJSON {
 		d := int64(pl.finished.Sub(pl.started) / time.Second)
 		out.Duration = &d
 	}
-	// queued_duration: the GitLab release that added it to this entity was
-	// not confirmed here; gated at 13.6 as an estimate.
-	if s.ver.atLeast(13, 6) {
+	// queued_duration: see hasQueuedDuration (13.12).
+	if s.ver.hasQueuedDuration() {
 		var q *float64
 		if !pl.started.IsZero() {
 			v := pl.started.Sub(pl.created).Seconds()

@@ -179,7 +179,11 @@
 //     and merge_commit_sha, pipeline sha, push before/after/checkout_sha —
 //     are the repository's; Push, OpenMR and MergeMR make real commits (a
 //     real merge commit with two parents); refs/merge-requests/<iid>/head
-//     exist as in GitLab. Git smart HTTP at /<path_with_namespace>.git
+//     exist as in GitLab, and from 12.1 refs/merge-requests/<iid>/merge for
+//     open merge requests (the merge of the head into the target, written
+//     at Start and by OpenMR; not refreshed when the target moves, not
+//     removed 14 days after a merge or close as GitLab does; git.go,
+//     hasMergeRef). Git smart HTTP at /<path_with_namespace>.git
 //     (info/refs, git-upload-pack; protocol v2 through Git-Protocol;
 //     shallow and partial clones) is served by git http-backend as a CGI
 //     program, authenticated as lib/gitlab/auth.rb does: Basic with any user
@@ -206,9 +210,10 @@
 //     Config.Git). With Config.Git tags are lightweight refs/tags/<name>
 //     even where the API shows a message, and an annotated tag's target is
 //     its commit, not a tag object. Several
-//     version gates of the new resources are estimates (the comments at
-//     the top of reviews.go, delivery.go, delivery_hooks.go and graphql.go
-//     say which). Job and Deployment Hooks fire once per job with its
+//     version gates of the new resources are still estimates (the comments
+//     at the top of reviews.go, delivery.go, delivery_hooks.go and
+//     graphql.go say which, and what was looked at). Job and Deployment
+//     Hooks fire once per job with its
 //     final status (GitLab fires one per status change).
 //   - Keyset pagination on project issues (GitLab 18.3) and groups, cursor
 //     parameters, keyset orders other than id, Kaminari's exact headers for

@@ -184,7 +184,8 @@ func readme(p *project, title string, n int) string {
 // importProject writes a seeded project's repository: the default branch's
 // linear history, one head commit per merge request (a branch for open and
 // closed ones, as the dataset has them; refs/merge-requests/<iid>/head for
-// all, as GitLab keeps), then rewrites every commit id the dataset holds —
+// all, as GitLab keeps), refs/merge-requests/<iid>/merge for the open ones
+// (hasMergeRef, mergeRefCommit), then rewrites every commit id the dataset holds —
 // commits, branch heads, merge request sha and merge_commit_sha, pipeline
 // sha, push events — with the repository's. A merged merge request's
 // merge_commit_sha names the first default-branch commit at or after its
@@ -224,6 +225,10 @@ func (s *Sandbox) importProject(p *project) error {
 		writeFI(&b, fiCommit{ref: ref, mark: mark, from: from, author: author, when: when, message: m.title + "\n", file: readme(p, m.title, 0)})
 		if m.state != stateMerged {
 			fmt.Fprintf(&b, "reset refs/heads/%s\nfrom :%d\n", m.source, mark)
+		}
+		if m.state == stateOpened && from != "" && s.ver.hasMergeRef() {
+			mark++
+			writeFI(&b, s.mergeRefCommit(p, m, mark, from, ":"+strconv.Itoa(mrMark[m.id]), when, readme(p, m.title, 0)))
 		}
 	}
 	if mark == 0 {
@@ -291,6 +296,34 @@ func (s *Sandbox) importProject(p *project) error {
 		}
 	}
 	return nil
+}
+
+// hasMergeRef: GitLab writes refs/merge-requests/<iid>/merge, the result of
+// merging the merge request's head into its target branch, whenever it
+// checks an open merge request's mergeability
+// (MergeRequests::MergeabilityCheckService runs MergeToRefService and
+// marks the merge request mergeable only when that merge succeeds; the
+// merge commit's parents are the target's head, then the source's). The
+// ref came with gitlab-ce#47110 (gitaly!1057, early 2019) for explicit
+// merge_to_ref calls; gitlab-ce!29569 (June 2019, behind a feature flag)
+// made the mergeability check keep it up to date, so 12.1 here is an
+// estimate. GitLab does not write it for a merge request that cannot be
+// merged, and after a push to the target it is stale until the next check
+// (MergeRequests::RefreshService marks the merge request unchecked; the
+// check runs later). It is removed, with /head and /train, 14 days after
+// the merge request is merged or closed (MergeRequests::CleanupRefsService,
+// MergeRequest#cleanup_refs); the sandbox, which runs for minutes, keeps
+// both refs of closed and merged merge requests.
+func (v version) hasMergeRef() bool { return v.atLeast(12, 1) }
+
+// mergeRefCommit is the merge commit of refs/merge-requests/<iid>/merge:
+// target (the target branch's head) and head (the merge request's head) as
+// parents, in that order, and file, the merged README. The seeded and
+// opened merge requests branch from the target's head, so the merge has
+// the head's tree.
+func (s *Sandbox) mergeRefCommit(p *project, m *mergeRequest, mark int, target, head string, when time.Time, file string) fiCommit {
+	return fiCommit{ref: fmt.Sprintf("refs/merge-requests/%d/merge", m.iid), mark: mark, from: target, merge: head,
+		author: s.userByID(m.authorID), when: when, message: fmt.Sprintf("Merge branch '%s' into '%s'\n", m.source, p.defBranch), file: file}
 }
 
 func findMRBySource(p *project, source string) *mergeRequest {

@@ -132,6 +132,22 @@ func TestGitClonesShowTheCommitIDsTheAPIReports(t *testing.T) {
 				if head := gitCmd(t, mirror, "", "", "rev-parse", fmt.Sprintf("refs/merge-requests/%d/head", m.iid)); head != r["sha"] {
 					t.Errorf("MR !%d: refs/merge-requests head %s, API sha %v", m.iid, head, r["sha"])
 				}
+				// An open merge request has its merge result at
+				// refs/merge-requests/<iid>/merge: the target's head and the
+				// merge request's head as parents, the head's tree.
+				mergeRef := fmt.Sprintf("refs/merge-requests/%d/merge", m.iid)
+				refs := gitCmd(t, mirror, "", "", "for-each-ref", "--format=%(refname)", mergeRef)
+				if r["state"] == "opened" && len(p.commits) > 0 {
+					want := p.commits[len(p.commits)-1].sha + " " + r["sha"].(string)
+					if got := gitCmd(t, mirror, "", "", "log", "-1", "--format=%P", mergeRef); got != want {
+						t.Errorf("MR !%d: %s parents %q, want %q", m.iid, mergeRef, got, want)
+					}
+					if got, want := gitCmd(t, mirror, "", "", "rev-parse", mergeRef+"^{tree}"), gitCmd(t, mirror, "", "", "rev-parse", r["sha"].(string)+"^{tree}"); got != want {
+						t.Errorf("MR !%d: %s tree %s, the head's %s", m.iid, mergeRef, got, want)
+					}
+				} else if refs != "" {
+					t.Errorf("MR !%d (%v) has %s", m.iid, r["state"], mergeRef)
+				}
 				if mc, ok := r["merge_commit_sha"].(string); ok {
 					gitCmd(t, mirror, "", "", "cat-file", "-e", mc+"^{commit}")
 				}
@@ -166,6 +182,10 @@ func TestGitClonesShowTheCommitIDsTheAPIReports(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		mergeRef := fmt.Sprintf("refs/merge-requests/%d/merge", mr.IID)
+		if got := gitCmd(t, sb.gitRepo(p), "", "", "log", "-1", "--format=%P", mergeRef); got != ch.SHA+" "+mr.SHA {
+			t.Errorf("the opened merge request's %s has parents %q, want the pushed head and its head %s %s", mergeRef, got, ch.SHA, mr.SHA)
+		}
 		merged, err := sb.MergeMR(p.id, mr.IID)
 		if err != nil {
 			t.Fatal(err)
@@ -185,6 +205,28 @@ func TestGitClonesShowTheCommitIDsTheAPIReports(t *testing.T) {
 			t.Errorf("first-parent history differs from the API's commits")
 		}
 	})
+}
+
+// TestNoMergeRefBeforeGitLabKeptOne: before 12.1 GitLab wrote
+// refs/merge-requests/<iid>/merge only on request (hasMergeRef).
+func TestNoMergeRefBeforeGitLabKeptOne(t *testing.T) {
+	requireGit(t)
+	cfg := gitConfig
+	cfg.Version = "11.11"
+	sb := start(t, cfg)
+	for _, p := range sb.projects {
+		if refs := gitCmd(t, sb.gitRepo(p), "", "", "for-each-ref", "--format=%(refname)", "refs/merge-requests/"); strings.Contains(refs, "/merge\n") || strings.HasSuffix(refs, "/merge") {
+			t.Fatalf("project %d on 11.11 has merge refs:\n%s", p.id, refs)
+		}
+	}
+	p := sb.projects[0]
+	mr, err := sb.OpenMR(p.id, "No merge ref yet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refs := gitCmd(t, sb.gitRepo(p), "", "", "for-each-ref", "--format=%(refname)", fmt.Sprintf("refs/merge-requests/%d/", mr.IID)); refs != fmt.Sprintf("refs/merge-requests/%d/head", mr.IID) {
+		t.Errorf("an opened merge request on 11.11 has %q", refs)
+	}
 }
 
 func TestGitOverHTTPAuthenticatesAsGitLabDoes(t *testing.T) {

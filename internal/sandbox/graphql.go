@@ -43,9 +43,19 @@ import (
 // flag); before, /api/graphql answers 404. Project.pipelines with id, iid,
 // sha, beforeSha, status, duration, coverage, createdAt, updatedAt,
 // startedAt, finishedAt and committedAt exist from then on (the Pipeline
-// type of 11.x already had them); ref, source and queuedDuration are shown
-// from 13.6 (an estimate), the updatedAfter/updatedBefore arguments from
-// 14.2 (an estimate). Ids are global ids ("gid://gitlab/Ci::Pipeline/42")
+// type of 11.x already had them). queuedDuration from 13.12 (gitlab!59901,
+// see hasQueuedDuration). ref from 13.6 (an estimate: a copy of
+// app/graphql/types/ci/pipeline_type.rb from about 14.0 has ref, an older
+// one of 13.x has not; the release between was not found). source from
+// 16.8 (an estimate: the 14.0-era copy has no source field; it is in a
+// later copy next to type, child, latest and the other pipeline-detail
+// fields of gitlab#433244, gitlab!141083, December 2023). The
+// updatedAfter/updatedBefore arguments from 14.7 (an estimate:
+// app/graphql/resolvers/concerns/resolves_pipelines.rb has them in a
+// 15.0-era copy and not in a 14.x copy that already uses
+// GraphQL::Types::String; gitlab!77396, December 2021, which added
+// arguments to Project.pipelines for gitlab#218728, is the likely source
+// and its release was not found). Ids are global ids ("gid://gitlab/Ci::Pipeline/42")
 // on every version: Types::BaseObject#id answers GitlabSchema.id_from_object
 // ("All graphql fields exposing an id, should expose a global id",
 // app/graphql/types/base_object.rb).
@@ -58,7 +68,8 @@ const graphqlMaxQuerySize = 10000
 
 func (v version) hasGraphQL() bool            { return v.atLeast(12, 1) }
 func (v version) hasPipelineRef() bool        { return v.atLeast(13, 6) }
-func (v version) hasPipelineUpdatedArg() bool { return v.atLeast(14, 2) }
+func (v version) hasPipelineSource() bool     { return v.atLeast(16, 8) }
+func (v version) hasPipelineUpdatedArg() bool { return v.atLeast(14, 7) }
 
 // gqlField is one field of a selection set.
 type gqlField struct {
@@ -761,7 +772,8 @@ func (x *gqlExec) pipeline(pl *pipeline, sel []*gqlField, path []string, report 
 		case "committedAt":
 			v = gqlTime(pipelineCommit(s, pl).created)
 		case "ref", "source", "queuedDuration":
-			if !s.ver.hasPipelineRef() {
+			if (f.name == "ref" && !s.ver.hasPipelineRef()) || (f.name == "source" && !s.ver.hasPipelineSource()) ||
+				(f.name == "queuedDuration" && !s.ver.hasQueuedDuration()) {
 				if report {
 					x.undefined(f, "Pipeline", path)
 				}

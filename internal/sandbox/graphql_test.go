@@ -180,15 +180,15 @@ func TestGraphQLRefusesWhatGitLabRefuses(t *testing.T) {
 
 // TestGraphQLAnswersTheQueryLabsyncSends runs the query internal/gitlab's
 // PipelineTimesQuery builds (variables fullPath, first and after;
-// queuedDuration from 13.6) and finds every pipeline on ceil(n/3) pages.
+// queuedDuration from 13.12) and finds every pipeline on ceil(n/3) pages.
 func TestGraphQLAnswersTheQueryLabsyncSends(t *testing.T) {
-	for _, version := range []string{"12.10", "13.6", "19.0"} {
+	for _, version := range []string{"12.10", "13.12", "19.0"} {
 		t.Run(version, func(t *testing.T) {
 			cfg := fidelityConfig
 			cfg.Version = version
 			sb := start(t, cfg)
 			fields := "id status duration startedAt finishedAt updatedAt"
-			if sb.ver.atLeast(13, 6) {
+			if sb.ver.hasQueuedDuration() {
 				fields += " queuedDuration"
 			}
 			q := "query($fullPath: ID!, $first: Int, $after: String) { project(fullPath: $fullPath) { pipelines(first: $first, after: $after) " +
@@ -219,7 +219,7 @@ func TestGraphQLAnswersTheQueryLabsyncSends(t *testing.T) {
 					pages++
 					for _, node := range a.Data.Project.Pipelines.Nodes {
 						n++
-						if _, ok := node["queuedDuration"]; ok != sb.ver.atLeast(13, 6) {
+						if _, ok := node["queuedDuration"]; ok != sb.ver.hasQueuedDuration() {
 							t.Errorf("node %v on %s", node, version)
 						}
 					}

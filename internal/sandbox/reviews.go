@@ -21,8 +21,11 @@ import (
 //     merge request", "merged", "closed"). Diff notes ("type": "DiffNote")
 //     are resolvable; resolvable, resolved and resolved_by are exposed with
 //     the discussions API (GitLab 10.6 here, an estimate of the release that
-//     brought both), resolved_at from 14.0 (an estimate, as internal/ingest's
-//     fixtures assume).
+//     brought both; not looked up beyond a client library that records the
+//     notes' resolution fields for 10.8), resolved_at from 13.8 (an
+//     estimate: gitlab!49821 "Expose notes.resolved_at via api", opened in
+//     December 2020, added it to Entities::Note; 13.7 or 13.8, so 14.0,
+//     which internal/ingest's fixtures assume, is late).
 //   - Discussions: GET …/merge_requests/:iid/discussions (lib/api/discussions.rb,
 //     Entities::Discussion: id, individual_note, notes), paginated by
 //     discussion.
@@ -31,7 +34,8 @@ import (
 //     with approved, approved_by, user_has_approved and user_can_approve
 //     (the sandbox's self-managed profile is CE: /metadata says enterprise
 //     false), GitLab.com with the EE approval state. approved_by entries are
-//     {"user": …}; their approved_at is shown from 16.0 (an estimate). Before
+//     {"user": …}; their approved_at is shown from 16.0 (an estimate, not
+//     looked up). Before
 //     13.2 on self-managed no approvals exist and the route answers 404.
 //   - MR commits: GET …/merge_requests/:iid/commits (Entities::Commit). With
 //     Config.Git every seeded merge request is one commit on
@@ -43,9 +47,19 @@ import (
 //     noteable_iid); system notes record no event. The events API's
 //     target_type=note keeps "Note" events only (EventsFinder compares the
 //     class name), not DiffNote or DiscussionNote ones: action=commented
-//     lists every comment. An approval records
-//     "approved" (Event action approved; the sandbox shows it from 13.4, an
-//     estimate of the release).
+//     lists every comment. An approval records "approved" (Event action
+//     approved). The action exists from 13.1: commit dcf3425d "Add approved
+//     type of event" (app/models/event.rb, with EventCreateService#approve_mr)
+//     is of 26 May 2020, after 13.0 shipped. lib/api/events.rb accepts only
+//     Event.actions as action, so before 13.1 action=approved answers 400
+//     "action does not have a valid value" (hasApprovedAction). The sandbox
+//     records approval events from 13.4 (hasApprovedEvent, an estimate):
+//     Enterprise Edition recorded them from 13.1, Community Edition (this
+//     profile) has approvals from 13.2 but its Event#action_name rendered
+//     them as "opened" (gitlab#231259, on 13.2) until gitlab!42119 "Fix
+//     issues with optional merge requests approval in CE" (for
+//     gitlab#231306, September 2020) moved "approved" into the core model;
+//     the release of that fix was not found.
 
 type note struct {
 	id         int64
@@ -90,12 +104,13 @@ type rdCounters struct {
 	nextReleaseID int64
 }
 
-func (v version) hasDiscussions() bool   { return v.atLeast(10, 6) }
-func (v version) hasResolvedAt() bool    { return v.atLeast(14, 0) }
-func (v version) hasApprovedEvent() bool { return v.atLeast(13, 4) }
-func (v version) hasApprovedAt() bool    { return v.atLeast(16, 0) }
-func (v version) hasIncidentType() bool  { return v.atLeast(13, 12) }
-func (s *Sandbox) approvalsExist() bool  { return s.dotcom || s.ver.atLeast(13, 2) }
+func (v version) hasDiscussions() bool    { return v.atLeast(10, 6) }
+func (v version) hasResolvedAt() bool     { return v.atLeast(13, 8) }
+func (v version) hasApprovedAction() bool { return v.atLeast(13, 1) }
+func (v version) hasApprovedEvent() bool  { return v.atLeast(13, 4) }
+func (v version) hasApprovedAt() bool     { return v.atLeast(16, 0) }
+func (v version) hasIncidentType() bool   { return v.atLeast(13, 12) }
+func (s *Sandbox) approvalsExist() bool   { return s.dotcom || s.ver.atLeast(13, 2) }
 
 // view returns the project's review and delivery data for reading: an
 // empty set for projects without any (the gitlab.com profile's public
@@ -461,6 +476,10 @@ func (s *Sandbox) getMRApprovals(c *call) (any, error) {
 		"user_has_approved": mine, "user_can_approve": canApprove, "approval_rules_left": []any{}, "has_approval_rules": false,
 		"merge_request_approvers_available": false, "multiple_approval_rules_available": false, "invalid_approvers_rules": []any{}}, nil
 }
+
+// eventActions are Event.actions before 13.1 (app/models/event.rb,
+// ACTIONS 1–11); "approved" (12) joins them in 13.1 (hasApprovedAction).
+var eventActions = []string{"created", "updated", "closed", "reopened", "pushed", "commented", "merged", "joined", "left", "destroyed", "expired"}
 
 // eventActionFilter maps the events API's action parameter to action names.
 var eventActionFilter = map[string]string{"opened": "created", "pushed to": "pushed", "pushed new": "pushed", "accepted": "merged",
