@@ -39,10 +39,12 @@ import (
 //     records the event). Enterprise Edition names these events "approved"
 //     from then; Community Edition, which has approvals from 13.2, rendered
 //     their action_name as "opened" (gitlab#231259) until gitlab!42119 (for
-//     gitlab#231306, September 2020) moved the name into the core model, and
-//     internal/ingest's ApprovalEvent keeps only action_name "approved". The
-//     release of gitlab!42119 was not found, so ApprovalEventsFrom stays a
-//     conservative 13.4, an estimate (the sandbox models the same). Before it
+//     gitlab#231306, September 2020) moved the name into the core model;
+//     the listing is filtered on the stored action, so internal/ingest's
+//     ApprovalEvent takes an "opened" merge request event in it as an
+//     approval too. The release of gitlab!42119 was not found, so
+//     ApprovalEventsFrom stays a conservative 13.4, an estimate (the sandbox
+//     models the same). Before it
 //     approvals are read per merge request
 //     (GET …/merge_requests/:iid/approvals): nothing lists them in bulk. On
 //     Community Edition before 13.2 approvals do not exist (they moved to the

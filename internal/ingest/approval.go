@@ -27,14 +27,18 @@ type approvalEventJSON struct {
 	CreatedAt  Time        `json:"created_at"`
 }
 
-// ApprovalEvent reads an "approved" project event of project projectID;
-// ok is false for an event of another kind.
+// ApprovalEvent reads a project event of project projectID from a listing
+// filtered by action=approved; ok is false for an event of another kind.
+// GitLab filters on the stored action, but Community Edition before
+// gitlab#231306 was fixed (2020) named an approval event's action "opened"
+// (gitlab#231259: the name lived in Enterprise Edition's code), so an
+// "opened" merge request event in such a listing is an approval too.
 func ApprovalEvent(integrationID, projectID int64, raw json.RawMessage) (a store.Approval, ps []store.Person, ok bool, err error) {
 	var j approvalEventJSON
 	if err := json.Unmarshal(raw, &j); err != nil {
 		return store.Approval{}, nil, false, fmt.Errorf("ingest: unreadable event: %w", err)
 	}
-	if j.ActionName != "approved" || !strings.EqualFold(j.TargetType, "MergeRequest") {
+	if (j.ActionName != "approved" && j.ActionName != "opened") || !strings.EqualFold(j.TargetType, "MergeRequest") {
 		return store.Approval{}, nil, false, nil
 	}
 	if j.TargetIID == nil || *j.TargetIID <= 0 {
