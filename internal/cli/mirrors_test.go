@@ -124,6 +124,7 @@ func TestARunnerClonesSHA1AndSHA256ProjectsThroughLabsyncWithOneCredentialHelper
 			byFormat[m.ObjectFormat] = m
 		}
 	}
+	merges := 0 // open merge requests whose merge ref was fetched
 	for _, format := range []string{"sha1", "sha256"} {
 		t.Run(format, func(t *testing.T) {
 			m, ok := byFormat[format]
@@ -170,11 +171,27 @@ func TestARunnerClonesSHA1AndSHA256ProjectsThroughLabsyncWithOneCredentialHelper
 				if got := strings.TrimSpace(gitOut(t, dest, "rev-parse", "FETCH_HEAD")); got != mr.SHA {
 					t.Errorf("%s through labsync is %s, GitLab's API says %s", ref, got, mr.SHA)
 				}
+				if mr.State != "opened" {
+					continue
+				}
+				// An open merge request's merge ref (what a merged-results
+				// pipeline checks out): the target's head merged with it.
+				ref = fmt.Sprintf("refs/merge-requests/%d/merge", mr.IID)
+				if o, err := runner(t, srv.addr, w.apiToken, "-C", dest, "fetch", "--quiet", "origin", ref); err != nil {
+					t.Fatalf("fetch %s through labsync: %v\n%s", ref, err, o)
+				}
+				merges++
+				if got := strings.TrimSpace(gitOut(t, dest, "rev-parse", "FETCH_HEAD^2")); got != mr.SHA {
+					t.Errorf("%s through labsync merges %s, GitLab's API says the merge request's head is %s", ref, got, mr.SHA)
+				}
 			}
 			if o, err := runner(t, srv.addr, "lsk_not_a_token", "ls-remote", m.CloneURL); err == nil || !strings.Contains(o, "Authentication failed") && !strings.Contains(o, "401") {
 				t.Errorf("a bad token listed refs: %v\n%s", err, o)
 			}
 		})
+	}
+	if merges == 0 {
+		t.Error("no open merge request's merge ref was fetched: the dataset proves nothing about them")
 	}
 	var audit struct {
 		Entries []struct {
@@ -209,8 +226,9 @@ func TestARunnerClonesSHA1AndSHA256ProjectsThroughLabsyncWithOneCredentialHelper
 }
 
 type sandboxMR struct {
-	IID int64  `json:"iid"`
-	SHA string `json:"sha"`
+	IID   int64  `json:"iid"`
+	SHA   string `json:"sha"`
+	State string `json:"state"`
 }
 
 // sandboxMRs lists a project's merge requests from the sandbox's API (it
