@@ -67,7 +67,8 @@ func (s *Service) Run(ctx context.Context, orgID, integrationID int64, mode Mode
 	if err != nil {
 		return err
 	}
-	ok, err := s.st.AcquireSyncLease(ctx, orgID, integrationID, s.owner, s.opts.LeaseTTL)
+	owner := s.owner + "-" + strconv.FormatUint(s.runs.Add(1), 10)
+	ok, err := s.st.AcquireSyncLease(ctx, orgID, integrationID, owner, s.opts.LeaseTTL)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func (s *Service) Run(ctx context.Context, orgID, integrationID int64, mode Mode
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	defer s.st.ReleaseSyncLease(context.WithoutCancel(ctx), orgID, integrationID, s.owner)
+	defer s.st.ReleaseSyncLease(context.WithoutCancel(ctx), orgID, integrationID, owner)
 	go func() {
 		t := time.NewTicker(s.opts.LeaseTTL / 3)
 		defer t.Stop()
@@ -85,7 +86,7 @@ func (s *Service) Run(ctx context.Context, orgID, integrationID int64, mode Mode
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if ok, err := s.st.AcquireSyncLease(ctx, orgID, integrationID, s.owner, s.opts.LeaseTTL); err == nil && !ok {
+				if ok, err := s.st.AcquireSyncLease(ctx, orgID, integrationID, owner, s.opts.LeaseTTL); err == nil && !ok {
 					s.log.Warn("sync lease lost; stopping this run", "integration", integrationID)
 					cancel()
 				}

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labsync/labsync/internal/gitlab"
@@ -100,6 +101,10 @@ type Service struct {
 	opts  Options
 	log   *slog.Logger
 	owner string
+	// runs numbers this process's runs: each holds the sync lease as
+	// owner-N, so two jobs of one integration in one process exclude each
+	// other as jobs in two processes do.
+	runs atomic.Uint64
 
 	mu     sync.Mutex
 	pacers map[int64]*pacer
