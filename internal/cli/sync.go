@@ -23,8 +23,10 @@ const exitSyncErrors = 3
 
 const syncHelp = `Talks to a running labsync over its API. With --start it records the last
 run, asks for a sync (POST /api/v1/integrations/{id}/sync), waits until the
-queued run has started (--start-timeout) and then follows that run, never the
-previous one's state. It shows GET /api/v1/integrations/{id}/sync every
+queued run has started and then follows that run, never the previous one's
+state. While another run of the integration works (a periodic poll, someone
+else's sync), the queued one waits for it: its progress is shown meanwhile,
+and --start-timeout counts only time in which no run works. It shows GET /api/v1/integrations/{id}/sync every
 --every until the sync is idle (--follow) or once. A run that starts while
 one is followed (the once-a-minute poll) is said and followed in turn.
 
@@ -119,6 +121,7 @@ func newSyncCmd() *cobra.Command {
 			// waiting: for the run the POST queued to start.
 			waiting, said, sawRunning := start, false, false
 			var shown *syncer.Report // the last report shown
+			var other *time.Time     // the start of another run shown while ours waits
 			deadline := time.Now().Add(startTimeout)
 			lines := 0
 			for {
@@ -136,10 +139,24 @@ func newSyncCmd() *cobra.Command {
 					if rep.State == store.SyncStopped {
 						return fmt.Errorf("the sync stopped: %s", rep.Reason)
 					}
-					if !time.Now().Before(deadline) {
+					if rep.State == store.SyncRunning && rep.StartedAt != nil {
+						// Another run (a periodic poll, another person's
+						// sync) holds the integration: the queued one starts
+						// when it ends. Show its progress meanwhile, and wait
+						// for as long as it works.
+						if other == nil || !other.Equal(*rep.StartedAt) {
+							fmt.Fprintf(out, "sync queued: a run that started at %s is in progress; yours starts when it ends\n",
+								rep.StartedAt.Local().Format(time.TimeOnly))
+							other, lines, said = rep.StartedAt, 0, true
+						}
+						if rep, err = get(true); err != nil {
+							return err
+						}
+						lines = newRunProgress(rep, before).render(out, rep, tty, lines)
+						deadline = time.Now().Add(startTimeout)
+					} else if !time.Now().Before(deadline) {
 						return fmt.Errorf("the sync was queued but did not start within %s (--start-timeout): does a labsync serve with role all or worker run, and is another sync of this integration still running?", startTimeout)
-					}
-					if !said {
+					} else if !said {
 						fmt.Fprintln(out, "sync queued: waiting for it to start")
 						said = true
 					}

@@ -281,3 +281,52 @@ func TestSyncStartDoesNotFollowARunThatStartedBeforeItsRequest(t *testing.T) {
 		t.Fatalf("exit %d\nstdout %q\nstderr %q", code, out, errOut)
 	}
 }
+
+// TestSyncStartShowsTheRunItWaitsBehind: while another run of the
+// integration works (here one marked running that started before the
+// request, as a periodic poll would be), the command says so, shows that
+// run's progress, and does not give up after --start-timeout while it
+// works; once it has ended and the queued run does not start, it does.
+func TestSyncStartShowsTheRunItWaitsBehind(t *testing.T) {
+	isolate(t)
+	st := storetest.Open(t)
+	runner := jobs.New(st, slog.New(slog.DiscardHandler), jobs.Options{}) // no workers: inserts only
+	a, _ := syncedAPIOn(t, st, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 1, MRs: 2}, syncer.Options{Jobs: runner}, false)
+	ctx := context.Background()
+	if err := runner.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.SyncStateFor(ctx, a.org, a.integration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now().UTC().Add(-time.Minute)
+	s.State, s.StartedAt, s.FinishedAt = store.SyncRunning, &started, nil
+	if err := st.SaveSyncState(ctx, a.org, s); err != nil {
+		t.Fatal(err)
+	}
+	// The other run ends 1.5 s from now, three start timeouts later.
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		s, err := st.SyncStateFor(ctx, a.org, a.integration)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		end := time.Now().UTC()
+		s.State, s.FinishedAt = store.SyncIdle, &end
+		if err := st.SaveSyncState(ctx, a.org, s); err != nil {
+			t.Error(err)
+		}
+	}()
+	t.Setenv(envAPIToken, a.token)
+	code, out, errOut := run(t, ctx, "sync", "--server", a.url, "--integration", fmt.Sprint(a.integration), "--start",
+		"--every", "50ms", "--start-timeout", "500ms", "--progress", "plain")
+	if code != 1 || !strings.HasPrefix(errOut, "labsync: the sync was queued but did not start within 500ms (--start-timeout)") {
+		t.Fatalf("exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	want := "sync queued: a run that started at " + started.Local().Format(time.TimeOnly) + " is in progress; yours starts when it ends\n"
+	if !strings.HasPrefix(out, want) || strings.Count(out, "is in progress") != 1 || !allProgress.MatchString(out) {
+		t.Fatalf("stdout %q, want it to start with %q, once, and show the run's progress", out, want)
+	}
+}
