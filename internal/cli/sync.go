@@ -26,9 +26,10 @@ run, asks for a sync (POST /api/v1/integrations/{id}/sync), waits until the
 queued run has started and then follows that run, never the previous one's
 state. While another run of the integration works (a periodic poll, someone
 else's sync), the queued one waits for it: its progress is shown meanwhile,
-and --start-timeout counts only time in which no run works. It shows GET /api/v1/integrations/{id}/sync every
---every until the sync is idle (--follow) or once. A run that starts while
-one is followed (the once-a-minute poll) is said and followed in turn.
+and --start-timeout counts only time in which no run works. It shows
+GET /api/v1/integrations/{id}/sync every --every until the sync is idle
+(--follow) or once. A run that starts while one is followed (the
+once-a-minute poll) is said and followed in turn.
 
 One line per resource and one for all: the share of this run's work done,
 projects done of the projects this run works, items fetched this run (of
