@@ -185,6 +185,35 @@ func TestARunnerClonesSHA1AndSHA256ProjectsThroughLabsyncWithOneCredentialHelper
 					t.Errorf("%s through labsync merges %s, GitLab's API says the merge request's head is %s", ref, got, mr.SHA)
 				}
 			}
+			// GitLab removes a closed or merged merge request's refs 14 days
+			// later: the mirror drops them at its next fetch, and so do the
+			// runners' clones through labsync; the other merge requests'
+			// refs stay.
+			mrs := sandboxMRs(t, w.sb, m.ProjectID)
+			gone := mrs[0]
+			if gone.State == "opened" {
+				if _, err := w.sb.CloseMR(m.ProjectID, gone.IID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.sb.CleanupMergeRequestRefs(m.ProjectID, gone.IID); err != nil {
+				t.Fatal(err)
+			}
+			out.Reset()
+			if code = Run(context.Background(), []string{"integrations", "mirrors", "fetch", fmt.Sprint(w.integ), fmt.Sprint(m.ProjectID),
+				"--server", "http://" + srv.addr, "--api-token-file", tokFile}, &out, &out); code != 0 {
+				t.Fatalf("labsync integrations mirrors fetch: %d %s", code, out.String())
+			}
+			listed, err := runner(t, srv.addr, w.apiToken, "ls-remote", m.CloneURL, "refs/merge-requests/*")
+			if err != nil {
+				t.Fatalf("ls-remote through labsync: %v\n%s", err, listed)
+			}
+			if strings.Contains(listed, fmt.Sprintf("refs/merge-requests/%d/", gone.IID)) {
+				t.Errorf("merge request %d's refs, removed in GitLab, are still served:\n%s", gone.IID, listed)
+			}
+			if len(mrs) > 1 && !strings.Contains(listed, fmt.Sprintf("refs/merge-requests/%d/head", mrs[1].IID)) {
+				t.Errorf("merge request %d's head ref went too:\n%s", mrs[1].IID, listed)
+			}
 			if o, err := runner(t, srv.addr, "lsk_not_a_token", "ls-remote", m.CloneURL); err == nil || !strings.Contains(o, "Authentication failed") && !strings.Contains(o, "401") {
 				t.Errorf("a bad token listed refs: %v\n%s", err, o)
 			}

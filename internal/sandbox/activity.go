@@ -462,3 +462,33 @@ func (s *Sandbox) randomActivity(r *rand.Rand) {
 		_, _ = s.RunPipeline(pid, "", "")
 	}
 }
+
+// CleanupMergeRequestRefs removes a merged or closed merge request's refs
+// (refs/merge-requests/<iid>/head and /merge), as GitLab's
+// MergeRequests::CleanupRefsService does 14 days after the merge or close;
+// the sandbox does it when asked. An open merge request keeps its refs
+// (ErrInvalid). Without Config.Git there are no refs and nothing changes.
+func (s *Sandbox) CleanupMergeRequestRefs(projectID, iid int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if projectID < 1 || int(projectID) > len(s.projects) || s.projects[projectID-1].deleted {
+		return fmt.Errorf("%w: project %d", ErrNotFound, projectID)
+	}
+	p := s.projects[projectID-1]
+	m := findMR(p, iid)
+	if m == nil {
+		return fmt.Errorf("%w: merge request !%d", ErrNotFound, iid)
+	}
+	if m.state == stateOpened {
+		return fmt.Errorf("%w: merge request !%d is open: GitLab keeps its refs", ErrInvalid, iid)
+	}
+	if s.gitDir == "" {
+		return nil
+	}
+	for _, kind := range []string{"head", "merge"} {
+		if _, err := s.git(nil, s.gitRepo(p), "update-ref", "-d", fmt.Sprintf("refs/merge-requests/%d/%s", iid, kind)); err != nil {
+			return fmt.Errorf("sandbox: project %d: %w", p.id, err)
+		}
+	}
+	return nil
+}

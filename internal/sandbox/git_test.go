@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -423,5 +424,44 @@ func TestGitOnGitLabComMakesPublicWorldRepositoriesOnFirstUse(t *testing.T) {
 	api := apiCommitIDs(t, sb, p.id, sb.UserToken())
 	if len(got) != 3 || got[0] != ch.SHA || strings.Join(got, " ") != strings.Join(api, " ") {
 		t.Errorf("git log %v, API %v, push %s", got, api, ch.SHA)
+	}
+}
+
+// TestCleanupRemovesAClosedMergeRequestsRefsOnly: GitLab's ref cleanup
+// after a close removes that merge request's head and merge refs and no
+// other; an open merge request keeps its refs.
+func TestCleanupRemovesAClosedMergeRequestsRefsOnly(t *testing.T) {
+	requireGit(t)
+	sb := start(t, gitConfig)
+	p := sb.projects[0]
+	a, err := sb.OpenMR(p.id, "Closed and cleaned up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sb.OpenMR(p.id, "Still open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := func(iid int64) string {
+		return gitCmd(t, sb.gitRepo(p), "", "", "for-each-ref", "--format=%(refname)", fmt.Sprintf("refs/merge-requests/%d/", iid))
+	}
+	if err := sb.CleanupMergeRequestRefs(p.id, b.IID); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("cleanup of an open merge request: %v, want ErrInvalid", err)
+	}
+	if _, err := sb.CloseMR(p.id, a.IID); err != nil {
+		t.Fatal(err)
+	}
+	before := refs(a.IID)
+	if !strings.Contains(before, "/head") {
+		t.Fatalf("the closed merge request had no head ref before the cleanup: %q", before)
+	}
+	if err := sb.CleanupMergeRequestRefs(p.id, a.IID); err != nil {
+		t.Fatal(err)
+	}
+	if got := refs(a.IID); got != "" {
+		t.Errorf("after the cleanup the closed merge request still has %q", got)
+	}
+	if got := refs(b.IID); !strings.Contains(got, fmt.Sprintf("refs/merge-requests/%d/head", b.IID)) || !strings.Contains(got, "/merge") {
+		t.Errorf("the open merge request lost its refs: %q", got)
 	}
 }
