@@ -162,19 +162,28 @@ func TestSyncWithoutStartShowsTheStateAndExits0(t *testing.T) {
 	}
 }
 
+// queueOnlyAPI is syncedAPI on a one-project sandbox whose sync requests
+// are queued and never worked (a job runner without workers), as when no
+// serve with role all or worker runs: a test sets the sync state itself.
+func queueOnlyAPI(t *testing.T) (testAPI, *store.Store) {
+	t.Helper()
+	isolate(t)
+	st := storetest.Open(t)
+	runner := jobs.New(st, slog.New(slog.DiscardHandler), jobs.Options{}) // no workers: inserts only
+	a, _ := syncedAPIOn(t, st, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 1, MRs: 2}, syncer.Options{Jobs: runner}, false)
+	if err := runner.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return a, st
+}
+
 // TestSyncStartNeverShowsThePreviousRunAsItsOwn finishes a run, then asks
 // for another that nobody works (the server only queues it): the command
 // waits for the queued run, shows none of the finished run's bars, and
 // gives up after --start-timeout with what to check.
 func TestSyncStartNeverShowsThePreviousRunAsItsOwn(t *testing.T) {
-	isolate(t)
-	st := storetest.Open(t)
-	runner := jobs.New(st, slog.New(slog.DiscardHandler), jobs.Options{}) // no workers: inserts only
-	a, _ := syncedAPIOn(t, st, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 1, MRs: 2}, syncer.Options{Jobs: runner}, false)
+	a, _ := queueOnlyAPI(t)
 	ctx := context.Background()
-	if err := runner.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := a.sync.Run(ctx, a.org, a.integration, syncer.ModeFull); err != nil {
 		t.Fatal(err)
 	}
@@ -243,14 +252,8 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // never starts, as no worker runs) instead of reporting the poll as its
 // sync.
 func TestSyncStartDoesNotFollowARunThatStartedBeforeItsRequest(t *testing.T) {
-	isolate(t)
-	st := storetest.Open(t)
-	runner := jobs.New(st, slog.New(slog.DiscardHandler), jobs.Options{}) // no workers: inserts only
-	a, _ := syncedAPIOn(t, st, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 1, MRs: 2}, syncer.Options{Jobs: runner}, false)
+	a, st := queueOnlyAPI(t)
 	ctx := context.Background()
-	if err := runner.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	target, err := url.Parse(a.url)
 	if err != nil {
 		t.Fatal(err)
@@ -288,14 +291,8 @@ func TestSyncStartDoesNotFollowARunThatStartedBeforeItsRequest(t *testing.T) {
 // run's progress, and does not give up after --start-timeout while it
 // works; once it has ended and the queued run does not start, it does.
 func TestSyncStartShowsTheRunItWaitsBehind(t *testing.T) {
-	isolate(t)
-	st := storetest.Open(t)
-	runner := jobs.New(st, slog.New(slog.DiscardHandler), jobs.Options{}) // no workers: inserts only
-	a, _ := syncedAPIOn(t, st, sandbox.Config{Version: "17.11", Seed: 1, Groups: 1, Projects: 1, MRs: 2}, syncer.Options{Jobs: runner}, false)
+	a, st := queueOnlyAPI(t)
 	ctx := context.Background()
-	if err := runner.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	s, err := st.SyncStateFor(ctx, a.org, a.integration)
 	if err != nil {
 		t.Fatal(err)

@@ -34,32 +34,13 @@ var hookEvents = map[string]string{
 func Reads(kind string) bool { _, ok := hookEvents[kind]; return ok }
 
 // ParseHook reads a payload of kind ("merge_request", "issue", "pipeline",
-// "push", "tag_push", "note", "job", "deployment", "release"; see Reads). The payload's rows come from the Hook's
-// Row or Rows, which check what a row needs; ParseHook fails only when
-// body is not JSON of the payload's shape. The Hook keeps body as the
-// rows' Raw.
+// "push", "tag_push", "note", "job", "deployment", "release"; see Reads).
+// The payload's rows come from the Hook's Row or Rows, which check what a
+// row needs; ParseHook fails only when body is not JSON of the payload's
+// shape. The Hook keeps body as the rows' Raw.
 func ParseHook(kind string, body []byte) (Hook, error) {
-	var h Hook
-	switch kind {
-	case "merge_request":
-		h = &MergeRequestHook{raw: body}
-	case "issue":
-		h = &IssueHook{raw: body}
-	case "pipeline":
-		h = &PipelineHook{raw: body}
-	case "push":
-		h = &PushHook{refType: "branch", raw: body}
-	case "tag_push":
-		h = &PushHook{refType: "tag", raw: body}
-	case "note":
-		h = &NoteHook{raw: body}
-	case "job":
-		h = &JobHook{raw: body}
-	case "deployment":
-		h = &DeploymentHook{raw: body}
-	case "release":
-		h = &ReleaseHook{raw: body}
-	default:
+	h := newHook(kind, body)
+	if h == nil {
 		return nil, fmt.Errorf("%s events are not read", kind)
 	}
 	// encoding/json v2's decoder with v1's semantics (case-insensitive
@@ -72,6 +53,32 @@ func ParseHook(kind string, body []byte) (Hook, error) {
 		return nil, fmt.Errorf("payload does not parse as a %s: %w", hookEvents[kind], err)
 	}
 	return h, nil
+}
+
+// newHook is the empty payload of kind that keeps body as its rows' Raw,
+// nil for a kind ParseHook does not read.
+func newHook(kind string, body []byte) Hook {
+	switch kind {
+	case "merge_request":
+		return &MergeRequestHook{raw: body}
+	case "issue":
+		return &IssueHook{raw: body}
+	case "pipeline":
+		return &PipelineHook{raw: body}
+	case "push":
+		return &PushHook{refType: "branch", raw: body}
+	case "tag_push":
+		return &PushHook{refType: "tag", raw: body}
+	case "note":
+		return &NoteHook{raw: body}
+	case "job":
+		return &JobHook{raw: body}
+	case "deployment":
+		return &DeploymentHook{raw: body}
+	case "release":
+		return &ReleaseHook{raw: body}
+	}
+	return nil
 }
 
 // hookDecoding is how ParseHook decodes: as encoding/json (v1) does.

@@ -14,27 +14,8 @@ import (
 // decoding ParseHook must agree with.
 func decodedV1(t *testing.T, kind string, body []byte) (Hook, error) {
 	t.Helper()
-	var h Hook
-	switch kind {
-	case "merge_request":
-		h = &MergeRequestHook{raw: body}
-	case "issue":
-		h = &IssueHook{raw: body}
-	case "pipeline":
-		h = &PipelineHook{raw: body}
-	case "push":
-		h = &PushHook{refType: "branch", raw: body}
-	case "tag_push":
-		h = &PushHook{refType: "tag", raw: body}
-	case "note":
-		h = &NoteHook{raw: body}
-	case "job":
-		h = &JobHook{raw: body}
-	case "deployment":
-		h = &DeploymentHook{raw: body}
-	case "release":
-		h = &ReleaseHook{raw: body}
-	default:
+	h := newHook(kind, body)
+	if h == nil {
 		t.Fatalf("no hook type for %s", kind)
 	}
 	return h, json.Unmarshal(body, h)
