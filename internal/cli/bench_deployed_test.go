@@ -11,25 +11,28 @@ import (
 	"github.com/labsync/labsync/internal/store/storetest"
 )
 
+// benchDatabaseArgs is the flag that points a bench at a fresh PostgreSQL
+// schema when the tests run on PostgreSQL (none on SQLite: the bench makes
+// its own file). Call it before isolate, which clears LABSYNC_TEST_DIALECT.
+func benchDatabaseArgs(t *testing.T) []string {
+	if storetest.Dialect(t) == store.Postgres {
+		return []string{"--database-url", storetest.FreshPostgresURL(t)}
+	}
+	return nil
+}
+
 // TestBenchBackfillDrivesLabsyncServeAsDeployed: `labsync bench backfill`
 // runs the backfill in a `labsync serve` of its own, driven through the API,
 // and on the same sandbox world stores the same rows and asks GitLab for
 // the same project pages as the in-process harness, which says it is one.
 func TestBenchBackfillDrivesLabsyncServeAsDeployed(t *testing.T) {
-	var dbURL string
-	if storetest.Dialect(t) == store.Postgres { // before isolate clears LABSYNC_TEST_DIALECT
-		dbURL = storetest.FreshPostgresURL(t)
-	}
+	dbArgs := benchDatabaseArgs(t)
 	isolate(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	args := []string{"bench", "backfill", "--projects", "4", "--groups", "2", "--mrs", "6", "--issues", "5", "--pipelines", "3",
 		"--commits", "8", "--latency", "1ms", "--concurrency", "4"}
-	deployedArgs := args
-	if dbURL != "" {
-		deployedArgs = append(append([]string{}, args...), "--database-url", dbURL)
-	}
-	code, deployed, errOut := run(t, ctx, deployedArgs...)
+	code, deployed, errOut := run(t, ctx, append(append([]string{}, args...), dbArgs...)...)
 	if code != 0 {
 		t.Fatalf("bench backfill: exit %d\n%s\n%s", code, deployed, errOut)
 	}
@@ -61,18 +64,11 @@ func TestBenchBackfillDrivesLabsyncServeAsDeployed(t *testing.T) {
 // acknowledged delivery stored and processed, then drives the no-op
 // receiver the same way and prints the ratio.
 func TestBenchWebhooksDrivesLabsyncServeAsDeployed(t *testing.T) {
-	var dbURL string
-	if storetest.Dialect(t) == store.Postgres { // before isolate clears LABSYNC_TEST_DIALECT
-		dbURL = storetest.FreshPostgresURL(t)
-	}
+	dbArgs := benchDatabaseArgs(t)
 	isolate(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	args := []string{"bench", "webhooks", "-n", "300", "-c", "8"}
-	if dbURL != "" {
-		args = append(args, "--database-url", dbURL)
-	}
-	code, out, errOut := run(t, ctx, args...)
+	code, out, errOut := run(t, ctx, append([]string{"bench", "webhooks", "-n", "300", "-c", "8"}, dbArgs...)...)
 	if code != 0 {
 		t.Fatalf("bench webhooks: exit %d\n%s\n%s", code, out, errOut)
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/labsync/labsync/internal/store"
-	"github.com/labsync/labsync/internal/store/storetest"
 )
 
 // TestNewestFirstPagesVisitEveryRowOnceWhateverTheFractionOfASecond: rows
@@ -16,25 +15,16 @@ import (
 // and id) returns each row exactly once, on both dialects.
 func TestNewestFirstPagesVisitEveryRowOnceWhateverTheFractionOfASecond(t *testing.T) {
 	ctx := context.Background()
-	st := storetest.Open(t)
-	b, _, err := st.BootstrapIfEmpty(ctx, "A", "owner@a.test", "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	org := b.Org.ID
-	in := &store.Integration{OrgID: org, Alias: "g", BaseURL: "https://gitlab.test", AuthMethod: store.AuthMethodToken}
-	if err := st.CreateIntegration(ctx, nil, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.UpsertDiscoveredProjects(ctx, org, in.ID, []store.Project{{GitLabID: 7, NamespacePath: "g", Name: "p",
+	st, org, integ := newOrgIntegration(t)
+	if err := st.UpsertDiscoveredProjects(ctx, org, integ, []store.Project{{GitLabID: 7, NamespacePath: "g", Name: "p",
 		PathWithNamespace: "g/p", WebURL: "https://gitlab.test/g/p", Visibility: "private"}}); err != nil {
 		t.Fatal(err)
 	}
-	ps, err := st.AllProjects(ctx, org, in.ID)
+	ps, err := st.AllProjects(ctx, org, integ)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetSelectedProjects(ctx, org, in.ID, []int64{ps[0].ID}); err != nil {
+	if err := st.SetSelectedProjects(ctx, org, integ, []int64{ps[0].ID}); err != nil {
 		t.Fatal(err)
 	}
 	base := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
@@ -46,7 +36,7 @@ func TestNewestFirstPagesVisitEveryRowOnceWhateverTheFractionOfASecond(t *testin
 		mrs = append(mrs, store.MergeRequest{ProjectGitLabID: 7, GitLabID: int64(100 + i), IID: int64(i + 1), Title: fmt.Sprint(i),
 			State: "opened", UpdatedAt: at, CreatedAt: &at})
 	}
-	if _, err := st.UpsertMergeRequests(ctx, nil, org, in.ID, store.SourceSync, mrs); err != nil {
+	if _, err := st.UpsertMergeRequests(ctx, nil, org, integ, store.SourceSync, mrs); err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range []int{1, 2, 3, 50} {

@@ -7,9 +7,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/labsync/labsync/internal/store"
-	"github.com/labsync/labsync/internal/store/storetest"
 )
 
 // TestProjectWritersAtOnceNeitherDeadlockNorMixSelections: two selections
@@ -21,16 +21,8 @@ import (
 // each in the caller's order) deadlocked against the poll's last-seen writes.
 func TestProjectWritersAtOnceNeitherDeadlockNorMixSelections(t *testing.T) {
 	ctx := context.Background()
-	st := storetest.Open(t)
-	b, _, err := st.BootstrapIfEmpty(ctx, "A", "owner@a.test", "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	org := b.Org.ID
-	in := &store.Integration{OrgID: org, Alias: "g", BaseURL: "https://gitlab.test", AuthMethod: store.AuthMethodToken}
-	if err := st.CreateIntegration(ctx, nil, in); err != nil {
-		t.Fatal(err)
-	}
+	st, org, integ := newOrgIntegration(t)
+	at := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC) // the polls' item times
 	const n = 40
 	var discovered []store.Project
 	for i := range n {
@@ -38,10 +30,10 @@ func TestProjectWritersAtOnceNeitherDeadlockNorMixSelections(t *testing.T) {
 		discovered = append(discovered, store.Project{GitLabID: int64(1000 - i), NamespacePath: "g", Name: fmt.Sprint("p", i),
 			PathWithNamespace: fmt.Sprint("g/p", i), WebURL: fmt.Sprint("https://gitlab.test/g/p", i), Visibility: "private"})
 	}
-	if err := st.UpsertDiscoveredProjects(ctx, org, in.ID, discovered); err != nil {
+	if err := st.UpsertDiscoveredProjects(ctx, org, integ, discovered); err != nil {
 		t.Fatal(err)
 	}
-	ps, err := st.AllProjects(ctx, org, in.ID)
+	ps, err := st.AllProjects(ctx, org, integ)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +65,7 @@ func TestProjectWritersAtOnceNeitherDeadlockNorMixSelections(t *testing.T) {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 1))
 			for range rounds {
-				if err := st.SetSelectedProjects(ctx, org, in.ID, shuffled(r, sel)); err != nil {
+				if err := st.SetSelectedProjects(ctx, org, integ, shuffled(r, sel)); err != nil {
 					errs <- fmt.Errorf("selection: %w", err)
 				}
 			}
@@ -84,9 +76,9 @@ func TestProjectWritersAtOnceNeitherDeadlockNorMixSelections(t *testing.T) {
 			var mrs []store.MergeRequest
 			for i, p := range discovered {
 				mrs = append(mrs, store.MergeRequest{ProjectGitLabID: p.GitLabID, GitLabID: int64(100000 + i), IID: 1,
-					Title: fmt.Sprint("round ", round), State: "opened", UpdatedAt: b.Org.CreatedAt})
+					Title: fmt.Sprint("round ", round), State: "opened", UpdatedAt: at})
 			}
-			if _, err := st.UpsertMergeRequests(ctx, nil, org, in.ID, store.SourcePoll, mrs); err != nil {
+			if _, err := st.UpsertMergeRequests(ctx, nil, org, integ, store.SourcePoll, mrs); err != nil {
 				errs <- fmt.Errorf("poll: %w", err)
 			}
 		}
@@ -94,14 +86,14 @@ func TestProjectWritersAtOnceNeitherDeadlockNorMixSelections(t *testing.T) {
 	wg.Go(func() {
 		r := rand.New(rand.NewPCG(7, 7))
 		for range rounds {
-			if err := st.MarkProjectsPolled(ctx, org, in.ID, shuffled(r, ids), b.Org.CreatedAt); err != nil {
+			if err := st.MarkProjectsPolled(ctx, org, integ, shuffled(r, ids), at); err != nil {
 				errs <- fmt.Errorf("polled: %w", err)
 			}
 		}
 	})
 	wg.Go(func() {
 		for range rounds {
-			if err := st.UpsertDiscoveredProjects(ctx, org, in.ID, discovered); err != nil {
+			if err := st.UpsertDiscoveredProjects(ctx, org, integ, discovered); err != nil {
 				errs <- fmt.Errorf("discovery: %w", err)
 			}
 		}
@@ -111,7 +103,7 @@ func TestProjectWritersAtOnceNeitherDeadlockNorMixSelections(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	after, err := st.AllProjects(ctx, org, in.ID)
+	after, err := st.AllProjects(ctx, org, integ)
 	if err != nil {
 		t.Fatal(err)
 	}

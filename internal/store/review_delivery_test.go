@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/labsync/labsync/internal/store"
-	"github.com/labsync/labsync/internal/store/storetest"
 )
 
 // reviewFixture is an organisation with one integration whose project 7
@@ -21,20 +20,12 @@ type reviewFixture struct {
 func newReviewFixture(t *testing.T) reviewFixture {
 	t.Helper()
 	ctx := context.Background()
-	st := storetest.Open(t)
-	b, _, err := st.BootstrapIfEmpty(ctx, "A", "owner@a.test", "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := &store.Integration{OrgID: b.Org.ID, Alias: "g", BaseURL: "https://gitlab.test", AuthMethod: store.AuthMethodToken}
-	if err := st.CreateIntegration(ctx, nil, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.UpsertDiscoveredProjects(ctx, b.Org.ID, in.ID, []store.Project{{GitLabID: 7, NamespacePath: "g", Name: "p",
+	st, org, integ := newOrgIntegration(t)
+	if err := st.UpsertDiscoveredProjects(ctx, org, integ, []store.Project{{GitLabID: 7, NamespacePath: "g", Name: "p",
 		PathWithNamespace: "g/p", WebURL: "https://gitlab.test/g/p", Visibility: "private"}}); err != nil {
 		t.Fatal(err)
 	}
-	return reviewFixture{st: st, org: b.Org.ID, integ: in.ID}
+	return reviewFixture{st: st, org: org, integ: integ}
 }
 
 // feed returns the change-feed entries of entity, oldest first.
